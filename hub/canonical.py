@@ -1,0 +1,196 @@
+"""An Observation turned into its normalised, stored form and its identity keys.
+
+The normalised form is what ``source_records.data`` holds and what survivorship reads: it
+is computed once at ingest, so rebuilding a golden record never normalises again. A field
+that fails normalisation is kept raw and flagged, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.normalize import (
+    clean_company_name,
+    clean_text,
+    company_name_key,
+    domain_from_email,
+    domain_from_website,
+    handle_from_url,
+    is_shared_label,
+    normalize_birthday,
+    normalize_country,
+    normalize_email,
+    normalize_handle,
+    normalize_name,
+    normalize_phone,
+)
+from hub.records import Address, ContactValue, PersonData
+
+STRONG = "strong"  # one shared key means the same person
+WEAK = "weak"  # a shared key means the same person only when the names agree
+
+
+@dataclass(frozen=True)
+class IdentityKey:
+    kind: str  # "email", "phone", "linkedin", "id:customer_number", ...
+    key: str
+    strength: str
+
+
+@dataclass
+class Policy:
+    """What the core knows about us: our domains and lines, the default region."""
+
+    own_domains: frozenset[str] = frozenset()
+    own_numbers: frozenset[str] = frozenset()
+    default_region: str | None = None
+    identifiers: tuple[str, ...] = ()
+
+
+@dataclass
+class CanonicalPerson:
+    data: dict[str, Any]
+    keys: list[IdentityKey] = field(default_factory=list)
+    own: bool = False  # one of our own people: never a contact
+
+    @property
+    def identifiable(self) -> bool:
+        d = self.data
+        return bool(self.keys or d.get("given_name") or d.get("family_name")
+                    or d.get("full_name"))
+
+
+def _label(value: str | None) -> str | None:
+    text = clean_text(value)
+    return text.removeprefix("* ").lower() if text else None
+
+
+def canonical_person(person: PersonData, policy: Policy, region: str | None) -> CanonicalPerson:
+    region = region or policy.default_region
+    flags: list[str] = []
+    name = normalize_name(person.given_name, person.family_name, person.full_name)
+    keys: list[IdentityKey] = []
+    own = False
+
+    emails = []
+    for item in _dedupe(person.emails):
+        result = normalize_email(item.value)
+        if result is None:
+            continue
+        email_flags = []
+        if not result.valid:
+            email_flags.append("invalid")
+        if result.is_role:
+            email_flags.append("role")
+        if result.is_freemail:
+            email_flags.append("freemail")
+        if result.valid and result.domain in policy.own_domains:
+            own = True
+        emails.append({"value": result.value, "key": result.key or None,
+                       "label": _label(item.label), "primary": item.primary,
+                       "flags": email_flags})
+        if result.valid and not result.is_role:
+            keys.append(IdentityKey("email", result.key, STRONG))
+
+    phones = []
+    for item in _dedupe(person.phones):
+        parsed = normalize_phone(item.value, region)
+        if parsed is None:
+            continue
+        label = _label(item.label)
+        phone_flags = []
+        if not parsed.valid:
+            phone_flags.append("invalid")
+        shared = is_shared_label(label) or (parsed.e164 in policy.own_numbers)
+        if shared:
+            phone_flags.append("shared")
+        phones.append({"value": parsed.value, "label": label, "primary": item.primary,
+                       "flags": phone_flags})
+        if parsed.valid and parsed.e164 and not shared and not parsed.extension:
+            keys.append(IdentityKey("phone", parsed.e164, WEAK))
+
+    handles: dict[str, str] = {}
+    for kind, value in sorted(person.handles.items()):
+        guess = handle_from_url(value)
+        if guess is not None:
+            kind, handle = guess
+        else:
+            handle = normalize_handle(kind.lower(), value)  # type: ignore[assignment]
+        if handle:
+            handles[kind.lower()] = handle
+            keys.append(IdentityKey(kind.lower(), handle, STRONG))
+
+    identifiers = {k: clean_text(v) for k, v in sorted(person.identifiers.items())
+                   if clean_text(v)}
+    for name_ in policy.identifiers:
+        if identifiers.get(name_):
+            keys.append(IdentityKey(f"id:{name_}", str(identifiers[name_]), STRONG))
+
+    company = _company(person, emails)
+    address = _address(person.address)
+    birthday = None
+    if person.birthday:
+        parsed_day = normalize_birthday(person.birthday)
+        if parsed_day is not None and parsed_day.valid:
+            birthday = parsed_day.value
+        elif parsed_day is not None:
+            flags.append(f"birthday_invalid:{person.birthday}")
+    flags.extend(f"phone_invalid:{p['value']}" for p in phones if "invalid" in p["flags"])
+    flags.extend(f"email_invalid:{e['value']}" for e in emails if "invalid" in e["flags"])
+
+    data = {
+        "given_name": name.given, "family_name": name.family, "full_name": name.full,
+        "given_key": name.given_key, "family_key": name.family_key,
+        "title": clean_text(person.title), "birthday": birthday,
+        "language": clean_text(person.language),
+        "emails": emails, "phones": phones, "handles": handles,
+        "company": company, "address": address,
+        "country": address.get("country") if address else None,
+        "tags": sorted({t for t in (clean_text(t) for t in person.tags) if t}),
+        "custom": person.custom, "identifiers": identifiers, "flags": flags,
+    }
+    return CanonicalPerson(data=data, keys=_unique(keys), own=own)
+
+
+def _dedupe(values: list[ContactValue]) -> list[ContactValue]:
+    seen: set[str] = set()
+    out = []
+    for item in values:
+        if item.value and item.value not in seen:
+            seen.add(item.value)
+            out.append(item)
+    return out
+
+
+def _unique(keys: list[IdentityKey]) -> list[IdentityKey]:
+    return list(dict.fromkeys(keys))
+
+
+def _company(person: PersonData, emails: list[dict[str, Any]]) -> dict[str, Any] | None:
+    ref = person.company
+    name = clean_company_name(ref.name) if ref else None
+    domain = None
+    if ref is not None:
+        domain = (ref.domain or "").strip().lower().removeprefix("www.") or None
+        domain = domain or domain_from_website(ref.website)
+    if domain is None:
+        # A work address names the employer's domain; free-mail never does.
+        for email in emails:
+            if "invalid" not in email["flags"]:
+                domain = domain_from_email(email["value"])
+                if domain:
+                    break
+    if not name and not domain:
+        return None
+    return {"name": name, "name_key": company_name_key(name) or None, "domain": domain,
+            "website": clean_text(ref.website) if ref else None}
+
+
+def _address(address: Address | None) -> dict[str, Any] | None:
+    if address is None or address.is_empty():
+        return None
+    out = {k: clean_text(v) for k, v in address.model_dump().items()}
+    if address.country:
+        out["country"] = normalize_country(address.country) or clean_text(address.country)
+    return {k: v for k, v in out.items() if v}

@@ -1,0 +1,373 @@
+"""Configuration for admins: ``crmhub.toml`` + ``conf.d/*.toml`` + environment overrides.
+
+Files are merged in file-name order (tables merge key by key, ``[[connectors]]`` arrays
+concatenate); relative paths resolve against the directory of the file that names them.
+``CRMHUB_DATABASE_URL``, ``CRMHUB_LOG_LEVEL`` and in general ``CRMHUB_<SECTION>__<KEY>``
+override files. Unknown keys are errors. Every error names the file, the key path and a
+hint, which is what ``crmhub config check`` prints.
+
+Plain pydantic models are used rather than pydantic-settings because every error must say
+which *file* a key came from, and the origin of each key is tracked while merging.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pycountry
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "CRMHUB_"
+DEFAULT_CONFIG = Path("/etc/crmhub/crmhub.toml")
+_ENV_SHORTCUTS = {"DATABASE_URL": ("hub", "database_url"), "LOG_LEVEL": ("hub", "log_level")}
+_ENV_IGNORED = {"CONFIG"}  # CRMHUB_CONFIG names the file itself
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds from ``"90s"``, ``"5m"``, ``"1h30m"``, ``"1d"`` or a plain number of seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError("a duration must be positive")
+        return float(value)
+    text = str(value).strip().lower().replace(" ", "")
+    if not text or _DURATION.sub("", text):
+        raise ValueError(f"{value!r} is not a duration; write e.g. \"30s\", \"5m\", \"1h30m\"")
+    seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HubSection(_Section):
+    database_url: str = "sqlite:///crmhub.db"
+    default_region: str | None = None
+    own_domains: list[str] = Field(default_factory=list)
+    own_numbers: list[str] = Field(default_factory=list)
+    raw_retention_days: int = Field(default=365, ge=1)
+    rules: Path | None = None
+    scoring: Path | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    mask_pii: bool = True
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return _check_region(value)
+
+    @field_validator("own_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        return sorted({d.strip().lower().removeprefix("@") for d in value if d.strip()})
+
+
+def _check_region(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if pycountry.countries.get(alpha_2=value.upper()) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code, e.g. \"FR\"")
+    return value.upper()
+
+
+class MatchSection(_Section):
+    auto_merge: float = Field(default=0.95, ge=0, le=1)
+    review: float = Field(default=0.80, ge=0, le=1)
+    identifiers: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MatchSection:
+        if self.review > self.auto_merge:
+            raise ValueError("review must not be above auto_merge")
+        return self
+
+
+class ConnectorConfig(_Section):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    kind: str
+    every: float = 300.0
+    enabled: bool = True
+    route_new_contacts: bool = True
+    default_region: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return _check_region(value)
+
+
+class HubConfig(_Section):
+    hub: HubSection = Field(default_factory=HubSection)
+    match: MatchSection = Field(default_factory=MatchSection)
+    connectors: list[ConnectorConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> HubConfig:
+        seen: set[str] = set()
+        for connector in self.connectors:
+            if connector.name in seen:
+                raise ValueError(f"two connectors are named {connector.name!r}")
+            seen.add(connector.name)
+        return self
+
+    def connector(self, name: str) -> ConnectorConfig:
+        for connector in self.connectors:
+            if connector.name == name:
+                return connector
+        known = ", ".join(c.name for c in self.connectors) or "none"
+        raise KeyError(f"no connector named {name!r} (configured: {known})")
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One configuration error, as ``crmhub config check`` prints it."""
+
+    file: str
+    key: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.file}: {self.key}: {self.message}"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+class ConfigError(Exception):
+    def __init__(self, issues: list[ConfigIssue]):
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+@dataclass
+class LoadedConfig:
+    """A validated config and where each part came from."""
+
+    config: HubConfig
+    path: Path
+    files: list[Path]
+    connector_dirs: dict[str, Path] = field(default_factory=dict)
+    connector_files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Origins:
+    keys: dict[tuple[str, ...], str] = field(default_factory=dict)
+    connectors: list[str] = field(default_factory=list)
+    dirs: dict[tuple[str, ...], Path] = field(default_factory=dict)
+    connector_dirs: list[Path] = field(default_factory=list)
+
+    def file_of(self, loc: tuple[Any, ...]) -> str:
+        if (len(loc) >= 2 and loc[0] == "connectors" and isinstance(loc[1], int)
+                and loc[1] < len(self.connectors)):
+            return self.connectors[loc[1]]
+        for size in range(len(loc), 0, -1):
+            origin = self.keys.get(tuple(str(p) for p in loc[:size]))
+            if origin:
+                return origin
+        return self.keys.get((), "?")
+
+
+def config_files(path: Path) -> list[Path]:
+    """The main file then ``conf.d/*.toml`` beside it, in file-name order."""
+    conf_d = path.parent / "conf.d"
+    extra = sorted(conf_d.glob("*.toml")) if conf_d.is_dir() else []
+    return [path, *extra]
+
+
+def _merge(target: dict[str, Any], data: dict[str, Any], file: str, directory: Path,
+           origins: _Origins, prefix: tuple[str, ...] = ()) -> None:
+    for key, value in data.items():
+        path = (*prefix, key)
+        if path == ("connectors",) and isinstance(value, list):
+            target.setdefault("connectors", []).extend(value)
+            origins.connectors.extend([file] * len(value))
+            origins.connector_dirs.extend([directory] * len(value))
+            continue
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value, file, directory, origins, path)
+            continue
+        target[key] = value
+        origins.keys[path] = file
+        origins.dirs[path] = directory
+
+
+def _env_overrides(environ: dict[str, str], raw: dict[str, Any], origins: _Origins,
+                   issues: list[ConfigIssue]) -> None:
+    for var in sorted(environ):
+        if not var.startswith(ENV_PREFIX):
+            continue
+        rest = var[len(ENV_PREFIX):]
+        if rest in _ENV_IGNORED:
+            continue
+        if rest in _ENV_SHORTCUTS:
+            path: tuple[str, ...] = _ENV_SHORTCUTS[rest]
+        elif "__" in rest:
+            path = tuple(part.lower() for part in rest.split("__"))
+        else:
+            issues.append(ConfigIssue(f"env {var}", rest.lower(), "not a crmhub setting",
+                                      "write CRMHUB_<SECTION>__<KEY>, e.g. CRMHUB_HUB__LOG_LEVEL"))
+            continue
+        node = raw
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _env_value(environ[var])
+        origins.keys[path] = f"env {var}"
+        origins.dirs[path] = Path.cwd()
+
+
+def _env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _resolve_paths(raw: dict[str, Any], origins: _Origins) -> None:
+    hub = raw.get("hub")
+    if not isinstance(hub, dict):
+        return
+    for key in ("rules", "scoring"):
+        value = hub.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            hub[key] = str(origins.dirs.get(("hub", key), Path.cwd()) / value)
+    url = hub.get("database_url")
+    if isinstance(url, str):
+        hub["database_url"] = resolve_sqlite_url(url, origins.dirs.get(("hub", "database_url")))
+
+
+def resolve_sqlite_url(url: str, base: Path | None) -> str:
+    """``sqlite:///rel.db`` is relative to the file that names it (``sqlite:////abs`` stays)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == "sqlite:///:memory:":
+        return url
+    path = url[len(prefix):]
+    if path.startswith("/") or base is None:
+        return url
+    return prefix + str((base / path).resolve())
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> LoadedConfig:
+    """Read, merge and validate the config; raise :class:`ConfigError` listing every issue."""
+    environ = dict(os.environ) if environ is None else environ
+    path = Path(path)
+    issues: list[ConfigIssue] = []
+    if not path.is_file():
+        raise ConfigError([ConfigIssue(str(path), "(file)", "config file not found",
+                                       "pass --config PATH or set CRMHUB_CONFIG")])
+    files = config_files(path)
+    raw: dict[str, Any] = {}
+    origins = _Origins()
+    origins.keys[()] = str(path)
+    for file in files:
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            issues.append(ConfigIssue(str(file), "(syntax)", str(exc),
+                                      "fix the TOML syntax at that line"))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            issues.append(ConfigIssue(str(file), "(file)", f"cannot read: {exc}"))
+            continue
+        _merge(raw, data, str(file), file.parent.resolve(), origins)
+    _env_overrides(environ, raw, origins, issues)
+    _resolve_paths(raw, origins)
+    if issues:
+        raise ConfigError(issues)
+    try:
+        config = HubConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(validation_issues(exc, raw, origins.file_of, HubConfig)) from None
+    loaded = LoadedConfig(config=config, path=path, files=files)
+    for index, connector in enumerate(config.connectors):
+        loaded.connector_dirs[connector.name] = origins.connector_dirs[index]
+        loaded.connector_files[connector.name] = origins.connectors[index]
+    return loaded
+
+
+def key_path(loc: tuple[Any, ...], raw: Any) -> str:
+    """``connectors[name=crm].settings.paths[0]`` from a pydantic location."""
+    parts: list[str] = []
+    node = raw
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if isinstance(node, list) and item < len(node) \
+                and isinstance(node[item], dict) else None
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{'name=' + name if name else item}]"]
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts) or "(top level)"
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The field names valid at ``loc`` (for 'did you mean' hints)."""
+    for item in loc:
+        if model is None:
+            return []
+        if isinstance(item, int):
+            continue
+        info = model.model_fields.get(str(item))
+        if info is None:
+            return []
+        model = _model_of(info.annotation)
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def validation_issues(exc: ValidationError, raw: Any, file_of: Any,
+                      model: type[BaseModel] | None,
+                      prefix: tuple[Any, ...] = ()) -> list[ConfigIssue]:
+    """Turn a pydantic error into issues with file, key path and a hint."""
+    issues = []
+    for error in exc.errors():
+        loc = tuple(p for p in error["loc"]
+                    if not (isinstance(p, str) and p.startswith("function-")))
+        full = (*prefix, *loc)
+        hint: str | None = (error.get("ctx") or {}).get("hint")
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+            known = _fields_at(model, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else (
+                f"known keys here: {', '.join(known)}" if known else "remove it")
+        elif error["type"] == "missing":
+            message = "required key is missing"
+            hint = f"add {loc[-1]} = ..."
+        elif error["type"] == "literal_error" and not hint:
+            hint = "use one of the values listed"
+        issues.append(ConfigIssue(file_of(full), key_path(full, raw), message, hint))
+    return issues

@@ -1,0 +1,146 @@
+"""The connector contract: the base class, what the core hands a connector, what it yields.
+
+A connector never touches the database. ``sync`` yields :class:`Batch` objects; the core
+stores each batch, its rejected rows and its cursor in one transaction, so a crash
+between two batches loses nothing and doubles nothing.
+
+Errors are classified, as in singer-sdk and the Airbyte CDK:
+
+* :class:`FatalError` — configuration or credentials are wrong; retrying will not help.
+* :class:`RetriableError` — the source is down or throttling; the run is retried with backoff.
+* a bad record is not an exception at all: put a :class:`Rejected` in the batch and go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from hub.records import Observation
+
+if TYPE_CHECKING:
+    from hub.http import HttpClient
+
+
+class ConnectorError(Exception):
+    """Base class of the errors a connector raises."""
+
+
+class FatalError(ConnectorError):
+    """Wrong configuration or credentials: retrying the same run cannot succeed."""
+
+
+class RetriableError(ConnectorError):
+    """A transient failure (network, throttling, 5xx): the run is retried later."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Input the connector could not turn into an Observation; it goes to quarantine."""
+
+    reason: str
+    payload: str
+    external_id: str | None = None
+    location: str | None = None  # e.g. "contacts.csv:17"
+
+
+@dataclass(frozen=True)
+class SnapshotEnd:
+    """Marks the end of a complete snapshot of ``scope`` (for example one file).
+
+    Every record of this connector and scope that was not seen with ``token`` is
+    tombstoned by the core, unless more than ``max_delete_ratio`` of the scope would
+    disappear: then nothing is deleted and the run reports the hold.
+    """
+
+    scope: str
+    token: str
+    max_delete_ratio: float = 0.2
+
+
+@dataclass
+class Batch:
+    """A unit of work committed atomically together with ``cursor``.
+
+    ``scope``/``token`` tag every observation with the snapshot they belong to (see
+    :class:`SnapshotEnd`); append-only sources leave them empty.
+    """
+
+    observations: list[Observation] = field(default_factory=list)
+    cursor: dict[str, Any] | None = None
+    rejected: list[Rejected] = field(default_factory=list)
+    scope: str | None = None
+    token: str | None = None
+    snapshot_end: SnapshotEnd | None = None
+
+    def __len__(self) -> int:
+        return len(self.observations) + len(self.rejected)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``crmhub connectors check`` prints for one connector."""
+
+    ok: bool
+    message: str
+
+
+SecretResolver = Callable[[Any], str]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ConnectorContext:
+    """What the core hands a connector: shared HTTP, secrets, a logger, a clock."""
+
+    http: HttpClient
+    resolve_secret: SecretResolver
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
+    clock: Callable[[], datetime] = _utcnow
+    default_region: str | None = None
+
+
+class ConnectorSettings(BaseModel):
+    """Base of every connector's ``Settings``: unknown keys are configuration errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Connector:
+    """Base class of every connector.
+
+    Subclasses declare ``kind`` and a nested ``Settings`` model and override ``sync``
+    (pull sources) and/or ``handle_webhook`` (push sources).
+    """
+
+    kind: ClassVar[str]
+    Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+
+    def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext):
+        self.name = name
+        self.settings = settings
+        self.context = context
+        self.log = context.logger
+
+    def sync(self, cursor: dict[str, Any] | None, *, full: bool = False) -> Iterator[Batch]:
+        """Yield batches of observations from ``cursor`` on (``None``: from the start).
+
+        ``full`` asks for a complete re-read even when the cursor says nothing changed.
+        """
+        raise FatalError(f"connector kind {self.kind!r} does not pull; it receives webhooks")
+
+    def handle_webhook(self, body: bytes, headers: dict[str, str]) -> list[Observation]:
+        """Turn one pushed request into observations (push sources only)."""
+        raise FatalError(f"connector kind {self.kind!r} does not accept webhooks")
+
+    def check(self) -> CheckResult:
+        """Verify credentials and reachability without syncing anything."""
+        return CheckResult(ok=True, message="nothing to check")

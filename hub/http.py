@@ -1,0 +1,323 @@
+"""The one HTTP retry layer every connector shares (DESIGN.md conventions, point 6).
+
+:class:`HttpClient` wraps a :class:`requests.Session` so that every request a connector
+makes has a timeout, a crmhub ``User-Agent``, and the same retry policy: connection errors,
+timeouts and throttling/5xx answers are retried with exponential backoff and jitter,
+honouring ``Retry-After``. What is left after the retries is classified for the scheduler:
+
+* still throttled, down or unreachable -> :class:`TransientHttpError` (a ``RetriableError``);
+* 401/403 -> :class:`CredentialsRejectedError` (a ``FatalError``);
+* any other error status -> :class:`requests.HTTPError`, for the caller to interpret
+  (a 404 may mean "deleted at the source").
+
+URLs in logs and messages lose their query string and user-info, which may carry tokens;
+headers are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import EllipsisType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, retry_if_result
+from tenacity.stop import stop_after_attempt
+
+from hub import __version__
+from hub.connectors import FatalError, RetriableError
+
+__all__ = [
+    "DEFAULT_RETRY_STATUSES",
+    "DEFAULT_TIMEOUT",
+    "CredentialsRejectedError",
+    "HttpClient",
+    "TransientHttpError",
+    "parse_retry_after",
+    "redact_url",
+]
+
+log = logging.getLogger(__name__)
+
+#: (connect, read) seconds, as ``requests`` takes them.
+DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
+DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+
+Timeout = float | tuple[float, float] | tuple[float | None, float | None] | None
+
+# Network failures worth another attempt. ConnectTimeout is both a ConnectionError and a
+# Timeout; ChunkedEncodingError is a connection cut while the body was being read.
+_NETWORK_ERRORS: tuple[type[Exception], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+class TransientHttpError(RetriableError):
+    """The source stayed throttled, down or unreachable: the scheduler should retry later.
+
+    ``retry_after`` is the delay the server asked for, when it asked for one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.retry_after = retry_after
+
+
+class CredentialsRejectedError(FatalError):
+    """The server answered 401 or 403: retrying with the same credentials cannot help."""
+
+    def __init__(self, message: str, *, url: str, status: int) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+def redact_url(url: str) -> str:
+    """``url`` without query string, fragment or user-info, which may carry secrets."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date).
+
+    Returns ``None`` when the header is absent or unparsable (backoff applies), and
+    never a negative delay: a date in the past means "now".
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class HttpClient:
+    """A ``requests.Session`` with crmhub's timeouts, retry policy and error classification.
+
+    ``sleep`` and ``clock`` are injectable so tests never wait; ``rng`` draws the jitter.
+    ``session`` is public for libraries that bring their own HTTP calls (MSAL accepts
+    ``http_client=client.session``); those calls get the User-Agent but not the retries.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: requests.Session | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        max_attempts: int = 5,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        max_retry_after: float = 300.0,
+        retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = _utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.session = session if session is not None else requests.Session()
+        self.session.headers["User-Agent"] = f"crmhub/{__version__}"
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_retry_after = max_retry_after
+        self.retry_statuses = frozenset(retry_statuses)
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+
+    # -- public API ---------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: Timeout | EllipsisType = ...,
+        raise_for_status: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send one request with retries and return the final response.
+
+        ``timeout`` overrides the client default for this call; other keyword arguments go
+        to :meth:`requests.Session.request`. With ``raise_for_status=False`` a 4xx (401/403
+        included) or non-retried 5xx is returned instead of raised; exhausted retries and
+        an over-long ``Retry-After`` still raise :class:`TransientHttpError`, because the
+        scheduler, not the caller, owns waiting.
+        """
+        method = method.upper()
+        kwargs["timeout"] = self.timeout if isinstance(timeout, EllipsisType) else timeout
+        safe_url = redact_url(url)
+
+        def attempt() -> requests.Response:
+            response = self.session.request(method, url, **kwargs)
+            if response.status_code in self.retry_statuses:
+                delay = self._retry_after(response)
+                if delay is not None and delay > self.max_retry_after:
+                    response.close()
+                    raise TransientHttpError(
+                        f"HTTP {response.status_code} from {method} {safe_url}: server asks"
+                        f" to retry after {delay:.0f}s (more than {self.max_retry_after:.0f}s)",
+                        url=safe_url,
+                        status=response.status_code,
+                        retry_after=delay,
+                    )
+            return response
+
+        retrying = Retrying(
+            sleep=self._sleep,
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=(
+                retry_if_exception_type(_NETWORK_ERRORS)
+                | retry_if_result(lambda r: r.status_code in self.retry_statuses)
+            ),
+            before_sleep=lambda state: self._log_retry(state, method, safe_url),
+            # After the last attempt hand back its outcome (a response or an exception)
+            # instead of tenacity's RetryError, so it can be classified below.
+            retry_error_callback=lambda state: _outcome(state),
+        )
+        try:
+            response: requests.Response = retrying(attempt)
+        except _NETWORK_ERRORS as exc:
+            raise TransientHttpError(
+                f"{method} {safe_url} failed after {self.max_attempts} attempts:"
+                f" {type(exc).__name__}",
+                url=safe_url,
+            ) from exc
+        return self._classify(response, method, safe_url, raise_for_status)
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        """``request("GET", url, ...)``."""
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        """``request("POST", url, ...)``."""
+        return self.request("POST", url, **kwargs)
+
+    def close(self) -> None:
+        """Close the pooled connections of the underlying session."""
+        self.session.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        return parse_retry_after(response.headers.get("Retry-After"), self._clock())
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Retry-After when the server sent one, else capped exponential backoff + jitter."""
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed:
+            delay = self._retry_after(outcome.result())
+            if delay is not None:
+                return delay
+        exponential = self.backoff_base * 2.0 ** (state.attempt_number - 1)
+        # "Equal jitter": at least half the exponential step, so waits still grow.
+        step = min(self.backoff_cap, exponential)
+        return step / 2 + self._rng.uniform(0, step / 2)
+
+    def _log_retry(self, state: RetryCallState, method: str, safe_url: str) -> None:
+        outcome = state.outcome
+        status: int | None = None
+        reason: str
+        if outcome is None:  # pragma: no cover - tenacity always sets it before sleeping
+            reason = "unknown"
+        elif outcome.failed:
+            reason = type(outcome.exception()).__name__
+        else:
+            response: requests.Response = outcome.result()
+            status = response.status_code
+            reason = f"HTTP {status}"
+            response.close()  # release the pooled connection before sleeping
+        wait = state.upcoming_sleep
+        log.warning(
+            "retrying %s %s after %s (attempt %d/%d), waiting %.1fs",
+            method,
+            safe_url,
+            reason,
+            state.attempt_number,
+            self.max_attempts,
+            wait,
+            extra={
+                "method": method,
+                "url": safe_url,
+                "status": status,
+                "attempt": state.attempt_number,
+                "wait_s": round(wait, 3),
+            },
+        )
+
+    def _classify(
+        self, response: requests.Response, method: str, safe_url: str, raise_for_status: bool
+    ) -> requests.Response:
+        status = response.status_code
+        if status in self.retry_statuses:
+            response.close()
+            raise TransientHttpError(
+                f"HTTP {status} from {method} {safe_url} after {self.max_attempts} attempts",
+                url=safe_url,
+                status=status,
+                retry_after=self._retry_after(response),
+            )
+        if status < 400 or not raise_for_status:
+            return response
+        if status in (401, 403):
+            raise CredentialsRejectedError(
+                f"credentials rejected: HTTP {status} from {method} {safe_url}",
+                url=safe_url,
+                status=status,
+            )
+        # requests' own message repeats the full URL, query string (and token) included.
+        raise requests.HTTPError(
+            f"HTTP {status} {response.reason or ''} from {method} {safe_url}".replace("  ", " "),
+            response=response,
+        )
+
+
+def _outcome(state: RetryCallState) -> Any:
+    """The last attempt's result, or re-raise its exception."""
+    assert state.outcome is not None
+    return state.outcome.result()

@@ -1,0 +1,85 @@
+"""Manual corrections (``crmhub contacts set``): the ``manual`` source, first in survivorship.
+
+A correction is stored as a source record of the ``manual`` connector for that contact, so
+it survives every re-sync (connectors never write it) and shows in provenance like any
+other source. ``stage`` and ``owner`` are properties of the contact, set directly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from hub.canonical import Policy, canonical_person
+from hub.golden import rebuild_contact
+from hub.match.survivorship import MANUAL
+from hub.model import Contact, MatchKey, SourceRecord
+from hub.pipeline import content_hash
+from hub.records import Observation, PersonData
+
+SCALAR = {"given_name", "family_name", "full_name", "title", "birthday", "language"}
+DIRECT = {"stage", "owner", "team"}
+POINTS = {"email": "emails", "phone": "phones"}
+KEYED = ("custom.", "identifiers.", "handles.")
+
+
+class ManualError(ValueError):
+    """A correction that names an unknown field or contact."""
+
+
+def settable_fields() -> str:
+    return ", ".join([*sorted(SCALAR | DIRECT), "email", "phone", "tags", "company",
+                      "custom.KEY", "identifiers.KEY", "handles.KEY"])
+
+
+def set_fields(session: Session, contact_id: int, assignments: dict[str, str],
+               policy: Policy, now: datetime | None = None) -> Contact:
+    now = now or datetime.now(UTC)
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.merged_into_id is not None:
+        target = f" (merged into {contact.merged_into_id})" if contact else ""
+        raise ManualError(f"no live contact {contact_id}{target}")
+    external_id = f"contact:{contact_id}"
+    record = session.scalars(select(SourceRecord).where(
+        SourceRecord.connector == MANUAL, SourceRecord.external_id == external_id)).first()
+    values: dict[str, Any] = dict(record.raw or {}) if record is not None else {}
+    for field, value in assignments.items():
+        if field in DIRECT:
+            setattr(contact, field, value or None)
+        elif field in SCALAR or field in POINTS or field in ("tags", "company") \
+                or field.startswith(KEYED):
+            values[field] = value
+        else:
+            raise ManualError(f"unknown field {field!r}; settable: {settable_fields()}")
+    person = PersonData(
+        **{k: v for k, v in values.items() if k in SCALAR},
+        emails=[{"value": values["email"], "primary": True}] if values.get("email") else [],
+        phones=[{"value": values["phone"], "primary": True}] if values.get("phone") else [],
+        tags=[t.strip() for t in values.get("tags", "").split(",") if t.strip()],
+        company={"name": values["company"]} if values.get("company") else None,
+        custom={k[7:]: v for k, v in values.items() if k.startswith("custom.")},
+        identifiers={k[12:]: v for k, v in values.items() if k.startswith("identifiers.")},
+        handles={k[8:]: v for k, v in values.items() if k.startswith("handles.")},
+    )
+    observation = Observation(kind="person", external_id=external_id, observed_at=now,
+                              raw=values, person=person)
+    canon = canonical_person(person, policy, None)
+    if record is None:
+        record = SourceRecord(connector=MANUAL, external_id=external_id, kind="person",
+                              first_seen=now)
+        session.add(record)
+    record.raw, record.data = values, canon.data
+    record.content_hash = content_hash(observation)
+    record.observed_at = record.last_seen = now
+    record.contact_id = contact_id
+    record.deleted_at = None
+    session.flush()
+    session.execute(delete(MatchKey).where(MatchKey.source_record_id == record.id))
+    session.add_all(MatchKey(contact_id=contact_id, source_record_id=record.id, kind=k.kind,
+                             key=k.key) for k in canon.keys)
+    rebuild_contact(session, contact, now)
+    contact.updated_at = now
+    return contact

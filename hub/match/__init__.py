@@ -1,0 +1,1 @@
+"""Identity resolution: who is who. Survivorship builds golden records from sources."""

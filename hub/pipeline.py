@@ -1,0 +1,491 @@
+"""Observation batch -> normalise -> resolve -> merge -> golden records -> commit (DESIGN §3).
+
+One database transaction per batch: source records, golden records, outbox events,
+quarantined input and the connector's cursor commit together or not at all, so a crash at
+any point followed by a restart neither loses nor doubles anything. Each record is applied
+inside a savepoint: one that fails is quarantined with its reason and the rest commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from hub.canonical import CanonicalPerson, IdentityKey, Policy, canonical_person
+from hub.config import ConnectorConfig, HubConfig
+from hub.connectors import Batch, SnapshotEnd
+from hub.db import session_factory
+from hub.golden import CompanyResolver, rebuild_contact
+from hub.match.resolve import (
+    DeterministicResolver,
+    Resolver,
+    live_contact,
+    mark_shared,
+    merge_contacts,
+)
+from hub.model import (
+    Company,
+    Contact,
+    Interaction,
+    InteractionContact,
+    MatchKey,
+    OutboxEvent,
+    QuarantineItem,
+    SourceRecord,
+    SyncState,
+)
+from hub.normalize import (
+    clean_company_name,
+    clean_text,
+    company_name_key,
+    domain_from_website,
+    normalize_country,
+    normalize_email,
+    normalize_phone,
+)
+from hub.plugins import HubPlugins
+from hub.records import ContactValue, Observation, PersonData
+
+log = logging.getLogger(__name__)
+MAX_PAYLOAD = 64 * 1024
+
+
+class RecordRejected(Exception):
+    """A record the pipeline cannot store; it goes to quarantine with this reason."""
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    skipped_own: int = 0
+    merged: int = 0
+    contacts_created: int = 0
+    interactions: int = 0
+    held: str | None = None
+
+    def add(self, other: IngestStats) -> None:
+        for f in fields(self):
+            if f.name != "held":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.held = other.held or self.held
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def content_hash(observation: Observation) -> str:
+    """What decides 'unchanged': everything the source said except when it said it."""
+    body = observation.model_dump(mode="json", exclude={"observed_at"})
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_policy(config: HubConfig) -> Policy:
+    region = config.hub.default_region
+    numbers = set()
+    for number in config.hub.own_numbers:
+        parsed = normalize_phone(number, region)
+        numbers.add(parsed.e164 if parsed is not None and parsed.e164 else number)
+    return Policy(own_domains=frozenset(config.hub.own_domains), own_numbers=frozenset(numbers),
+                  default_region=region, identifiers=tuple(config.match.identifiers))
+
+
+class Pipeline:
+    """Stores batches; holds no state between batches but the policy and the resolver."""
+
+    def __init__(self, engine: Engine, config: HubConfig, plugins: HubPlugins | None = None,
+                 *, resolver: Resolver | None = None,
+                 clock: Callable[[], datetime] = _utcnow):
+        self.engine = engine
+        self.sessions = session_factory(engine)
+        self.config = config
+        self.plugins = plugins
+        self.policy = build_policy(config)
+        self.resolver: Resolver = resolver or DeterministicResolver()
+        self.clock = clock
+
+    def ingest(self, connector: ConnectorConfig, batch: Batch, *,
+               session: Session | None = None, allow_deletes: bool = False) -> IngestStats:
+        """Apply one batch in one transaction.
+
+        With ``session`` the batch joins that caller's open transaction and nothing is
+        committed here (``--dry-run`` rolls the whole run back at the end).
+        """
+        if session is not None:
+            return _BatchRun(self, session, connector, batch, allow_deletes).run()
+        with self.sessions() as own:
+            own.begin()
+            try:
+                stats = _BatchRun(self, own, connector, batch, allow_deletes).run()
+            except BaseException:
+                own.rollback()
+                raise
+            own.commit()
+        return stats
+
+
+def quarantine(session: Session, connector: str, reason: str, payload: str | None,
+               external_id: str | None, location: str | None,
+               observation: dict[str, Any] | None, now: datetime) -> bool:
+    """Store rejected input unless the same input is already waiting there."""
+    text = payload[:MAX_PAYLOAD] if payload else None
+    seed = json.dumps([connector, external_id, location if external_id is None else None, text,
+                       observation], sort_keys=True, default=str)
+    fingerprint = hashlib.sha256(seed.encode()).hexdigest()
+    exists = session.scalar(select(QuarantineItem.id).where(
+        QuarantineItem.fingerprint == fingerprint, QuarantineItem.status == "open"))
+    if exists is not None:
+        return False
+    session.add(QuarantineItem(connector=connector, external_id=external_id, location=location,
+                               reason=reason[:4000], fingerprint=fingerprint, payload=text,
+                               observation=observation, status="open", created_at=now))
+    log.warning("quarantined input from %s: %s", connector, reason,
+                extra={"connector": connector, "location": location})
+    return True
+
+
+class _BatchRun:
+    """The work of one batch inside its transaction."""
+
+    def __init__(self, pipeline: Pipeline, session: Session, connector: ConnectorConfig,
+                 batch: Batch, allow_deletes: bool = False):
+        self.p = pipeline
+        self.allow_deletes = allow_deletes
+        self.session = session
+        self.connector = connector
+        self.batch = batch
+        self.now = pipeline.clock()
+        self.stats = IngestStats(received=len(batch.observations))
+        self.touched: set[int] = set()
+        self.new_contacts: set[int] = set()
+        self.companies = CompanyResolver(session, self.now)
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    # -- the batch ---------------------------------------------------------------------
+
+    def run(self) -> IngestStats:
+        session, name = self.session, self.connector.name
+        for item in self.batch.rejected:
+            if quarantine(session, name, item.reason, item.payload, item.external_id,
+                          item.location, None, self.now):
+                self.stats.quarantined += 1
+        existing = self._existing([o.external_id for o in self.batch.observations])
+        unchanged: list[int] = []
+        for observation in self.batch.observations:
+            try:
+                if self.p.plugins is not None and self.p.plugins.has_enrichers:
+                    observation = self.p.plugins.enrich(observation)
+                digest = content_hash(observation)
+                record = existing.get(observation.external_id)
+                if record is not None and record.content_hash == digest and \
+                        (record.deleted_at is not None) == observation.deleted:
+                    unchanged.append(record.id)
+                    self.stats.unchanged += 1
+                    continue
+                with session.begin_nested():
+                    existing[observation.external_id] = self._apply(observation, record, digest)
+            except Exception as exc:
+                self.stats.quarantined += 1
+                reason = str(exc) if isinstance(exc, RecordRejected) else \
+                    f"could not be stored: {type(exc).__name__}: {exc}"
+                quarantine(session, name, reason, None, observation.external_id, None,
+                           observation.model_dump(mode="json"), self.now)
+        if self.batch.token and unchanged:
+            for chunk in _chunks(unchanged):
+                session.execute(update(SourceRecord).where(SourceRecord.id.in_(chunk))
+                                .values(seen_token=self.batch.token, last_seen=self.now))
+        if self.batch.snapshot_end is not None:
+            self._end_snapshot(self.batch.snapshot_end)
+        self._rebuild()
+        self._outbox()
+        self._sync_state()
+        session.flush()
+        return self.stats
+
+    def _existing(self, external_ids: list[str]) -> dict[str, SourceRecord | None]:
+        found: dict[str, SourceRecord | None] = {}
+        for chunk in _chunks(sorted(set(external_ids))):
+            for record in self.session.scalars(select(SourceRecord).where(
+                    SourceRecord.connector == self.connector.name,
+                    SourceRecord.external_id.in_(chunk))):
+                found[record.external_id] = record
+        return found
+
+    # -- one record --------------------------------------------------------------------
+
+    def _apply(self, observation: Observation, record: SourceRecord | None,
+               digest: str) -> SourceRecord | None:
+        if observation.deleted:
+            if record is not None:
+                self._tombstone(record)
+            return record
+        if observation.kind == "person":
+            assert observation.person is not None
+            return self._person(observation, observation.person, record, digest)
+        if observation.kind == "company":
+            return self._company(observation, record, digest)
+        return self._interaction(observation, record, digest)
+
+    def _store(self, observation: Observation, record: SourceRecord | None, digest: str,
+               data: dict[str, Any]) -> SourceRecord:
+        if record is None:
+            record = SourceRecord(connector=self.connector.name,
+                                  external_id=observation.external_id, kind=observation.kind,
+                                  first_seen=self.now)
+            self.session.add(record)
+            self.stats.created += 1
+        else:
+            self.stats.updated += 1
+        record.kind = observation.kind
+        record.content_hash = digest
+        record.raw = observation.raw or None
+        record.data = data
+        record.observed_at = observation.observed_at
+        record.last_seen = self.now
+        record.deleted_at = None
+        record.scope = self.batch.scope
+        record.seen_token = self.batch.token
+        return record
+
+    def _person(self, observation: Observation, person: PersonData,
+                record: SourceRecord | None, digest: str) -> SourceRecord | None:
+        canon = canonical_person(person, self.p.policy, self.connector.default_region)
+        if canon.own:
+            self.stats.skipped_own += 1
+            if record is not None and record.deleted_at is None:
+                self._tombstone(record)
+            return record
+        if not canon.identifiable:
+            raise RecordRejected("carries nothing that identifies a person "
+                                 "(no name, e-mail, phone, handle or identifier)")
+        previous = record.contact_id if record is not None else None
+        decision = self.p.resolver.resolve(self.session, canon, previous)
+        if decision.shared:
+            mark_shared(self.session, decision.shared, self.now)
+        contact_id = decision.contact_id
+        if contact_id is None:
+            contact = Contact(stage="lead", created_at=self.now, updated_at=self.now)
+            self.session.add(contact)
+            self.session.flush()
+            contact_id = contact.id
+            self.new_contacts.add(contact_id)
+            self.stats.contacts_created += 1
+        record = self._store(observation, record, digest, canon.data)
+        record.contact_id = contact_id
+        record.company_id = self._employer(canon)
+        self.session.flush()
+        self._replace_keys(record, contact_id, canon.keys)
+        for merged_id, reason in decision.merge.items():
+            event = merge_contacts(self.session, contact_id, merged_id, reason=reason,
+                                   decided_by="rule", score=1.0, now=self.now)
+            self.stats.merged += 1
+            self.new_contacts.discard(merged_id)
+            self.events.append(("contact.merged", {
+                "survivor_id": contact_id, "merged_id": merged_id, "merge_id": event.id,
+                "reason": reason, "connector": self.connector.name}))
+        if previous is not None and previous != contact_id:
+            self.touched.add(previous)
+        self.touched.add(contact_id)
+        return record
+
+    def _employer(self, canon: CanonicalPerson) -> int | None:
+        company = canon.data.get("company")
+        if not company:
+            return None
+        domains = [company["domain"]] if company.get("domain") else []
+        return self.companies.resolve(company.get("name"), company.get("name_key"), domains,
+                                      canon.data.get("country"), company.get("website"))
+
+    def _replace_keys(self, record: SourceRecord, contact_id: int,
+                      keys: list[IdentityKey]) -> None:
+        self.session.execute(delete(MatchKey).where(MatchKey.source_record_id == record.id))
+        self.session.add_all(MatchKey(contact_id=contact_id, source_record_id=record.id,
+                                      kind=k.kind, key=k.key[:320]) for k in keys)
+        self.session.flush()
+
+    def _tombstone(self, record: SourceRecord) -> None:
+        record.deleted_at = self.now
+        record.last_seen = self.now
+        self.stats.deleted += 1
+        self.session.execute(delete(MatchKey).where(MatchKey.source_record_id == record.id))
+        if record.contact_id is not None:
+            self.touched.add(record.contact_id)
+        if record.kind == "interaction":
+            self.session.execute(update(Interaction).where(
+                Interaction.connector == record.connector,
+                Interaction.external_id == record.external_id).values(deleted_at=self.now))
+
+    def _company(self, observation: Observation, record: SourceRecord | None,
+                 digest: str) -> SourceRecord:
+        data = observation.company
+        assert data is not None
+        name = clean_company_name(data.name)
+        domains = sorted({d.strip().lower().removeprefix("www.") for d in data.domains
+                          if d and d.strip()} | ({domain_from_website(data.website)} - {None}))
+        country = normalize_country(data.address.country) if data.address else None
+        if not name and not domains:
+            raise RecordRejected("a company needs a name, a domain or a website")
+        company_id = self.companies.resolve(name, company_name_key(name) or None, domains,
+                                            country, clean_text(data.website))
+        record = self._store(observation, record, digest, {
+            "name": name, "domains": domains, "country": country,
+            "industry": clean_text(data.industry), "employees": data.employees,
+            "tags": data.tags, "custom": data.custom})
+        record.company_id = company_id
+        company = self.session.get(Company, company_id)
+        if company is not None:
+            company.name = name or company.name
+            company.industry = clean_text(data.industry) or company.industry
+            company.employees = data.employees or company.employees
+            company.tags = sorted(set(company.tags or []) | set(data.tags))
+            company.custom = {**(company.custom or {}), **data.custom}
+            company.updated_at = self.now
+        return record
+
+    def _interaction(self, observation: Observation, record: SourceRecord | None,
+                     digest: str) -> SourceRecord:
+        data = observation.interaction
+        assert data is not None
+        participants = []
+        links: set[tuple[int, str]] = set()
+        for index, participant in enumerate(data.participants):
+            entry = participant.model_dump(exclude_none=True)
+            contact_id = self._participant(observation, index, participant.email,
+                                           participant.phone, participant.name)
+            entry["own"] = contact_id == -1
+            participants.append(entry)
+            if contact_id is not None and contact_id > 0:
+                links.add((contact_id, participant.role))
+        row = self.session.scalars(select(Interaction).where(
+            Interaction.connector == self.connector.name,
+            Interaction.external_id == observation.external_id)).first()
+        if row is None:
+            row = Interaction(connector=self.connector.name,
+                              external_id=observation.external_id)
+        row.channel, row.direction, row.occurred_at = data.channel, data.direction, \
+            data.occurred_at
+        row.subject, row.summary = clean_text(data.subject), clean_text(data.summary)
+        row.duration_s, row.status, row.thread_id = data.duration_s, data.status, data.thread_id
+        row.participants = participants
+        row.deleted_at = None
+        self.session.add(row)
+        self.session.flush()
+        self.session.execute(delete(InteractionContact)
+                             .where(InteractionContact.interaction_id == row.id))
+        self.session.add_all(InteractionContact(interaction_id=row.id, contact_id=c, role=r)
+                             for c, r in sorted(links))
+        self.stats.interactions += 1
+        return self._store(observation, record, digest, {"interaction_id": row.id})
+
+    def _participant(self, observation: Observation, index: int, email: str | None,
+                     phone: str | None, name: str | None) -> int | None:
+        """The contact a participant is (-1: one of us; None: nobody identifiable)."""
+        keys: list[tuple[str, str]] = []
+        values: dict[str, list[ContactValue]] = {"emails": [], "phones": []}
+        if email:
+            result = normalize_email(email)
+            if result is not None and result.valid:
+                if result.domain in self.p.policy.own_domains:
+                    return -1
+                if not result.is_role:
+                    keys.append(("email", result.key))
+                values["emails"].append(ContactValue(value=email))
+        if phone:
+            parsed = normalize_phone(phone, self.connector.default_region
+                                     or self.p.policy.default_region)
+            if parsed is not None and parsed.e164:
+                if parsed.e164 in self.p.policy.own_numbers:
+                    return -1
+                keys.append(("phone", parsed.e164))
+                values["phones"].append(ContactValue(value=phone))
+        if not keys:
+            return None
+        found = self.session.scalar(select(MatchKey.contact_id).where(
+            MatchKey.kind == keys[0][0], MatchKey.key == keys[0][1]).order_by(MatchKey.id))
+        if found is not None:
+            return live_contact(self.session, found)
+        # Someone we have never seen: their own record, stable across re-syncs.
+        person = PersonData(full_name=name, **values)  # type: ignore[arg-type]
+        synthetic = Observation(kind="person", external_id=f"participant:{keys[0][0]}:"
+                                f"{keys[0][1]}", observed_at=observation.observed_at,
+                                person=person)
+        existing = self._existing([synthetic.external_id]).get(synthetic.external_id)
+        stored = self._person(synthetic, person, existing, content_hash(synthetic))
+        return stored.contact_id if stored is not None else None
+
+    # -- end of batch ------------------------------------------------------------------
+
+    def _end_snapshot(self, end: SnapshotEnd) -> None:
+        session = self.session
+        in_scope = (SourceRecord.connector == self.connector.name) & \
+            (SourceRecord.scope == end.scope) & SourceRecord.deleted_at.is_(None)
+        total = session.scalar(select(func.count()).where(in_scope)) or 0
+        gone = list(session.scalars(select(SourceRecord).where(
+            in_scope, (SourceRecord.seen_token != end.token) | SourceRecord.seen_token.is_(None))))
+        if not gone:
+            return
+        ratio = len(gone) / total if total else 1.0
+        if ratio > end.max_delete_ratio and not self.allow_deletes:
+            self.stats.held = (f"{len(gone)} of {total} records of {end.scope} disappeared "
+                               f"({ratio:.0%} > max_delete_ratio {end.max_delete_ratio:.0%}); "
+                               "nothing deleted: check the file, then run "
+                               f"`crmhub sync {self.connector.name} --full --allow-deletes`")
+            log.error("mass delete held: %s", self.stats.held,
+                      extra={"connector": self.connector.name})
+            return
+        for record in gone:
+            self._tombstone(record)
+
+    def _rebuild(self) -> None:
+        live = sorted({live_contact(self.session, c) for c in self.touched})
+        for contact_id in live:
+            contact = self.session.get(Contact, contact_id)
+            if contact is None:
+                continue
+            changed = rebuild_contact(self.session, contact, self.now)
+            payload = {"contact_id": contact_id, "connector": self.connector.name}
+            if contact_id in self.new_contacts:
+                payload["route"] = self.connector.route_new_contacts
+                self.events.append(("contact.created", payload))
+            elif contact.deleted_at is not None and changed:
+                self.events.append(("contact.deleted", payload))
+            elif changed:
+                self.events.append(("contact.updated", payload))
+
+    def _outbox(self) -> None:
+        self.session.add_all(OutboxEvent(type=kind, payload=payload, created_at=self.now)
+                             for kind, payload in self.events)
+
+    def _sync_state(self) -> None:
+        state = self.session.get(SyncState, self.connector.name)
+        if state is None:
+            state = SyncState(connector=self.connector.name, kind=self.connector.kind,
+                              consecutive_failures=0, records=0)
+            self.session.add(state)
+        if self.batch.cursor is not None:
+            state.cursor = self.batch.cursor
+        state.records = (state.records or 0) + self.stats.created
+        state.last_attempt = self.now
+        if self.stats.held:
+            state.held = self.stats.held
+
+
+def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
+    return [values[i:i + size] for i in range(0, len(values), size)]

@@ -1,0 +1,128 @@
+"""The canonical Observation model that connectors emit (DESIGN.md §4).
+
+An Observation is what one source says about one person, company or interaction at one
+moment. Values are kept as the source wrote them: normalisation is the core's job
+(:mod:`hub.normalize`), so a connector never rejects a phone number it cannot parse.
+Only ``kind``, ``external_id`` and ``observed_at`` are required.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Channel = Literal["email", "call", "sms", "social", "form", "meeting"]
+Direction = Literal["inbound", "outbound", "internal"]
+Role = Literal["from", "to", "cc", "bcc", "agent"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ContactValue(_Part):
+    """One e-mail address or phone number with its label (``work``, ``mobile``...)."""
+
+    value: str
+    label: str | None = None
+    primary: bool = False
+
+
+class Address(_Part):
+    street: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    region: str | None = None
+    country: str | None = None
+
+    def is_empty(self) -> bool:
+        return not any(self.model_dump().values())
+
+
+class CompanyRef(_Part):
+    """The employer as a person record names it."""
+
+    name: str | None = None
+    domain: str | None = None
+    website: str | None = None
+
+
+class PersonData(_Part):
+    given_name: str | None = None
+    family_name: str | None = None
+    full_name: str | None = None
+    title: str | None = None
+    birthday: str | None = None
+    language: str | None = None
+    emails: list[ContactValue] = Field(default_factory=list)
+    phones: list[ContactValue] = Field(default_factory=list)
+    handles: dict[str, str] = Field(default_factory=dict)
+    company: CompanyRef | None = None
+    address: Address | None = None
+    tags: list[str] = Field(default_factory=list)
+    custom: dict[str, Any] = Field(default_factory=dict)
+    identifiers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("birthday", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        # A date object is accepted and kept as ISO text; parsing is normalisation's job.
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        return value
+
+
+class CompanyData(_Part):
+    name: str | None = None
+    domains: list[str] = Field(default_factory=list)
+    website: str | None = None
+    phones: list[ContactValue] = Field(default_factory=list)
+    address: Address | None = None
+    industry: str | None = None
+    employees: int | None = None
+    tags: list[str] = Field(default_factory=list)
+    custom: dict[str, Any] = Field(default_factory=dict)
+
+
+class Participant(_Part):
+    email: str | None = None
+    phone: str | None = None
+    handle: str | None = None
+    name: str | None = None
+    role: Role = "to"
+
+
+class InteractionData(_Part):
+    channel: Channel
+    direction: Direction
+    occurred_at: datetime
+    subject: str | None = None
+    summary: str | None = None
+    duration_s: int | None = None
+    status: str | None = None
+    participants: list[Participant] = Field(default_factory=list)
+    thread_id: str | None = None
+
+
+class Observation(_Part):
+    """What one source says about one record. See DESIGN.md §4 for every field."""
+
+    kind: Literal["person", "company", "interaction"]
+    external_id: str = Field(min_length=1, max_length=512)
+    observed_at: datetime
+    deleted: bool = False
+    raw: dict[str, Any] = Field(default_factory=dict)
+    person: PersonData | None = None
+    company: CompanyData | None = None
+    interaction: InteractionData | None = None
+
+    @model_validator(mode="after")
+    def _payload_matches_kind(self) -> Observation:
+        if self.deleted:
+            return self
+        payload = getattr(self, self.kind)
+        if payload is None:
+            raise ValueError(f"a {self.kind!r} observation needs its {self.kind!r} payload")
+        return self

@@ -1,0 +1,112 @@
+"""The running hub: validated config, loaded plugins, the database, connector instances.
+
+Built from scratch by ``crmhub run`` (and rebuilt on SIGHUP) and by every one-off command,
+so that validation, plugin loading and schema checks happen in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Engine
+
+from hub.config import (
+    ConfigError,
+    ConfigIssue,
+    LoadedConfig,
+    load_config,
+    validation_issues,
+)
+from hub.connectors import Connector, ConnectorContext
+from hub.db import ensure_schema, is_sqlite, make_engine
+from hub.http import HttpClient
+from hub.logs import add_secret
+from hub.pipeline import Pipeline
+from hub.plugins import HubPlugins
+from hub.secrets import SecretError, find_secret_refs, resolve_secret
+
+log = logging.getLogger(__name__)
+
+
+def connector_settings(loaded: LoadedConfig, plugins: HubPlugins,
+                       resolve_secrets: bool = True) -> tuple[dict[str, BaseModel],
+                                                              list[ConfigIssue]]:
+    """Validate every connector's settings with its own model; collect issues."""
+    classes = plugins.connector_classes()
+    settings: dict[str, BaseModel] = {}
+    issues: list[ConfigIssue] = []
+    for index, cfg in enumerate(loaded.config.connectors):
+        file = loaded.connector_files.get(cfg.name, str(loaded.path))
+        klass = classes.get(cfg.kind)
+        key = f"connectors[name={cfg.name}]"
+        if klass is None:
+            known = ", ".join(sorted(classes)) or "none"
+            issues.append(ConfigIssue(file, f"{key}.kind", f"unknown connector kind {cfg.kind!r}",
+                                      f"installed kinds: {known} (see `crmhub plugins`)"))
+            continue
+        try:
+            model = klass.Settings.model_validate(
+                cfg.settings, context={"base_dir": loaded.connector_dirs.get(cfg.name)})
+        except ValidationError as exc:
+            raw = {"connectors": loaded.config.model_dump()["connectors"]}
+            issues.extend(validation_issues(exc, raw, lambda _loc, f=file: f, klass.Settings,
+                                            prefix=("connectors", index, "settings")))
+            continue
+        settings[cfg.name] = model
+        if resolve_secrets:
+            for ref in find_secret_refs(model):
+                try:
+                    add_secret(ref.resolve())
+                except SecretError as exc:
+                    issues.append(ConfigIssue(file, f"{key}.settings", str(exc),
+                                              f"provide the secret ({ref.describe()})"))
+    return settings, issues
+
+
+@dataclass
+class Hub:
+    """Everything a command needs; ``open`` validates it all or raises ConfigError."""
+
+    loaded: LoadedConfig
+    plugins: HubPlugins
+    engine: Engine
+    pipeline: Pipeline
+    settings: dict[str, BaseModel]
+    http: HttpClient = field(default_factory=HttpClient)
+
+    @classmethod
+    def open(cls, config_path: Path, *, migrate: bool = True,
+             plugins: HubPlugins | None = None, **engine_kwargs: Any) -> Hub:
+        loaded = load_config(config_path)
+        plugins = plugins or HubPlugins.load()
+        settings, issues = connector_settings(loaded, plugins)
+        if issues:
+            raise ConfigError(issues)
+        url = loaded.config.hub.database_url
+        engine = make_engine(url, **engine_kwargs)
+        if migrate:
+            ensure_schema(engine, auto_upgrade=is_sqlite(url))
+        pipeline = Pipeline(engine, loaded.config, plugins)
+        return cls(loaded, plugins, engine, pipeline, settings)
+
+    @property
+    def config(self) -> Any:
+        return self.loaded.config
+
+    def connector(self, name: str) -> Connector:
+        cfg = self.config.connector(name)
+        klass = self.plugins.connector_classes()[cfg.kind]
+        context = ConnectorContext(
+            http=self.http, resolve_secret=resolve_secret,
+            logger=logging.LoggerAdapter(logging.getLogger(f"crmhub.connector.{cfg.kind}"),
+                                         {"connector": name}),
+            default_region=cfg.default_region or self.config.hub.default_region)
+        return klass(name, self.settings[name], context)
+
+    def close(self) -> None:
+        self.http.close()
+        self.engine.dispose()

@@ -1,0 +1,142 @@
+"""One sync run of one connector: its batches through the pipeline, its state recorded.
+
+The connector's generator is resumed only after the previous batch committed, so a
+connector may act on "that batch is stored" (a drop folder moves its file then). A run
+that raises is recorded in ``sync_state`` (last error, consecutive failures) and as a
+``sync.failed`` event; the caller decides when to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from hub.connectors import FatalError, RetriableError
+from hub.model import OutboxEvent, SyncState
+from hub.pipeline import IngestStats
+from hub.runtime import Hub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncReport:
+    connector: str
+    run_id: str
+    stats: IngestStats = field(default_factory=IngestStats)
+    batches: int = 0
+    error: str | None = None
+    error_kind: str | None = None
+    seconds: float = 0.0
+    stopped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"connector": self.connector, "run_id": self.run_id, "ok": self.ok,
+                "batches": self.batches, "error": self.error, "seconds": round(self.seconds, 3),
+                "stopped": self.stopped, **self.stats.as_dict()}
+
+
+def run_sync(hub: Hub, name: str, *, full: bool = False, dry_run: bool = False,
+             allow_deletes: bool = False, should_stop: Callable[[], bool] = lambda: False,
+             progress: Callable[[SyncReport], None] | None = None) -> SyncReport:
+    """Run ``name`` once from its stored cursor (``full``: from the start)."""
+    cfg = hub.config.connector(name)
+    report = SyncReport(connector=name, run_id=uuid.uuid4().hex[:12])
+    started = time.monotonic()
+    extra = {"connector": name, "run_id": report.run_id}
+    with hub.pipeline.sessions() as session:
+        state = session.get(SyncState, name)
+        cursor = None if full or state is None else state.cursor
+    dry_session = hub.pipeline.sessions() if dry_run else None
+    if dry_session is not None:
+        dry_session.begin()
+    try:
+        connector = hub.connector(name)
+        log.info("sync %s started%s", name, " (full)" if full else "", extra=extra)
+        for batch in connector.sync(cursor, full=full):
+            stats = hub.pipeline.ingest(cfg, batch, session=dry_session,
+                                        allow_deletes=allow_deletes)
+            report.stats.add(stats)
+            report.batches += 1
+            if progress is not None:
+                progress(report)
+            if not dry_run:
+                dispatch_outbox(hub)
+            if should_stop():
+                report.stopped = True
+                break
+    except Exception as exc:
+        report.error = f"{type(exc).__name__}: {exc}"
+        report.error_kind = ("fatal" if isinstance(exc, FatalError) else
+                             "retriable" if isinstance(exc, RetriableError) else "error")
+        log.error("sync %s failed: %s", name, report.error, exc_info=True, extra=extra)
+    finally:
+        if dry_session is not None:
+            dry_session.rollback()
+            dry_session.close()
+    report.seconds = time.monotonic() - started
+    if not dry_run:
+        _record(hub, cfg.kind, report)
+        dispatch_outbox(hub)
+    log.info("sync %s finished: %s", name, report.as_dict(), extra=extra)
+    return report
+
+
+def _record(hub: Hub, kind: str, report: SyncReport) -> None:
+    now = datetime.now(UTC)
+    with hub.pipeline.sessions.begin() as session:
+        state = session.get(SyncState, report.connector)
+        if state is None:
+            state = SyncState(connector=report.connector, kind=kind, consecutive_failures=0,
+                              records=0)
+            session.add(state)
+        state.last_attempt = now
+        every = hub.config.connector(report.connector).every
+        if report.ok:
+            state.last_success = now
+            state.last_error = None
+            state.consecutive_failures = 0
+            if not report.stats.held:
+                state.held = None
+            state.next_run = now + timedelta(seconds=every)
+        else:
+            state.last_error = report.error
+            state.last_error_at = now
+            state.consecutive_failures = (state.consecutive_failures or 0) + 1
+            backoff = min(every * 2 ** min(state.consecutive_failures, 10), 3600.0)
+            state.next_run = now + timedelta(seconds=max(every, backoff))
+            session.add(OutboxEvent(type="sync.failed", created_at=now, payload={
+                "connector": report.connector, "run_id": report.run_id,
+                "error": report.error, "kind": report.error_kind}))
+
+
+def dispatch_outbox(hub: Hub, limit: int = 1000) -> int:
+    """Hand undelivered events to ``crmhub_on_event`` plugins; at least once."""
+    if not hub.plugins.pm.hook.crmhub_on_event.get_hookimpls():
+        return 0
+    sent = 0
+    with hub.pipeline.sessions.begin() as session:
+        events = session.scalars(select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
+                                 .order_by(OutboxEvent.id).limit(limit)).all()
+        for event in events:
+            failed = hub.plugins.on_event({"id": event.id, "type": event.type,
+                                           "at": event.created_at.isoformat(),
+                                           "payload": event.payload})
+            event.attempts += 1
+            if failed:
+                event.last_error = f"failed in plugin(s): {', '.join(failed)}"
+            else:
+                event.dispatched_at = datetime.now(UTC)
+                sent += 1
+    return sent

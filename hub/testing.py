@@ -1,0 +1,573 @@
+"""The contract tests every connector runs, built-in or third-party (like singer-sdk's).
+
+A connector author subclasses :class:`ConnectorContract` in their own tests and overrides
+one fixture, ``connector_factory``: a callable that returns a *fresh* connector reading
+the *same* source data each time it is called. The kit then actually runs ``sync`` several
+times and checks what the core relies on::
+
+    import pytest
+    from hub.testing import ConnectorContract, make_context
+    from hub_acme import AcmeConnector
+
+    class TestAcmeContract(ConnectorContract):
+        @pytest.fixture
+        def connector_factory(self, tmp_path):
+            source = tmp_path / "contacts.csv"
+            source.write_text("id,email\\n1,ada@example.com\\n")
+            settings = AcmeConnector.Settings(paths=[str(source)])
+            return lambda: AcmeConnector("acme-test", settings, make_context())
+
+Each ``test_*`` method proves one property (see :data:`CHECKS`) and fails listing every
+problem found, e.g. ``batch 3: cursor is not JSON-serialisable: ...``. Outside pytest,
+``check_connector(factory)`` returns the same problems as a list (empty: the connector
+passes). HTTP connectors mock their source with ``responses`` inside the fixture.
+
+Two choices the core depends on: every batch carries a cursor (a JSON object the core
+stores with it), and "identical" means the same kind, external id and content, with
+``observed_at`` left out (a source without timestamps stamps the ingest time).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, ClassVar
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from hub.connectors import (
+    Batch,
+    CheckResult,
+    Connector,
+    ConnectorContext,
+    FatalError,
+    Rejected,
+    SnapshotEnd,
+)
+from hub.http import HttpClient
+from hub.logs import get_logger
+from hub.records import Observation
+
+__all__ = [
+    "CHECKS",
+    "FIXED_NOW",
+    "ConnectorContract",
+    "ConnectorFactory",
+    "check_connector",
+    "make_context",
+]
+
+ConnectorFactory = Callable[[], Connector]
+
+#: What the clock of :func:`make_context` always answers, so runs are reproducible.
+FIXED_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+#: Every check, in the order check_connector runs them.
+CHECKS = (
+    "kind",
+    "settings",
+    "batches",
+    "snapshots",
+    "incremental",
+    "deterministic",
+    "resume",
+    "check",
+)
+
+_MAX_LISTED = 3  # problems of one kind listed per run before "and N more"
+
+
+def make_context(
+    *,
+    name: str = "contract-test",
+    secrets: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    http: HttpClient | None = None,
+) -> ConnectorContext:
+    """A ConnectorContext for tests: fixed clock, an HttpClient that never sleeps.
+
+    ``secrets`` maps a secret's name (``{ env = "NAME" }`` or plain ``"NAME"``) to its
+    value; an unknown one raises :class:`FatalError`, as the core would.
+    """
+    table = dict(secrets or {})
+
+    def resolve(reference: Any) -> str:
+        key = reference
+        if isinstance(reference, Mapping) and len(reference) == 1:
+            key = next(iter(reference.values()))
+        if isinstance(key, str) and key in table:
+            return table[key]
+        raise FatalError(f"secret {reference!r} is not defined in make_context(secrets=...)")
+
+    return ConnectorContext(
+        http=http if http is not None else HttpClient(sleep=lambda _seconds: None),
+        resolve_secret=resolve,
+        logger=get_logger(f"hub.connector.{name}", connector=name),
+        clock=clock if clock is not None else (lambda: FIXED_NOW),
+    )
+
+
+# -- running sync -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Seen:
+    """One observation as it was when yielded: where, what, and its comparable content."""
+
+    batch: int
+    position: int
+    kind: str
+    external_id: str
+    deleted: bool
+    dump: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.external_id)
+
+    @property
+    def content(self) -> str:
+        return json.dumps(
+            {k: v for k, v in self.dump.items() if k != "observed_at"}, sort_keys=True
+        )
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.external_id!r} (batch {self.batch}, observation {self.position})"
+
+
+@dataclass
+class _Yielded:
+    """One batch as it was when yielded (the core commits it before asking for more)."""
+
+    number: int
+    batch: Batch
+    cursor_json: str | None
+    observations: list[_Seen]
+
+
+@dataclass
+class _Run:
+    label: str
+    batches: list[_Yielded] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def observations(self) -> list[_Seen]:
+        return [seen for y in self.batches for seen in y.observations]
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "(root)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {error['msg']}{more}"
+
+
+def _inspect_observation(number: int, position: int, item: object, run: _Run) -> _Seen | None:
+    prefix = f"batch {number}, observation {position}"
+    if not isinstance(item, Observation):
+        run.problems.append(f"{prefix}: {type(item).__name__} is not a hub.records.Observation")
+        return None
+    try:
+        Observation.model_validate(item.model_dump())
+        dump = item.model_dump(mode="json")
+        json.dumps(dump, allow_nan=False)
+    except ValidationError as exc:
+        run.problems.append(
+            f"{prefix}: does not re-validate as an Observation: {_first_error(exc)}"
+        )
+        return None
+    except Exception as exc:  # a model_construct'ed value pydantic cannot serialise
+        run.problems.append(f"{prefix}: cannot be serialised to JSON: {exc}")
+        return None
+    return _Seen(number, position, item.kind, item.external_id, item.deleted, dump)
+
+
+def _inspect_cursor(number: int, cursor: object, run: _Run) -> str | None:
+    prefix = f"batch {number}: cursor"
+    if cursor is None:
+        run.problems.append(
+            f"{prefix} is None; every batch must carry the cursor to resume after it"
+        )
+        return None
+    if not isinstance(cursor, dict):
+        run.problems.append(f"{prefix} is a {type(cursor).__name__}, not a dict")
+        return None
+    try:
+        text = json.dumps(cursor, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        run.problems.append(f"{prefix} is not JSON-serialisable: {exc}")
+        return None
+    if json.loads(text) != cursor:
+        run.problems.append(
+            f"{prefix} does not survive a JSON round-trip (tuples? non-str keys?): {cursor!r}"
+        )
+        return None
+    return text
+
+
+def _inspect_batch(number: int, item: object, run: _Run) -> _Yielded | None:
+    if not isinstance(item, Batch):
+        run.problems.append(f"batch {number}: sync yielded {type(item).__name__}, not a Batch")
+        return None
+    seen = [
+        s
+        for position, obs in enumerate(item.observations, start=1)
+        if (s := _inspect_observation(number, position, obs, run)) is not None
+    ]
+    for position, rejected in enumerate(item.rejected, start=1):
+        if not isinstance(rejected, Rejected):
+            run.problems.append(
+                f"batch {number}, rejected {position}: {type(rejected).__name__}"
+                " is not a hub.connectors.Rejected"
+            )
+    return _Yielded(number, item, _inspect_cursor(number, item.cursor, run), seen)
+
+
+def _pulls(connector: Connector) -> bool:
+    return type(connector).sync is not Connector.sync
+
+
+def _run(factory: ConnectorFactory, cursor_json: str | None, label: str, max_batches: int) -> _Run:
+    """Run one sync to its end on a fresh connector, recording each batch as yielded."""
+    run = _Run(label)
+    cursor = json.loads(cursor_json) if cursor_json is not None else None
+    iterator: Iterator[Batch] | None = None
+    try:
+        iterator = iter(factory().sync(cursor))
+        for number, item in enumerate(iterator, start=1):
+            if number > max_batches:
+                run.error = f"{label} yielded more than {max_batches} batches; stopped there"
+                break
+            yielded = _inspect_batch(number, item, run)
+            if yielded is not None:
+                run.batches.append(yielded)
+    except Exception as exc:
+        count = len(run.batches)
+        run.error = (
+            f"{label} raised {type(exc).__name__} after {count}"
+            f" batch{'' if count == 1 else 'es'}: {exc}"
+        )
+    finally:
+        close = getattr(iterator, "close", None)
+        if callable(close):
+            close()
+    return run
+
+
+def _capped(label: str, problems: list[str]) -> list[str]:
+    if len(problems) <= _MAX_LISTED:
+        return problems
+    return [*problems[:_MAX_LISTED], f"{label}: {len(problems) - _MAX_LISTED} more like these"]
+
+
+# -- the checks ---------------------------------------------------------------------------------
+
+
+class _Checker:
+    """Runs the checks of :data:`CHECKS` against one factory, sharing the first run."""
+
+    def __init__(self, factory: ConnectorFactory, max_batches: int) -> None:
+        self.factory = factory
+        self.max_batches = max_batches
+
+    @cached_property
+    def connector(self) -> Connector | str:
+        """A fresh connector, or the reason the factory could not produce one."""
+        try:
+            connector = self.factory()
+        except Exception as exc:
+            return f"connector_factory() raised {type(exc).__name__}: {exc}"
+        if not isinstance(connector, Connector):
+            return (
+                f"connector_factory() returned {type(connector).__name__},"
+                " not a hub.connectors.Connector"
+            )
+        return connector
+
+    @cached_property
+    def first(self) -> _Run:
+        return _run(self.factory, None, "sync(None)", self.max_batches)
+
+    def run(self, name: str) -> list[str]:
+        if isinstance(self.connector, str):
+            return [self.connector]
+        if name in ("kind", "settings", "check"):
+            return list(getattr(self, f"check_{name}")(self.connector))
+        if not _pulls(self.connector):
+            return []  # a push-only connector: nothing to sync
+        if name == "batches":
+            return self.check_batches()
+        if self.first.error is not None:
+            return [f"cannot check {name}: {self.first.error}"]
+        return list(getattr(self, f"check_{name}")())
+
+    def check_kind(self, connector: Connector) -> Iterator[str]:
+        kind = getattr(type(connector), "kind", None)
+        if not isinstance(kind, str) or not kind or kind != kind.strip().lower():
+            yield f"kind must be a non-empty lowercase str, got {kind!r}"
+
+    def check_settings(self, connector: Connector) -> Iterator[str]:
+        model = getattr(type(connector), "Settings", None)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            yield f"Settings must be a pydantic model class, got {model!r}"
+            return
+        if model.model_config.get("extra") != "forbid":
+            yield (
+                f"Settings {model.__name__} must forbid unknown keys"
+                " (subclass hub.connectors.ConnectorSettings or set extra='forbid')"
+            )
+        try:
+            model.model_validate({"__crmhub_contract_unknown_key__": 1})
+        except ValidationError as exc:
+            if not any(e["type"] == "extra_forbidden" for e in exc.errors()):
+                yield f"Settings {model.__name__} accepted an unknown key without complaint"
+        else:
+            yield f"Settings {model.__name__} accepted an unknown key without complaint"
+        if not isinstance(connector.settings, model):
+            yield (
+                f"connector.settings is a {type(connector.settings).__name__},"
+                f" not an instance of its Settings {model.__name__}"
+            )
+
+    def check_batches(self) -> list[str]:
+        run = self.first
+        problems = list(run.problems)
+        if run.error is not None:
+            problems.append(run.error)
+        last: dict[tuple[str, str], _Seen] = {}
+        for seen in run.observations:
+            before = last.get(seen.key)
+            if before is not None and not seen.deleted and seen.content == before.content:
+                problems.append(
+                    f"batch {seen.batch}, observation {seen.position}: {seen.kind}"
+                    f" {seen.external_id!r} repeats batch {before.batch}, observation"
+                    f" {before.position} unchanged; external ids must be unique within a run"
+                    " unless the later one is an update or a tombstone"
+                )
+            last[seen.key] = seen
+        for y in run.batches:
+            if y.cursor_json is not None and json.dumps(y.batch.cursor) != y.cursor_json:
+                problems.append(
+                    f"batch {y.number}: cursor was changed after the batch was yielded"
+                    " (a reused dict?); the core stores it when the batch is committed"
+                )
+        return problems
+
+    def check_snapshots(self) -> Iterator[str]:
+        batches = self.first.batches
+        for i, y in enumerate(batches):
+            b = y.batch
+            if b.scope is not None and b.token is None:
+                yield f"batch {y.number}: scope {b.scope!r} has no token"
+            if b.token is not None and b.scope is None:
+                yield f"batch {y.number}: token {b.token!r} has no scope"
+            end = b.snapshot_end
+            if end is None:
+                continue
+            if not isinstance(end, SnapshotEnd):
+                yield f"batch {y.number}: snapshot_end is a {type(end).__name__}, not a SnapshotEnd"
+                continue
+            if end.scope != b.scope:
+                yield (
+                    f"batch {y.number}: snapshot_end scope {end.scope!r} does not match"
+                    f" the batch scope {b.scope!r}"
+                )
+            if b.token is not None and end.token != b.token:
+                yield (
+                    f"batch {y.number}: snapshot_end token {end.token!r} differs from"
+                    f" the batch token {b.token!r}"
+                )
+            if not 0.0 <= end.max_delete_ratio <= 1.0:
+                yield f"batch {y.number}: max_delete_ratio {end.max_delete_ratio} is not in [0, 1]"
+            for later in batches[i + 1 :]:
+                if later.batch.scope == end.scope and later.batch.token == end.token:
+                    yield (
+                        f"batch {y.number}: ends snapshot {end.scope!r} but batch"
+                        f" {later.number} still belongs to it; SnapshotEnd must be on"
+                        " the last batch of its scope"
+                    )
+                    break
+            for earlier in reversed(batches[:i]):
+                eb = earlier.batch
+                if eb.scope != end.scope:
+                    continue
+                if eb.snapshot_end is not None:
+                    break  # the previous snapshot of this scope
+                if eb.token != end.token:
+                    yield (
+                        f"batch {earlier.number}: token {eb.token!r} of scope {end.scope!r}"
+                        f" differs from the snapshot_end token {end.token!r} (batch"
+                        f" {y.number}); its records would be tombstoned"
+                    )
+
+    def check_incremental(self) -> list[str]:
+        if not self.first.batches:
+            return []
+        last = self.first.batches[-1]
+        if last.cursor_json is None:
+            return [f"cannot check incremental sync: batch {last.number} has no usable cursor"]
+        again = _run(self.factory, last.cursor_json, "sync(final cursor)", self.max_batches)
+        problems = [again.error] if again.error is not None else []
+        observations = again.observations
+        if observations:
+            problems.append(
+                f"sync(final cursor) on unchanged data yielded {len(observations)}"
+                f" observations (first: {observations[0].describe()}); an incremental"
+                " re-run must yield none"
+            )
+        return problems
+
+    def check_deterministic(self) -> list[str]:
+        second = _run(self.factory, None, "second sync(None)", self.max_batches)
+        if second.error is not None:
+            return [second.error]
+        one, two = self.first.observations, second.observations
+        for a, b in zip(one, two, strict=False):
+            if a.dump != b.dump:
+                fields = sorted(
+                    k for k in a.dump.keys() | b.dump.keys() if a.dump.get(k) != b.dump.get(k)
+                )
+                return [
+                    f"sync(None) is not deterministic: {a.describe()} differs between two"
+                    f" runs from the same data (fields: {', '.join(fields)})"
+                    + (f"; the second run yielded {b.describe()}" if a.key != b.key else "")
+                ]
+        if len(one) != len(two):
+            return [
+                f"sync(None) is not deterministic: the first run yielded {len(one)}"
+                f" observations, the second {len(two)}"
+            ]
+        return []
+
+    def check_resume(self) -> Iterator[str]:
+        batches = self.first.batches
+        for k, y in enumerate(batches[:-1]):  # resuming from the last one: check_incremental
+            if y.cursor_json is None:
+                continue
+            label = f"resuming from the cursor of batch {y.number}"
+            resumed = _run(self.factory, y.cursor_json, label, self.max_batches)
+            if resumed.error is not None:
+                yield resumed.error
+                continue
+            yield from self._resume_problems(label, batches[: k + 1], batches[k + 1 :], resumed)
+
+    @staticmethod
+    def _resume_problems(
+        label: str, done: list[_Yielded], rest: list[_Yielded], resumed: _Run
+    ) -> Iterable[str]:
+        committed = {(s.key, s.content): s for y in done for s in y.observations}
+        expected_later = {(s.key, s.content) for y in rest for s in y.observations}
+        got = {(s.key, s.content) for s in resumed.observations}
+        repeated = [
+            f"{label} re-yielded {s.kind} {s.external_id!r} unchanged from"
+            f" batch {committed[(s.key, s.content)].batch}; the core already committed it"
+            for s in resumed.observations
+            if (s.key, s.content) in committed and (s.key, s.content) not in expected_later
+        ]
+        final: dict[tuple[str, str], _Seen] = {s.key: s for y in rest for s in y.observations}
+        lost = [
+            f"{label} lost {s.describe()}" for s in final.values() if (s.key, s.content) not in got
+        ]
+        problems = _capped(label, repeated) + _capped(label, lost)
+        # A snapshot left open at the cursor must be continued under the same token,
+        # or what was committed before the cursor is tombstoned at its end.
+        open_scope = done[-1].batch
+        if open_scope.scope is not None and open_scope.snapshot_end is None:
+            for r in resumed.batches:
+                if r.batch.scope == open_scope.scope and r.batch.token != open_scope.token:
+                    problems.append(
+                        f"{label} continued snapshot {open_scope.scope!r} with token"
+                        f" {r.batch.token!r} instead of {open_scope.token!r}; records"
+                        " committed before the cursor would be tombstoned"
+                    )
+                    break
+        return problems
+
+    def check_check(self, connector: Connector) -> Iterator[str]:
+        try:
+            result = connector.check()
+        except Exception as exc:
+            yield f"check() raised {type(exc).__name__}: {exc}"
+            return
+        if not isinstance(result, CheckResult):
+            yield f"check() returned {type(result).__name__}, not a hub.connectors.CheckResult"
+
+
+def check_connector(
+    factory: ConnectorFactory,
+    *,
+    only: Iterable[str] | None = None,
+    max_batches: int = 10_000,
+) -> list[str]:
+    """Every contract problem of the connector ``factory`` builds; empty when it passes.
+
+    ``only`` restricts the run to some of :data:`CHECKS`. ``factory`` is called several
+    times and must return a fresh connector over the same, unchanged source data.
+    """
+    names = list(CHECKS if only is None else only)
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown checks {unknown}; choose from {list(CHECKS)}")
+    checker = _Checker(factory, max_batches)
+    problems = [p for name in names for p in checker.run(name)]
+    return list(dict.fromkeys(problems))  # a shared cause is reported once
+
+
+def _assert_contract(factory: ConnectorFactory, name: str, max_batches: int) -> None:
+    problems = check_connector(factory, only=[name], max_batches=max_batches)
+    if problems:
+        listed = "\n".join(f"- {p}" for p in problems)
+        pytest.fail(f"connector contract ({name}) broken:\n{listed}", pytrace=False)
+
+
+class ConnectorContract:
+    """Base class of a connector's contract tests: override the ``connector_factory`` fixture.
+
+    Not collected by itself (its name does not start with ``Test``); a subclass named
+    ``Test...`` inherits every test below. ``max_batches`` bounds each sync run.
+    """
+
+    max_batches: ClassVar[int] = 10_000
+
+    @pytest.fixture
+    def connector_factory(self) -> ConnectorFactory:
+        """Return a callable building a fresh connector over the same test data."""
+        pytest.fail(
+            f"{type(self).__name__} must override the connector_factory fixture", pytrace=False
+        )
+
+    def test_kind_is_a_lowercase_name(self, connector_factory: ConnectorFactory) -> None:
+        _assert_contract(connector_factory, "kind", self.max_batches)
+
+    def test_settings_forbid_unknown_keys(self, connector_factory: ConnectorFactory) -> None:
+        _assert_contract(connector_factory, "settings", self.max_batches)
+
+    def test_sync_yields_valid_batches_with_json_cursors(
+        self, connector_factory: ConnectorFactory
+    ) -> None:
+        _assert_contract(connector_factory, "batches", self.max_batches)
+
+    def test_snapshot_end_closes_its_scope(self, connector_factory: ConnectorFactory) -> None:
+        _assert_contract(connector_factory, "snapshots", self.max_batches)
+
+    def test_resync_from_final_cursor_yields_nothing(
+        self, connector_factory: ConnectorFactory
+    ) -> None:
+        _assert_contract(connector_factory, "incremental", self.max_batches)
+
+    def test_sync_is_deterministic(self, connector_factory: ConnectorFactory) -> None:
+        _assert_contract(connector_factory, "deterministic", self.max_batches)
+
+    def test_resume_from_each_cursor_neither_repeats_nor_loses(
+        self, connector_factory: ConnectorFactory
+    ) -> None:
+        _assert_contract(connector_factory, "resume", self.max_batches)
+
+    def test_check_returns_a_check_result(self, connector_factory: ConnectorFactory) -> None:
+        _assert_contract(connector_factory, "check", self.max_batches)

@@ -1,0 +1,145 @@
+"""The generic mapping: an admin names, for each column, the Observation field it fills.
+
+Targets (``mapping = { "Prénom" = "person.given_name", ... }``):
+
+* ``external_id`` — the record's id in the source;
+* ``person.given_name|family_name|full_name|title|birthday|language``;
+* ``person.emails`` / ``person.phones``, optionally with a label: ``person.phones.mobile``
+  (a cell holding several values joins them with `` ::: ``);
+* ``person.company.name|domain|website``, ``person.address.street|city|postcode|region|country``;
+* ``person.handles.<network>``, ``person.identifiers.<name>``, ``person.custom.<name>``;
+* ``person.tags`` (split on `` ::: ``, ``;`` and ``,``), ``person.urls`` (social profiles
+  become handles, another URL the website).
+
+Several columns mapped to one street are joined with ``", "``; for another single value
+the first non-empty column wins. Column names match case- and space-insensitively.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from hub_csv.person import PersonBuilder, parse_label, split_multi
+from hub_csv.presets import Cells, Columns, cell
+
+_SCALARS = ("given_name", "family_name", "full_name", "title", "birthday", "language")
+_PARTS = {
+    "company": ("name", "domain", "website"),
+    "address": ("street", "city", "postcode", "region", "country"),
+}
+_KEYED = ("handles", "identifiers", "custom")
+_TAG_SPLIT = re.compile(r"\s*(?: ::: |;|,)\s*")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed target path: ``section`` and, for keyed or labelled targets, ``key``."""
+
+    section: str
+    key: str | None = None
+
+
+def parse_target(path: str) -> Target:
+    """Parse a mapping target, raising ``ValueError`` with the accepted forms."""
+    text = path.strip()
+    if text == "external_id":
+        return Target("external_id")
+    parts = text.split(".", 2)
+    if parts[0] == "person" and len(parts) >= 2:
+        section, rest = parts[1], parts[2] if len(parts) == 3 else None
+        if section in _SCALARS and rest is None:
+            return Target(section)
+        if section in ("emails", "phones"):
+            return Target(section, parse_label(rest)[0] if rest else None)
+        if section in ("tags", "urls") and rest is None:
+            return Target(section)
+        if section in _PARTS and rest in _PARTS[section]:
+            return Target(section, rest)
+        if section in _KEYED and rest:
+            return Target(section, rest)
+    raise ValueError(
+        f"unknown target {path!r}; use external_id, person.given_name, person.family_name, "
+        "person.full_name, person.title, person.birthday, person.language, person.emails[.label], "
+        "person.phones[.label], person.company.name|domain|website, "
+        "person.address.street|city|postcode|region|country, person.handles.X, "
+        "person.identifiers.X, person.custom.X, person.tags or person.urls"
+    )
+
+
+Extract = Callable[[Cells], PersonBuilder]
+
+
+@dataclass(frozen=True)
+class MappedHeader:
+    """A mapping resolved against one header."""
+
+    extract: Extract
+    id_position: int | None
+    missing: list[str]  # mapped columns the header does not have
+
+
+def matches(header: Sequence[str], mapping: dict[str, str], id_column: str | None) -> bool:
+    """Whether ``header`` is the header row for this mapping (it names a mapped column)."""
+    columns = Columns(header)
+    return any(name in columns for name in [*mapping, *([id_column] if id_column else [])])
+
+
+def resolve(header: Sequence[str], mapping: dict[str, str], id_column: str | None) -> MappedHeader:
+    """Bind ``mapping`` to the positions of ``header``."""
+    columns = Columns(header)
+    bound: list[tuple[int, Target]] = []
+    missing: list[str] = []
+    id_position = columns.find(id_column) if id_column else None
+    for name, path in mapping.items():
+        position = columns.find(name)
+        if position is None:
+            missing.append(name)
+            continue
+        target = parse_target(path)
+        if target.section == "external_id":
+            id_position = position if id_position is None else id_position
+        else:
+            bound.append((position, target))
+
+    def extract(cells: Cells) -> PersonBuilder:
+        person = PersonBuilder()
+        for position, target in bound:
+            value = cell(cells, position)
+            if value:
+                _apply(person, target, value)
+        return person
+
+    return MappedHeader(extract, id_position, missing)
+
+
+def _apply(person: PersonBuilder, target: Target, value: str) -> None:
+    section, key = target.section, target.key
+    if section in _SCALARS:
+        if getattr(person, section) is None:
+            setattr(person, section, value)
+    elif section == "emails":
+        for item in split_multi(value):
+            person.add_email(item, key)
+    elif section == "phones":
+        for item in split_multi(value):
+            person.add_phone(item, key)
+    elif section == "tags":
+        person.add_tags(_TAG_SPLIT.split(value))
+    elif section == "urls":
+        for item in split_multi(value):
+            person.add_url(item)
+    elif section == "company" and key:
+        person.company.setdefault(key, value)
+    elif section == "address" and key:
+        if key == "street" and "street" in person.address:
+            person.address["street"] += ", " + value
+        else:
+            person.address.setdefault(key, value)
+    elif section == "handles" and key:
+        person.handles.setdefault(key, value)
+    elif section == "identifiers" and key:
+        person.identifiers.setdefault(key, value)
+    elif section == "custom" and key:
+        person.custom.setdefault(key, value)

@@ -1,0 +1,307 @@
+"""The export formats recognised by their header: Google, Outlook, LinkedIn.
+
+Each preset reads columns by name, never by position (exports add, drop and reorder
+columns between versions). Detection, in order:
+
+* ``linkedin``: ``URL`` with ``Connected On`` (or German ``Verbunden am``);
+* ``google_legacy``: ``Given Name`` and ``Family Name`` with ``Group Membership`` or
+  ``E-mail 1 - Type``-style groups;
+* ``google``: ``First Name`` (or ``Given Name``) with ``Labels``, ``Organization Name`` or
+  ``E-mail 1 - Label``-style groups;
+* ``outlook``: ``First Name`` and ``Last Name`` with ``E-mail Address``, ``Business Phone``
+  or ``Mobile Phone`` (new 61-column Outlook and classic desktop Outlook alike).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from hub_csv.person import PersonBuilder, parse_label, split_multi
+
+Cells = Sequence[str]
+PRESETS = ("linkedin", "google_legacy", "google", "outlook")
+
+
+def fold_header(name: str) -> str:
+    return " ".join(name.replace("\ufeff", "").strip().lower().split())
+
+
+class Columns:
+    """Header names (case- and space-insensitive) to cell positions."""
+
+    def __init__(self, header: Sequence[str]) -> None:
+        self.names = [fold_header(name) for name in header]
+        self._index: dict[str, int] = {}
+        for position, name in enumerate(self.names):
+            self._index.setdefault(name, position)
+
+    def __contains__(self, name: str) -> bool:
+        return fold_header(name) in self._index
+
+    def find(self, *names: str) -> int | None:
+        """The position of the first of ``names`` present in the header."""
+        for name in names:
+            position = self._index.get(fold_header(name))
+            if position is not None:
+                return position
+        return None
+
+
+def cell(cells: Cells, position: int | None) -> str:
+    """The stripped value at ``position`` ('' when the column or the cell is missing)."""
+    if position is None or position >= len(cells):
+        return ""
+    return cells[position].strip()
+
+
+_GROUP = re.compile(r"^(e-mail|phone|address|website|organization) (\d+) - (.+)$")
+
+
+def detect(header: Sequence[str]) -> str | None:
+    """The preset whose header this is, or ``None``."""
+    columns = Columns(header)
+    groups = {(m.group(1), m.group(3)) for name in columns.names if (m := _GROUP.match(name))}
+    if "url" in columns and ("connected on" in columns or "verbunden am" in columns):
+        return "linkedin"
+    if (
+        "given name" in columns
+        and "family name" in columns
+        and ("group membership" in columns or any(field == "type" for _, field in groups))
+    ):
+        return "google_legacy"
+    if ("first name" in columns or "given name" in columns) and (
+        "labels" in columns
+        or "organization name" in columns
+        or any(field == "label" for _, field in groups)
+    ):
+        return "google"
+    if (
+        "first name" in columns
+        and "last name" in columns
+        and ("e-mail address" in columns or "business phone" in columns or "mobile phone" in columns)
+    ):
+        return "outlook"
+    return None
+
+
+Extract = Callable[[Cells], PersonBuilder]
+
+
+def extractor(preset: str, header: Sequence[str]) -> Extract:
+    """The function that reads one row of ``preset`` laid out as ``header``."""
+    columns = Columns(header)
+    if preset in ("google", "google_legacy"):
+        return _google(columns)
+    if preset == "outlook":
+        return _outlook(columns)
+    if preset == "linkedin":
+        return _linkedin(columns)
+    raise ValueError(f"unknown preset {preset!r}")
+
+
+def _joined(cells: Cells, positions: Sequence[int | None], separator: str = " ") -> str:
+    return separator.join(value for p in positions if (value := cell(cells, p)))
+
+
+# --- Google -----------------------------------------------------------------------------
+
+
+def _google(columns: Columns) -> Extract:
+    """Current Google (``First Name``, ``E-mail 1 - Label``) and legacy (``Given Name``,
+    ``E-mail 1 - Type``) share numbered groups: one reader serves both."""
+    groups: dict[tuple[str, int], dict[str, int]] = {}
+    for position, name in enumerate(columns.names):
+        if m := _GROUP.match(name):
+            groups.setdefault((m.group(1), int(m.group(2))), {}).setdefault(m.group(3), position)
+
+    def numbered(kind: str) -> list[dict[str, int]]:
+        return [fields for (k, _), fields in sorted(groups.items()) if k == kind]
+
+    emails, phones, addresses = numbered("e-mail"), numbered("phone"), numbered("address")
+    websites, organizations = numbered("website"), numbered("organization")
+    given = columns.find("First Name", "Given Name")
+    middle = columns.find("Middle Name", "Additional Name")
+    family = columns.find("Last Name", "Family Name")
+    full = columns.find("Name")
+    org_name = columns.find("Organization Name")
+    org_title = columns.find("Organization Title")
+    if org_name is None and organizations:
+        org_name, org_title = organizations[0].get("name"), organizations[0].get("title")
+    birthday, notes = columns.find("Birthday"), columns.find("Notes")
+    labels = columns.find("Labels", "Group Membership")
+
+    def label_of(fields: dict[str, int], cells: Cells) -> tuple[str | None, bool]:
+        return parse_label(cell(cells, fields.get("label", fields.get("type"))))
+
+    def extract(cells: Cells) -> PersonBuilder:
+        person = PersonBuilder(
+            given_name=cell(cells, given) or None,
+            family_name=cell(cells, family) or None,
+            full_name=cell(cells, full) or _joined(cells, (given, middle, family)) or None,
+            title=cell(cells, org_title) or None,
+            birthday=cell(cells, birthday) or None,
+        )
+        for kind, add in ((emails, person.add_email), (phones, person.add_phone)):
+            for fields in kind:
+                label, primary = label_of(fields, cells)
+                for n, value in enumerate(split_multi(cell(cells, fields.get("value")))):
+                    add(value, label, primary and n == 0)
+        for fields in websites:
+            for value in split_multi(cell(cells, fields.get("value"))):
+                person.add_url(value)
+        for fields in addresses:
+            first = {
+                key: (split_multi(cell(cells, fields.get(column))) or [""])[0]
+                for key, column in (
+                    ("street", "street"),
+                    ("city", "city"),
+                    ("postcode", "postal code"),
+                    ("region", "region"),
+                    ("country", "country"),
+                    ("formatted", "formatted"),
+                )
+            }
+            formatted = first.pop("formatted")
+            if not any(first.values()):
+                first["street"] = formatted  # only the one-line form was exported
+            person.set_address(**first)
+        if company := cell(cells, org_name):
+            person.company["name"] = company
+        if text := cell(cells, notes):
+            person.custom["notes"] = text
+        # Google's system groups start with "* "; "myContacts" is every contact, not a tag.
+        person.add_tags(
+            [
+                tag.lstrip("* ")
+                for tag in split_multi(cell(cells, labels))
+                if tag.lstrip("* ").lower() != "mycontacts"
+            ]
+        )
+        return person
+
+    return extract
+
+
+# --- Outlook ----------------------------------------------------------------------------
+
+# (column, label, primary); ``main`` and ``fax`` tell the core these lines are shared.
+_OUTLOOK_PHONES = (
+    ("Mobile Phone", "mobile", False),
+    ("Business Phone", "work", False),
+    ("Business Phone 2", "work", False),
+    ("Home Phone", "home", False),
+    ("Home Phone 2", "home", False),
+    ("Primary Phone", None, True),
+    ("Company Main Phone", "main", False),
+    ("Business Fax", "fax", False),
+    ("Home Fax", "fax", False),
+    ("Other Fax", "fax", False),
+    ("Other Phone", "other", False),
+    ("Car Phone", "car", False),
+    ("Pager", "pager", False),
+    ("Assistant's Phone", "assistant", False),
+    ("Callback", "callback", False),
+    ("Radio Phone", "radio", False),
+    ("ISDN", "isdn", False),
+    ("TTY/TDD Phone", "tty", False),
+    ("Telex", "telex", False),
+)
+_NO_DATE = {"0/0/00", "0/0/0000", "00/00/0000", "1/0/00"}  # classic Outlook's "no date"
+
+
+def _outlook(columns: Columns) -> Extract:
+    """New Outlook (61 columns, ``Business Country/Region``) and classic desktop Outlook
+    (all quoted, ``"Title","First Name"``, older files ``Business Country``)."""
+    given, middle = columns.find("First Name"), columns.find("Middle Name")
+    family = columns.find("Last Name")
+    email_columns = [
+        columns.find(name) for name in ("E-mail Address", "E-mail 2 Address", "E-mail 3 Address")
+    ]
+    phone_columns = [
+        (position, label, primary)
+        for name, label, primary in _OUTLOOK_PHONES
+        if (position := columns.find(name)) is not None
+    ]
+    addresses = [
+        (
+            [columns.find(f"{kind} Street{n}") for n in ("", " 2", " 3")],
+            columns.find(f"{kind} City"),
+            columns.find(f"{kind} Postal Code"),
+            columns.find(f"{kind} State"),
+            columns.find(f"{kind} Country/Region", f"{kind} Country"),
+        )
+        for kind in ("Business", "Home", "Other")
+    ]
+    job_title, company = columns.find("Job Title"), columns.find("Company")
+    web_pages = [columns.find("Web Page"), columns.find("Personal Web Page")]
+    birthday, notes = columns.find("Birthday"), columns.find("Notes")
+    categories = columns.find("Categories")
+
+    def extract(cells: Cells) -> PersonBuilder:
+        date = cell(cells, birthday)
+        person = PersonBuilder(
+            given_name=cell(cells, given) or None,
+            family_name=cell(cells, family) or None,
+            full_name=_joined(cells, (given, middle, family)) or None,
+            title=cell(cells, job_title) or None,
+            birthday=None if not date or date in _NO_DATE else date,
+        )
+        for n, position in enumerate(email_columns):
+            value = cell(cells, position)
+            # An Exchange (X.500) address such as "/o=ExchangeLabs/..." is not an e-mail.
+            if value and not value.startswith("/"):
+                person.add_email(value, None, n == 0)
+        for position, label, primary in phone_columns:
+            if value := cell(cells, position):
+                person.add_phone(value, label, primary)
+        for streets, city, postcode, region, country in addresses:
+            person.set_address(
+                street=_joined(cells, streets, ", "),
+                city=cell(cells, city),
+                postcode=cell(cells, postcode),
+                region=cell(cells, region),
+                country=cell(cells, country),
+            )
+        if name := cell(cells, company):
+            person.company["name"] = name
+        for position in web_pages:
+            person.add_url(cell(cells, position))
+        if text := cell(cells, notes):
+            person.custom["notes"] = text
+        person.add_tags(cell(cells, categories).split(";"))
+        return person
+
+    return extract
+
+
+# --- LinkedIn ---------------------------------------------------------------------------
+
+
+def _linkedin(columns: Columns) -> Extract:
+    """Connections.csv, English or German headers."""
+    given = columns.find("First Name", "Vorname")
+    family = columns.find("Last Name", "Nachname")
+    url = columns.find("URL")
+    email = columns.find("Email Address", "E-Mail-Adresse", "E-mail Address")
+    company = columns.find("Company", "Unternehmen")
+    position = columns.find("Position")
+    connected = columns.find("Connected On", "Verbunden am")
+
+    def extract(cells: Cells) -> PersonBuilder:
+        person = PersonBuilder(
+            given_name=cell(cells, given) or None,
+            family_name=cell(cells, family) or None,
+            full_name=_joined(cells, (given, family)) or None,
+            title=cell(cells, position) or None,
+        )
+        if profile := cell(cells, url):
+            person.handles["linkedin"] = profile  # the profile URL as given
+        person.add_email(cell(cells, email))
+        if name := cell(cells, company):
+            person.company["name"] = name
+        if date := cell(cells, connected):
+            person.custom["linkedin_connected_on"] = date
+        return person
+
+    return extract

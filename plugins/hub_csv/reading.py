@@ -1,0 +1,259 @@
+"""Reading contact text files: fingerprint, encoding and delimiter detection, records.
+
+Encoding, in order: a byte-order mark decides (UTF-8, UTF-16 LE/BE); else the file is
+UTF-8 when all of it decodes strictly (checked during the hashing pass, so it costs no
+extra read); else charset-normalizer's best guess among cp1252, latin-1 and UTF-16 on a
+sample around the first non-UTF-8 byte; else cp1252. A forced encoding is used as given.
+When the whole file was not proven to decode, each record is checked and an undecodable
+one is rejected on its own.
+
+Delimiter: ``csv.Sniffer`` on the head of the file restricted to ``, ; TAB |``, falling back
+to counting which candidate appears the same number of times on most lines. Excel's
+``sep=;`` first line is honoured.
+
+Records stream from an ``io.TextIOWrapper`` through ``csv.reader`` (quoted newlines work);
+each carries its first line number and its raw text for the quarantine.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import charset_normalizer
+
+HEAD_BYTES = 64 * 1024
+DELIMITERS = ",;\t|"
+_CHUNK = 1024 * 1024
+_GUESSABLE = {"cp1252": "cp1252", "latin_1": "latin-1", "utf_16_le": "utf-16-le",
+              "utf_16_be": "utf-16-be"}
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_SEP_LINE = re.compile(r"^sep=(.)\s*$", re.IGNORECASE)
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+_UNDECODED = re.compile(r"[\udc80-\udcff\ufffd]")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What one full pass over a file learns: its hash, and whether its text decodes."""
+
+    sha256: str
+    size: int
+    bom_codec: str | None  # the codec a byte-order mark names
+    decodes: bool  # the whole file decodes with bom_codec, or UTF-8 without a BOM
+    first_bad_offset: int | None  # where UTF-8 decoding failed
+
+
+@dataclass(frozen=True)
+class TextEncoding:
+    codec: str
+    verified: bool  # every byte of the file decodes: records need no check
+    errors: str  # the decoding error handler that keeps bad bytes visible
+
+    def undecodable(self, text: str) -> bool:
+        """Whether a record read with this encoding holds bytes it could not decode."""
+        return not self.verified and _UNDECODED.search(text) is not None
+
+
+def bom_codec(head: bytes) -> str | None:
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return codec
+    return None
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    """Hash the file and check that its text decodes, in one streaming pass."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        head = stream.read(_CHUNK)
+        codec = bom_codec(head)
+        decoder = codecs.getincrementaldecoder(codec or "utf-8")("strict")
+        decodes = True
+        bad_offset: int | None = None
+        chunk = head
+        while chunk:
+            digest.update(chunk)
+            if decodes:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    decodes = False
+                    bad_offset = size + exc.start
+            size += len(chunk)
+            chunk = stream.read(_CHUNK)
+        if decodes:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                decodes = False
+                bad_offset = size
+    return Fingerprint(digest.hexdigest(), size, codec, decodes, bad_offset)
+
+
+def _guess(sample: bytes) -> str:
+    match = charset_normalizer.from_bytes(sample, cp_isolation=list(_GUESSABLE)).best()
+    if match is not None and match.encoding in _GUESSABLE:
+        return _GUESSABLE[match.encoding]
+    return "cp1252"
+
+
+def _bomless_utf16(head: bytes) -> str | None:
+    """UTF-16 without a BOM shows as NUL bytes on every other position."""
+    pairs = len(head) // 2
+    if pairs < 8:
+        return None
+    even = head[0 : pairs * 2 : 2].count(0)
+    odd = head[1 : pairs * 2 : 2].count(0)
+    if odd > 0.3 * pairs and even < 0.05 * pairs:
+        return "utf-16-le"
+    if even > 0.3 * pairs and odd < 0.05 * pairs:
+        return "utf-16-be"
+    return None
+
+
+def choose_encoding(path: Path, fp: Fingerprint, head: bytes, forced: str | None) -> TextEncoding:
+    """The codec to read ``path`` with (see the module docstring for the order)."""
+    if forced is not None:
+        codec = forced
+        if codecs.lookup(forced).name == "utf-8" and fp.bom_codec == "utf-8-sig":
+            codec = "utf-8-sig"
+        same = fp.bom_codec is not None and codecs.lookup(codec).name == codecs.lookup(
+            fp.bom_codec
+        ).name
+        plain_utf8 = fp.bom_codec is None and codecs.lookup(codec).name == "utf-8"
+        return _encoding(codec, verified=fp.decodes and (same or plain_utf8))
+    if fp.bom_codec is not None:
+        return _encoding(fp.bom_codec, verified=fp.decodes)
+    if fp.decodes:
+        return _encoding("utf-8", verified=True)
+    utf16 = _bomless_utf16(head)
+    if utf16 is not None:
+        return _encoding(utf16, verified=False)
+    sample = head
+    if fp.first_bad_offset is not None and fp.first_bad_offset >= len(head):
+        with path.open("rb") as stream:
+            stream.seek(max(0, fp.first_bad_offset - 4096))
+            sample = head[:16384] + b"\n" + stream.read(HEAD_BYTES)
+    return _encoding(_guess(sample), verified=False)
+
+
+def _encoding(codec: str, verified: bool) -> TextEncoding:
+    # surrogateescape keeps undecodable bytes recoverable for the quarantine; the UTF-16
+    # codecs cannot escape a lone byte, so they mark bad input with U+FFFD instead.
+    errors = "replace" if codecs.lookup(codec).name.startswith("utf-16") else "surrogateescape"
+    return TextEncoding(codec, verified, errors)
+
+
+def decode_head(head: bytes, encoding: TextEncoding) -> str:
+    """The head of the file as text (a character cut at the end of the sample is dropped)."""
+    decoder = codecs.getincrementaldecoder(encoding.codec)(encoding.errors)
+    return decoder.decode(head, final=False)
+
+
+def looks_binary(text: str) -> bool:
+    """Control characters and undecodable bytes beyond a trace: not a text export."""
+    if not text:
+        return False
+    bad = len(_BAD_CHARS.findall(text))
+    return bad > max(2, len(text) // 100)
+
+
+def sniff_delimiter(head_text: str) -> str:
+    """The delimiter of a delimited text, from its first lines (module docstring)."""
+    lines = head_text.splitlines()
+    if lines and (sep := _SEP_LINE.match(lines[0])):
+        return sep.group(1)
+    if len(head_text) == HEAD_BYTES or len(lines) > 1:
+        lines = lines[:-1] if len(lines) > 1 else lines  # the last line may be cut short
+    region = "\n".join(lines[:60])
+    try:
+        found = csv.Sniffer().sniff(region, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        found = ""
+    if found and found in DELIMITERS:
+        return found
+    return _count_delimiter(lines[:60])
+
+
+def _count_delimiter(lines: list[str]) -> str:
+    best, best_score = ",", 0
+    for candidate in DELIMITERS:
+        counts = Counter(line.count(candidate) for line in lines if line.strip())
+        modal = [(n, count) for count, n in counts.most_common() if count > 0]
+        score = modal[0][0] if modal else 0
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+@dataclass(frozen=True)
+class Record:
+    """One CSV record: the line it starts on, its cells (``None`` if malformed), its text."""
+
+    line: int
+    cells: list[str] | None
+    text: str
+    error: str | None = None
+    truncated: bool = False  # the file ends inside this record's open quote
+
+
+def read_records(stream: TextIO, delimiter: str, field_limit: int) -> Iterator[Record]:
+    """Stream the records of ``stream``; a malformed one is yielded with its error.
+
+    ``csv.field_size_limit`` is process-wide state: it is set to this file's limit for
+    the read, so an oversized cell (or a quote left open) is cut off at the limit
+    instead of swallowing the rest of the file.
+    """
+    csv.field_size_limit(field_limit)
+    consumed: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in stream:
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter, quotechar='"', doublequote=True)
+    start = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            yield Record(start, None, "".join(consumed), str(exc))
+        else:
+            text = "".join(consumed)
+            if _unterminated(text, delimiter):
+                yield Record(start, None, text, "the file ends inside a quoted field", True)
+            else:
+                yield Record(start, cells, text)
+        consumed.clear()
+        start = reader.line_num + 1
+
+
+def _unterminated(text: str, delimiter: str) -> bool:
+    """Whether a record runs into the end of the file inside an open quote.
+
+    Only a record with an odd number of quotes can; those few are re-read strictly.
+    """
+    if text.count('"') % 2 == 0:
+        return False
+    try:
+        for _ in csv.reader(text.splitlines(keepends=True), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False

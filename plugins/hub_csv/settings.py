@@ -1,0 +1,125 @@
+"""The ``[connectors.settings]`` tables of the ``csv`` and ``vcard`` kinds.
+
+Relative paths are joined to the ``base_dir`` the config loader passes in the validation
+context (the directory of the TOML file that names them), so a config means the same
+thing whatever the daemon's working directory is.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from hub.connectors import ConnectorSettings
+from hub_csv.mapping import parse_target
+
+Preset = Literal["auto", "google", "google_legacy", "outlook", "linkedin", "generic"]
+
+
+def _resolve(path: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir") if isinstance(info.context, dict) else None
+    if base is not None and not path.is_absolute():
+        return Path(base) / path
+    return path
+
+
+class FileSettings(ConnectorSettings):
+    """What every contact-file kind shares: where the files are and how they are read."""
+
+    paths: list[Path] = Field(
+        default_factory=list, description="files or glob patterns, each the full truth"
+    )
+    folder: Path | None = Field(
+        default=None, description="drop folder: read each new file once, then move to done/"
+    )
+    mode: Literal["snapshot", "append"] = "snapshot"
+    max_delete_ratio: float = Field(default=0.2, ge=0.0, le=1.0)
+    encoding: str | None = Field(default=None, description="force an encoding (else detect)")
+    batch_size: int = Field(default=1000, ge=1)
+    settle_seconds: float = Field(
+        default=2.0, ge=0.0, description="a drop-folder file modified this recently is skipped"
+    )
+    max_field_bytes: int = Field(default=1024 * 1024, ge=1024)
+    default_region: str | None = None
+
+    @field_validator("paths", mode="after")
+    @classmethod
+    def _resolve_paths(cls, value: list[Path], info: ValidationInfo) -> list[Path]:
+        return [_resolve(path, info) for path in value]
+
+    @field_validator("folder", mode="after")
+    @classmethod
+    def _resolve_folder(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {value!r}; try utf-8, utf-8-sig, utf-16, cp1252 or latin-1"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_read(self) -> FileSettings:
+        if not self.paths and self.folder is None:
+            raise ValueError("set `paths` (files or glob patterns) and/or `folder` (a drop folder)")
+        return self
+
+
+class CsvSettings(FileSettings):
+    """Settings of the ``csv`` kind: CSV/TSV exports, plus vCard files by extension."""
+
+    delimiter: str | None = Field(default=None, description="force a delimiter (else detect)")
+    preset: Preset = "auto"
+    mapping: dict[str, str] = Field(
+        default_factory=dict, description="generic mapping: column name -> Observation field"
+    )
+    id_column: str | None = Field(default=None, description="the column holding the source id")
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.lower() in ("tab", "\\t"):
+            return "\t"
+        if len(value) != 1:
+            raise ValueError('a delimiter is one character, e.g. ";" or "\\t" (or "tab")')
+        return value
+
+    @field_validator("mapping")
+    @classmethod
+    def _known_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, target in value.items():
+            try:
+                parse_target(target)
+            except ValueError as exc:
+                raise ValueError(f"mapping[{column!r}]: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _mapping_needs_generic(self) -> CsvSettings:
+        if self.mapping and self.preset not in ("auto", "generic"):
+            raise ValueError(
+                f'`mapping` applies to preset "generic" (or "auto"), not {self.preset!r}; '
+                "remove the mapping or the preset"
+            )
+        if self.preset == "generic" and not self.mapping:
+            raise ValueError('preset "generic" needs a `mapping` of columns to fields')
+        return self
+
+    @property
+    def effective_preset(self) -> Preset:
+        """``auto`` with a mapping means the generic mapping."""
+        if self.preset == "auto" and self.mapping:
+            return "generic"
+        return self.preset

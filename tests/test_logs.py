@@ -1,0 +1,197 @@
+"""Tests of hub.logs: JSON lines, masking of personal data and secrets, bound context."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from hub.logs import Masker, add_secret, configure_logging, get_logger
+
+Configure = Callable[..., io.StringIO]
+
+
+@pytest.fixture
+def configure() -> Iterator[Configure]:
+    """configure_logging into a StringIO; the handler and root level are restored after."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+
+    def run(**kwargs: Any) -> io.StringIO:
+        stream = io.StringIO()
+        configure_logging(stream=stream, **kwargs)
+        return stream
+
+    yield run
+    configure_logging(stream=io.StringIO())  # resets mask_pii for the next test
+    for handler in root.handlers:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_line_has_ts_level_logger_msg_and_extra(configure: Configure) -> None:
+    stream = configure()
+    log = get_logger("hub.test", connector="gmail-sales", run_id="r-1")
+
+    log.info("synced %d records", 12, extra={"batch": 3})
+
+    (entry,) = lines(stream)
+    assert entry["level"] == "INFO"
+    assert entry["logger"] == "hub.test"
+    assert entry["msg"] == "synced 12 records"
+    assert entry["connector"] == "gmail-sales"
+    assert entry["run_id"] == "r-1"
+    assert entry["batch"] == 3
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["ts"])
+    assert "exc" not in entry
+
+
+def test_one_line_per_record_even_with_newlines(configure: Configure) -> None:
+    stream = configure()
+    logging.getLogger("hub.test").warning("first\nsecond")
+
+    assert len(stream.getvalue().splitlines()) == 1
+    assert lines(stream)[0]["msg"] == "first\nsecond"
+
+
+def test_level_filters_records(configure: Configure) -> None:
+    stream = configure(level="WARNING")
+    logging.getLogger("hub.test").info("hidden")
+    logging.getLogger("hub.test").warning("shown")
+
+    assert [e["msg"] for e in lines(stream)] == ["shown"]
+
+
+def test_unknown_level_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown log level"):
+        configure_logging("LOUD", stream=io.StringIO())
+
+
+def test_reconfiguring_replaces_the_handler(configure: Configure) -> None:
+    first = configure()
+    second = configure()
+    logging.getLogger("hub.test").warning("once")
+
+    assert first.getvalue() == ""
+    assert len(lines(second)) == 1
+
+
+def test_emails_and_phones_are_masked_in_msg_args_and_extra(configure: Configure) -> None:
+    stream = configure()
+    log = logging.getLogger("hub.test")
+
+    log.info(
+        "mail from ada.lovelace@example.com",
+        extra={"contact": {"phones": ["+33 6 12 34 56 10"], "email": "bob@example.org"}},
+    )
+    log.info("call %s from %s", "06 12 34 56 78", "grace.hopper@navy.mil")
+
+    first, second = lines(stream)
+    assert first["msg"] == "mail from a***@example.com"
+    assert first["contact"] == {"phones": ["+336******10"], "email": "b***@example.org"}
+    assert second["msg"] == "call 061*****78 from g***@navy.mil"
+
+
+def test_exception_text_is_masked(configure: Configure) -> None:
+    stream = configure()
+    try:
+        raise ValueError("bad address ada.lovelace@example.com / +44 20 7946 0958")
+    except ValueError:
+        logging.getLogger("hub.test").exception("import failed")
+
+    (entry,) = lines(stream)
+    assert "Traceback" in entry["exc"]
+    assert "ValueError: bad address a***@example.com / +442*******58" in entry["exc"]
+    assert "lovelace" not in stream.getvalue()
+    assert "7946" not in stream.getvalue()
+
+
+def test_secrets_are_replaced_everywhere(configure: Configure) -> None:
+    stream = configure(secrets=["hunter2-password", "abc"])
+    add_secret("tok-0612345678-late")
+    log = logging.getLogger("hub.test")
+
+    log.info("password is hunter2-password", extra={"auth": "Bearer tok-0612345678-late"})
+    log.info("short secrets such as abc are not masked")
+
+    first, second = lines(stream)
+    assert first["msg"] == "password is ***"
+    assert first["auth"] == "Bearer ***"
+    assert second["msg"] == "short secrets such as abc are not masked"
+
+
+def test_mask_pii_false_keeps_pii_but_still_masks_secrets(configure: Configure) -> None:
+    stream = configure(mask_pii=False, secrets=["s3cr3t-value"])
+    logging.getLogger("hub.test").info("ada@example.com s3cr3t-value")
+
+    assert lines(stream)[0]["msg"] == "ada@example.com ***"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-22T15:48:35",
+        "2026-11-22T15:48:35.123+01:00",
+        "2026-11-22 15:48:35.123456",
+        "run 12345678-aaaa",
+        "run 123e4567-e89b-12d3-a456-426614174000",
+        "12345678-1234-1234-1234-123456789012",
+        "took 123456 ms",
+        "took 123456789 ms",
+        "took 0.123456789 s",
+        "peer 192.168.100.200:8080",
+        "on 01.12.2026 at noon",
+        "msg id_0612345678",
+    ],
+)
+def test_timestamps_durations_and_ids_are_not_masked(text: str) -> None:
+    assert Masker()(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("+33 6 12 34 56 10", "+336******10"),
+        ("0612345678", "061*****78"),
+        ("06.12.34.56.78", "061*****78"),
+        ("(06) 12-34-56-78", "061*****78"),
+        ("+1 (415) 555-2671", "+141******71"),
+        ("tel 612 345 678.", "tel 612****78."),
+        ("2026-11-22 0612345678", "2026-11-22 061*****78"),
+    ],
+)
+def test_phone_numbers_are_masked(text: str, masked: str) -> None:
+    assert Masker()(text) == masked
+
+
+def test_text_mode_is_readable_and_masked(configure: Configure) -> None:
+    stream = configure(json=False)
+    log = get_logger("hub.test", connector="csv-import")
+    try:
+        raise RuntimeError("boom for ada.lovelace@example.com")
+    except RuntimeError:
+        log.error("sync failed", exc_info=True)
+
+    text = stream.getvalue()
+    first = text.splitlines()[0]
+    assert re.fullmatch(r"\S+Z ERROR   hub\.test: sync failed connector=csv-import", first)
+    assert "RuntimeError: boom for a***@example.com" in text
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(first)
+
+
+def test_bound_context_merges_with_call_extra() -> None:
+    log = get_logger("hub.test", connector="gmail-sales").bind(run_id="r-9")
+    _, kwargs = log.process("x", {"extra": {"batch": 1}})
+
+    assert kwargs["extra"] == {"connector": "gmail-sales", "run_id": "r-9", "batch": 1}

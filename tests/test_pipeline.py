@@ -1,0 +1,319 @@
+"""The pipeline: identity, idempotency, atomic cursor, quarantine, snapshots (both engines)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from hub.config import ConnectorConfig, HubConfig, HubSection, MatchSection
+from hub.connectors import Batch, Rejected, SnapshotEnd
+from hub.export import export_contacts, without_ids
+from hub.model import (
+    Company,
+    Contact,
+    Interaction,
+    InteractionContact,
+    MergeEvent,
+    OutboxEvent,
+    QuarantineItem,
+    SharedPoint,
+    SourceRecord,
+    SyncState,
+)
+from hub.pipeline import Pipeline
+from hub.records import Observation
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+SRC = ConnectorConfig(name="src", kind="csv")
+OTHER = ConnectorConfig(name="other", kind="csv")
+
+
+def person(ext: str, **fields: Any) -> Observation:
+    fields.setdefault("emails", [])
+    fields["emails"] = [e if isinstance(e, dict) else {"value": e} for e in fields["emails"]]
+    fields["phones"] = [p if isinstance(p, dict) else {"value": p}
+                        for p in fields.get("phones", [])]
+    return Observation(kind="person", external_id=ext, observed_at=T0, person=fields)
+
+
+@pytest.fixture
+def pipeline(engine: Engine) -> Pipeline:
+    config = HubConfig(hub=HubSection(default_region="FR", own_domains=["acme.fr"],
+                                      own_numbers=["+33 1 45 00 00 00"]),
+                       match=MatchSection(identifiers=["customer_number"]))
+    return Pipeline(engine, config)
+
+
+def live_contacts(pipeline: Pipeline) -> list[dict[str, Any]]:
+    with pipeline.sessions() as session:
+        return list(export_contacts(session))
+
+
+def count(pipeline: Pipeline, model: Any, *where: Any) -> int:
+    with pipeline.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def test_same_email_with_case_dots_and_plus_tag_is_one_contact(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([person("1", given_name="Alice", family_name="Martin",
+                                       emails=["alice.martin@gmail.com"])]))
+    pipeline.ingest(OTHER, Batch([person("a", full_name="ALICE MARTIN",
+                                         emails=["AliceMartin+crm@googlemail.com"])]))
+    contacts = live_contacts(pipeline)
+    assert len(contacts) == 1
+    assert {s["connector"] for s in contacts[0]["sources"]} == {"src", "other"}
+    assert len(contacts[0]["emails"]) == 1
+
+
+def test_same_phone_in_two_formats_with_agreeing_names_is_one_contact(
+        pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([person("1", given_name="bruno", family_name="LEFÈVRE",
+                                       emails=["bruno@lefevre-conseil.fr"],
+                                       phones=["01 45 67 89 10"])]))
+    pipeline.ingest(OTHER, Batch([person("x", given_name="Bruno", family_name="Lefevre",
+                                         emails=["b.lefevre@example.org"],
+                                         phones=["+33 1 45 67 89 10"])]))
+    contacts = live_contacts(pipeline)
+    assert len(contacts) == 1
+    assert contacts[0]["phones"][0]["value"] == "+33145678910"
+    assert {e["value"] for e in contacts[0]["emails"]} == {"bruno@lefevre-conseil.fr",
+                                                           "b.lefevre@example.org"}
+
+
+def test_phone_on_two_people_with_different_names_becomes_shared(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([
+        person("c", given_name="Claire", family_name="Moreau", emails=["claire@moreau.fr"],
+               phones=["+33 1 40 00 00 00"]),
+        person("p", given_name="Paul", family_name="Moreau", emails=["paul@moreau.fr"],
+               phones=["+33 1 40 00 00 00"]),
+        person("q", given_name="Quentin", family_name="Moreau", phones=["01 40 00 00 00"]),
+    ]))
+    assert len(live_contacts(pipeline)) == 3
+    assert count(pipeline, SharedPoint, SharedPoint.value == "+33140000000") == 1
+
+
+def test_siblings_sharing_switchboard_and_role_address_stay_two(pipeline: Pipeline) -> None:
+    shared = [{"value": "+33 1 40 00 00 00", "label": "Main"}]
+    pipeline.ingest(SRC, Batch([
+        person("c", given_name="Claire", family_name="Moreau",
+               emails=["contact@moreau-freres.fr"], phones=[*shared, "06 11 22 33 44"]),
+        person("p", given_name="Paul", family_name="Moreau",
+               emails=["contact@moreau-freres.fr"], phones=[*shared, "06 55 66 77 88"]),
+    ]))
+    contacts = live_contacts(pipeline)
+    assert len(contacts) == 2
+    # The role address leads to the company, not to a person.
+    assert {c["company"]["domains"][0] for c in contacts} == {"moreau-freres.fr"}
+
+
+def test_same_name_at_different_companies_stays_two(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([
+        person("1", given_name="Jean", family_name="Dupont",
+               emails=["jean.dupont@acme-industrie.fr"], company={"name": "Acme Industrie SAS"}),
+        person("2", given_name="Jean", family_name="Dupont",
+               emails=["j.dupont@boulangerie-durand.fr"],
+               company={"name": "Boulangerie Durand SARL"}),
+    ]))
+    contacts = live_contacts(pipeline)
+    assert len(contacts) == 2
+    assert sorted(c["company"]["name"] for c in contacts) == [
+        "Acme Industrie SAS", "Boulangerie Durand SARL"]
+
+
+def test_social_handle_from_different_urls_is_one_contact(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([person("1", full_name="Theo Grant",
+                                       handles={"linkedin":
+                                                "https://www.linkedin.com/in/theogrant"})]))
+    pipeline.ingest(OTHER, Batch([person("v", full_name="Theo Grant",
+                                         handles={"url": "https://linkedin.com/in/TheoGrant/"})]))
+    contacts = live_contacts(pipeline)
+    assert len(contacts) == 1
+    assert contacts[0]["handles"] == {"linkedin": "theogrant"}
+
+
+def test_configured_identifier_links_records(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([person("1", full_name="Ann Lee",
+                                       identifiers={"customer_number": "C-1"})]))
+    pipeline.ingest(OTHER, Batch([person("z", full_name="Ann Lee-Smith",
+                                         identifiers={"customer_number": "C-1"})]))
+    assert len(live_contacts(pipeline)) == 1
+
+
+def test_reingesting_the_same_batch_changes_nothing(pipeline: Pipeline) -> None:
+    batch = Batch([person("1", given_name="Ada", family_name="Lovelace",
+                          emails=["ada@example.com"], company={"name": "Analytical Ltd"}),
+                   person("2", full_name="Bob Stone", phones=["06 12 34 56 78"])],
+                  cursor={"n": 2})
+    first = pipeline.ingest(SRC, batch)
+    before = [without_ids(c) for c in live_contacts(pipeline)]
+    events = count(pipeline, OutboxEvent)
+    second = pipeline.ingest(SRC, batch)
+    assert (first.created, second.created, second.unchanged) == (2, 0, 2)
+    assert [without_ids(c) for c in live_contacts(pipeline)] == before
+    assert count(pipeline, OutboxEvent) == events
+
+
+def test_cursor_commits_with_its_records_and_not_without(pipeline: Pipeline,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline.ingest(SRC, Batch([person("1", full_name="A One", emails=["a@one.io"])],
+                               cursor={"page": 1}))
+
+    def crash(self: Any) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr("hub.pipeline._BatchRun._outbox", crash)
+    with pytest.raises(RuntimeError):
+        pipeline.ingest(SRC, Batch([person("2", full_name="B Two", emails=["b@two.io"])],
+                                   cursor={"page": 2}))
+    with pipeline.sessions() as session:
+        state = session.get(SyncState, "src")
+        assert state is not None and state.cursor == {"page": 1}
+    assert count(pipeline, SourceRecord) == 1
+
+
+def test_unidentifiable_record_is_quarantined_and_the_rest_commit(pipeline: Pipeline) -> None:
+    stats = pipeline.ingest(SRC, Batch(
+        [person("empty", title="CEO"), person("ok", full_name="Real Person")],
+        rejected=[Rejected(reason="row has 9 cells, header has 5", payload="a,b,c",
+                           location="f.csv:3")]))
+    assert stats.quarantined == 2
+    assert len(live_contacts(pipeline)) == 1
+    with pipeline.sessions() as session:
+        reasons = sorted(session.scalars(select(QuarantineItem.reason)))
+    assert "carries nothing that identifies a person" in reasons[0]
+    assert reasons[1] == "row has 9 cells, header has 5"
+
+
+def test_the_same_rejected_input_is_quarantined_once(pipeline: Pipeline) -> None:
+    batch = Batch([person("empty", title="CEO")])
+    pipeline.ingest(SRC, batch)
+    pipeline.ingest(SRC, Batch([person("empty", title="CEO")]))
+    assert count(pipeline, QuarantineItem) == 1
+
+
+def test_our_own_people_never_become_contacts(pipeline: Pipeline) -> None:
+    stats = pipeline.ingest(SRC, Batch([person("me", full_name="Sales Rep",
+                                               emails=["rep@acme.fr"])]))
+    assert stats.skipped_own == 1
+    assert live_contacts(pipeline) == []
+
+
+def test_invalid_phone_and_impossible_birthday_are_kept_raw_and_flagged(
+        pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([person("1", full_name="Odd Data", phones=["12"],
+                                       birthday="1984-02-30")]))
+    [contact] = live_contacts(pipeline)
+    assert contact["phones"][0]["value"] == "12"
+    assert contact["birthday"] is None
+    with pipeline.sessions() as session:
+        flags = session.scalars(select(Contact.flags)).one()
+    assert "birthday_invalid:1984-02-30" in flags and "phone_invalid:12" in flags
+
+
+def test_record_reaching_two_contacts_merges_them_with_a_logged_reason(
+        pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([person("1", full_name="Kim Wu", emails=["kim@wu.io"]),
+                                person("2", full_name="Kim Wu", emails=["kim@home.net"])]))
+    assert len(live_contacts(pipeline)) == 2
+    pipeline.ingest(OTHER, Batch([person("b", full_name="Kim Wu",
+                                         emails=["kim@wu.io", "kim@home.net"])]))
+    [contact] = live_contacts(pipeline)
+    assert len(contact["sources"]) == 3
+    assert len(contact["merged_from"]) == 1
+    with pipeline.sessions() as session:
+        merge = session.scalars(select(MergeEvent)).one()
+        assert merge.decided_by == "rule" and merge.reason == "same email"
+        assert merge.snapshot["source_records"]
+
+
+def test_tombstone_removes_the_source_and_then_the_contact(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([person("1", full_name="Gone Soon", emails=["g@s.io"])]))
+    stats = pipeline.ingest(SRC, Batch([Observation(kind="person", external_id="1",
+                                                    observed_at=T0, deleted=True)]))
+    assert stats.deleted == 1
+    assert live_contacts(pipeline) == []
+    assert count(pipeline, Contact, Contact.deleted_at.is_not(None)) == 1
+
+
+def test_snapshot_end_tombstones_rows_missing_from_the_new_snapshot(pipeline: Pipeline) -> None:
+    rows = [person(str(i), full_name=f"P{i} Q", emails=[f"p{i}@x.io"]) for i in range(10)]
+    pipeline.ingest(SRC, Batch(rows, scope="f.csv", token="v1",
+                               snapshot_end=SnapshotEnd("f.csv", "v1", 0.2)))
+    stats = pipeline.ingest(SRC, Batch(rows[:9], scope="f.csv", token="v2",
+                                       snapshot_end=SnapshotEnd("f.csv", "v2", 0.2)))
+    assert stats.deleted == 1 and stats.unchanged == 9
+    assert len(live_contacts(pipeline)) == 9
+
+
+def test_mass_delete_beyond_the_ratio_is_held(pipeline: Pipeline) -> None:
+    rows = [person(str(i), full_name=f"P{i} Q", emails=[f"p{i}@x.io"]) for i in range(10)]
+    pipeline.ingest(SRC, Batch(rows, scope="f.csv", token="v1",
+                               snapshot_end=SnapshotEnd("f.csv", "v1", 0.2)))
+    stats = pipeline.ingest(SRC, Batch(rows[:5], scope="f.csv", token="v2",
+                                       snapshot_end=SnapshotEnd("f.csv", "v2", 0.2)))
+    assert stats.deleted == 0 and stats.held and "50%" in stats.held
+    assert len(live_contacts(pipeline)) == 10
+    with pipeline.sessions() as session:
+        state = session.get(SyncState, "src")
+        assert state is not None and state.held == stats.held
+
+
+def test_interaction_links_known_and_new_participants_but_not_us(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([person("1", full_name="Ada Lovelace",
+                                       emails=["ada@example.com"])]))
+    call = Observation(kind="interaction", external_id="m1", observed_at=T0, interaction={
+        "channel": "email", "direction": "inbound", "occurred_at": T0, "subject": "Hello",
+        "participants": [{"email": "Ada@Example.com", "role": "from"},
+                         {"email": "rep@acme.fr", "role": "to"},
+                         {"email": "newbie@startup.io", "name": "New Bie", "role": "cc"}]})
+    pipeline.ingest(OTHER, Batch([call]))
+    pipeline.ingest(OTHER, Batch([call]))
+    contacts = {c["full_name"]: c for c in live_contacts(pipeline)}
+    assert set(contacts) == {"Ada Lovelace", "New Bie"}
+    assert contacts["Ada Lovelace"]["interactions"]["count"] == 1
+    assert count(pipeline, Interaction) == 1
+    assert count(pipeline, InteractionContact) == 2
+
+
+def test_company_found_by_domain_then_by_name_and_country(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([
+        person("1", full_name="A B", emails=["a@contoso.com"], company={"name": "Contoso Ltd"}),
+        person("2", full_name="C D", emails=["c@contoso.com"]),
+        person("3", full_name="E F", emails=["e@gmail.com"], company={"name": "CONTOSO, Ltd."}),
+    ]))
+    assert count(pipeline, Company) == 1
+
+
+def test_free_mail_never_makes_a_company(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([person("1", full_name="Solo Dev", emails=["solo@gmail.com"])]))
+    assert count(pipeline, Company) == 0
+
+
+def test_outbox_gets_created_updated_and_merged_events(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([person("1", full_name="Eve Adams", emails=["eve@a.io"])]))
+    pipeline.ingest(SRC, Batch([person("1", full_name="Eve Adams", title="CTO",
+                                       emails=["eve@a.io"])]))
+    with pipeline.sessions() as session:
+        kinds = list(session.scalars(select(OutboxEvent.type).order_by(OutboxEvent.id)))
+    assert kinds == ["contact.created", "contact.updated"]
+
+
+def test_an_enrichment_plugin_rewrites_observations_before_normalisation(
+        engine: Engine) -> None:
+    from hub import hookimpl
+    from hub.plugins import HubPlugins
+
+    class Upper:
+        @hookimpl
+        def crmhub_enrich_observation(self, observation: Observation) -> Observation:
+            assert observation.person is not None
+            person = observation.person.model_copy(update={"tags": ["enriched"]})
+            return observation.model_copy(update={"person": person})
+
+    plugins = HubPlugins.load(entry_points=False, extra=[("upper", Upper())])
+    pipeline = Pipeline(engine, HubConfig(), plugins)
+    pipeline.ingest(SRC, Batch([person("1", full_name="Tag Me", emails=["t@m.io"])]))
+    assert live_contacts(pipeline)[0]["tags"] == ["enriched"]
