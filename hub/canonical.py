@@ -73,7 +73,7 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
     keys: list[IdentityKey] = []
     own = False
 
-    emails = []
+    emails: list[dict[str, Any]] = []
     for item in _dedupe(person.emails):
         result = normalize_email(item.value)
         if result is None:
@@ -93,7 +93,7 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
         if result.valid and not result.is_role:
             keys.append(IdentityKey("email", result.key, STRONG))
 
-    phones = []
+    phones: list[dict[str, Any]] = []
     for item in _dedupe(person.phones):
         parsed = normalize_phone(item.value, region)
         if parsed is None:

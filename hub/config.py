@@ -124,14 +124,15 @@ class HubConfig(_Section):
     match: MatchSection = Field(default_factory=MatchSection)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> HubConfig:
+    @field_validator("connectors")
+    @classmethod
+    def _unique_names(cls, connectors: list[ConnectorConfig]) -> list[ConnectorConfig]:
         seen: set[str] = set()
-        for connector in self.connectors:
+        for connector in connectors:
             if connector.name in seen:
                 raise ValueError(f"two connectors are named {connector.name!r}")
             seen.add(connector.name)
-        return self
+        return connectors
 
     def connector(self, name: str) -> ConnectorConfig:
         for connector in self.connectors:
@@ -206,7 +207,8 @@ def _merge(target: dict[str, Any], data: dict[str, Any], file: str, directory: P
             origins.connectors.extend([file] * len(value))
             origins.connector_dirs.extend([directory] * len(value))
             continue
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
+        if isinstance(value, dict) and isinstance(target.setdefault(key, {}), dict):
+            origins.keys.setdefault(path, file)
             _merge(target[key], value, file, directory, origins, path)
             continue
         target[key] = value

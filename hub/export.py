@@ -64,6 +64,8 @@ def _export_chunk(session: Session, contacts: list[Contact]) -> Iterator[dict[st
             .where(SourceRecord.contact_id.in_(ids), SourceRecord.deleted_at.is_(None),
                    SourceRecord.kind == "person")
             .order_by(SourceRecord.connector, SourceRecord.external_id)):
+        if contact_id is None:
+            continue
         sources.setdefault(contact_id, []).append(
             {"connector": connector, "external_id": external_id,
              "observed_at": observed_at.isoformat()})

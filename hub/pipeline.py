@@ -337,15 +337,17 @@ class _BatchRun:
         data = observation.company
         assert data is not None
         name = clean_company_name(data.name)
-        domains = sorted({d.strip().lower().removeprefix("www.") for d in data.domains
-                          if d and d.strip()} | ({domain_from_website(data.website)} - {None}))
+        domains = {d.strip().lower().removeprefix("www.") for d in data.domains if d.strip()}
+        website_domain = domain_from_website(data.website)
+        if website_domain:
+            domains.add(website_domain)
         country = normalize_country(data.address.country) if data.address else None
         if not name and not domains:
             raise RecordRejected("a company needs a name, a domain or a website")
-        company_id = self.companies.resolve(name, company_name_key(name) or None, domains,
+        company_id = self.companies.resolve(name, company_name_key(name) or None, sorted(domains),
                                             country, clean_text(data.website))
         record = self._store(observation, record, digest, {
-            "name": name, "domains": domains, "country": country,
+            "name": name, "domains": sorted(domains), "country": country,
             "industry": clean_text(data.industry), "employees": data.employees,
             "tags": data.tags, "custom": data.custom})
         record.company_id = company_id
@@ -422,7 +424,7 @@ class _BatchRun:
         if found is not None:
             return live_contact(self.session, found)
         # Someone we have never seen: their own record, stable across re-syncs.
-        person = PersonData(full_name=name, **values)  # type: ignore[arg-type]
+        person = PersonData(full_name=name, emails=values["emails"], phones=values["phones"])
         synthetic = Observation(kind="person", external_id=f"participant:{keys[0][0]}:"
                                 f"{keys[0][1]}", observed_at=observation.observed_at,
                                 person=person)

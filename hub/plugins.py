@@ -117,7 +117,7 @@ class HubPlugins:
 
     def _impls(self, hook: str) -> list[pluggy.HookImpl]:
         caller: pluggy.HookCaller = getattr(self.pm.hook, hook)
-        return [impl for impl in reversed(caller.get_hookimpls())
+        return [impl for impl in caller.get_hookimpls()  # registration order
                 if self.infos.get(impl.plugin_name, PluginInfo("", None, None)).ok]
 
     def _collect_registries(self) -> None:
@@ -126,7 +126,10 @@ class HubPlugins:
             for impl in self._impls(hook):
                 info = self.infos[impl.plugin_name]
                 try:
-                    classes = list(impl.function() or [])
+                    returned = impl.function()
+                    if returned is not None and not isinstance(returned, list | tuple):
+                        raise TypeError(f"returned {type(returned).__name__}, not a list")
+                    classes: list[type] = list(returned or [])
                 except Exception as exc:
                     self._fail(info, f"{hook} raised {type(exc).__name__}: {exc}")
                     continue
@@ -173,8 +176,11 @@ class HubPlugins:
                 log.exception("plugin %s: crmhub_enrich_observation failed; step skipped",
                               impl.plugin_name, extra={"plugin": impl.plugin_name})
                 continue
-            if result is not None:
+            if isinstance(result, type(observation)):
                 observation = result
+            elif result is not None:
+                log.error("plugin %s: crmhub_enrich_observation returned %s, not an "
+                          "Observation; ignored", impl.plugin_name, type(result).__name__)
         return observation
 
     @property

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from hub.config import (
@@ -21,7 +21,7 @@ from hub.config import (
     load_config,
     validation_issues,
 )
-from hub.connectors import Connector, ConnectorContext
+from hub.connectors import Connector, ConnectorContext, ConnectorSettings
 from hub.db import ensure_schema, is_sqlite, make_engine
 from hub.http import HttpClient
 from hub.logs import add_secret
@@ -33,11 +33,11 @@ log = logging.getLogger(__name__)
 
 
 def connector_settings(loaded: LoadedConfig, plugins: HubPlugins,
-                       resolve_secrets: bool = True) -> tuple[dict[str, BaseModel],
+                       resolve_secrets: bool = True) -> tuple[dict[str, ConnectorSettings],
                                                               list[ConfigIssue]]:
     """Validate every connector's settings with its own model; collect issues."""
     classes = plugins.connector_classes()
-    settings: dict[str, BaseModel] = {}
+    settings: dict[str, ConnectorSettings] = {}
     issues: list[ConfigIssue] = []
     for index, cfg in enumerate(loaded.config.connectors):
         file = loaded.connector_files.get(cfg.name, str(loaded.path))
@@ -75,7 +75,7 @@ class Hub:
     plugins: HubPlugins
     engine: Engine
     pipeline: Pipeline
-    settings: dict[str, BaseModel]
+    settings: dict[str, ConnectorSettings]
     http: HttpClient = field(default_factory=HttpClient)
 
     @classmethod

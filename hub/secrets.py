@@ -86,9 +86,8 @@ def _read(path: Path) -> str:
 
 def resolve_secret(ref: Any) -> str:
     """The resolver handed to connectors: accepts a :class:`SecretRef` or its dict form."""
-    if not isinstance(ref, SecretRef):
-        ref = SecretRef.model_validate(ref)
-    return ref.resolve()
+    secret = ref if isinstance(ref, SecretRef) else SecretRef.model_validate(ref)
+    return secret.resolve()
 
 
 def find_secret_refs(value: Any) -> list[SecretRef]:

@@ -133,6 +133,9 @@ def normalize_name(given: str | None, family: str | None, full: str | None) -> N
         full_c = _join(given_c, family_c) or repair_case(full_c)
     elif full_c is None:
         full_c = _join(given_c, family_c)
+    elif fold(full_c) == fold(_join(given_c, family_c) or ""):
+        # The full name only repeats the parts: take their spelling, so the three agree.
+        full_c = _join(given_c, family_c)
     else:
         full_c = repair_case(full_c)
     return NameResult(

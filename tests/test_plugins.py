@@ -1,0 +1,170 @@
+"""The plugin system: entry points loaded one by one, faulty plugins reported and skipped."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from hub import hookimpl
+from hub.cli import main
+from hub.connectors import Connector
+from hub.plugins import HubPlugins
+
+
+def fake_distribution(root: Path, dist: str, plugins: dict[str, str]) -> None:
+    """A third-party distribution on sys.path: one module per plugin + entry points."""
+    info = root / f"{dist}-1.2.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
+    lines = ["[crmhub]"]
+    for name, source in plugins.items():
+        (root / f"{name}.py").write_text(textwrap.dedent(source))
+        lines.append(f"{name.removeprefix('hub_')} = {name}")
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+
+
+GOOD = '''
+from hub import hookimpl
+from hub.connectors import Connector
+
+class Fax(Connector):
+    kind = "fax"
+
+@hookimpl
+def crmhub_register_connectors():
+    return [Fax]
+'''
+BROKEN_IMPORT = "import module_that_does_not_exist\n"
+BAD_SIGNATURE = '''
+from hub import hookimpl
+
+@hookimpl
+def crmhub_on_event(event, unexpected_argument):
+    pass
+'''
+UNKNOWN_HOOK = '''
+from hub import hookimpl
+
+@hookimpl
+def crmhub_on_evnt(event):
+    pass
+'''
+
+
+@pytest.fixture
+def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    fake_distribution(tmp_path, "crmhub_fake", {
+        "hub_goodfax": GOOD, "hub_broken": BROKEN_IMPORT, "hub_badsig": BAD_SIGNATURE,
+        "hub_typo": UNKNOWN_HOOK})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_faulty_third_party_plugins_are_reported_by_name_and_the_rest_load(
+        third_party: Path) -> None:
+    plugins = HubPlugins.load()
+    infos = plugins.infos
+    assert infos["broken"].error is not None and "import failed" in infos["broken"].error
+    assert "ModuleNotFoundError" in infos["broken"].error
+    assert infos["badsig"].error is not None and "unexpected_argument" in infos["badsig"].error
+    assert infos["typo"].error == "unknown hook(s): crmhub_on_evnt"
+    assert infos["goodfax"].ok and infos["goodfax"].version == "1.2.3"
+    kinds = plugins.connector_classes()
+    assert "fax" in kinds and "csv" in kinds  # built-ins load through the same entry points
+
+
+def test_blocked_plugin_is_not_loaded(third_party: Path) -> None:
+    plugins = HubPlugins.load(blocked={"goodfax"})
+    assert "goodfax" not in plugins.infos and "fax" not in plugins.connector_classes()
+
+
+def test_crmhub_plugins_lists_name_version_hooks_and_errors(third_party: Path) -> None:
+    result = CliRunner().invoke(main, ["plugins", "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    by_name = {p["name"]: p for p in data["plugins"]}
+    assert by_name["goodfax"]["hooks"] == ["crmhub_register_connectors"]
+    assert by_name["goodfax"]["version"] == "1.2.3"
+    assert "import failed" in by_name["broken"]["error"]
+    assert data["connector_kinds"]["fax"] == "goodfax"
+
+
+class _Registers:
+    def __init__(self, *classes: type):
+        self.classes = classes
+
+    @hookimpl
+    def crmhub_register_connectors(self) -> list[type]:
+        return list(self.classes)
+
+
+def _connector(kind: str) -> type[Connector]:
+    return type(f"C_{kind}", (Connector,), {"kind": kind})
+
+
+def test_kind_clash_names_both_plugins_and_keeps_the_first() -> None:
+    first, second = _connector("dup"), _connector("dup")
+    plugins = HubPlugins.load(entry_points=False,
+                              extra=[("alpha", _Registers(first)), ("beta", _Registers(second))])
+    assert plugins.connector_classes()["dup"] is first
+    error = plugins.infos["beta"].error or ""
+    assert "alpha" in error and "beta" in error and "'dup'" in error
+
+
+def test_uppercase_kind_is_rejected() -> None:
+    plugins = HubPlugins.load(entry_points=False, extra=[("p", _Registers(_connector("Gmail")))])
+    assert "Gmail" not in plugins.connector_classes()
+    assert "lowercase" in (plugins.infos["p"].error or "")
+
+
+def test_registration_hook_that_raises_disables_only_that_plugin() -> None:
+    class Exploding:
+        @hookimpl
+        def crmhub_register_connectors(self) -> list[type]:
+            raise RuntimeError("boom")
+
+    plugins = HubPlugins.load(entry_points=False, extra=[
+        ("bad", Exploding()), ("good", _Registers(_connector("ok")))])
+    assert "ok" in plugins.connector_classes()
+    assert "RuntimeError: boom" in (plugins.infos["bad"].error or "")
+
+
+def test_event_hook_exception_does_not_stop_other_plugins() -> None:
+    received: list[dict[str, Any]] = []
+
+    class Raises:
+        @hookimpl
+        def crmhub_on_event(self, event: dict[str, Any]) -> None:
+            raise ValueError("nope")
+
+    class Records:
+        @hookimpl
+        def crmhub_on_event(self, event: dict[str, Any]) -> None:
+            received.append(event)
+
+    plugins = HubPlugins.load(entry_points=False, extra=[("r", Raises()), ("ok", Records())])
+    failed = plugins.on_event({"type": "contact.created"})
+    assert failed == ["r"] and received == [{"type": "contact.created"}]
+
+
+def test_every_hook_is_documented_in_the_readme_plugin_reference() -> None:
+    from hub import hookspecs
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    hooks = [name for name in dir(hookspecs) if name.startswith("crmhub_")]
+    assert len(hooks) == 8
+    missing = [h for h in hooks if f"`{h}" not in readme]
+    assert missing == []
+
+
+def test_every_hook_has_a_docstring_saying_when_it_is_called() -> None:
+    from hub import hookspecs
+
+    for name in (n for n in dir(hookspecs) if n.startswith("crmhub_")):
+        doc = getattr(hookspecs, name).__doc__ or ""
+        assert "Called" in doc and "Return" in doc, name
