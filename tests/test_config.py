@@ -56,7 +56,8 @@ def test_conf_d_files_merge_in_name_order_and_connectors_concatenate(tmp_path: P
     main_file = write(tmp_path / "crmhub.toml", '[hub]\ndefault_region = "FR"\n'
                       '[[connectors]]\nname = "a"\nkind = "demo"\n')
     write(tmp_path / "conf.d" / "20-b.toml", '[[connectors]]\nname = "b"\nkind = "demo"\n')
-    write(tmp_path / "conf.d" / "10-hub.toml", '[hub]\ndefault_region = "BE"\nlog_level = "debug"\n')
+    write(tmp_path / "conf.d" / "10-hub.toml",
+          '[hub]\ndefault_region = "BE"\nlog_level = "debug"\n')
     loaded = load_config(main_file, environ={})
     assert [c.name for c in loaded.config.connectors] == ["a", "b"]
     assert loaded.config.hub.default_region == "BE"

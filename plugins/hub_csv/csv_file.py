@@ -9,7 +9,7 @@ the file goes on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 
 from hub.connectors import Rejected
 from hub.records import Observation
@@ -50,7 +50,7 @@ class CsvFile(SourceFile):
 
     settings: CsvSettings
 
-    def items(self, skip: int) -> Iterator[Item]:
+    def items(self, skip: int) -> Generator[Item, None, None]:
         with self.path.open("rb") as stream:
             opened = self.open_checks(stream)
         if isinstance(opened, Rejected):
@@ -203,7 +203,9 @@ class CsvFile(SourceFile):
 
     @staticmethod
     def _reject(context: RowContext, reason: str) -> Rejected:
-        return Rejected(reason=reason, payload=payload_text(context.text), location=context.location)
+        return Rejected(
+            reason=reason, payload=payload_text(context.text), location=context.location
+        )
 
 
 class _Layout:
@@ -213,4 +215,3 @@ class _Layout:
         self.names = unique_names(header)
         self.extract = extract
         self.id_position = id_position
-

@@ -79,7 +79,7 @@ def detect(header: Sequence[str]) -> str | None:
     if (
         "first name" in columns
         and "last name" in columns
-        and ("e-mail address" in columns or "business phone" in columns or "mobile phone" in columns)
+        and any(name in columns for name in ("e-mail address", "business phone", "mobile phone"))
     ):
         return "outlook"
     return None

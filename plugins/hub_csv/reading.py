@@ -32,8 +32,12 @@ import charset_normalizer
 HEAD_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 _CHUNK = 1024 * 1024
-_GUESSABLE = {"cp1252": "cp1252", "latin_1": "latin-1", "utf_16_le": "utf-16-le",
-              "utf_16_be": "utf-16-be"}
+_GUESSABLE = {
+    "cp1252": "cp1252",
+    "latin_1": "latin-1",
+    "utf_16_le": "utf-16-le",
+    "utf_16_be": "utf-16-be",
+}
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -130,9 +134,10 @@ def choose_encoding(path: Path, fp: Fingerprint, head: bytes, forced: str | None
         codec = forced
         if codecs.lookup(forced).name == "utf-8" and fp.bom_codec == "utf-8-sig":
             codec = "utf-8-sig"
-        same = fp.bom_codec is not None and codecs.lookup(codec).name == codecs.lookup(
-            fp.bom_codec
-        ).name
+        same = (
+            fp.bom_codec is not None
+            and codecs.lookup(codec).name == codecs.lookup(fp.bom_codec).name
+        )
         plain_utf8 = fp.bom_codec is None and codecs.lookup(codec).name == "utf-8"
         return _encoding(codec, verified=fp.decodes and (same or plain_utf8))
     if fp.bom_codec is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import codecs
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,7 +67,7 @@ class SourceFile:
         self.rejected = False  # True: nothing could be read from the file
         self.rows = 0
 
-    def items(self, skip: int) -> Iterator[Item]:
+    def items(self, skip: int) -> Generator[Item, None, None]:
         """Observations and rejections, after the first ``skip`` data records."""
         raise NotImplementedError
 

@@ -11,7 +11,7 @@ without PHOTO/LOGO/SOUND/KEY data.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -162,7 +162,7 @@ def card_person(component: Any) -> tuple[PersonBuilder, str | None]:
 class VCardFile(SourceFile):
     """One vCard file; ``rows`` counts cards."""
 
-    def items(self, skip: int) -> Iterator[Item]:
+    def items(self, skip: int) -> Generator[Item, None, None]:
         with self.path.open("rb") as stream:
             opened = self.open_checks(stream)
         if isinstance(opened, Rejected):
