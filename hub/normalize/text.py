@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = ["clean_text", "fold"]
 
@@ -79,16 +80,25 @@ def _fold_once(text: str) -> str:
     )
 
 
+@lru_cache(maxsize=8192)
+def _fold_char(char: str) -> str:
+    """Fold one character. Every step is per character, so folding a string is the join of
+    its folded characters; iterating to a fixed point makes `fold` idempotent even for the
+    few compatibility characters that need two passes ("ℌ" -> "H" -> "h")."""
+    folded = _fold_once(char)
+    for _ in range(3):
+        again = _fold_once(folded)
+        if again == folded:
+            break
+        folded = again
+    return folded
+
+
+@lru_cache(maxsize=65536)
 def fold(value: str) -> str:
     """Return an accent-free, lower-case key with punctuation turned into single spaces."""
     if value.isascii():
         folded = _ASCII_PUNCT.sub(" ", value.lower())
     else:
-        folded = _fold_once(value)
-        # A few compatibility characters need a second pass ("ℌ" -> "H" -> "h").
-        for _ in range(3):
-            again = _fold_once(folded)
-            if again == folded:
-                break
-            folded = again
+        folded = "".join(map(_fold_char, value))
     return _WHITESPACE.sub(" ", folded).strip()

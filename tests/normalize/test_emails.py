@@ -56,7 +56,7 @@ def test_unicode_and_punycode_domains_share_a_key() -> None:
 
 @pytest.mark.parametrize("raw", [None, "", "   ", "mailto:", "<>", "\x00"])
 def test_normalize_email_returns_none_for_blank(raw: str | None) -> None:
-    assert normalize_email(raw) is None  # type: ignore[arg-type]
+    assert normalize_email(raw) is None
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from hub.normalize.handles import handle_from_url, normalize_handle
 
+CHANNEL = "UCabcdefghij1234567890"
+
 
 @pytest.mark.parametrize(
     ("kind", "value", "handle"),
@@ -34,7 +36,7 @@ from hub.normalize.handles import handle_from_url, normalize_handle
         ("tiktok", "@TheoGrant", "theogrant"),
         ("youtube", "https://www.youtube.com/@TheoGrant", "theogrant"),
         ("youtube", "@TheoGrant", "theogrant"),
-        ("youtube", "https://www.youtube.com/channel/UCabcdefghij1234567890", "channel:UCabcdefghij1234567890"),
+        ("youtube", f"https://www.youtube.com/channel/{CHANNEL}", f"channel:{CHANNEL}"),
         ("youtube", "https://www.youtube.com/user/TheoGrant", "user:theogrant"),
         ("skype", "Theo.Grant", "theo.grant"),
     ],

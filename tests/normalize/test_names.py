@@ -127,7 +127,9 @@ def test_normalize_name_never_raises_and_is_stable_on_its_output(
 
 _word = st.text(alphabet="abcdeéíßøİ'-", min_size=1, max_size=8)
 _name_words = st.lists(
-    st.one_of(_word, st.sampled_from(["de", "la", "van", "der", "mc", "o'"])), min_size=1, max_size=4
+    st.one_of(_word, st.sampled_from(["de", "la", "van", "der", "mc", "o'"])),
+    min_size=1,
+    max_size=4,
 ).map(" ".join)
 
 
@@ -137,3 +139,8 @@ def test_shouted_names_keep_their_keys_and_are_stable(given: str, family: str) -
     quiet = normalize_name(given.lower(), family.lower(), None)
     assert (shouted.given_key, shouted.family_key) == (quiet.given_key, quiet.family_key)
     assert normalize_name(shouted.given, shouted.family, shouted.full) == shouted
+
+
+def test_full_name_that_repeats_the_parts_takes_their_spelling() -> None:
+    result = normalize_name("JEAN", "DE LA FONTAINE", "JEAN DE LA FONTAINE")
+    assert result.full == "Jean de la Fontaine"
