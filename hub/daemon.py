@@ -16,6 +16,7 @@ from types import FrameType
 
 from hub.config import ConfigError
 from hub.model import SyncState
+from hub.retention import purge_expired
 from hub.runtime import Hub
 from hub.sync import dispatch_outbox, run_sync
 
@@ -29,6 +30,7 @@ class Daemon:
         self.stop = threading.Event()
         self.reload = threading.Event()
         self._wake = threading.Event()  # set by signals to cut a sleep short
+        self._last_purge: datetime | None = None
 
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stop.set()
@@ -74,6 +76,16 @@ class Daemon:
         old.close()
         log.info("configuration reloaded from %s", self.config_path)
 
+    def purge_if_due(self, now: datetime) -> None:
+        if self._last_purge is not None and (now - self._last_purge).total_seconds() < 3600:
+            return
+        self._last_purge = now
+        with self.hub.pipeline.sessions.begin() as session:
+            purged = purge_expired(session, self.hub.config.hub.raw_retention_days, now)
+        if purged.raw_payloads or purged.quarantine_items:
+            log.info("retention: %d raw payloads and %d quarantine items purged",
+                     purged.raw_payloads, purged.quarantine_items)
+
     def serve(self) -> int:
         self.hub.plugins.startup(self.hub)
         log.info("crmhub running with %d connector(s)", len(self.hub.config.connectors))
@@ -85,6 +97,7 @@ class Daemon:
                     break
                 run_sync(self.hub, name, should_stop=self.stop.is_set)
             dispatch_outbox(self.hub)
+            self.purge_if_due(datetime.now(UTC))
             self._wake.clear()
             self._wake.wait(self.seconds_to_next(datetime.now(UTC)))
             if self.stop.is_set():

@@ -66,3 +66,24 @@ def test_csv_export_flattens_the_export_keys(pipeline: Pipeline) -> None:
     assert row["company.name"] == "Analytical Engines Ltd"
     assert row["sources"] == "src:1"
     assert row["interactions.count"] == "0"
+
+
+def test_retention_drops_old_raw_payloads_and_quarantine_but_keeps_data(
+        pipeline: Pipeline) -> None:
+    from sqlalchemy import select
+
+    from hub.model import QuarantineItem, SourceRecord
+    from hub.retention import purge_expired
+
+    old = observation("Engineer").model_copy(update={"raw": {"Title": "Engineer"}})
+    pipeline.ingest(SRC, Batch([old, Observation(
+        kind="person", external_id="bad", observed_at=datetime(2026, 1, 5, tzinfo=UTC),
+        person={"title": "nobody"})]))
+    with pipeline.sessions.begin() as session:
+        purged = purge_expired(session, 30, datetime(2026, 6, 1, tzinfo=UTC))
+    assert (purged.raw_payloads, purged.quarantine_items) == (1, 0)
+    with pipeline.sessions.begin() as session:
+        record = session.scalars(select(SourceRecord)).one()
+        assert record.raw is None and record.data["title"] == "Engineer"
+        assert purge_expired(session, 30, datetime(2027, 1, 1, tzinfo=UTC)).quarantine_items == 1
+        assert session.scalars(select(QuarantineItem)).all() == []
