@@ -72,7 +72,7 @@ class CsvFile(SourceFile):
         preset = self.settings.effective_preset
         for _, record in zip(range(HEADER_SEARCH), records, strict=False):
             cells = record.cells
-            if cells is None or not any(c.strip() for c in cells):
+            if cells is None or not "".join(cells).strip():
                 continue
             if preset == "generic":
                 if mapping.matches(cells, self.settings.mapping, self.settings.id_column):
@@ -147,10 +147,13 @@ class CsvFile(SourceFile):
         context = RowContext(f"{self.name}:{record.line}", record.text)
         cells = record.cells
         if cells is None:
-            if record.truncated:
+            if record.truncated or record.text.count("\n") > 1:
+                # The file ends in an open quote, or a cell ran over several lines
+                # past the size limit (most likely a quote left open): the rows
+                # swallowed were not read, so the file is not the whole truth.
                 self.complete = False
             return self._reject(context, self._csv_reason(record))
-        if not any(c.strip() for c in cells):
+        if not "".join(cells).strip():
             return None
         width = len(layout.names)
         if len(cells) > width and any(c.strip() for c in cells[width:]):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hub_csv.person import PersonBuilder, parse_label, split_multi
-from hub_csv.presets import Cells, Columns, cell
+from hub_csv.presets import Cells, Columns
 
 _SCALARS = ("given_name", "family_name", "full_name", "title", "birthday", "language")
 _PARTS = {
@@ -103,43 +103,64 @@ def resolve(header: Sequence[str], mapping: dict[str, str], id_column: str | Non
         else:
             bound.append((position, target))
 
+    setters = [(position, _setter(target)) for position, target in bound]
+    width = len(header)
+
     def extract(cells: Cells) -> PersonBuilder:
         person = PersonBuilder()
-        for position, target in bound:
-            value = cell(cells, position)
+        short = len(cells) < width
+        for position, put in setters:
+            if short and position >= len(cells):
+                continue
+            value = cells[position].strip()
             if value:
-                _apply(person, target, value)
+                put(person, value)
         return person
 
     return MappedHeader(extract, id_position, missing)
 
 
-def _apply(person: PersonBuilder, target: Target, value: str) -> None:
+Setter = Callable[[PersonBuilder, str], None]
+
+
+def _setter(target: Target) -> Setter:
+    """The function that puts a cell's value into ``target``, chosen once per header."""
     section, key = target.section, target.key
     if section in _SCALARS:
-        if getattr(person, section) is None:
-            setattr(person, section, value)
-    elif section == "emails":
-        for item in split_multi(value):
-            person.add_email(item, key)
-    elif section == "phones":
-        for item in split_multi(value):
-            person.add_phone(item, key)
-    elif section == "tags":
-        person.add_tags(_TAG_SPLIT.split(value))
-    elif section == "urls":
-        for item in split_multi(value):
-            person.add_url(item)
-    elif section == "company" and key:
-        person.company.setdefault(key, value)
-    elif section == "address" and key:
-        if key == "street" and "street" in person.address:
-            person.address["street"] += ", " + value
-        else:
-            person.address.setdefault(key, value)
-    elif section == "handles" and key:
-        person.handles.setdefault(key, value)
-    elif section == "identifiers" and key:
-        person.identifiers.setdefault(key, value)
-    elif section == "custom" and key:
-        person.custom.setdefault(key, value)
+
+        def scalar(person: PersonBuilder, value: str) -> None:
+            if getattr(person, section) is None:
+                setattr(person, section, value)
+
+        return scalar
+    if section == "emails":
+        return lambda person, value: _each(value, person.add_email, key)
+    if section == "phones":
+        return lambda person, value: _each(value, person.add_phone, key)
+    if section == "tags":
+        return lambda person, value: person.add_tags(_TAG_SPLIT.split(value))
+    if section == "urls":
+
+        def urls(person: PersonBuilder, value: str) -> None:
+            for item in split_multi(value):
+                person.add_url(item)
+
+        return urls
+    assert key is not None  # parse_target gives every other section a key
+    if section == "address" and key == "street":
+
+        def street(person: PersonBuilder, value: str) -> None:
+            before = person.address.get("street")
+            person.address["street"] = f"{before}, {value}" if before else value
+
+        return street
+
+    def keyed(person: PersonBuilder, value: str) -> None:
+        getattr(person, section).setdefault(key, value)
+
+    return keyed
+
+
+def _each(value: str, add: Callable[[str, str | None], None], label: str | None) -> None:
+    for item in split_multi(value):
+        add(item, label)

@@ -170,12 +170,13 @@ def _google(columns: Columns) -> Extract:
             person.company["name"] = company
         if text := cell(cells, notes):
             person.custom["notes"] = text
-        # Google's system groups start with "* "; "myContacts" is every contact, not a tag.
+        # Google's system groups start with "* "; "myContacts" ("My Contacts" in the legacy
+        # format) holds every contact, so it says nothing about this one.
         person.add_tags(
             [
                 tag.lstrip("* ")
                 for tag in split_multi(cell(cells, labels))
-                if tag.lstrip("* ").lower() != "mycontacts"
+                if tag.lstrip("* ").lower().replace(" ", "") != "mycontacts"
             ]
         )
         return person
@@ -247,11 +248,11 @@ def _outlook(columns: Columns) -> Extract:
             title=cell(cells, job_title) or None,
             birthday=None if not date or date in _NO_DATE else date,
         )
-        for n, position in enumerate(email_columns):
+        for position in email_columns:
             value = cell(cells, position)
             # An Exchange (X.500) address such as "/o=ExchangeLabs/..." is not an e-mail.
             if value and not value.startswith("/"):
-                person.add_email(value, None, n == 0)
+                person.add_email(value, None, not person.emails)
         for position, label, primary in phone_columns:
             if value := cell(cells, position):
                 person.add_phone(value, label, primary)

@@ -32,6 +32,7 @@ import charset_normalizer
 HEAD_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 _CHUNK = 1024 * 1024
+_CSV_DEFAULT_LIMIT = 128 * 1024
 _GUESSABLE = {
     "cp1252": "cp1252",
     "latin_1": "latin-1",
@@ -219,10 +220,11 @@ def read_records(stream: TextIO, delimiter: str, field_limit: int) -> Iterator[R
     """Stream the records of ``stream``; a malformed one is yielded with its error.
 
     ``csv.field_size_limit`` is process-wide state: it is set to this file's limit for
-    the read, so an oversized cell (or a quote left open) is cut off at the limit
-    instead of swallowing the rest of the file.
+    the read (never below the standard 128 KiB, which other readers in the process may
+    rely on), so an oversized cell or a quote left open is cut off near the limit
+    instead of swallowing the rest of the file; the exact limit is checked per cell.
     """
-    csv.field_size_limit(field_limit)
+    csv.field_size_limit(max(field_limit, _CSV_DEFAULT_LIMIT))
     consumed: list[str] = []
 
     def lines() -> Iterator[str]:

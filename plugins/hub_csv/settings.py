@@ -62,9 +62,11 @@ class FileSettings(ConnectorSettings):
             return None
         try:
             codecs.lookup(value)
+            "".encode(value)  # refuses bytes-to-bytes codecs such as base64
         except LookupError:
             raise ValueError(
-                f"unknown encoding {value!r}; try utf-8, utf-8-sig, utf-16, cp1252 or latin-1"
+                f"{value!r} is not a known text encoding; try utf-8, utf-8-sig, utf-16, "
+                "cp1252 or latin-1"
             ) from None
         return value
 

@@ -28,6 +28,11 @@ from hub_csv.reading import (
 )
 from hub_csv.settings import FileSettings
 
+_WORKBOOKS = (
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx or LibreOffice .ods workbook?)"),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 .xls workbook"),
+)
+
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 
@@ -88,6 +93,11 @@ class SourceFile:
                 break
         if not body.strip(b"\x00 \t\r\n"):
             return self.reject_file("the file is empty")
+        for magic, kind in _WORKBOOKS:
+            if head.startswith(magic):
+                return self.reject_file(
+                    f"this is {kind}, not a text export: save it as CSV (UTF-8) first"
+                )
         encoding = choose_encoding(self.path, self.fp, head, self.settings.encoding)
         text = decode_head(head, encoding)
         if looks_binary(text):

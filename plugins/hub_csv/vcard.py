@@ -30,6 +30,7 @@ from hub_csv.person import (
     social_network,
     unidentifiable,
 )
+from hub_csv.reading import TextEncoding
 from hub_csv.source import SourceFile
 
 _BINARY = {"PHOTO", "LOGO", "SOUND", "KEY"}
@@ -176,7 +177,7 @@ class VCardFile(SourceFile):
         ) as text:
             for card in split_cards(text, 16 * self.settings.max_field_bytes):
                 rows += 1
-                result = self._card(card, keys, encoding.undecodable, emit=rows > skip)
+                result = self._card(card, keys, encoding, emit=rows > skip)
                 if result is not None and rows > skip:
                     yield rows, result
         self.rows = rows
@@ -184,13 +185,13 @@ class VCardFile(SourceFile):
             yield 0, self.reject_file("no vCard (BEGIN:VCARD) in the file", opened.head_text)
 
     def _card(
-        self, card: Card, keys: ContentKeys, undecodable: Any, emit: bool
+        self, card: Card, keys: ContentKeys, encoding: TextEncoding, emit: bool
     ) -> Observation | Rejected | None:
         context = RowContext(f"{self.name}:{card.line}", card.text)
         reason = card.error
         if card.truncated:
             self.complete = False
-        if reason is None and undecodable(context.text):
+        if reason is None and encoding.undecodable(context.text):
             reason = "the card holds bytes the file's encoding cannot decode (set `encoding`)"
         person, uid = PersonBuilder(), None
         if reason is None:

@@ -1,0 +1,19 @@
+"""crmhub's built-in contact-file connectors: CSV exports (Google, Outlook, LinkedIn, any
+layout by mapping) and vCard files, registered as kinds ``csv`` and ``vcard``.
+
+Registered through the ``crmhub`` entry-point group (``csv = "hub_csv"``) like any
+third-party plugin.
+"""
+
+from __future__ import annotations
+
+from hub import hookimpl
+from hub_csv.connector import CsvConnector, VCardConnector
+
+__all__ = ["CsvConnector", "VCardConnector", "crmhub_register_connectors"]
+
+
+@hookimpl
+def crmhub_register_connectors() -> list[type]:
+    """The ``csv`` kind (delimited files, and vCards by extension) and the ``vcard`` kind."""
+    return [CsvConnector, VCardConnector]

@@ -1,0 +1,277 @@
+"""The ``csv`` and ``vcard`` connector kinds: contact files in, batches out.
+
+``csv`` reads ``.csv``/``.txt``/``.tsv`` files as delimited text and ``.vcf``/``.vcard``
+files (or any file that starts with ``BEGIN:VCARD``) as vCards, so one kind covers
+"contact files"; ``vcard`` reads every file as vCards.
+
+The cursor is one entry per file::
+
+    {"files": {"<path>": {"sha256": "...", "size": 123, "mtime_ns": 1700000000000000000,
+                          "rows": 1000, "done": false}}}
+
+* unchanged ``size`` and ``mtime_ns`` of a ``done`` file: the file is not opened at all;
+* a changed stat with the same ``sha256``: not re-read (one cursor-only batch records the
+  new stat);
+* the same ``sha256`` and not ``done``: a crash happened mid-file; reading resumes after
+  the ``rows`` data records of the last committed batch;
+* ``full=True`` re-reads everything.
+
+In ``snapshot`` mode each configured file is the whole truth: every batch of it carries
+``scope`` (the file's path) and ``token`` (its sha256), and its last batch a
+:class:`SnapshotEnd`, unless the file was cut short. Drop-folder files are always
+append-only.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar, cast
+
+from hub.connectors import (
+    Batch,
+    CheckResult,
+    Connector,
+    ConnectorSettings,
+    Rejected,
+    RetriableError,
+    SnapshotEnd,
+)
+from hub.records import Observation
+from hub_csv.csv_file import CsvFile
+from hub_csv.files import (
+    VCARD_SUFFIXES,
+    FileJob,
+    configured_files,
+    drop_folder_files,
+    is_pattern,
+    move_to_done,
+    settled,
+)
+from hub_csv.reading import Fingerprint, fingerprint
+from hub_csv.settings import CsvSettings, FileSettings
+from hub_csv.source import SourceFile
+from hub_csv.vcard import VCardFile
+
+FileState = dict[str, Any]
+_STATE_KEYS = {"sha256", "size", "mtime_ns", "rows", "done"}
+
+
+def _load(cursor: dict[str, Any] | None) -> dict[str, FileState]:
+    """The per-file states of a stored cursor; anything malformed counts as never read."""
+    files = (cursor or {}).get("files")
+    if not isinstance(files, dict):
+        return {}
+    return {
+        key: dict(state)
+        for key, state in files.items()
+        if isinstance(state, dict) and state.keys() >= _STATE_KEYS
+    }
+
+
+def _cursor(files: dict[str, FileState]) -> dict[str, Any]:
+    return {"files": {key: dict(state) for key, state in files.items()}}
+
+
+class ContactFilesConnector(Connector):
+    """What the contact-file kinds share; subclasses choose the reader per file."""
+
+    Settings: ClassVar[type[ConnectorSettings]] = FileSettings
+
+    @property
+    def options(self) -> FileSettings:
+        return cast(FileSettings, self.settings)
+
+    def reader(self, job: FileJob, fp: Fingerprint, mtime_ns: int) -> SourceFile:
+        raise NotImplementedError
+
+    def sync(self, cursor: dict[str, Any] | None, *, full: bool = False) -> Iterator[Batch]:
+        options = self.options
+        jobs, missing = configured_files(options.paths)
+        if options.folder is not None:
+            configured = {job.key for job in jobs}
+            jobs += [j for j in drop_folder_files(options.folder) if j.key not in configured]
+        wanted = {job.key for job in jobs}
+        files = {key: state for key, state in _load(cursor).items() if key in wanted}
+        failures = [f"{path}: no such file" for path in missing]
+        for job in jobs:
+            try:
+                yield from self._sync_file(job, files, full)
+            except OSError as exc:
+                # Unreadable now (permissions, a file being replaced): the other files go
+                # on, and the run ends as a retriable failure that names this one.
+                self.log.error("%s: cannot read: %s", job.key, exc)
+                failures.append(f"{job.key}: {exc.strerror or exc}")
+        if failures:
+            raise RetriableError("could not read " + "; ".join(failures))
+
+    def _sync_file(self, job: FileJob, files: dict[str, FileState], full: bool) -> Iterator[Batch]:
+        options = self.options
+        try:
+            stat = job.path.stat()
+        except FileNotFoundError:
+            if job.dropped:  # taken away between listing and reading: nothing to do
+                return
+            raise
+        now = self.context.clock().timestamp()
+        if job.dropped and not settled(stat.st_mtime_ns, now, options.settle_seconds):
+            self.log.info(
+                "%s: modified in the last %ss; left for the next run",
+                job.key,
+                options.settle_seconds,
+            )
+            return
+        state = files.get(job.key)
+        if (
+            not full
+            and state is not None
+            and state["done"]
+            and (state["size"], state["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns)
+        ):
+            self._finish(job, files)
+            return
+        fp = fingerprint(job.path)
+        same = not full and state is not None and state["sha256"] == fp.sha256
+        if same and state is not None and state["done"]:
+            files[job.key] = {**state, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+            yield Batch(cursor=_cursor(files))
+            self._finish(job, files)
+            return
+        skip = int(state["rows"]) if same and state is not None else 0
+        if skip:
+            self.log.info("%s: resuming after %d committed rows", job.key, skip)
+        progress: FileState = {
+            "sha256": fp.sha256,
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "rows": skip,
+            "done": False,
+        }
+        reader = self.reader(job, fp, stat.st_mtime_ns)
+        yield from self._batches(job, reader, progress, files)
+        self._finish(job, files)
+
+    def _batches(
+        self, job: FileJob, reader: SourceFile, progress: FileState, files: dict[str, FileState]
+    ) -> Iterator[Batch]:
+        """Cut the reader's items into batches; the last one is known by looking ahead."""
+        size = self.options.batch_size
+        items = reader.items(int(progress["rows"]))
+        try:
+            chunk: list[Observation | Rejected] = []
+            pending = next(items, None)
+            while pending is not None:
+                rows, result = pending
+                chunk.append(result)
+                progress["rows"] = max(int(progress["rows"]), rows)
+                pending = next(items, None)
+                if pending is not None and len(chunk) >= size:
+                    files[job.key] = dict(progress)
+                    yield self._batch(job, reader, chunk, files, last=False)
+                    chunk = []
+            progress["rows"] = max(int(progress["rows"]), reader.rows)
+            progress["done"] = True
+            files[job.key] = dict(progress)
+            yield self._batch(job, reader, chunk, files, last=True)
+        finally:
+            items.close()
+
+    def _batch(
+        self,
+        job: FileJob,
+        reader: SourceFile,
+        chunk: list[Observation | Rejected],
+        files: dict[str, FileState],
+        last: bool,
+    ) -> Batch:
+        batch = Batch(
+            observations=[r for r in chunk if isinstance(r, Observation)],
+            rejected=[r for r in chunk if isinstance(r, Rejected)],
+            cursor=_cursor(files),
+        )
+        if self.options.mode != "snapshot" or job.dropped or reader.rejected:
+            return batch
+        batch.scope, batch.token = job.key, reader.fp.sha256
+        if last and reader.complete:
+            batch.snapshot_end = SnapshotEnd(
+                job.key, reader.fp.sha256, self.options.max_delete_ratio
+            )
+        elif last:
+            self.log.warning(
+                "%s: the file is cut short, so it is not taken as the full truth: "
+                "no records are deleted this time",
+                job.key,
+            )
+        return batch
+
+    def _finish(self, job: FileJob, files: dict[str, FileState]) -> None:
+        """After a drop-folder file's last batch was committed: move it to done/."""
+        if not job.dropped or self.options.folder is None:
+            return
+        try:
+            target = move_to_done(job.path, self.options.folder)
+        except OSError as exc:
+            self.log.error("%s: read, but could not be moved to done/: %s", job.key, exc)
+            return
+        files.pop(job.key, None)
+        self.log.info("%s: done, moved to %s", job.key, target)
+
+    def check(self) -> CheckResult:
+        options = self.options
+        problems: list[str] = []
+        found = 0
+        for path in options.paths:
+            if is_pattern(path):
+                found += len(configured_files([path])[0])
+            elif not path.exists():
+                problems.append(f"{path}: no such file")
+            elif not path.is_file():
+                problems.append(f"{path}: not a file (a drop folder goes in `folder`)")
+            elif not os.access(path, os.R_OK):
+                problems.append(f"{path}: not readable")
+            else:
+                found += 1
+        if options.folder is not None:
+            if not options.folder.is_dir():
+                problems.append(f"{options.folder}: not a directory")
+            elif not os.access(options.folder, os.R_OK | os.W_OK | os.X_OK):
+                problems.append(f"{options.folder}: not writable (files move to done/)")
+            else:
+                found += len(drop_folder_files(options.folder))
+        if problems:
+            return CheckResult(ok=False, message="; ".join(problems))
+        return CheckResult(ok=True, message=f"{found} file(s) to read")
+
+
+def _starts_like_vcard(path: Path) -> bool:
+    with path.open("rb") as stream:
+        head = stream.read(512)
+    for bom, codec in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if head.startswith(bom):
+            head = head[len(bom) :].decode(codec, "ignore").encode("ascii", "ignore")
+    return head.lstrip(codecs.BOM_UTF8).lstrip().upper().startswith(b"BEGIN:VCARD")
+
+
+class CsvConnector(ContactFilesConnector):
+    """Contact exports: Google, Outlook, LinkedIn, any CSV by mapping, and vCard files."""
+
+    kind: ClassVar[str] = "csv"
+    Settings: ClassVar[type[ConnectorSettings]] = CsvSettings
+
+    def reader(self, job: FileJob, fp: Fingerprint, mtime_ns: int) -> SourceFile:
+        if job.path.suffix.lower() in VCARD_SUFFIXES or _starts_like_vcard(job.path):
+            return VCardFile(job.path, job.key, self.options, fp, mtime_ns, self.log)
+        settings = cast(CsvSettings, self.settings)
+        return CsvFile(job.path, job.key, settings, fp, mtime_ns, self.log)
+
+
+class VCardConnector(ContactFilesConnector):
+    """vCard files (3.0, 4.0), whatever their extension."""
+
+    kind: ClassVar[str] = "vcard"
+    Settings: ClassVar[type[ConnectorSettings]] = FileSettings
+
+    def reader(self, job: FileJob, fp: Fingerprint, mtime_ns: int) -> SourceFile:
+        return VCardFile(job.path, job.key, self.options, fp, mtime_ns, self.log)

@@ -1,0 +1,104 @@
+"""The drop folder: settled files are read once, then moved to done/ after their last batch."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.plugins.hub_csv.support import (
+    SAMPLES,
+    Clock,
+    connector,
+    final_cursor,
+    observations,
+    run,
+)
+
+MTIME = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def drop(folder: Path, sample: str, name: str | None = None) -> Path:
+    path = folder / (name or sample)
+    shutil.copy(SAMPLES / sample, path)
+    stamp = int(MTIME.timestamp() * 1e9)
+    os.utime(path, ns=(stamp, stamp))
+    return path
+
+
+def test_a_file_modified_within_settle_seconds_is_left_for_the_next_run(tmp_path: Path) -> None:
+    path = drop(tmp_path, "google.csv")
+    clock = Clock(MTIME + timedelta(seconds=1))
+    assert run(connector(folder=tmp_path, clock=clock)) == []
+    assert path.exists()
+    clock.now = MTIME + timedelta(seconds=3)
+    assert len(observations(run(connector(folder=tmp_path, clock=clock)))) == 12
+
+
+def test_a_settled_file_is_moved_to_done_only_after_its_last_batch_was_consumed(
+    tmp_path: Path,
+) -> None:
+    path = drop(tmp_path, "google.csv")
+    clock = Clock(MTIME + timedelta(minutes=1))
+    sync = connector(folder=tmp_path, clock=clock, batch_size=5).sync(None)
+    batches = [next(sync), next(sync), next(sync)]
+    assert batches[-1].cursor is not None
+    assert batches[-1].cursor["files"][str(path)]["done"] is True
+    assert path.exists()  # the core has not committed the last batch yet
+    assert next(sync, None) is None  # resumed after the commit
+    assert not path.exists()
+    assert (tmp_path / "done" / "google.csv").exists()
+
+
+def test_drop_folder_files_are_append_only_even_in_snapshot_mode(tmp_path: Path) -> None:
+    drop(tmp_path, "google.csv")
+    batches = run(connector(folder=tmp_path, mode="snapshot", clock=Clock(MTIME + timedelta(1))))
+    assert all(b.scope is None and b.snapshot_end is None for b in batches)
+
+
+def test_a_name_already_in_done_is_not_overwritten(tmp_path: Path) -> None:
+    clock = Clock(MTIME + timedelta(minutes=1))
+    drop(tmp_path, "google_legacy.csv", "export.csv")
+    run(connector(folder=tmp_path, clock=clock))
+    drop(tmp_path, "google.csv", "export.csv")
+    run(connector(folder=tmp_path, clock=clock))
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["export.2.csv", "export.csv"]
+
+
+def test_a_file_read_but_not_moved_before_a_crash_is_moved_without_reading_again(
+    tmp_path: Path,
+) -> None:
+    path = drop(tmp_path, "google.csv")
+    clock = Clock(MTIME + timedelta(minutes=1))
+    sync = connector(folder=tmp_path, clock=clock).sync(None)
+    committed = next(sync)  # then the process dies before resuming the generator
+    sync.close()
+    assert path.exists()
+    assert run(connector(folder=tmp_path, clock=clock), committed.cursor) == []
+    assert not path.exists() and (tmp_path / "done" / "google.csv").exists()
+
+
+def test_only_contact_files_are_taken_from_the_folder(tmp_path: Path) -> None:
+    clock = Clock(MTIME + timedelta(minutes=1))
+    drop(tmp_path, "google_legacy.csv", "a.CSV")
+    drop(tmp_path, "contacts.vcf")
+    drop(tmp_path, "google.csv", ".hidden.csv")
+    drop(tmp_path, "google.csv", "~$lock.csv")
+    drop(tmp_path, "google.csv", "notes.xlsx")
+    batches = run(connector(folder=tmp_path, clock=clock))
+    assert len(observations(batches)) == 4 + 6
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["a.CSV", "contacts.vcf"]
+
+
+def test_paths_and_folder_together_read_both(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    drop(inbox, "google_legacy.csv")
+    fixed = tmp_path / "google.csv"
+    shutil.copy(SAMPLES / "google.csv", fixed)
+    conn = connector(paths=[fixed], folder=inbox, clock=Clock(MTIME + timedelta(minutes=1)))
+    batches = run(conn)
+    assert len(observations(batches)) == 16
+    assert set(final_cursor(batches)["files"]) >= {str(fixed)}
+    assert run(conn, final_cursor(batches)) == []
