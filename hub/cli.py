@@ -485,8 +485,9 @@ def quarantine_retry(item_ids: tuple[int, ...], connector: str | None, config_pa
     hub = open_hub(config_path)
     result = retry(hub, list(item_ids) or None, connector)
     emit(result, as_json, lambda r: click.echo(
-        f"{r['reingested']} re-ingested, {r['still_rejected']} still rejected; "
-        f"re-read: {', '.join(x['connector'] for x in r['reread']) or 'nothing'}"))
+        f"{r['retried']} item(s) retried: re-read "
+        f"{', '.join(x['connector'] for x in r['reread']) or 'no source'}, "
+        f"{r['reingested']} observation(s) re-ingested; {r['still_open']} still rejected"))
 
 
 @quarantine_group.command("purge")
@@ -504,3 +505,7 @@ def quarantine_purge(item_ids: tuple[int, ...], older_than: int | None,
     click.echo(f"{count} item(s) purged")
 
 
+
+
+if __name__ == "__main__":
+    main()

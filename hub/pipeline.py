@@ -141,11 +141,18 @@ class Pipeline:
         return stats
 
 
+def _storable(text: str | None, limit: int) -> str | None:
+    """Rejected input is often binary: PostgreSQL text cannot hold NUL, so show it as U+FFFD."""
+    return text[:limit].replace("\x00", "\ufffd") if text else text
+
+
 def quarantine(session: Session, connector: str, reason: str, payload: str | None,
                external_id: str | None, location: str | None,
                observation: dict[str, Any] | None, now: datetime) -> bool:
     """Store rejected input unless the same input is already waiting there."""
-    text = payload[:MAX_PAYLOAD] if payload else None
+    text = _storable(payload, MAX_PAYLOAD)
+    external_id, location = _storable(external_id, 512), _storable(location, 1000)
+    reason = _storable(reason, 4000) or "rejected"
     seed = json.dumps([connector, external_id, location if external_id is None else None, text,
                        observation], sort_keys=True, default=str)
     fingerprint = hashlib.sha256(seed.encode()).hexdigest()
@@ -154,7 +161,7 @@ def quarantine(session: Session, connector: str, reason: str, payload: str | Non
     if exists is not None:
         return False
     session.add(QuarantineItem(connector=connector, external_id=external_id, location=location,
-                               reason=reason[:4000], fingerprint=fingerprint, payload=text,
+                               reason=reason, fingerprint=fingerprint, payload=text,
                                observation=observation, status="open", created_at=now))
     log.warning("quarantined input from %s: %s", connector, reason,
                 extra={"connector": connector, "location": location})
@@ -186,9 +193,17 @@ class _BatchRun:
             if quarantine(session, name, item.reason, item.payload, item.external_id,
                           item.location, None, self.now):
                 self.stats.quarantined += 1
-        existing = self._existing([o.external_id for o in self.batch.observations])
-        unchanged: list[int] = []
+        observations = []
         for observation in self.batch.observations:
+            if "\x00" in observation.external_id:
+                self.stats.quarantined += 1
+                quarantine(session, name, "external id contains a NUL byte", None,
+                           observation.external_id, None, None, self.now)
+            else:
+                observations.append(observation)
+        existing = self._existing([o.external_id for o in observations])
+        unchanged: list[int] = []
+        for observation in observations:
             try:
                 if self.p.plugins is not None and self.p.plugins.has_enrichers:
                     observation = self.p.plugins.enrich(observation)

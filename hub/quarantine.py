@@ -1,9 +1,9 @@
 """Rejected input: list, show, retry after a config or mapping fix, purge.
 
-Two kinds of item wait here. One that carries its Observation (the pipeline could not
-store it) is retried by ingesting it again. One the connector could not parse at all
-(a broken CSV row) is retried by a full re-read of that connector's sources: the items
-are closed, and whatever still fails comes back as new open items.
+Retrying closes the open items and runs their input again. A pull source (one whose
+connector syncs) is re-read in full, so a fixed mapping or setting applies to the raw rows
+again. A push source (webhooks) has nothing to re-read, so its stored observations are
+ingested again. Whatever still fails comes back as new open items with its reason.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from hub.connectors import Batch
+from hub.connectors import Batch, Connector
 from hub.model import QuarantineItem
 from hub.records import Observation
 from hub.runtime import Hub
@@ -43,39 +43,43 @@ def item_dict(item: QuarantineItem, full: bool = False) -> dict[str, Any]:
 
 def retry(hub: Hub, ids: list[int] | None = None,
           connector: str | None = None) -> dict[str, Any]:
-    """Retry open items; returns what was re-ingested and which connectors were re-read."""
+    """Retry open items; returns what was retried and what is still open afterwards."""
     from hub.sync import run_sync  # the sync runner imports the pipeline, as we do
 
     now = datetime.now(UTC)
-    resolved, still_bad, reread = 0, 0, set()
-    with hub.pipeline.sessions() as session:
+    configured = {c.name: c for c in hub.config.connectors}
+    with hub.pipeline.sessions.begin() as session:
         query = select(QuarantineItem).where(QuarantineItem.status == "open")
         if ids:
             query = query.where(QuarantineItem.id.in_(ids))
         if connector:
             query = query.where(QuarantineItem.connector == connector)
-        items = list(session.scalars(query.order_by(QuarantineItem.id)))
-    configured = {c.name: c for c in hub.config.connectors}
-    for item in items:
-        cfg = configured.get(item.connector)
-        if cfg is None:
-            continue
-        with hub.pipeline.sessions.begin() as session:
-            row = session.get(QuarantineItem, item.id)
-            assert row is not None
-            row.status, row.resolved_at = "retried", now
-        if item.observation is None:
-            reread.add(item.connector)
-            continue
-        observation = Observation.model_validate(item.observation)
-        stats = hub.pipeline.ingest(cfg, Batch(observations=[observation]))
-        if stats.quarantined:
-            still_bad += 1
+        items = [i for i in session.scalars(query.order_by(QuarantineItem.id))
+                 if i.connector in configured]
+        for item in items:
+            item.status, item.resolved_at = "retried", now
+        observations: dict[str, list[dict[str, Any]]] = {}
+        for item in items:
+            if item.observation is not None:
+                observations.setdefault(item.connector, []).append(item.observation)
+        names = sorted({i.connector for i in items})
+    reread, reingested = [], 0
+    for name in names:
+        if _pulls(hub, name):
+            reread.append(run_sync(hub, name, full=True).as_dict())
         else:
-            resolved += 1
-    reports = [run_sync(hub, name, full=True) for name in sorted(reread)]
-    return {"reingested": resolved, "still_rejected": still_bad,
-            "reread": [r.as_dict() for r in reports]}
+            batch = Batch([Observation.model_validate(o) for o in observations.get(name, [])])
+            reingested += hub.pipeline.ingest(configured[name], batch).received
+    with hub.pipeline.sessions() as session:
+        still_open = session.scalar(select(func.count()).select_from(QuarantineItem).where(
+            QuarantineItem.status == "open", QuarantineItem.connector.in_(names))) or 0
+    return {"retried": len(items), "reread": reread, "reingested": reingested,
+            "still_open": still_open}
+
+
+def _pulls(hub: Hub, name: str) -> bool:
+    klass = hub.plugins.connector_classes()[hub.config.connector(name).kind]
+    return klass.sync is not Connector.sync
 
 
 def purge(session: Session, *, older_than_days: int | None = None,

@@ -317,3 +317,12 @@ def test_an_enrichment_plugin_rewrites_observations_before_normalisation(
     pipeline = Pipeline(engine, HubConfig(), plugins)
     pipeline.ingest(SRC, Batch([person("1", full_name="Tag Me", emails=["t@m.io"])]))
     assert live_contacts(pipeline)[0]["tags"] == ["enriched"]
+
+
+def test_nul_bytes_in_input_never_break_the_batch(pipeline: Pipeline) -> None:
+    stats = pipeline.ingest(SRC, Batch(
+        [person("bad\x00id", full_name="Nul\x00 Byte", emails=["n@b.io"]),
+         person("ok", full_name="Fine Person", emails=["f@p.io"])],
+        rejected=[Rejected(reason="binary", payload="\x00\x01\x02", location="x.csv:1")]))
+    assert stats.quarantined >= 1
+    assert "Fine Person" in {c["full_name"] for c in live_contacts(pipeline)}

@@ -1,0 +1,209 @@
+"""End to end through the CLI, on the shipped example config and samples (both engines)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from hub.cli import main
+from hub.export import without_ids
+
+CONFIG = Path(__file__).parent.parent / "config"
+CONNECTORS = ["google-contacts", "outlook-exports", "linkedin", "clients-fr", "vcards"]
+EXPORT_KEYS = ["id", "given_name", "family_name", "full_name", "title", "birthday", "emails",
+               "phones", "handles", "company", "address", "stage", "score", "owner", "tags",
+               "identifiers", "custom", "sources", "interactions", "merged_from"]
+
+
+class Hub:
+    """The example config copied to a temporary directory, driven through the CLI."""
+
+    def __init__(self, root: Path, db_url: str):
+        shutil.copytree(CONFIG, root / "config")
+        self.config = root / "config" / "crmhub.toml"
+        self.env = {"CRMHUB_DATABASE_URL": db_url}
+        self.invoke("db", "upgrade")
+
+    def invoke(self, *args: str, code: int = 0) -> Result:
+        result = CliRunner().invoke(main, [*args, "--config", str(self.config)], env=self.env)
+        assert result.exit_code == code, (result.output, result.exception)
+        return result
+
+    def sync_all(self, *flags: str) -> list[dict[str, Any]]:
+        return [json.loads(self.invoke("sync", name, "--json", *flags).stdout)
+                for name in CONNECTORS]
+
+    def export(self) -> list[dict[str, Any]]:
+        out = self.invoke("export", "contacts", "--format", "jsonl").stdout
+        return [json.loads(line) for line in out.splitlines()]
+
+
+@pytest.fixture
+def hub(tmp_path: Path, db_url: str) -> Hub:
+    return Hub(tmp_path, db_url)
+
+
+def by_name(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [r for r in rows if r["full_name"] == name]
+
+
+def test_sample_exports_resolve_the_same_people_across_files(hub: Hub) -> None:
+    hub.sync_all()
+    rows = hub.export()
+    connectors = {n: sorted(s["connector"] for s in r["sources"])
+                  for n in ("Alice Martin", "Bruno Lefèvre", "Theo Grant")
+                  for r in by_name(rows, n)}
+    assert connectors == {"Alice Martin": ["google-contacts", "outlook-exports"],
+                          "Bruno Lefèvre": ["clients-fr", "outlook-exports"],
+                          "Theo Grant": ["linkedin", "vcards"]}
+    dupont = by_name(rows, "Jean Dupont")
+    assert sorted(r["company"]["name"] for r in dupont) == [
+        "Acme Industrie SAS", "Boulangerie Durand SARL"]
+    [claire], [paul] = by_name(rows, "Claire Moreau"), by_name(rows, "Paul Moreau")
+    assert claire["id"] != paul["id"]
+    assert claire["company"]["id"] == paul["company"]["id"]
+    assert by_name(rows, "Marc Lambert") == []  # works at acme.fr: one of us
+
+
+def test_export_objects_have_exactly_the_contract_keys(hub: Hub) -> None:
+    hub.sync_all()
+    rows = hub.export()
+    assert rows and all(list(r) == EXPORT_KEYS for r in rows)
+    [bruno] = by_name(hub.export(), "Bruno Lefèvre")
+    assert {"value": "+33145678910", "label": "work", "primary": True} in bruno["phones"]
+    assert bruno["identifiers"] == {"customer_number": "C-1001"}
+
+
+def test_syncing_the_same_files_again_changes_nothing(hub: Hub) -> None:
+    hub.sync_all()
+    before = [without_ids(r) for r in hub.export()]
+    again = hub.sync_all()
+    forced = hub.sync_all("--full")
+    assert sum(r["created"] + r["updated"] + r["deleted"] for r in again + forced) == 0
+    assert sum(r["unchanged"] + r["skipped_own"] for r in forced) == \
+        sum(r["received"] for r in forced) > 40
+    assert [without_ids(r) for r in hub.export()] == before
+
+
+def test_dry_run_reports_changes_and_writes_nothing(tmp_path: Path) -> None:
+    hub = Hub(tmp_path, f"sqlite:///{tmp_path / 'dry.db'}")
+    report = json.loads(hub.invoke("sync", "google-contacts", "--dry-run", "--json").stdout)
+    assert report["dry_run"] and report["created"] > 10
+    assert hub.export() == []
+    status = json.loads(hub.invoke("status", "--json").stdout)
+    assert {c["state"] for c in status["connectors"]} == {"never run"}
+
+
+def test_status_json_reports_each_connector(hub: Hub) -> None:
+    hub.sync_all()
+    status = json.loads(hub.invoke("status", "--json").stdout)
+    assert [c["name"] for c in status["connectors"]] == CONNECTORS
+    first = status["connectors"][0]
+    assert {"name", "kind", "last_success", "last_error", "records", "lag_s", "state"} <= set(first)
+    assert first["state"] == "ok" and first["records"] > 10 and first["lag_s"] >= 0
+    assert status["contacts"] == len(hub.export())
+
+
+def test_explain_shows_where_each_value_came_from(hub: Hub) -> None:
+    hub.sync_all()
+    [alice] = by_name(hub.export(), "Alice Martin")
+    out = hub.invoke("contacts", "explain", str(alice["id"])).stdout
+    assert "google-contacts:" in out and "outlook-exports:" in out and "most recent" in out
+    hub.invoke("contacts", "set", str(alice["id"]), "title=Art Director", "stage=customer")
+    [alice] = by_name(hub.export(), "Alice Martin")
+    assert alice["title"] == "Art Director" and alice["stage"] == "customer"
+    data = json.loads(hub.invoke("contacts", "explain", str(alice["id"]), "--json").stdout)
+    assert data["provenance"]["title"]["connector"] == "manual"
+
+
+def test_unknown_connector_and_bad_assignment_are_usage_errors(hub: Hub) -> None:
+    assert "no connector named 'nope'" in hub.invoke("sync", "nope", code=2).output
+    assert "is not FIELD=VALUE" in hub.invoke("contacts", "set", "1", "title", code=2).output
+
+
+def write_bad_inputs(folder: Path) -> None:
+    folder.mkdir()
+    good = "First Name,Last Name,E-mail Address,Mobile Phone\n"
+    (folder / "truncated.csv").write_text(
+        good + 'Ann,Lee,ann@lee.io,0612345678\nBob,"Unclosed,bob@x.io,06\n', encoding="utf-8")
+    (folder / "garbage.csv").write_bytes(bytes(range(256)) * 40)
+    (folder / "latin1.csv").write_bytes(
+        (good + "Zoé,Lefèvre,zoe@lefevre.fr,0611111111\n").encode("cp1252"))
+    (folder / "huge.csv").write_text(
+        good + "Big,Field," + "x" * 10_000_000 + ",0600000000\nSam,Ok,sam@ok.io,0622222222\n",
+        encoding="utf-8")
+    (folder / "wide.csv").write_text(
+        good + "Tom,Wide,tom@w.io,0633333333,extra,cells\nUma,Fine,uma@f.io,0644444444\n",
+        encoding="utf-8")
+
+
+def test_bad_files_are_quarantined_with_reasons_and_good_rows_stored(tmp_path: Path,
+                                                                    db_url: str) -> None:
+    hub = Hub(tmp_path, db_url)
+    write_bad_inputs(tmp_path / "bad")
+    (hub.config.parent / "conf.d" / "60-bad.toml").write_text(
+        '[[connectors]]\nname = "bad"\nkind = "csv"\n[connectors.settings]\n'
+        f'paths = ["{tmp_path / "bad"}/*.csv"]\n', encoding="utf-8")
+    report = json.loads(hub.invoke("sync", "bad", "--json").stdout)
+    assert report["ok"] and report["quarantined"] >= 4
+    names = {r["full_name"] for r in hub.export()}
+    assert {"Ann Lee", "Zoé Lefèvre", "Sam Ok", "Uma Fine"} <= names
+    assert not names & {"Big Field", "Tom Wide"}
+    items = json.loads(hub.invoke("quarantine", "list", "--json").stdout)
+    reasons = " | ".join(i["reason"] for i in items)
+    for location in ("truncated.csv", "garbage.csv", "huge.csv", "wide.csv"):
+        assert any(location in (i["location"] or "") for i in items), (location, reasons)
+    shown = json.loads(hub.invoke("quarantine", "show", str(items[0]["id"]), "--json").stdout)
+    assert shown["reason"] and "payload" in shown
+
+
+def test_quarantine_retry_applies_a_fixed_mapping(tmp_path: Path) -> None:
+    hub = Hub(tmp_path, f"sqlite:///{tmp_path / 'q.db'}")
+    data = tmp_path / "crm.csv"
+    data.write_text("ref;surname;mail\n1;Durand;\n2;Petit;\n", encoding="utf-8")
+    conf = hub.config.parent / "conf.d" / "60-crm.toml"
+    mapping = '[[connectors]]\nname = "crm"\nkind = "csv"\n[connectors.settings]\n' \
+        f'paths = ["{data}"]\nid_column = "ref"\n[connectors.settings.mapping]\n' \
+        '"surname" = "person.custom.{}"\n"mail" = "person.emails"\n'
+    conf.write_text(mapping.format("surname"), encoding="utf-8")
+    hub.invoke("sync", "crm")
+    assert len(json.loads(hub.invoke("quarantine", "list", "--json").stdout)) == 2
+    conf.write_text(mapping.replace("person.custom.{}", "person.family_name"), encoding="utf-8")
+    result = json.loads(hub.invoke("quarantine", "retry", "--json").stdout)
+    assert result["retried"] == 2 and result["still_open"] == 0
+    assert {"Durand", "Petit"} <= {r["family_name"] for r in hub.export()}
+    assert "2 item(s) purged" in hub.invoke("quarantine", "purge").stdout
+
+
+def test_run_ingests_then_exits_zero_on_sigterm(tmp_path: Path) -> None:
+    hub = Hub(tmp_path, f"sqlite:///{tmp_path / 'run.db'}")
+    env = {**os.environ, **hub.env, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "run", "--config",
+                             str(hub.config)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = json.loads(hub.invoke("status", "--json").stdout)
+            if all(c["state"] == "ok" for c in status["connectors"]):
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail("the daemon did not sync every connector within 60 s")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+    assert len(hub.export()) > 40
+    log_lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.strip()]
+    assert any(line["msg"] == "crmhub stopped" for line in log_lines)
+    assert not any("alice.martin@gmail.com" in json.dumps(line) for line in log_lines)
