@@ -29,6 +29,7 @@ _HOSTS = {
     "github.com": "github",
     "tiktok.com": "tiktok",
     "youtube.com": "youtube",
+    "xing.com": "xing",
 }
 
 # What a bare handle may look like, after "@" and case are removed.
@@ -121,6 +122,8 @@ def _handle_in_path(kind: str, segments: list[str], query: str) -> str | None:
         return first if first.startswith("@") else None
     if kind == "tiktok":
         return first if first.startswith("@") else None
+    if kind == "xing":
+        return segments[1] if len(segments) >= 2 and first.lower() == "profile" else None
     if not first or first.lower() in _RESERVED.get(kind, frozenset()):
         return None
     return first

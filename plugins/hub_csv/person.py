@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from hub.connectors import Rejected
+from hub.normalize import handle_from_url
 from hub.records import Observation
 
 MULTI_SEPARATOR = " ::: "  # Google joins several values of one cell with this
@@ -44,16 +44,6 @@ _LABELS = {
     "télécopie": "fax",
 }
 
-_SOCIAL_HOSTS = {
-    "linkedin.com": "linkedin",
-    "twitter.com": "twitter",
-    "x.com": "twitter",
-    "facebook.com": "facebook",
-    "fb.com": "facebook",
-    "instagram.com": "instagram",
-    "github.com": "github",
-    "xing.com": "xing",
-}
 
 Item = tuple[int, Observation | Rejected]
 """What a file reader yields: (data rows consumed so far, the observation or rejection)."""
@@ -80,19 +70,8 @@ def parse_label(text: str | None) -> tuple[str | None, bool]:
 
 def social_network(url: str) -> str | None:
     """The handle key of a social-network profile URL (``linkedin``...), else ``None``."""
-    text = url.strip()
-    if "://" not in text:
-        text = "//" + text
-    try:
-        host = (urlsplit(text).hostname or "").lower()
-    except ValueError:
-        return None
-    parts = host.split(".")
-    for size in (2, 3):  # linkedin.com, fr.linkedin.com, www.linkedin.com
-        suffix = ".".join(parts[-size:]) if len(parts) >= size else ""
-        if suffix in _SOCIAL_HOSTS:
-            return _SOCIAL_HOSTS[suffix]
-    return None
+    found = handle_from_url(url)
+    return found[0] if found else None
 
 
 def payload_text(text: str) -> str:

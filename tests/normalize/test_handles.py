@@ -32,6 +32,7 @@ CHANNEL = "UCabcdefghij1234567890"
         ("instagram", "@Theo.Grant", "theo.grant"),
         ("github", "https://github.com/TheoGrant", "theogrant"),
         ("github", "https://github.com/TheoGrant/crmhub", "theogrant"),
+        ("xing", "https://www.xing.com/profile/Anna_Schmidt/cv", "anna_schmidt"),
         ("tiktok", "https://www.tiktok.com/@TheoGrant", "theogrant"),
         ("tiktok", "@TheoGrant", "theogrant"),
         ("youtube", "https://www.youtube.com/@TheoGrant", "theogrant"),
