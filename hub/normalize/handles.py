@@ -42,6 +42,7 @@ _PATTERNS = {
     "youtube": re.compile(r"[\w.-]{1,100}|(?:user|c):[\w.-]{1,100}"),
     # LinkedIn slugs are free text once URL-decoded (accents included); no separators.
     "linkedin": re.compile(r"[^\s/?#@%&]{2,100}"),
+    "xing": re.compile(r"[a-z0-9_.-]{2,100}"),
 }
 
 # First path segments that are site pages, not profiles.
