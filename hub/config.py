@@ -62,6 +62,15 @@ class HubSection(_Section):
     log_format: Literal["auto", "json", "text"] = "auto"
     mask_pii: bool = True
     batch_size: int = Field(default=1000, ge=1, le=100_000)
+    workers: int = Field(default=4, ge=1, le=64)
+    run_timeout: float = 1800.0
+    stop_timeout: float = 30.0
+    max_backoff: float = 3600.0
+
+    @field_validator("run_timeout", "stop_timeout", "max_backoff", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> float:
+        return parse_duration(value)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -103,15 +112,16 @@ class ConnectorConfig(_Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
     kind: str
     every: float = 300.0
+    timeout: float | None = None  # run deadline; [hub] run_timeout when unset
     enabled: bool = True
     route_new_contacts: bool = True
     default_region: str | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("every", mode="before")
+    @field_validator("every", "timeout", mode="before")
     @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
+    def _duration(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
 
     @field_validator("default_region")
     @classmethod

@@ -1,108 +1,275 @@
-"""``crmhub run``: schedule every connector at its interval until SIGTERM/SIGINT.
+"""``crmhub run``: the daemon IT runs under systemd.
 
-Signal handlers only set flags; the main loop acts on them between batches, so a stop
-always lands after a COMMIT. SIGHUP rebuilds the hub from the config files and swaps it
-in only if it is valid.
+Each connector run happens in a worker process forked from the daemon. A connector that
+raises, hangs or blows up its memory is isolated: the daemon kills a run that passes its
+deadline (``timeout``, else ``[hub] run_timeout``), records the failure and schedules a
+retry with backoff, and every other connector keeps its schedule. Threads could not do
+this: a thread stuck in a C call or a socket read cannot be stopped.
+
+As in gunicorn's arbiter, signal handlers only set flags and wake the main loop:
+SIGTERM/SIGINT ask the workers to stop after their current batch (each batch is its own
+transaction, so nothing is lost) and exit 0 within ``stop_timeout``; SIGHUP rebuilds the
+config, plugins and database connection from scratch and swaps them in only if valid.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import signal
 import threading
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.context import ForkProcess
 from pathlib import Path
 from types import FrameType
 
+from sqlalchemy import select
+
+from hub import leases
 from hub.config import ConfigError
+from hub.db import SchemaError
 from hub.model import SyncState
 from hub.retention import purge_expired
 from hub.runtime import Hub
-from hub.sync import dispatch_outbox, run_sync
+from hub.sync import SyncReport, dispatch_outbox, record_outcome, run_sync, run_timeout
+from hub.systemd import Notifier
 
 log = logging.getLogger(__name__)
+_fork = multiprocessing.get_context("fork")
 
 
+@dataclass
+class Worker:
+    name: str
+    kind: str
+    owner: str
+    process: ForkProcess
+    started: float
+    deadline: float
+    stop_sent: bool = False
+
+
+def _work(hub: Hub, name: str, owner: str) -> None:
+    """Body of a worker process: one run of one connector, then exit."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    hub.engine.dispose(close=False)  # never share the parent's pooled connections
+    report = run_sync(hub, name, lease_owner=owner, should_stop=stop.is_set)
+    logging.shutdown()
+    os._exit(0 if report.ok else 1)  # skip the parent's atexit handlers
+
+
+@dataclass
 class Daemon:
-    def __init__(self, config_path: Path, hub: Hub):
-        self.config_path = config_path
-        self.hub = hub
+    config_path: Path
+    hub: Hub
+    notifier: Notifier = field(default_factory=Notifier)
+    workers: dict[str, Worker] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
         self.stop = threading.Event()
         self.reload = threading.Event()
-        self._wake = threading.Event()  # set by signals to cut a sleep short
-        self._last_purge: datetime | None = None
+        self.wake = threading.Event()  # set by signals to cut a sleep short
+        self._last_purge: float | None = None
+        self._last_status = ""
 
-    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
-        self.stop.set()
-        self._wake.set()
-
-    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
-        self.reload.set()
-        self._wake.set()
+    # -- signals: flags only -------------------------------------------------------------
 
     def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
 
-    def due(self, now: datetime) -> list[str]:
-        due = []
-        with self.hub.pipeline.sessions() as session:
-            for cfg in self.hub.config.connectors:
-                if not cfg.enabled:
-                    continue
-                state = session.get(SyncState, cfg.name)
-                if state is None or state.next_run is None or state.next_run <= now:
-                    due.append(cfg.name)
-        return due
+    def _on_stop(self, _signum: int, _frame: FrameType | None) -> None:
+        self.stop.set()
+        self.wake.set()
 
-    def seconds_to_next(self, now: datetime) -> float:
-        waits = [60.0]
-        with self.hub.pipeline.sessions() as session:
-            for cfg in self.hub.config.connectors:
-                state = session.get(SyncState, cfg.name)
-                if cfg.enabled and state is not None and state.next_run is not None:
-                    waits.append((state.next_run - now).total_seconds())
-        return max(0.2, min(waits))
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reload.set()
+        self.wake.set()
 
-    def do_reload(self) -> None:
-        self.reload.clear()
-        try:
-            fresh = Hub.open(self.config_path)
-        except ConfigError as exc:
-            log.error("reload rejected, keeping the running config:\n%s", exc)
-            return
-        old, self.hub = self.hub, fresh
-        old.close()
-        log.info("configuration reloaded from %s", self.config_path)
-
-    def purge_if_due(self, now: datetime) -> None:
-        if self._last_purge is not None and (now - self._last_purge).total_seconds() < 3600:
-            return
-        self._last_purge = now
-        with self.hub.pipeline.sessions.begin() as session:
-            purged = purge_expired(session, self.hub.config.hub.raw_retention_days, now)
-        if purged.raw_payloads or purged.quarantine_items:
-            log.info("retention: %d raw payloads and %d quarantine items purged",
-                     purged.raw_payloads, purged.quarantine_items)
+    # -- the main loop -------------------------------------------------------------------
 
     def serve(self) -> int:
         self.hub.plugins.startup(self.hub)
-        log.info("crmhub running with %d connector(s)", len(self.hub.config.connectors))
+        self.notifier.ready(self.summary())
+        log.info("crmhub running: %d connector(s), %d worker(s)",
+                 len(self.hub.config.connectors), self.hub.config.hub.workers)
         while not self.stop.is_set():
-            if self.reload.is_set():
-                self.do_reload()
-            for name in self.due(datetime.now(UTC)):
-                if self.stop.is_set():
-                    break
-                run_sync(self.hub, name, should_stop=self.stop.is_set)
+            try:
+                self.tick()
+                pause = self.seconds_to_next()
+            except Exception:  # the database away, a bug: log it, never die of it
+                log.exception("daemon loop error; retrying in 5 s")
+                pause = 5.0
+            self.wake.clear()
+            self.wake.wait(pause)
+        self.shutdown()
+        return 0
+
+    def tick(self) -> None:
+        if self.reload.is_set():
+            self.do_reload()
+        self.reap()
+        self.enforce_deadlines()
+        self.start_due()
+        self.housekeeping()
+
+    def summary(self) -> str:
+        running = ", ".join(sorted(self.workers)) or "idle"
+        return f"{len(self.hub.config.connectors)} connectors; running: {running}"
+
+    def housekeeping(self) -> None:
+        try:
             dispatch_outbox(self.hub)
-            self.purge_if_due(datetime.now(UTC))
-            self._wake.clear()
-            self._wake.wait(self.seconds_to_next(datetime.now(UTC)))
-            if self.stop.is_set():
-                break
+            self.purge_if_due()
+        except Exception:
+            log.exception("housekeeping failed; the daemon goes on")
+        self.notifier.watchdog()
+        status = self.summary()
+        if status != self._last_status:
+            self.notifier.status(status)
+            self._last_status = status
+
+    def due(self, now: datetime) -> list[str]:
+        """Enabled connectors whose next run has come, oldest first."""
+        with self.hub.pipeline.sessions() as session:
+            planned = {name: when for name, when in session.execute(
+                select(SyncState.connector, SyncState.next_run))}
+        ready = []
+        for cfg in self.hub.config.connectors:
+            when = planned.get(cfg.name) or now
+            if cfg.enabled and cfg.name not in self.workers and when <= now:
+                ready.append((when, cfg.name))
+        return [name for _, name in sorted(ready)]
+
+    def seconds_to_next(self) -> float:
+        if self.workers:
+            return 0.25
+        now = datetime.now(UTC)
+        waits = [60.0]
+        if self.notifier.watchdog_interval is not None:
+            waits.append(self.notifier.watchdog_interval)
+        with self.hub.pipeline.sessions() as session:
+            for next_run in session.scalars(select(SyncState.next_run)):
+                if next_run is not None:
+                    waits.append((next_run - now).total_seconds())
+        return max(0.05, min(waits))
+
+    def start_due(self) -> None:
+        for name in self.due(datetime.now(UTC)):
+            if self.stop.is_set() or len(self.workers) >= self.hub.config.hub.workers:
+                return
+            self.start(name)
+
+    def start(self, name: str) -> Worker | None:
+        cfg = self.hub.config.connector(name)
+        owner = leases.new_owner()
+        timeout = run_timeout(self.hub, name)
+        held = leases.acquire(self.hub.pipeline.sessions, name, cfg.kind, owner,
+                              timeout + 60, datetime.now(UTC))
+        if held is not None:
+            log.info("connector %s skipped this round: %s", name, held,
+                     extra={"connector": name})
+            return None
+        process = _fork.Process(target=_work, args=(self.hub, name, owner),
+                                name=f"crmhub-{name}", daemon=False)
+        process.start()
+        now = time.monotonic()
+        worker = Worker(name, cfg.kind, owner, process, now, now + timeout)
+        self.workers[name] = worker
+        log.debug("worker %s started for %s", process.pid, name, extra={"connector": name})
+        return worker
+
+    def reap(self) -> None:
+        for name, worker in list(self.workers.items()):
+            code = worker.process.exitcode
+            if code is None:
+                continue
+            worker.process.join()
+            del self.workers[name]
+            if code < 0 and not worker.stop_sent:
+                self._fail(worker, f"worker process died with signal {-code}")
+
+    def enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for name, worker in list(self.workers.items()):
+            if now < worker.deadline or worker.process.exitcode is not None:
+                continue
+            worker.process.kill()
+            worker.process.join(5)
+            del self.workers[name]
+            self._fail(worker, f"run exceeded its deadline of {now - worker.started:.0f}s "
+                               "and was abandoned")
+
+    def _fail(self, worker: Worker, error: str) -> None:
+        """Record a run the worker could not record itself (killed or crashed)."""
+        log.error("connector %s: %s", worker.name, error, extra={"connector": worker.name})
+        report = SyncReport(connector=worker.name, run_id=worker.owner.rsplit(":", 1)[-1],
+                            error=error, error_kind="retriable")
+        try:
+            record_outcome(self.hub, worker.kind, report)
+            leases.release(self.hub.pipeline.sessions, worker.name, worker.owner)
+        except Exception:
+            log.exception("could not record the failure of %s", worker.name)
+
+    def do_reload(self) -> None:
+        self.reload.clear()
+        self.notifier.reloading()
+        try:
+            fresh = Hub.open(self.config_path)
+        except (ConfigError, SchemaError) as exc:
+            log.error("reload rejected, the running configuration stays:\n%s", exc)
+            self.notifier.ready(self.summary())
+            return
+        except Exception:
+            log.exception("reload failed, the running configuration stays")
+            self.notifier.ready(self.summary())
+            return
+        old, self.hub = self.hub, fresh
+        old.close()  # running workers keep their own copy until they finish
+        log.info("configuration reloaded from %s: %d connector(s)", self.config_path,
+                 len(fresh.config.connectors))
+        self.notifier.ready(self.summary())
+
+    def shutdown(self) -> None:
+        self.notifier.stopping()
+        log.info("stopping: %d run(s) finishing their current batch", len(self.workers))
+        for worker in self.workers.values():
+            worker.stop_sent = True
+            if worker.process.pid is not None:
+                os.kill(worker.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.hub.config.hub.stop_timeout
+        for worker in list(self.workers.values()):
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.exitcode is None:
+                worker.process.kill()
+                worker.process.join(5)
+                self._fail(worker, "killed at shutdown after stop_timeout; its last batch "
+                                   "was rolled back and will be read again")
+        self.workers.clear()
+        try:
+            dispatch_outbox(self.hub)
+        except Exception:
+            log.exception("outbox dispatch at shutdown failed")
         self.hub.plugins.shutdown(self.hub)
         self.hub.close()
+        self.notifier.close()
         log.info("crmhub stopped")
-        return 0
+
+    def purge_if_due(self) -> None:
+        now = time.monotonic()
+        if self._last_purge is not None and now - self._last_purge < 3600:
+            return
+        self._last_purge = now
+        with self.hub.pipeline.sessions.begin() as session:
+            purged = purge_expired(session, self.hub.config.hub.raw_retention_days,
+                                   datetime.now(UTC))
+        if purged.raw_payloads or purged.quarantine_items:
+            log.info("retention: %d raw payloads and %d quarantine items purged",
+                     purged.raw_payloads, purged.quarantine_items)

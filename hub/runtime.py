@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from hub.config import (
     ConfigError,
     ConfigIssue,
+    HubConfig,
     LoadedConfig,
     load_config,
     validation_issues,
@@ -94,7 +95,7 @@ class Hub:
         return cls(loaded, plugins, engine, pipeline, settings)
 
     @property
-    def config(self) -> Any:
+    def config(self) -> HubConfig:
         return self.loaded.config
 
     def connector(self, name: str) -> Connector:

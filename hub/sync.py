@@ -9,6 +9,7 @@ that raises is recorded in ``sync_state`` (last error, consecutive failures) and
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub import leases
 from hub.connectors import FatalError, RetriableError
 from hub.model import OutboxEvent, SyncState
 from hub.pipeline import IngestStats
@@ -47,13 +49,49 @@ class SyncReport:
                 "stopped": self.stopped, **self.stats.as_dict()}
 
 
+def run_timeout(hub: Hub, name: str) -> float:
+    cfg = hub.config.connector(name)
+    return float(cfg.timeout or hub.config.hub.run_timeout)
+
+
 def run_sync(hub: Hub, name: str, *, full: bool = False, dry_run: bool = False,
              allow_deletes: bool = False, should_stop: Callable[[], bool] = lambda: False,
-             progress: Callable[[SyncReport], None] | None = None) -> SyncReport:
-    """Run ``name`` once from its stored cursor (``full``: from the start)."""
+             progress: Callable[[SyncReport], None] | None = None,
+             lease_owner: str | None = None) -> SyncReport:
+    """Run ``name`` once from its stored cursor (``full``: from the start).
+
+    The run holds the connector's lease (taken here unless ``lease_owner`` already holds
+    it), renews it after every batch and releases it at the end.
+    """
     cfg = hub.config.connector(name)
     report = SyncReport(connector=name, run_id=uuid.uuid4().hex[:12])
     started = time.monotonic()
+    extra = {"connector": name, "run_id": report.run_id}
+    owner = lease_owner or leases.new_owner()
+    ttl = run_timeout(hub, name) + 60
+    held = leases.acquire(hub.pipeline.sessions, name, cfg.kind, owner, ttl, _now())
+    if held is not None:
+        report.error, report.error_kind = str(held), "busy"
+        log.warning("sync %s not started: %s", name, held, extra=extra)
+        return report
+    try:
+        _run(hub, name, report, full=full, dry_run=dry_run, allow_deletes=allow_deletes,
+             should_stop=should_stop, progress=progress, owner=owner, ttl=ttl)
+    finally:
+        leases.release(hub.pipeline.sessions, name, owner)
+    report.seconds = time.monotonic() - started
+    log.info("sync %s finished: %s", name, report.as_dict(), extra=extra)
+    return report
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
+         allow_deletes: bool, should_stop: Callable[[], bool],
+         progress: Callable[[SyncReport], None] | None, owner: str, ttl: float) -> None:
+    cfg = hub.config.connector(name)
     extra = {"connector": name, "run_id": report.run_id}
     with hub.pipeline.sessions() as session:
         state = session.get(SyncState, name)
@@ -73,6 +111,7 @@ def run_sync(hub: Hub, name: str, *, full: bool = False, dry_run: bool = False,
                 progress(report)
             if not dry_run:
                 dispatch_outbox(hub)
+            leases.renew(hub.pipeline.sessions, name, owner, ttl, _now())
             if should_stop():
                 report.stopped = True
                 break
@@ -85,15 +124,24 @@ def run_sync(hub: Hub, name: str, *, full: bool = False, dry_run: bool = False,
         if dry_session is not None:
             dry_session.rollback()
             dry_session.close()
-    report.seconds = time.monotonic() - started
     if not dry_run:
-        _record(hub, cfg.kind, report)
+        record_outcome(hub, cfg.kind, report)
         dispatch_outbox(hub)
-    log.info("sync %s finished: %s", name, report.as_dict(), extra=extra)
-    return report
 
 
-def _record(hub: Hub, kind: str, report: SyncReport) -> None:
+def next_delay(every: float, failures: int, max_backoff: float,
+               rng: random.Random | None = None) -> float:
+    """Seconds to the next run: the interval, or exponential backoff after failures, each
+    with up to 10% jitter so that many connectors do not fire in lockstep."""
+    rng = rng or random.Random()
+    if failures == 0:
+        return every * rng.uniform(0.9, 1.1)
+    backoff = min(max(every, 30.0) * 2 ** min(failures - 1, 20), max_backoff)
+    return float(backoff * rng.uniform(0.9, 1.0))
+
+
+def record_outcome(hub: Hub, kind: str, report: SyncReport) -> None:
+    """Store the run's outcome and schedule the next run (backoff after failures)."""
     now = datetime.now(UTC)
     with hub.pipeline.sessions.begin() as session:
         state = session.get(SyncState, report.connector)
@@ -109,16 +157,15 @@ def _record(hub: Hub, kind: str, report: SyncReport) -> None:
             state.consecutive_failures = 0
             if not report.stats.held:
                 state.held = None
-            state.next_run = now + timedelta(seconds=every)
         else:
             state.last_error = report.error
             state.last_error_at = now
             state.consecutive_failures = (state.consecutive_failures or 0) + 1
-            backoff = min(every * 2 ** min(state.consecutive_failures, 10), 3600.0)
-            state.next_run = now + timedelta(seconds=max(every, backoff))
             session.add(OutboxEvent(type="sync.failed", created_at=now, payload={
                 "connector": report.connector, "run_id": report.run_id,
                 "error": report.error, "kind": report.error_kind}))
+        delay = next_delay(every, state.consecutive_failures, hub.config.hub.max_backoff)
+        state.next_run = now + timedelta(seconds=delay)
 
 
 def dispatch_outbox(hub: Hub, limit: int = 1000) -> int:

@@ -1,0 +1,294 @@
+"""The daemon end to end, in a subprocess: notify, drop folder, reload, isolation, stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from hub.model import Contact, SourceRecord, SyncState
+
+pytestmark = pytest.mark.slow
+
+TEST_PLUGIN = '''
+import logging
+import time
+from hub import hookimpl
+from hub.connectors import Batch, Connector, ConnectorSettings
+from hub.records import Observation
+from hub.secrets import SecretRef
+
+log = logging.getLogger("hub_misbehave")
+
+
+class Tick(Connector):
+    """Yields one new person per run, and logs things it should not."""
+    kind = "tick"
+
+    class Settings(ConnectorSettings):
+        token: SecretRef
+
+    def sync(self, cursor, *, full=False):
+        token = self.context.resolve_secret(self.settings.token)
+        n = (cursor or {}).get("n", 0) + 1
+        log.warning("tick %d with token %s for ada.lovelace@example.com +33 6 12 34 56 78",
+                    n, token)
+        yield Batch([Observation(kind="person", external_id=f"t{n}",
+                                 observed_at="2026-01-01T00:00:00Z",
+                                 person={"full_name": f"Tick {n}",
+                                         "emails": [{"value": f"tick{n}@example.com"}]})],
+                    cursor={"n": n})
+
+
+class Hang(Connector):
+    kind = "hang"
+
+    def sync(self, cursor, *, full=False):
+        time.sleep(3600)
+        yield Batch()
+
+
+class Boom(Connector):
+    kind = "boom"
+
+    def sync(self, cursor, *, full=False):
+        raise RuntimeError("the source is on fire")
+        yield Batch()
+
+
+@hookimpl
+def crmhub_register_connectors():
+    return [Tick, Hang, Boom]
+'''
+
+
+def install_test_plugin(root: Path) -> Path:
+    site = root / "site"
+    info = site / "crmhub_misbehave-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: crmhub-misbehave\n"
+                                   "Version: 0.1\n")
+    (info / "entry_points.txt").write_text("[crmhub]\nmisbehave = hub_misbehave\n")
+    (site / "hub_misbehave.py").write_text(TEST_PLUGIN)
+    return site
+
+
+class Daemon:
+    """``crmhub run`` in a subprocess with a notify socket and captured logs."""
+
+    def __init__(self, root: Path, config: str):
+        self.root = root
+        self.conf = root / "etc"
+        (self.conf / "conf.d").mkdir(parents=True)
+        self.db = root / "hub.db"
+        (self.conf / "crmhub.toml").write_text(
+            f'[hub]\ndatabase_url = "sqlite:///{self.db}"\nworkers = 4\n'
+            'stop_timeout = "10s"\n' + textwrap.dedent(config))
+        self.log = root / "daemon.log"
+        self.sock_path = str(root / "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.sock_path)
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, env: dict[str, str] | None = None) -> None:
+        site = install_test_plugin(self.root)
+        full_env = {**os.environ, "NOTIFY_SOCKET": self.sock_path, "TICK_SECRET": "s3cr3t-v4lue",
+                    "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+                    **(env or {})}
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hub.cli", "run", "--config",
+                 str(self.conf / "crmhub.toml")], env=full_env, stdout=out,
+                stderr=subprocess.STDOUT)
+        self.wait_for(lambda: any(m.startswith("READY=1") for m in self.messages), "READY=1")
+
+    def poll_notify(self) -> None:
+        try:
+            while True:
+                self.messages.append(self.sock.recv(4096).decode())
+        except (TimeoutError, BlockingIOError):
+            pass
+
+    def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.poll_notify()
+            if predicate():
+                return
+            assert self.proc is None or self.proc.poll() is None, self.logs()
+            time.sleep(0.1)
+        pytest.fail(f"timed out waiting for {what}\n{self.logs()[-3000:]}")
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.logs().splitlines() if line.startswith("{")]
+
+    def query(self, statement: Any) -> list[Any]:
+        engine = create_engine(f"sqlite:///{self.db}")
+        try:
+            with engine.connect() as connection:
+                return list(connection.execute(statement))
+        finally:
+            engine.dispose()
+
+    def state(self, name: str) -> Any:
+        rows = self.query(select(SyncState).where(SyncState.connector == name))
+        return rows[0] if rows else None
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=30)
+        self.stop_seconds = time.monotonic() - started
+        self.poll_notify()
+        return code
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.sock.close()
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path) -> Iterator[Callable[[str], Daemon]]:
+    made: list[Daemon] = []
+
+    def make(config: str) -> Daemon:
+        daemon = Daemon(tmp_path, config)
+        made.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in made:
+        daemon.close()
+
+
+def test_ready_drop_folder_ingest_and_clean_stop(daemon_factory: Callable[[str], Daemon],
+                                                 tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    daemon = daemon_factory(f'''
+        [[connectors]]
+        name = "drop"
+        kind = "csv"
+        every = "1s"
+        [connectors.settings]
+        folder = "{drop}"
+        settle_seconds = 0.5
+        ''')
+    daemon.start()
+    ready = next(m for m in daemon.messages if m.startswith("READY=1"))
+    assert "STATUS=1 connectors" in ready
+    (drop / "new-leads.csv").write_text("First Name,Last Name,E-mail Address\n"
+                                        "Grace,Hopper,grace@navy.mil\n", encoding="utf-8")
+    daemon.wait_for(lambda: (drop / "done" / "new-leads.csv").exists(), "the file in done/")
+    assert daemon.query(select(Contact.full_name)) == [("Grace Hopper",)]
+    assert not (drop / "new-leads.csv").exists()
+    assert daemon.stop() == 0
+    assert "STOPPING=1" in daemon.messages
+    assert any(line["msg"] == "crmhub stopped" for line in daemon.log_lines())
+
+
+def test_sighup_keeps_the_old_config_when_the_new_one_is_broken_and_applies_a_good_one(
+        daemon_factory: Callable[[str], Daemon]) -> None:
+    daemon = daemon_factory('''
+        [[connectors]]
+        name = "tick"
+        kind = "tick"
+        every = "1s"
+        [connectors.settings]
+        token = { env = "TICK_SECRET" }
+        ''')
+    daemon.start()
+    extra = daemon.conf / "conf.d" / "50-more.toml"
+    extra.write_text('[[connectors]]\nname = "tock"\nkind = "tick"\nevery = "1s"\n'
+                     '[connectors.settings]\ntoken = "inline-secret"\n')
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for(lambda: "reload rejected" in daemon.logs(), "the reload to be rejected")
+    assert "secrets are references" in daemon.logs()
+    runs_before = daemon.state("tick").records
+    daemon.wait_for(lambda: daemon.state("tick").records > runs_before + 1,
+                    "the old config to keep running")
+    extra.write_text('[[connectors]]\nname = "tock"\nkind = "tick"\nevery = "1s"\n'
+                     '[connectors.settings]\ntoken = { env = "TICK_SECRET" }\n')
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for(lambda: daemon.state("tock") is not None
+                    and daemon.state("tock").last_success is not None, "the new connector")
+    assert any(m.startswith("RELOADING=1") for m in daemon.messages)
+    assert daemon.stop() == 0
+
+
+def test_hanging_and_failing_connectors_do_not_stop_the_others(
+        daemon_factory: Callable[[str], Daemon]) -> None:
+    daemon = daemon_factory('''
+        [[connectors]]
+        name = "hang"
+        kind = "hang"
+        every = "1s"
+        timeout = "2s"
+        [[connectors]]
+        name = "boom"
+        kind = "boom"
+        every = "1s"
+        [[connectors]]
+        name = "tick"
+        kind = "tick"
+        every = "1s"
+        [connectors.settings]
+        token = { env = "TICK_SECRET" }
+        ''')
+    daemon.start()
+    daemon.wait_for(lambda: daemon.state("hang") is not None
+                    and "deadline" in (daemon.state("hang").last_error or ""),
+                    "the hanging run to be abandoned", timeout=20)
+    ticks = len(daemon.query(select(SourceRecord.id).where(SourceRecord.connector == "tick")))
+    assert ticks >= 2  # one run a second while the other two misbehave
+    boom = daemon.state("boom")
+    assert boom.consecutive_failures >= 1
+    assert "RuntimeError: the source is on fire" in boom.last_error
+    assert (boom.next_run - boom.last_attempt).total_seconds() >= 27  # backoff, not 1 s
+    assert daemon.stop() == 0
+    assert daemon.stop_seconds < 15
+
+
+def test_logs_hold_no_secret_and_no_unmasked_email_or_phone(
+        daemon_factory: Callable[[str], Daemon]) -> None:
+    daemon = daemon_factory('''
+        [[connectors]]
+        name = "tick"
+        kind = "tick"
+        every = "1s"
+        [connectors.settings]
+        token = { env = "TICK_SECRET" }
+        ''')
+    daemon.start()
+    daemon.wait_for(lambda: "tick 2 with token" in daemon.logs(), "two logged runs")
+    assert daemon.stop() == 0
+    text = daemon.logs()
+    assert "s3cr3t-v4lue" not in text
+    assert "ada.lovelace@example.com" not in text and "tick1@example.com" not in text
+    assert "12 34 56" not in text
+    tick_lines = [line for line in daemon.log_lines() if "tick 2" in line["msg"]]
+    assert tick_lines and "***" in tick_lines[0]["msg"]
+    assert all({"ts", "level", "logger", "msg"} <= set(line) for line in daemon.log_lines())
