@@ -14,16 +14,17 @@ config, plugins and database connection from scratch and swaps them in only if v
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.context import ForkProcess
 from pathlib import Path
+from select import select as wait_readable
 from types import FrameType
 
 from sqlalchemy import select
@@ -52,14 +53,27 @@ class Worker:
     stop_sent: bool = False
 
 
+class _StopFlag:
+    """Set from a signal handler: a plain attribute, no lock (a handler must never block)."""
+
+    def __init__(self) -> None:
+        self.value = False
+
+    def set(self, *_: object) -> None:
+        self.value = True
+
+    def __call__(self) -> bool:
+        return self.value
+
+
 def _work(hub: Hub, name: str, owner: str) -> None:
     """Body of a worker process: one run of one connector, then exit."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = _StopFlag()
+    signal.signal(signal.SIGTERM, stop.set)
+    signal.signal(signal.SIGINT, stop.set)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     hub.engine.dispose(close=False)  # never share the parent's pooled connections
-    report = run_sync(hub, name, lease_owner=owner, should_stop=stop.is_set)
+    report = run_sync(hub, name, lease_owner=owner, should_stop=stop)
     logging.shutdown()
     os._exit(0 if report.ok else 1)  # skip the parent's atexit handlers
 
@@ -72,9 +86,13 @@ class Daemon:
     workers: dict[str, Worker] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.stop = threading.Event()
-        self.reload = threading.Event()
-        self.wake = threading.Event()  # set by signals to cut a sleep short
+        # Signal handlers set these flags and write a byte to the pipe the main loop
+        # sleeps on (the self-pipe trick): no lock is ever taken inside a handler.
+        self.stopping = False
+        self.reloading = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self._last_purge: float | None = None
         self._last_status = ""
 
@@ -86,12 +104,24 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._on_hup)
 
     def _on_stop(self, _signum: int, _frame: FrameType | None) -> None:
-        self.stop.set()
-        self.wake.set()
+        self.stopping = True
+        self._wake()
 
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
-        self.reload.set()
-        self.wake.set()
+        self.reloading = True
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"!")
+
+    def sleep(self, seconds: float) -> None:
+        """Wait up to ``seconds``; a signal cuts it short."""
+        readable, _, _ = wait_readable([self._wake_r], [], [], seconds)
+        if readable:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._wake_r, 512):
+                    pass
 
     # -- the main loop -------------------------------------------------------------------
 
@@ -100,20 +130,20 @@ class Daemon:
         self.notifier.ready(self.summary())
         log.info("crmhub running: %d connector(s), %d worker(s)",
                  len(self.hub.config.connectors), self.hub.config.hub.workers)
-        while not self.stop.is_set():
+        while not self.stopping:
             try:
                 self.tick()
                 pause = self.seconds_to_next()
             except Exception:  # the database away, a bug: log it, never die of it
                 log.exception("daemon loop error; retrying in 5 s")
                 pause = 5.0
-            self.wake.clear()
-            self.wake.wait(pause)
+            if not self.stopping:
+                self.sleep(pause)
         self.shutdown()
         return 0
 
     def tick(self) -> None:
-        if self.reload.is_set():
+        if self.reloading:
             self.do_reload()
         self.reap()
         self.enforce_deadlines()
@@ -163,7 +193,7 @@ class Daemon:
 
     def start_due(self) -> None:
         for name in self.due(datetime.now(UTC)):
-            if self.stop.is_set() or len(self.workers) >= self.hub.config.hub.workers:
+            if self.stopping or len(self.workers) >= self.hub.config.hub.workers:
                 return
             self.start(name)
 
@@ -219,7 +249,7 @@ class Daemon:
             log.exception("could not record the failure of %s", worker.name)
 
     def do_reload(self) -> None:
-        self.reload.clear()
+        self.reloading = False
         self.notifier.reloading()
         try:
             fresh = Hub.open(self.config_path)
@@ -260,6 +290,8 @@ class Daemon:
         self.hub.plugins.shutdown(self.hub)
         self.hub.close()
         self.notifier.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
         log.info("crmhub stopped")
 
     def purge_if_due(self) -> None:

@@ -1,47 +1,75 @@
-"""Keeping golden records in step with their sources: contacts, their points, companies."""
+"""Keeping golden contacts in step with their sources, a batch of contacts at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from hub.match.survivorship import SourceView, build_golden
-from hub.model import Company, CompanyDomain, Contact, ContactPoint, SourceRecord
+from hub.model import Contact, ContactPoint, SourceRecord
 
-CONTACT_FIELDS = ("given_name", "family_name", "full_name", "title", "birthday", "language",
-                  "country", "tags", "identifiers", "custom", "handles", "flags")
+CHUNK = 500
+SCALARS = ("given_name", "family_name", "full_name", "title", "birthday", "language", "country")
+STATE = (*SCALARS, "tags", "identifiers", "custom", "handles", "flags", "address", "company_id")
 
 
 def contact_state(contact: Contact) -> dict[str, Any]:
     """The fields whose change makes a ``contact.updated`` event."""
-    state = {name: getattr(contact, name) for name in CONTACT_FIELDS}
-    state["address"] = contact.address
-    state["company_id"] = contact.company_id
-    return state
+    return {name: getattr(contact, name) for name in STATE}
+
+
+def rebuild_contacts(session: Session, ids: Iterable[int], now: datetime) -> dict[int, bool]:
+    """Recompute contacts from their live source records; returns which ones changed.
+
+    A contact left with no live source is marked deleted (kept for history and unmerge).
+    """
+    changed: dict[int, bool] = {}
+    todo = sorted(set(ids))
+    for start in range(0, len(todo), CHUNK):
+        chunk = todo[start:start + CHUNK]
+        contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(chunk)))}
+        sources: dict[int, list[tuple[SourceView, int | None]]] = {}
+        for row in session.execute(
+                select(SourceRecord.id, SourceRecord.contact_id, SourceRecord.connector,
+                       SourceRecord.external_id, SourceRecord.observed_at, SourceRecord.data,
+                       SourceRecord.company_id)
+                .where(SourceRecord.contact_id.in_(chunk), SourceRecord.kind == "person",
+                       SourceRecord.deleted_at.is_(None)).order_by(SourceRecord.id)):
+            view = SourceView(row.id, row.connector, row.external_id, row.observed_at, row.data)
+            sources.setdefault(row.contact_id, []).append((view, row.company_id))
+        session.execute(delete(ContactPoint).where(ContactPoint.contact_id.in_(chunk)))
+        points: list[dict[str, Any]] = []
+        for contact_id in chunk:
+            contact = contacts.get(contact_id)
+            if contact is None:
+                continue
+            changed[contact_id] = _apply(contact, sources.get(contact_id, []), points, now)
+        if points:
+            session.execute(insert(ContactPoint), points)
+    return changed
 
 
 def rebuild_contact(session: Session, contact: Contact, now: datetime) -> bool:
-    """Recompute ``contact`` from its live source records; returns whether it changed."""
+    session.flush()
+    return rebuild_contacts(session, [contact.id], now).get(contact.id, False)
+
+
+def _apply(contact: Contact, sources: list[tuple[SourceView, int | None]],
+           points: list[dict[str, Any]], now: datetime) -> bool:
     before = contact_state(contact)
-    records = list(session.scalars(
-        select(SourceRecord).where(SourceRecord.contact_id == contact.id,
-                                   SourceRecord.kind == "person",
-                                   SourceRecord.deleted_at.is_(None))
-        .order_by(SourceRecord.id)))
-    session.execute(delete(ContactPoint).where(ContactPoint.contact_id == contact.id))
-    if not records:
+    if not sources:
         if contact.deleted_at is None:
             contact.deleted_at = now
             contact.updated_at = now
-        return True
+            return True
+        return False
     contact.deleted_at = None
-    views = [SourceView(r.id, r.connector, r.external_id, r.observed_at, r.data) for r in records]
-    golden, provenance = build_golden(views)
-    for name in ("given_name", "family_name", "full_name", "title", "birthday", "language",
-                 "country"):
+    golden, provenance = build_golden([view for view, _ in sources])
+    for name in SCALARS:
         setattr(contact, name, golden[name])
     contact.address = golden["address"] or {}
     contact.tags = golden["tags"]
@@ -50,73 +78,23 @@ def rebuild_contact(session: Session, contact: Contact, now: datetime) -> bool:
     contact.handles = golden["handles"]
     contact.flags = golden["flags"]
     contact.provenance = provenance
-    company_from = provenance.get("company")
-    contact.company_id = None
-    if company_from is not None:
-        by_key = {(r.connector, r.external_id): r for r in records}
-        winner = by_key.get((company_from["connector"], company_from["external_id"]))
-        contact.company_id = winner.company_id if winner else None
-    points = [
-        ContactPoint(contact_id=contact.id, source_record_id=p["sources"][0], kind=kind,
-                     value=p.get("key") or p["value"] if kind == "email" else p["value"],
-                     original=p["value"], label=p.get("label"), is_primary=bool(p.get("primary")),
-                     flags=p.get("flags") or [])
-        for kind, group in (("email", golden["emails"]), ("phone", golden["phones"]))
-        for p in group
-    ]
-    points.extend(ContactPoint(contact_id=contact.id, source_record_id=None, kind=kind,
-                               value=handle, original=handle, label=None, is_primary=False,
-                               flags=[])
-                  for kind, handle in golden["handles"].items())
-    session.add_all(points)
-    changed = contact_state(contact) != before
-    if changed:
+    winner = provenance.get("company")
+    contact.company_id = next(
+        (company for view, company in sources
+         if winner and (view.connector, view.external_id) ==
+         (winner["connector"], winner["external_id"])), None)
+    for kind, group in (("email", golden["emails"]), ("phone", golden["phones"])):
+        for p in group:
+            points.append({
+                "contact_id": contact.id, "source_record_id": p["sources"][0], "kind": kind,
+                "value": (p.get("key") or p["value"]) if kind == "email" else p["value"],
+                "original": p["value"], "label": p.get("label"),
+                "is_primary": bool(p.get("primary")), "flags": p.get("flags") or []})
+    for kind, handle in golden["handles"].items():
+        points.append({"contact_id": contact.id, "source_record_id": None, "kind": kind,
+                       "value": handle, "original": handle, "label": None, "is_primary": False,
+                       "flags": []})
+    if contact_state(contact) != before:
         contact.updated_at = now
-    return changed
-
-
-class CompanyResolver:
-    """Finds or creates the company a record names: by domain, then name + country."""
-
-    def __init__(self, session: Session, now: datetime):
-        self.session = session
-        self.now = now
-
-    def resolve(self, name: str | None, name_key: str | None, domains: list[str],
-                country: str | None, website: str | None = None) -> int | None:
-        session = self.session
-        company: Company | None = None
-        if domains:
-            found = session.scalar(select(CompanyDomain.company_id)
-                                   .where(CompanyDomain.domain.in_(domains))
-                                   .order_by(CompanyDomain.company_id).limit(1))
-            company = session.get(Company, found) if found is not None else None
-        if company is None and name_key:
-            query = select(Company).where(Company.name_key == name_key,
-                                          Company.merged_into_id.is_(None))
-            query = query.where((Company.country == country) | Company.country.is_(None)) \
-                if country else query
-            company = session.scalars(query.order_by(Company.id).limit(1)).first()
-        if company is None:
-            if not name_key and not domains:
-                return None
-            company = Company(name=name, name_key=name_key, country=country, website=website,
-                              created_at=self.now, updated_at=self.now)
-            session.add(company)
-            session.flush()
-        else:
-            changed = False
-            for attr, value in (("name", name), ("name_key", name_key), ("country", country),
-                                ("website", website)):
-                if value and not getattr(company, attr):
-                    setattr(company, attr, value)
-                    changed = True
-            if changed:
-                company.updated_at = self.now
-        known = set(session.scalars(select(CompanyDomain.domain).where(
-            CompanyDomain.domain.in_(domains)))) if domains else set()
-        for domain in domains:
-            if domain not in known:
-                session.add(CompanyDomain(company_id=company.id, domain=domain))
-        session.flush()
-        return company.id
+        return True
+    return False

@@ -12,22 +12,25 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from hub.canonical import CanonicalPerson, IdentityKey, Policy, canonical_person
+from hub.canonical import CanonicalPerson, Policy, canonical_person
+from hub.companies import CompanyRef, CompanyResolver
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch, SnapshotEnd
 from hub.db import session_factory
-from hub.golden import CompanyResolver, rebuild_contact
+from hub.golden import rebuild_contacts
 from hub.match.resolve import (
     DeterministicResolver,
+    Item,
     Resolver,
     live_contact,
+    live_contacts,
     mark_shared,
     merge_contacts,
 )
@@ -168,6 +171,29 @@ def quarantine(session: Session, connector: str, reason: str, payload: str | Non
     return True
 
 
+@dataclass
+class _Person:
+    """A person record ready to resolve: normalised once, here."""
+
+    observation: Observation
+    record: SourceRecord | None
+    digest: str
+    canon: CanonicalPerson
+
+
+@dataclass
+class _Outcome:
+    """What a successful person pass changed, applied to the batch only once it held."""
+
+    touched: set[int] = field(default_factory=set)
+    new_contacts: set[int] = field(default_factory=set)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    created: int = 0
+    updated: int = 0
+    contacts_created: int = 0
+    merged: int = 0
+
+
 class _BatchRun:
     """The work of one batch inside its transaction."""
 
@@ -182,7 +208,6 @@ class _BatchRun:
         self.stats = IngestStats(received=len(batch.observations))
         self.touched: set[int] = set()
         self.new_contacts: set[int] = set()
-        self.companies = CompanyResolver(session, self.now)
         self.events: list[tuple[str, dict[str, Any]]] = []
 
     # -- the batch ---------------------------------------------------------------------
@@ -196,13 +221,13 @@ class _BatchRun:
         observations = []
         for observation in self.batch.observations:
             if "\x00" in observation.external_id:
-                self.stats.quarantined += 1
-                quarantine(session, name, "external id contains a NUL byte", None,
-                           observation.external_id, None, None, self.now)
+                self._reject(observation, "external id contains a NUL byte")
             else:
                 observations.append(observation)
         existing = self._existing([o.external_id for o in observations])
         unchanged: list[int] = []
+        persons: dict[str, _Person] = {}  # the last version of each record in the batch
+        others: list[tuple[Observation, SourceRecord | None, str]] = []
         for observation in observations:
             try:
                 if self.p.plugins is not None and self.p.plugins.has_enrichers:
@@ -214,14 +239,21 @@ class _BatchRun:
                     unchanged.append(record.id)
                     self.stats.unchanged += 1
                     continue
-                with session.begin_nested():
-                    existing[observation.external_id] = self._apply(observation, record, digest)
+                prepared = self._prepare(observation, record, digest)
+                if prepared is not None:
+                    persons.pop(observation.external_id, None)
+                    persons[observation.external_id] = prepared
+                elif observation.kind != "person" or observation.deleted:
+                    others.append((observation, record, digest))
             except Exception as exc:
-                self.stats.quarantined += 1
-                reason = str(exc) if isinstance(exc, RecordRejected) else \
-                    f"could not be stored: {type(exc).__name__}: {exc}"
-                quarantine(session, name, reason, None, observation.external_id, None,
-                           observation.model_dump(mode="json"), self.now)
+                self._reject(observation, exc)
+        self._persons(list(persons.values()))
+        for observation, record, digest in others:
+            try:
+                with session.begin_nested():
+                    self._apply(observation, record, digest)
+            except Exception as exc:
+                self._reject(observation, exc)
         if self.batch.token and unchanged:
             for chunk in _chunks(unchanged):
                 session.execute(update(SourceRecord).where(SourceRecord.id.in_(chunk))
@@ -234,8 +266,15 @@ class _BatchRun:
         session.flush()
         return self.stats
 
-    def _existing(self, external_ids: list[str]) -> dict[str, SourceRecord | None]:
-        found: dict[str, SourceRecord | None] = {}
+    def _reject(self, observation: Observation, why: Exception | str) -> None:
+        self.stats.quarantined += 1
+        reason = why if isinstance(why, str) else str(why) if isinstance(why, RecordRejected) \
+            else f"could not be stored: {type(why).__name__}: {why}"
+        quarantine(self.session, self.connector.name, reason, None, observation.external_id,
+                   None, observation.model_dump(mode="json"), self.now)
+
+    def _existing(self, external_ids: list[str]) -> dict[str, SourceRecord]:
+        found: dict[str, SourceRecord] = {}
         for chunk in _chunks(sorted(set(external_ids))):
             for record in self.session.scalars(select(SourceRecord).where(
                     SourceRecord.connector == self.connector.name,
@@ -243,7 +282,126 @@ class _BatchRun:
                 found[record.external_id] = record
         return found
 
-    # -- one record --------------------------------------------------------------------
+    # -- persons, in bulk --------------------------------------------------------------
+
+    def _prepare(self, observation: Observation, record: SourceRecord | None,
+                 digest: str) -> _Person | None:
+        """Normalise a live person record; ``None`` when it is not one to resolve."""
+        if observation.kind != "person" or observation.deleted:
+            return None
+        assert observation.person is not None
+        canon = canonical_person(observation.person, self.p.policy,
+                                 self.connector.default_region)
+        if canon.own:
+            self.stats.skipped_own += 1
+            if record is not None and record.deleted_at is None:
+                self._tombstone(record)
+            return None
+        if not canon.identifiable:
+            raise RecordRejected("carries nothing that identifies a person "
+                                 "(no name, e-mail, phone, handle or identifier)")
+        return _Person(observation, record, digest, canon)
+
+    def _persons(self, persons: list[_Person]) -> None:
+        """Resolve and store persons in bulk; a failure is narrowed down by halving until
+        the one record that causes it is quarantined and the rest are stored."""
+        if not persons:
+            return
+        try:
+            with self.session.begin_nested():
+                outcome = self._store_persons(persons)
+        except Exception as exc:
+            if len(persons) == 1:
+                self._reject(persons[0].observation, exc)
+                return
+            middle = len(persons) // 2
+            self._persons(persons[:middle])
+            self._persons(persons[middle:])
+            return
+        self.touched |= outcome.touched
+        self.new_contacts |= outcome.new_contacts
+        self.events.extend(outcome.events)
+        self.stats.created += outcome.created
+        self.stats.updated += outcome.updated
+        self.stats.contacts_created += outcome.contacts_created
+        self.stats.merged += outcome.merged
+
+    def _store_persons(self, persons: list[_Person]) -> _Outcome:
+        session, out = self.session, _Outcome()
+        resolution = self.p.resolver.resolve(session, [
+            Item(p.canon, p.record.contact_id if p.record is not None else None)
+            for p in persons])
+        companies = CompanyResolver(session, self.now).resolve([_company_ref(p.canon)
+                                                                for p in persons])
+        new_ids: list[int] = []
+        if resolution.new_contacts:
+            new_ids = list(session.scalars(
+                insert(Contact).returning(Contact.id, sort_by_parameter_order=True),
+                [{"stage": "lead", "score": 0.0, "address": {}, "tags": [],
+                  "identifiers": {}, "custom": {}, "handles": {}, "flags": [],
+                  "provenance": {}, "created_at": self.now, "updated_at": self.now}
+                 for _ in range(resolution.new_contacts)]))
+            out.new_contacts.update(new_ids)
+            out.contacts_created = len(new_ids)
+
+        def real(node: int) -> int:
+            return node if node > 0 else new_ids[-node - 1]
+
+        for survivor, merged_id, reason in resolution.merges:
+            event = merge_contacts(session, survivor, merged_id, reason=reason,
+                                   decided_by="rule", score=1.0, now=self.now)
+            out.merged += 1
+            out.touched.add(survivor)
+            out.events.append(("contact.merged", {
+                "survivor_id": survivor, "merged_id": merged_id, "merge_id": event.id,
+                "reason": reason, "connector": self.connector.name}))
+        if resolution.shared:
+            mark_shared(session, resolution.shared, self.now)
+        fresh: list[dict[str, Any]] = []
+        changed: list[SourceRecord] = []
+        for person, node, company_id in zip(persons, resolution.contact_of, companies,
+                                            strict=True):
+            contact_id = real(node)
+            out.touched.add(contact_id)
+            values = self._record_values(person, contact_id, company_id)
+            if person.record is None:
+                fresh.append({"connector": self.connector.name,
+                              "external_id": person.observation.external_id,
+                              "kind": "person", "first_seen": self.now, **values})
+            else:
+                if person.record.contact_id is not None:
+                    out.touched.add(person.record.contact_id)
+                for attr, value in values.items():
+                    setattr(person.record, attr, value)
+                changed.append(person.record)
+        session.flush()
+        ids: list[int] = []
+        if fresh:
+            ids = list(session.scalars(insert(SourceRecord).returning(
+                SourceRecord.id, sort_by_parameter_order=True), fresh))
+        out.created, out.updated = len(fresh), len(changed)
+        for chunk in _chunks([r.id for r in changed]):
+            session.execute(delete(MatchKey).where(MatchKey.source_record_id.in_(chunk)))
+        record_ids = iter(ids)
+        keys: list[dict[str, Any]] = []
+        for person, node in zip(persons, resolution.contact_of, strict=True):
+            record_id = person.record.id if person.record is not None else next(record_ids)
+            keys.extend({"contact_id": real(node), "source_record_id": record_id,
+                         "kind": k.kind, "key": k.key[:320]} for k in person.canon.keys)
+        if keys:
+            session.execute(insert(MatchKey), keys)
+        return out
+
+    def _record_values(self, person: _Person, contact_id: int,
+                       company_id: int | None) -> dict[str, Any]:
+        observation = person.observation
+        return {"kind": "person", "content_hash": person.digest,
+                "raw": observation.raw or None, "data": person.canon.data,
+                "observed_at": observation.observed_at, "last_seen": self.now,
+                "deleted_at": None, "scope": self.batch.scope, "seen_token": self.batch.token,
+                "contact_id": contact_id, "company_id": company_id}
+
+    # -- everything else, a record at a time -------------------------------------------
 
     def _apply(self, observation: Observation, record: SourceRecord | None,
                digest: str) -> SourceRecord | None:
@@ -251,9 +409,6 @@ class _BatchRun:
             if record is not None:
                 self._tombstone(record)
             return record
-        if observation.kind == "person":
-            assert observation.person is not None
-            return self._person(observation, observation.person, record, digest)
         if observation.kind == "company":
             return self._company(observation, record, digest)
         return self._interaction(observation, record, digest)
@@ -279,62 +434,6 @@ class _BatchRun:
         record.seen_token = self.batch.token
         return record
 
-    def _person(self, observation: Observation, person: PersonData,
-                record: SourceRecord | None, digest: str) -> SourceRecord | None:
-        canon = canonical_person(person, self.p.policy, self.connector.default_region)
-        if canon.own:
-            self.stats.skipped_own += 1
-            if record is not None and record.deleted_at is None:
-                self._tombstone(record)
-            return record
-        if not canon.identifiable:
-            raise RecordRejected("carries nothing that identifies a person "
-                                 "(no name, e-mail, phone, handle or identifier)")
-        previous = record.contact_id if record is not None else None
-        decision = self.p.resolver.resolve(self.session, canon, previous)
-        if decision.shared:
-            mark_shared(self.session, decision.shared, self.now)
-        contact_id = decision.contact_id
-        if contact_id is None:
-            contact = Contact(stage="lead", created_at=self.now, updated_at=self.now)
-            self.session.add(contact)
-            self.session.flush()
-            contact_id = contact.id
-            self.new_contacts.add(contact_id)
-            self.stats.contacts_created += 1
-        record = self._store(observation, record, digest, canon.data)
-        record.contact_id = contact_id
-        record.company_id = self._employer(canon)
-        self.session.flush()
-        self._replace_keys(record, contact_id, canon.keys)
-        for merged_id, reason in decision.merge.items():
-            event = merge_contacts(self.session, contact_id, merged_id, reason=reason,
-                                   decided_by="rule", score=1.0, now=self.now)
-            self.stats.merged += 1
-            self.new_contacts.discard(merged_id)
-            self.events.append(("contact.merged", {
-                "survivor_id": contact_id, "merged_id": merged_id, "merge_id": event.id,
-                "reason": reason, "connector": self.connector.name}))
-        if previous is not None and previous != contact_id:
-            self.touched.add(previous)
-        self.touched.add(contact_id)
-        return record
-
-    def _employer(self, canon: CanonicalPerson) -> int | None:
-        company = canon.data.get("company")
-        if not company:
-            return None
-        domains = [company["domain"]] if company.get("domain") else []
-        return self.companies.resolve(company.get("name"), company.get("name_key"), domains,
-                                      canon.data.get("country"), company.get("website"))
-
-    def _replace_keys(self, record: SourceRecord, contact_id: int,
-                      keys: list[IdentityKey]) -> None:
-        self.session.execute(delete(MatchKey).where(MatchKey.source_record_id == record.id))
-        self.session.add_all(MatchKey(contact_id=contact_id, source_record_id=record.id,
-                                      kind=k.kind, key=k.key[:320]) for k in keys)
-        self.session.flush()
-
     def _tombstone(self, record: SourceRecord) -> None:
         record.deleted_at = self.now
         record.last_seen = self.now
@@ -359,8 +458,9 @@ class _BatchRun:
         country = normalize_country(data.address.country) if data.address else None
         if not name and not domains:
             raise RecordRejected("a company needs a name, a domain or a website")
-        company_id = self.companies.resolve(name, company_name_key(name) or None, sorted(domains),
-                                            country, clean_text(data.website))
+        [company_id] = CompanyResolver(self.session, self.now).resolve([CompanyRef(
+            name, company_name_key(name) or None, tuple(sorted(domains)), country,
+            clean_text(data.website))])
         record = self._store(observation, record, digest, {
             "name": name, "domains": sorted(domains), "country": country,
             "industry": clean_text(data.industry), "employees": data.employees,
@@ -434,6 +534,7 @@ class _BatchRun:
                 values["phones"].append(ContactValue(value=phone))
         if not keys:
             return None
+        self.session.flush()
         found = self.session.scalar(select(MatchKey.contact_id).where(
             MatchKey.kind == keys[0][0], MatchKey.key == keys[0][1]).order_by(MatchKey.id))
         if found is not None:
@@ -444,7 +545,14 @@ class _BatchRun:
                                 f"{keys[0][1]}", observed_at=observation.observed_at,
                                 person=person)
         existing = self._existing([synthetic.external_id]).get(synthetic.external_id)
-        stored = self._person(synthetic, person, existing, content_hash(synthetic))
+        prepared = self._prepare(synthetic, existing, content_hash(synthetic))
+        if prepared is None:
+            return None
+        outcome = self._store_persons([prepared])
+        self.touched |= outcome.touched
+        self.new_contacts |= outcome.new_contacts
+        self.stats.contacts_created += outcome.contacts_created
+        stored = self._existing([synthetic.external_id]).get(synthetic.external_id)
         return stored.contact_id if stored is not None else None
 
     # -- end of batch ------------------------------------------------------------------
@@ -471,20 +579,20 @@ class _BatchRun:
             self._tombstone(record)
 
     def _rebuild(self) -> None:
-        live = sorted({live_contact(self.session, c) for c in self.touched})
-        for contact_id in live:
-            contact = self.session.get(Contact, contact_id)
-            if contact is None:
-                continue
-            changed = rebuild_contact(self.session, contact, self.now)
-            payload = {"contact_id": contact_id, "connector": self.connector.name}
+        self.session.flush()
+        live = live_contacts(self.session, self.touched)
+        changed = rebuild_contacts(self.session, live.values(), self.now)
+        for contact_id in sorted(changed):
+            payload: dict[str, Any] = {"contact_id": contact_id,
+                                       "connector": self.connector.name}
             if contact_id in self.new_contacts:
                 payload["route"] = self.connector.route_new_contacts
                 self.events.append(("contact.created", payload))
-            elif contact.deleted_at is not None and changed:
-                self.events.append(("contact.deleted", payload))
-            elif changed:
-                self.events.append(("contact.updated", payload))
+            elif changed[contact_id]:
+                deleted = self.session.get(Contact, contact_id)
+                kind = "contact.deleted" if deleted is not None and \
+                    deleted.deleted_at is not None else "contact.updated"
+                self.events.append((kind, payload))
 
     def _outbox(self) -> None:
         self.session.add_all(OutboxEvent(type=kind, payload=payload, created_at=self.now)
@@ -502,6 +610,15 @@ class _BatchRun:
         state.last_attempt = self.now
         if self.stats.held:
             state.held = self.stats.held
+
+
+def _company_ref(canon: CanonicalPerson) -> CompanyRef | None:
+    company = canon.data.get("company")
+    if not company:
+        return None
+    domains = (company["domain"],) if company.get("domain") else ()
+    return CompanyRef(company.get("name"), company.get("name_key"), domains,
+                      canon.data.get("country"), company.get("website"))
 
 
 def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:

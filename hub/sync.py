@@ -109,9 +109,9 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
             report.batches += 1
             if progress is not None:
                 progress(report)
-            if not dry_run:
+            if not dry_run:  # a dry run holds its one transaction open: write nothing else
                 dispatch_outbox(hub)
-            leases.renew(hub.pipeline.sessions, name, owner, ttl, _now())
+                leases.renew(hub.pipeline.sessions, name, owner, ttl, _now())
             if should_stop():
                 report.stopped = True
                 break

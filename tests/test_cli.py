@@ -188,8 +188,10 @@ def test_quarantine_retry_applies_a_fixed_mapping(tmp_path: Path) -> None:
 def test_run_ingests_then_exits_zero_on_sigterm(tmp_path: Path) -> None:
     hub = Hub(tmp_path, f"sqlite:///{tmp_path / 'run.db'}")
     env = {**os.environ, **hub.env, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "run", "--config",
-                             str(hub.config)], env=env, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "daemon.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "run", "--config",
+                                 str(hub.config)], env=env, stderr=out)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -204,6 +206,6 @@ def test_run_ingests_then_exits_zero_on_sigterm(tmp_path: Path) -> None:
     finally:
         proc.kill()
     assert len(hub.export()) > 40
-    log_lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.strip()]
+    log_lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     assert any(line["msg"] == "crmhub stopped" for line in log_lines)
     assert not any("alice.martin@gmail.com" in json.dumps(line) for line in log_lines)

@@ -1,16 +1,21 @@
-"""Identity resolution behind a small interface: which contact does a person record join?
+"""Identity resolution behind a small interface: which contact does each person record join?
 
 :class:`DeterministicResolver` is the rule the core data path ships with: the same
 normalised e-mail key, social handle or configured identifier means the same contact; the
 same phone number does too, unless the names disagree, in which case the number is a
 *shared* line (seen on two different people) and never identifies anyone again. A record
-whose keys reach two contacts merges them (``decided_by = "rule"``). The probabilistic
-matcher of the matching issue replaces this class behind the same :class:`Resolver`.
+whose keys reach two contacts merges them (``decided_by = "rule"``).
+
+Resolution works on a whole batch: the match keys of every record are looked up in one
+query, then records are resolved in order in memory with a union-find over existing
+contacts (positive ids) and contacts the batch creates (negative ids), so the result is the
+same as resolving one record at a time. The probabilistic matcher of the matching issue
+replaces this class behind the same :class:`Resolver` protocol.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -29,19 +34,32 @@ from hub.model import (
     SourceRecord,
 )
 
+CHUNK = 500
+
 
 @dataclass
-class Decision:
-    """The contact a record joins (``None``: a new one) and the contacts to merge into it."""
+class Item:
+    """One person record to resolve; ``current`` is the contact it belongs to already."""
 
-    contact_id: int | None
-    merge: dict[int, str] = field(default_factory=dict)  # merged contact -> reason
-    shared: list[IdentityKey] = field(default_factory=list)  # keys found to be shared
+    person: CanonicalPerson
+    current: int | None = None
+
+
+@dataclass
+class Resolution:
+    """Per item, the contact it joins: an existing id (> 0) or a new contact (< 0, -1 first).
+
+    ``merges`` are existing contacts to fold into a survivor, in order, with the reason.
+    """
+
+    contact_of: list[int]
+    new_contacts: int
+    merges: list[tuple[int, int, str]] = field(default_factory=list)
+    shared: list[IdentityKey] = field(default_factory=list)
 
 
 class Resolver(Protocol):
-    def resolve(self, session: Session, person: CanonicalPerson,
-                current: int | None) -> Decision: ...
+    def resolve(self, session: Session, items: Sequence[Item]) -> Resolution: ...
 
 
 def names_compatible(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -55,76 +73,163 @@ def names_compatible(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return True
 
 
-def contact_names_compatible(session: Session, data: dict[str, Any], contact_id: int) -> bool:
-    """Compatible with at least one live source record of the contact (golden names may
-    not be rebuilt yet inside the batch)."""
-    records = session.scalars(select(SourceRecord.data).where(
-        SourceRecord.contact_id == contact_id, SourceRecord.deleted_at.is_(None),
-        SourceRecord.kind == "person"))
-    return any(names_compatible(data, other) for other in records)
+def _chunks(values: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start:start + CHUNK]
+
+
+def live_contacts(session: Session, ids: Iterable[int]) -> dict[int, int]:
+    """Each id mapped to the contact that stands for it now (following merges)."""
+    out: dict[int, int] = {}
+    pending = sorted(set(ids))
+    parent: dict[int, int | None] = {}
+    while pending:
+        for chunk in _chunks(pending):
+            for contact_id, merged_into in session.execute(
+                    select(Contact.id, Contact.merged_into_id).where(Contact.id.in_(chunk))):
+                parent[contact_id] = merged_into
+        pending = sorted({p for p in parent.values() if p is not None and p not in parent})
+    for contact_id in set(ids):
+        node, seen = contact_id, set()
+        while parent.get(node) is not None and node not in seen:
+            seen.add(node)
+            node = parent[node]  # type: ignore[assignment]
+        out[contact_id] = node
+    return out
 
 
 def live_contact(session: Session, contact_id: int) -> int:
-    """Follow ``merged_into_id`` to the contact that stands for ``contact_id`` now."""
-    seen = set()
-    while contact_id not in seen:
-        seen.add(contact_id)
-        target = session.get(Contact, contact_id)
-        if target is None or target.merged_into_id is None:
-            return contact_id
-        contact_id = target.merged_into_id
-    return contact_id
+    return live_contacts(session, [contact_id])[contact_id]
+
+
+class _Clusters:
+    """Union-find where existing contacts (> 0) outrank new ones (< 0), lowest id first."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+        self.names: dict[int, list[dict[str, Any]]] = {}
+
+    @staticmethod
+    def rank(node: int) -> tuple[int, int]:
+        return (0, node) if node > 0 else (1, -node)
+
+    def find(self, node: int) -> int:
+        root = node
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while node != root:
+            self.parent[node], node = root, self.parent[node]
+        return root
+
+    def union(self, a: int, b: int) -> int:
+        a, b = self.find(a), self.find(b)
+        if a == b:
+            return a
+        keep, drop = sorted((a, b), key=self.rank)
+        self.parent[drop] = keep
+        self.names.setdefault(keep, []).extend(self.names.pop(drop, []))
+        return keep
 
 
 class DeterministicResolver:
     """Exact identity keys; phones only when the names agree."""
 
-    def resolve(self, session: Session, person: CanonicalPerson,
-                current: int | None) -> Decision:
-        keys = person.keys
-        phones = [k.key for k in keys if k.kind == "phone"]
-        shared = set()
-        if phones:
-            shared = set(session.scalars(select(SharedPoint.value).where(
-                SharedPoint.kind == "phone", SharedPoint.value.in_(phones))))
-        live = [k for k in keys if not (k.kind == "phone" and k.key in shared)]
-        hits: dict[int, list[IdentityKey]] = {}
-        if live:
-            by_pair = {(k.kind, k.key): k for k in live}
-            rows = session.execute(select(MatchKey.kind, MatchKey.key, MatchKey.contact_id)
-                                   .where(tuple_(MatchKey.kind, MatchKey.key)
-                                          .in_(list(by_pair))))
-            for kind, key, contact_id in rows:
-                hits.setdefault(live_contact(session, contact_id), []).append(
-                    by_pair[(kind, key)])
-        strong = {c for c, found in hits.items() if any(k.strength == STRONG for k in found)}
-        if current is not None:
-            strong.add(live_contact(session, current))
-        decision = Decision(contact_id=min(strong) if strong else None)
-        for contact_id in sorted(strong - {decision.contact_id}):
-            decision.merge[contact_id] = _reason(hits.get(contact_id, []))
-        for contact_id in sorted(set(hits) - strong):
-            if contact_names_compatible(session, person.data, contact_id):
-                if decision.contact_id is None:
-                    decision.contact_id = contact_id
+    def resolve(self, session: Session, items: Sequence[Item]) -> Resolution:
+        keys = {(k.kind, k.key) for item in items for k in item.person.keys}
+        index: dict[tuple[str, str], set[int]] = {}
+        found: list[tuple[str, str, int]] = []
+        for chunk in _chunks(sorted(keys)):
+            found.extend(session.execute(
+                select(MatchKey.kind, MatchKey.key, MatchKey.contact_id)
+                .where(tuple_(MatchKey.kind, MatchKey.key).in_(chunk))))
+        currents = [i.current for i in items if i.current is not None]
+        live = live_contacts(session, [c for _, _, c in found] + currents)
+        for kind, key, contact_id in found:
+            index.setdefault((kind, key), set()).add(live[contact_id])
+        phones = sorted(k for kind, k in keys if kind == "phone")
+        shared: set[str] = set()
+        for chunk in _chunks(phones):
+            shared.update(session.scalars(select(SharedPoint.value).where(
+                SharedPoint.kind == "phone", SharedPoint.value.in_(chunk))))
+        clusters = _Clusters()
+        phone_hits = sorted({c for (kind, _), ids in index.items() if kind == "phone"
+                             for c in ids})
+        for chunk in _chunks(phone_hits):
+            for contact_id, data in session.execute(select(SourceRecord.contact_id,
+                                                           SourceRecord.data).where(
+                    SourceRecord.contact_id.in_(chunk), SourceRecord.kind == "person",
+                    SourceRecord.deleted_at.is_(None))):
+                clusters.names.setdefault(live[contact_id], []).append(data)
+
+        resolution = Resolution(contact_of=[], new_contacts=0)
+        reasons: dict[frozenset[int], str] = {}
+        for item in items:
+            person = item.person
+            hits: dict[int, list[IdentityKey]] = {}
+            for k in person.keys:
+                if k.kind == "phone" and k.key in shared:
+                    continue
+                for node in index.get((k.kind, k.key), ()):
+                    hits.setdefault(clusters.find(node), []).append(k)
+            strong = {n for n, ks in hits.items() if any(k.strength == STRONG for k in ks)}
+            if item.current is not None:
+                strong.add(clusters.find(live[item.current]))
+            target = min(strong, key=clusters.rank) if strong else None
+            for node in sorted(strong - {target}, key=clusters.rank):
+                assert target is not None
+                reasons.setdefault(frozenset((target, node)), _reason(hits.get(node, [])))
+                target = clusters.union(target, node)
+            for node in sorted(set(hits) - strong, key=clusters.rank):
+                node = clusters.find(node)
+                if target is not None and node == clusters.find(target):
+                    continue
+                others = clusters.names.get(node, [])
+                if not others or any(names_compatible(person.data, o) for o in others):
+                    if target is None:
+                        target = node
+                    else:
+                        reasons.setdefault(frozenset((target, node)), _reason(hits[node]))
+                        target = clusters.union(target, node)
                 else:
-                    decision.merge[contact_id] = _reason(hits[contact_id])
-            else:
-                decision.shared.extend(hits[contact_id])
-        return decision
+                    for k in hits[node]:
+                        shared.add(k.key)
+                        resolution.shared.append(k)
+            if target is None:
+                resolution.new_contacts += 1
+                target = -resolution.new_contacts
+            target = clusters.find(target)
+            for k in person.keys:
+                index.setdefault((k.kind, k.key), set()).add(target)
+            clusters.names.setdefault(target, []).append(person.data)
+            resolution.contact_of.append(target)
+        resolution.contact_of = [clusters.find(n) for n in resolution.contact_of]
+        resolution.merges = _merges(clusters, reasons)
+        return resolution
+
+
+def _merges(clusters: _Clusters, reasons: dict[frozenset[int], str]) -> list[tuple[int, int, str]]:
+    """Existing contacts that ended in one cluster: fold each into the cluster's survivor."""
+    merges = []
+    for node in sorted(n for n in clusters.parent if n > 0):
+        root = clusters.find(node)
+        if node != root and root > 0:
+            reason = next((r for pair, r in reasons.items() if node in pair), "same record")
+            merges.append((root, node, reason))
+    return merges
 
 
 def _reason(keys: Iterable[IdentityKey]) -> str:
-    return "same " + ", ".join(sorted({k.kind for k in keys})) if keys else "same record"
+    kinds = sorted({k.kind for k in keys})
+    return "same " + ", ".join(kinds) if kinds else "same record"
 
 
 def mark_shared(session: Session, keys: Iterable[IdentityKey], now: datetime) -> None:
     """Record points seen on two different people; they stop identifying anyone."""
-    for key in {(k.kind, k.key) for k in keys}:
+    for kind, value in sorted({(k.kind, k.key) for k in keys}):
         exists = session.scalar(select(SharedPoint.id).where(
-            SharedPoint.kind == key[0], SharedPoint.value == key[1]))
+            SharedPoint.kind == kind, SharedPoint.value == value))
         if exists is None:
-            session.add(SharedPoint(kind=key[0], value=key[1], created_at=now,
+            session.add(SharedPoint(kind=kind, value=value, created_at=now,
                                     reason="seen on two people whose names differ"))
 
 
