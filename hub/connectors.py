@@ -106,6 +106,7 @@ class ConnectorContext:
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
     clock: Callable[[], datetime] = _utcnow
     default_region: str | None = None
+    dry_run: bool = False  # a dry run: read, but change nothing in the source either
 
 
 class ConnectorSettings(BaseModel):
@@ -130,10 +131,19 @@ class Connector:
         self.context = context
         self.log = context.logger
 
+    @property
+    def can_reread(self) -> bool:
+        """Whether a full sync reads the same input again (``crmhub quarantine retry`` relies
+        on it); false for sources that consume their input, such as a drop folder."""
+        return type(self).sync is not Connector.sync
+
     def sync(self, cursor: dict[str, Any] | None, *, full: bool = False) -> Iterator[Batch]:
         """Yield batches of observations from ``cursor`` on (``None``: from the start).
 
-        ``full`` asks for a complete re-read even when the cursor says nothing changed.
+        ``full`` asks for a complete re-read even when the cursor says nothing changed. The
+        core commits each batch before it asks for the next one, so work that must follow
+        a commit (moving a consumed file, acknowledging a message) belongs after the
+        ``yield`` — and is skipped when ``context.dry_run`` is set.
         """
         raise FatalError(f"connector kind {self.kind!r} does not pull; it receives webhooks")
 
