@@ -272,8 +272,9 @@ class Daemon:
         log.info("stopping: %d run(s) finishing their current batch", len(self.workers))
         for worker in self.workers.values():
             worker.stop_sent = True
-            if worker.process.pid is not None:
-                os.kill(worker.process.pid, signal.SIGTERM)
+            if worker.process.exitcode is None and worker.process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):  # it may end meanwhile
+                    os.kill(worker.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.hub.config.hub.stop_timeout
         for worker in list(self.workers.values()):
             worker.process.join(max(0.0, deadline - time.monotonic()))

@@ -12,6 +12,19 @@ when it starts with ``+`` or ``0``, or holds at least 9 digits and a separator. 
 alone when glued to a word (``12345678-aaaa``, ``id_0612345678``), when it is a date
 (``2026-11-22``), an IPv4 address, a decimal number (``0.123456789``) or a digits-only
 UUID. So ``+33 6 12 34 56 10`` becomes ``+336******10`` and ``took 123456789 ms`` stays.
+An extension written after the number (``x123``, ``ext. 12``, ``poste 12``, ``;ext=5``,
+``#12``) is taken with it and its digits are starred too.
+
+E-mail rule: a local part and a domain of Unicode letters, digits and combining marks
+(plus ``._%+-`` in the local part and ``-`` in domain labels), ending in a dot and a
+top-level domain of at least two letters or a ``xn--`` punycode label. So
+``zoé@mercier-traiteur.fr`` becomes ``z***@mercier-traiteur.fr``, while ``@decorator``,
+``user@``, ``a@b`` and ``pkg@1.2.3`` stay.
+
+Database errors: SQLAlchemy puts the bound values of a failed statement in its message
+(``[parameters: ...]``); that block is dropped from every masked text, whatever ``pii``
+says. :func:`describe_error` gives the one-line, personal-data-free summary of an error
+that may be stored or shown.
 """
 
 from __future__ import annotations
@@ -21,30 +34,56 @@ import logging
 import re
 import sys
 import threading
+import unicodedata
 from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import IO, Any
+
+from sqlalchemy.exc import StatementError
 
 __all__ = [
     "ContextAdapter",
     "Masker",
     "add_secret",
     "configure_logging",
+    "describe_error",
     "get_logger",
     "mask_text",
 ]
 
 MIN_SECRET_LENGTH = 4
+MAX_ERROR_LENGTH = 500
 
 # -- masking --------------------------------------------------------------------------------
 
+
+def _combining_marks() -> str:
+    """A character-class body of the Basic Multilingual Plane's combining marks.
+
+    ``\\w`` covers Unicode letters and digits but not marks (the accent of a decomposed
+    ``é``, Indic vowel signs), which e-mail addresses may contain.
+    """
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x300, 0x10000):
+        if unicodedata.category(chr(code)).startswith("M"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+
+
+_M = _combining_marks()
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])([A-Za-z0-9_%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+    rf"(?<![\w{_M}.%+-])([\w%+-])[\w{_M}.%+-]*@"
+    rf"((?:[\w{_M}-]+\.)+(?:(?i:xn--[a-z0-9-]*[a-z0-9])|[^\W\d_](?:[^\W\d_]|[{_M}])+))"
 )
-# A candidate phone: not glued to a word before or after (directly or through one of - . /).
+# A candidate phone: not glued to a word before or after (directly or through one of - . /),
+# with an optional extension.
 _PHONE = re.compile(
     r"(?<!\w)(?<!\w[-./])"
     r"(?:\+|\()?\d[\d \u00a0().-]*\d"
+    r"(?P<ext>[ \u00a0]*(?:[xX#]|(?i:ext(?:ension)?|poste)[.:]?|;(?i:ext)=)[ \u00a0]*\d{1,6})?"
     r"(?!\w)(?![-./]\w)"
 )
 _DATE_PREFIX = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4}")
@@ -63,23 +102,53 @@ def _mask_phone(match: re.Match[str]) -> str:
     if date:
         # Keep the date, but a phone number may follow it in the same run.
         return text[: date.end()] + _PHONE.sub(_mask_phone, text[date.end() :])
-    if _IPV4.fullmatch(text) or _UUID_DIGITS.fullmatch(text) or _DECIMAL.fullmatch(text):
+    ext = match.group("ext") or ""
+    number = text[: len(text) - len(ext)]
+    masked = _mask_number(number)
+    if masked is None:
         return text
+    return masked + re.sub(r"\d", "*", ext)
+
+
+def _mask_number(text: str) -> str | None:
+    """``text`` masked when it is a phone number, else None."""
+    if _IPV4.fullmatch(text) or _UUID_DIGITS.fullmatch(text) or _DECIMAL.fullmatch(text):
+        return None
     digits = re.sub(r"\D", "", text)
     if len(digits) < 8:
-        return text
+        return None
     plus = text.startswith("+")
     leading = plus or digits.startswith("0")
     separated = len(digits) != len(text)
     if not leading and not (len(digits) >= 9 and separated):
-        return text
+        return None
     return ("+" if plus else "") + digits[:3] + "*" * (len(digits) - 5) + digits[-2:]
+
+
+# SQLAlchemy's "[parameters: ...]" block: it ends with the "]" that closes the line before
+# the "(Background on this error at: ...)" link, a blank line (a chained traceback) or
+# the end of the text; its repr may span lines. Left unterminated, it runs to the line end.
+_SQL_PARAMETERS = re.compile(
+    r"\[parameters: .*?\](?=[ \t]*(?:\n\(Background on this error at|\n[ \t]*\n|\n?\Z))",
+    re.DOTALL,
+)
+_SQL_PARAMETERS_LINE = re.compile(r"\[parameters: [^\n]*")
+_HIDDEN_PARAMETERS = "[parameters hidden]"
+
+
+def _strip_sql_parameters(text: str) -> str:
+    """``text`` without SQLAlchemy's ``[parameters: ...]`` blocks (bound values)."""
+    if "[parameters: " not in text:
+        return text
+    text = _SQL_PARAMETERS.sub(_HIDDEN_PARAMETERS, text)
+    return _SQL_PARAMETERS_LINE.sub(_HIDDEN_PARAMETERS, text)
 
 
 class Masker:
     """Replaces secrets by ``***`` and, when ``pii`` is set, masks e-mails and phones.
 
-    Secrets go first, so a secret made of digits is not half-masked as a phone number.
+    SQL parameter blocks are dropped first (always), then secrets, so a secret made of
+    digits is not half-masked as a phone number.
     """
 
     def __init__(self, *, pii: bool = True, secrets: Iterable[str] = ()) -> None:
@@ -102,11 +171,13 @@ class Masker:
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
-    def __call__(self, text: str) -> str:
+    def __call__(self, text: str, *, pii: bool | None = None) -> str:
+        """``text`` masked; ``pii`` overrides the masker's own setting for this call."""
+        text = _strip_sql_parameters(text)
         pattern = self._pattern
         if pattern is not None:
             text = pattern.sub("***", text)
-        if self.pii:
+        if self.pii if pii is None else pii:
             text = _EMAIL.sub(_mask_email, text)
             text = _PHONE.sub(_mask_phone, text)
         return text
@@ -136,6 +207,44 @@ def add_secret(value: str) -> None:
 def mask_text(text: str) -> str:
     """``text`` as the configured log handler would write it (for other outputs, e.g. CLI)."""
     return _masker(text)
+
+
+# Values some drivers quote on the first line of their message: PostgreSQL's
+# 'invalid input syntax for type integer: "..."', MySQL's "Duplicate entry '...' for key".
+_DRIVER_VALUES = re.compile(
+    r"""(?<=: )"[^"]*"$|(?<=entry )'.*?'(?= for key )|(?<=value: )'.*?'(?= for )"""
+)
+
+
+def _safe_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:  # a broken __str__ must not break error reporting
+        return f"<unprintable {type(value).__name__}>"
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line description of ``exc`` free of personal data, to store or show.
+
+    For a SQLAlchemy statement error: its class name and the first line of the driver's
+    message, without the SQL, the bound parameters or values the driver quotes
+    (``DataError: value too long for type character varying(2)``). Otherwise
+    ``"<class name>: <message>"`` without SQL parameters. Either way e-mails and phones
+    are masked (whatever ``mask_pii`` says), registered secrets replaced by ``***`` and
+    the result cut to 500 characters.
+    """
+    name = type(exc).__name__
+    if isinstance(exc, StatementError):
+        source: object = exc.orig if exc.orig is not None else (exc.args[0] if exc.args else "")
+        lines = (line.strip() for line in _safe_str(source).splitlines())
+        first = next((line for line in lines if line), "")
+        detail = _DRIVER_VALUES.sub(lambda m: f"{m.group()[0]}***{m.group()[0]}", first)
+    else:
+        detail = " ".join(_strip_sql_parameters(_safe_str(exc)).split())
+    text = _masker(f"{name}: {detail}" if detail else name, pii=True)
+    if len(text) > MAX_ERROR_LENGTH:
+        text = text[: MAX_ERROR_LENGTH - 1] + "…"
+    return text
 
 
 # -- formatting -----------------------------------------------------------------------------

@@ -6,12 +6,15 @@ import io
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from hub.logs import Masker, add_secret, configure_logging, get_logger
+from hub.logs import Masker, add_secret, configure_logging, describe_error, get_logger
 
 Configure = Callable[..., io.StringIO]
 
@@ -152,6 +155,8 @@ def test_mask_pii_false_keeps_pii_but_still_masks_secrets(configure: Configure) 
         "peer 192.168.100.200:8080",
         "on 01.12.2026 at noon",
         "msg id_0612345678",
+        "screen 1920x1080",
+        "build 12345678x2",
     ],
 )
 def test_timestamps_durations_and_ids_are_not_masked(text: str) -> None:
@@ -195,3 +200,190 @@ def test_bound_context_merges_with_call_extra() -> None:
     _, kwargs = log.process("x", {"extra": {"batch": 1}})
 
     assert kwargs["extra"] == {"connector": "gmail-sales", "run_id": "r-9", "batch": 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("de zoé@mercier-traiteur.fr", "de z***@mercier-traiteur.fr"),
+        ("élodie.caron@caron-associes.fr", "é***@caron-associes.fr"),
+        ("info@bücher.de", "i***@bücher.de"),
+        ("contact@xn--bcher-kva.de", "c***@xn--bcher-kva.de"),
+        ("ze\u0301lie@cafe\u0301.fr", "z***@cafe\u0301.fr"),  # decomposed accents
+        ("संपर्क@डाटामेल.भारत", "स***@डाटामेल.भारत"),
+        ("ivan@пример.рф", "i***@пример.рф"),
+        ("x.y@example.xn--p1ai", "x***@example.xn--p1ai"),
+        ("<zoé@mercier-traiteur.fr>.", "<z***@mercier-traiteur.fr>."),
+    ],
+)
+def test_unicode_emails_and_idn_domains_are_masked(text: str, masked: str) -> None:
+    assert Masker()(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@decorator",
+        "@property def name",
+        "ping user@ later",
+        "a@b",
+        "zoé@localhost",
+        "a@b.c",
+        "left-pad@1.3.0",
+        "%(user)s@%(host)s",
+        "{user}@{host}.{tld}",
+        "%(asctime)s %(levelname)s %(name)s: %(message)s",
+    ],
+)
+def test_at_signs_that_are_not_emails_are_not_masked(text: str) -> None:
+    assert Masker()(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("+33612345678x123", "+336******78x***"),
+        ("+33 6 12 34 56 78 ext. 12", "+336******78 ext. **"),
+        ("0612345678;ext=5", "061*****78;ext=*"),
+        ("tel 01 23 45 67 89 poste 204.", "tel 012*****89 poste ***."),
+        ("+1 (415) 555-2671 #12, thanks", "+141******71 #**, thanks"),
+    ],
+)
+def test_phone_numbers_with_an_extension_are_masked(text: str, masked: str) -> None:
+    assert Masker()(text) == masked
+
+
+# Module constants, so the values are not in the test's source lines a traceback shows.
+PARAMETER_VALUE = "Ada Lovelace, 12 rue X"
+TITLE_VALUE = "Dr Ada Lovelace"
+
+
+def failed_insert() -> IntegrityError:
+    """A real IntegrityError: NULL into a NOT NULL column of an in-memory SQLite table."""
+    engine = sa.create_engine("sqlite://")
+    table = sa.Table(
+        "contacts",
+        sa.MetaData(),
+        sa.Column("name", sa.String, nullable=False),
+        sa.Column("address", sa.String, nullable=False),
+    )
+    table.metadata.create_all(engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), {"name": PARAMETER_VALUE, "address": None})
+    except IntegrityError as exc:
+        return exc
+    finally:
+        engine.dispose()
+    raise AssertionError("the insert did not fail")
+
+
+def test_describe_error_of_an_integrity_error_keeps_the_kind_and_drops_parameters() -> None:
+    exc = failed_insert()
+    assert PARAMETER_VALUE in str(exc)  # what the log would otherwise carry
+
+    described = describe_error(exc)
+
+    assert described == "IntegrityError: NOT NULL constraint failed: contacts.address"
+    assert "Ada" not in described
+    assert "[SQL" not in described
+
+
+def test_describe_error_of_a_data_error_is_the_first_line_of_the_driver_message() -> None:
+    orig = sqlite3.DataError("value too long for type character varying(2)\nDETAIL: row x")
+    exc = DBAPIError.instance(
+        "INSERT INTO contacts (title) VALUES (?)", (TITLE_VALUE,), orig, sqlite3.Error
+    )
+    assert isinstance(exc, DataError)
+
+    assert describe_error(exc) == "DataError: value too long for type character varying(2)"
+
+
+@pytest.mark.parametrize(
+    ("message", "described"),
+    [
+        (
+            'invalid input syntax for type integer: "Ada Lovelace"',
+            'IntegrityError: invalid input syntax for type integer: "***"',
+        ),
+        (
+            "Duplicate entry 'Ada Lovelace' for key 'contacts.name'",
+            "IntegrityError: Duplicate entry '***' for key 'contacts.name'",
+        ),
+        (
+            'duplicate key value violates unique constraint "contacts_email_key"\n'
+            "DETAIL:  Key (email)=(ada@example.com) already exists.",
+            'IntegrityError: duplicate key value violates unique constraint "contacts_email_key"',
+        ),
+    ],
+)
+def test_describe_error_drops_values_the_driver_quotes(message: str, described: str) -> None:
+    orig = sqlite3.IntegrityError(message)
+    exc = DBAPIError.instance("UPDATE contacts SET x = ?", ("Ada",), orig, sqlite3.Error)
+
+    assert describe_error(exc) == described
+
+
+def test_describe_error_of_other_errors_is_masked_one_line_and_truncated(
+    configure: Configure,
+) -> None:
+    configure(mask_pii=False, secrets=["tok-s3cr3t-value"])  # PII is masked all the same
+
+    described = describe_error(
+        ValueError("bad row for zoé@mercier-traiteur.fr\n+33 6 12 34 56 78 tok-s3cr3t-value")
+    )
+    long = describe_error(RuntimeError("x" * 2000))
+
+    assert described == "ValueError: bad row for z***@mercier-traiteur.fr +336******78 ***"
+    assert len(long) == 500
+    assert long.startswith("RuntimeError: xxx")
+    assert describe_error(KeyError()) == "KeyError"
+
+
+def test_describe_error_drops_sql_parameters_from_a_wrapped_database_error() -> None:
+    exc = RuntimeError(f"sync failed: {failed_insert()}")
+
+    described = describe_error(exc)
+
+    assert described.startswith("RuntimeError: sync failed: (sqlite3.IntegrityError) NOT NULL")
+    assert "[parameters hidden]" in described
+    assert "Ada" not in described
+    assert "\n" not in described
+
+
+@pytest.mark.parametrize("json_lines", [True, False])
+def test_logged_traceback_of_a_database_error_has_no_parameter_values(
+    configure: Configure, json_lines: bool
+) -> None:
+    stream = configure(json=json_lines)
+    exc = failed_insert()
+    try:
+        raise RuntimeError("wrapped") from exc
+    except RuntimeError:
+        logging.getLogger("hub.test").exception("store failed: %s", exc)
+
+    text = stream.getvalue()
+    assert "NOT NULL constraint failed: contacts.address" in text
+    assert "[parameters hidden]" in text
+    assert "Ada" not in text
+    assert "12 rue" not in text
+
+
+def test_sql_parameters_block_spanning_lines_is_removed() -> None:
+    text = (
+        "(psycopg.errors.DataError) value too long\n"
+        "[SQL: INSERT INTO contacts (name, address) VALUES (%(name)s, %(address)s)]\n"
+        "[parameters: {'name': Name(first='Ada',\n  last='Lovelace'), 'address': '[12] rue X'}]\n"
+        "(Background on this error at: https://sqlalche.me/e/20/9h9h)\n"
+        "\n"
+        "[parameters: ('Grace Hopper', 'unterminated'"
+    )
+
+    assert Masker(pii=False)(text) == (
+        "(psycopg.errors.DataError) value too long\n"
+        "[SQL: INSERT INTO contacts (name, address) VALUES (%(name)s, %(address)s)]\n"
+        "[parameters hidden]\n"
+        "(Background on this error at: https://sqlalche.me/e/20/9h9h)\n"
+        "\n"
+        "[parameters hidden]"
+    )
