@@ -61,9 +61,22 @@ class CanonicalPerson:
                     or d.get("full_name"))
 
 
+# Column sizes of the central model: longer input is cut and flagged, never a failed batch.
+LIMITS = {"given_name": 200, "family_name": 200, "full_name": 400, "title": 300,
+          "language": 35, "label": 60, "point": 320, "company": 300, "website": 500}
+
+
+def _clip(value: str | None, field: str, flags: list[str]) -> str | None:
+    limit = LIMITS[field]
+    if value is None or len(value) <= limit:
+        return value
+    flags.append(f"truncated:{field}")
+    return value[:limit]
+
+
 def _label(value: str | None) -> str | None:
     text = clean_text(value)
-    return text.removeprefix("* ").lower() if text else None
+    return text.removeprefix("* ").lower()[:LIMITS["label"]] if text else None
 
 
 def canonical_person(person: PersonData, policy: Policy, region: str | None) -> CanonicalPerson:
@@ -87,7 +100,8 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
             email_flags.append("freemail")
         if result.valid and result.domain in policy.own_domains:
             own = True
-        emails.append({"value": result.value, "key": result.key or None,
+        emails.append({"value": _clip(result.value, "point", flags),
+                       "key": _clip(result.key, "point", flags) or None,
                        "label": _label(item.label), "primary": item.primary,
                        "flags": email_flags})
         if result.valid and not result.is_role:
@@ -105,7 +119,8 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
         shared = is_shared_label(label) or (parsed.e164 in policy.own_numbers)
         if shared:
             phone_flags.append("shared")
-        phones.append({"value": parsed.value, "label": label, "primary": item.primary,
+        phones.append({"value": _clip(parsed.value, "point", flags), "label": label,
+                       "primary": item.primary,
                        "flags": phone_flags})
         if parsed.valid and parsed.e164 and not shared and not parsed.extension:
             keys.append(IdentityKey("phone", parsed.e164, WEAK))
@@ -118,6 +133,7 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
         else:
             handle = normalize_handle(kind.lower(), value)  # type: ignore[assignment]
         if handle:
+            handle = handle[:LIMITS["point"]]
             handles[kind.lower()] = handle
             keys.append(IdentityKey(kind.lower(), handle, STRONG))
 
@@ -127,8 +143,8 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
         if identifiers.get(name_):
             keys.append(IdentityKey(f"id:{name_}", str(identifiers[name_]), STRONG))
 
-    company = _company(person, emails)
-    address = _address(person.address)
+    company = _company(person, emails, flags)
+    address, country = _address(person.address, flags)
     birthday = None
     if person.birthday:
         parsed_day = normalize_birthday(person.birthday)
@@ -140,13 +156,15 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
     flags.extend(f"email_invalid:{e['value']}" for e in emails if "invalid" in e["flags"])
 
     data = {
-        "given_name": name.given, "family_name": name.family, "full_name": name.full,
+        "given_name": _clip(name.given, "given_name", flags),
+        "family_name": _clip(name.family, "family_name", flags),
+        "full_name": _clip(name.full, "full_name", flags),
         "given_key": name.given_key, "family_key": name.family_key,
-        "title": clean_text(person.title), "birthday": birthday,
-        "language": clean_text(person.language),
+        "title": _clip(clean_text(person.title), "title", flags), "birthday": birthday,
+        "language": _clip(clean_text(person.language), "language", flags),
         "emails": emails, "phones": phones, "handles": handles,
         "company": company, "address": address,
-        "country": address.get("country") if address else None,
+        "country": country,
         "tags": sorted({t for t in (clean_text(t) for t in person.tags) if t}),
         "custom": person.custom, "identifiers": identifiers, "flags": flags,
     }
@@ -167,9 +185,10 @@ def _unique(keys: list[IdentityKey]) -> list[IdentityKey]:
     return list(dict.fromkeys(keys))
 
 
-def _company(person: PersonData, emails: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _company(person: PersonData, emails: list[dict[str, Any]],
+             flags: list[str]) -> dict[str, Any] | None:
     ref = person.company
-    name = clean_company_name(ref.name) if ref else None
+    name = _clip(clean_company_name(ref.name) if ref else None, "company", flags)
     domain = None
     if ref is not None:
         domain = (ref.domain or "").strip().lower().removeprefix("www.") or None
@@ -183,14 +202,21 @@ def _company(person: PersonData, emails: list[dict[str, Any]]) -> dict[str, Any]
                     break
     if not name and not domain:
         return None
-    return {"name": name, "name_key": company_name_key(name) or None, "domain": domain,
-            "website": clean_text(ref.website) if ref else None}
+    return {"name": name, "name_key": company_name_key(name)[:LIMITS["company"]] or None,
+            "domain": domain[:253] if domain else None,
+            "website": _clip(clean_text(ref.website) if ref else None, "website", flags)}
 
 
-def _address(address: Address | None) -> dict[str, Any] | None:
+def _address(address: Address | None,
+             flags: list[str]) -> tuple[dict[str, Any] | None, str | None]:
+    """The address (free text kept as written) and its ISO country, when recognised."""
     if address is None or address.is_empty():
-        return None
+        return None, None
     out = {k: clean_text(v) for k, v in address.model_dump().items()}
+    country = None
     if address.country:
-        out["country"] = normalize_country(address.country) or clean_text(address.country)
-    return {k: v for k, v in out.items() if v}
+        country = normalize_country(address.country)
+        if country is None:
+            flags.append(f"country_unknown:{clean_text(address.country)}")
+        out["country"] = country or clean_text(address.country)
+    return {k: v for k, v in out.items() if v}, country

@@ -12,14 +12,16 @@ from typing import Any, TypeVar
 
 import click
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
 from hub.config import DEFAULT_CONFIG, ConfigError, load_config
 from hub.db import SchemaError, current_revision, head_revision, make_engine, upgrade
-from hub.logs import configure_logging
+from hub.logs import configure_logging, describe_error
 from hub.model import Contact, MergeEvent, QuarantineItem, SyncState
 from hub.plugins import HubPlugins
 from hub.runtime import Hub, connector_settings
+from hub.secrets import SecretError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,15 +45,18 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-def open_hub(config_path: Path, migrate: bool = True) -> Hub:
+def open_hub(config_path: Path, create: bool = False) -> Hub:
+    """The hub, or a clear message and exit: 2 for config errors, 1 for the database."""
     try:
-        hub = Hub.open(config_path, migrate=migrate)
+        hub = Hub.open(config_path, create=create)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         click.echo("configuration invalid: run `crmhub config check` for details", err=True)
         sys.exit(2)
     except SchemaError as exc:
         fail(str(exc), 1)
+    except SQLAlchemyError as exc:
+        fail(f"cannot use the database: {describe_error(exc)}", 1)
     _logging(hub)
     return hub
 
@@ -98,7 +103,7 @@ def run(config_path: Path) -> None:
     """Run the daemon: every connector at its interval, until SIGTERM."""
     from hub.daemon import Daemon
 
-    hub = open_hub(config_path)
+    hub = open_hub(config_path, create=True)
     daemon = Daemon(config_path, hub)
     daemon.install_signals()
     sys.exit(daemon.serve())
@@ -116,7 +121,7 @@ def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path:
     """Sync one connector now, then exit."""
     from hub.sync import run_sync
 
-    hub = open_hub(config_path)
+    hub = open_hub(config_path, create=True)
     try:
         hub.config.connector(name)
     except KeyError as exc:
@@ -137,6 +142,9 @@ def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path:
     data = report.as_dict() | {"dry_run": dry_run}
 
     def render(d: dict[str, Any]) -> None:
+        if report.error_kind == "busy":
+            click.echo(f"{name}: not started, {d['error']}", err=True)
+            return
         head = "would change (dry run)" if dry_run else "done"
         click.echo(f"{name}: {head} in {d['seconds']}s — {d['received']} records: "
                    f"{d['created']} new, {d['updated']} changed, {d['unchanged']} unchanged, "
@@ -150,7 +158,7 @@ def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path:
 
     emit(data, as_json, render)
     hub.close()
-    sys.exit(0 if report.ok else 1)
+    sys.exit(0 if report.ok and not report.stats.held else 1)
 
 
 @main.command()
@@ -261,8 +269,8 @@ def db_group() -> None:
 def db_upgrade(config_path: Path) -> None:
     """Apply schema migrations."""
     try:
-        url = load_config(config_path).config.hub.database_url
-    except ConfigError as exc:
+        url = load_config(config_path).config.hub.url()
+    except (ConfigError, SecretError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
     engine = make_engine(url)
@@ -271,6 +279,8 @@ def db_upgrade(config_path: Path) -> None:
         upgrade(engine)
     except SchemaError as exc:
         fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(f"cannot use the database: {describe_error(exc)}")
     click.echo(f"database at {head_revision()} (was {before or 'empty'})")
 
 
@@ -278,7 +288,7 @@ def db_upgrade(config_path: Path) -> None:
 @config_option
 def db_current(config_path: Path) -> None:
     """Print the schema revision of the database and the one this crmhub needs."""
-    url = load_config(config_path).config.hub.database_url
+    url = load_config(config_path).config.hub.url()
     click.echo(f"database: {current_revision(make_engine(url)) or 'empty'}; "
                f"this crmhub: {head_revision()}")
 
@@ -482,12 +492,19 @@ def quarantine_retry(item_ids: tuple[int, ...], connector: str | None, config_pa
     """Retry open items (all, or the given ids) after a config or mapping fix."""
     from hub.quarantine import retry
 
-    hub = open_hub(config_path)
+    hub = open_hub(config_path, create=True)
     result = retry(hub, list(item_ids) or None, connector)
-    emit(result, as_json, lambda r: click.echo(
-        f"{r['retried']} item(s) retried: re-read "
-        f"{', '.join(x['connector'] for x in r['reread']) or 'no source'}, "
-        f"{r['reingested']} observation(s) re-ingested; {r['still_open']} still rejected"))
+    def render(r: dict[str, Any]) -> None:
+        click.echo(f"{r['retried']} item(s) retried: re-read "
+                   f"{', '.join(x['connector'] for x in r['reread']) or 'no source'}, "
+                   f"{r['reingested']} observation(s) re-ingested; "
+                   f"{r['still_open']} still rejected")
+        if r["cannot_retry"]:
+            click.echo(f"{len(r['cannot_retry'])} item(s) cannot be retried: their source "
+                       "is consumed (a drop-folder file is in done/); drop the fixed file "
+                       "again, then `crmhub quarantine purge` them")
+
+    emit(result, as_json, render)
 
 
 @quarantine_group.command("purge")

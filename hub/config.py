@@ -22,6 +22,9 @@ from typing import Any, Literal
 
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+
+from hub.secrets import SecretRef
 
 ENV_PREFIX = "CRMHUB_"
 DEFAULT_CONFIG = Path("/etc/crmhub/crmhub.toml")
@@ -51,7 +54,7 @@ class _Section(BaseModel):
 
 
 class HubSection(_Section):
-    database_url: str = "sqlite:///crmhub.db"
+    database_url: str | SecretRef = "sqlite:///crmhub.db"
     default_region: str | None = None
     own_domains: list[str] = Field(default_factory=list)
     own_numbers: list[str] = Field(default_factory=list)
@@ -72,6 +75,21 @@ class HubSection(_Section):
     def _durations(cls, value: Any) -> float:
         return parse_duration(value)
 
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, value: str | SecretRef) -> str | SecretRef:
+        if isinstance(value, str):
+            check_database_url(value)
+        return value
+
+    def url(self) -> str:
+        """The database URL, resolving a secret reference (a password kept out of files)."""
+        if isinstance(self.database_url, SecretRef):
+            url = self.database_url.resolve()
+            check_database_url(url)
+            return url
+        return self.database_url
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -86,6 +104,17 @@ class HubSection(_Section):
     @classmethod
     def _domains(cls, value: list[str]) -> list[str]:
         return sorted({d.strip().lower().removeprefix("@") for d in value if d.strip()})
+
+
+def check_database_url(url: str) -> None:
+    """Only SQLite and PostgreSQL, in SQLAlchemy's URL syntax."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except Exception:
+        raise ValueError(f"{url.split('@')[-1]!r} is not a database URL; write "
+                         "sqlite:///path/crmhub.db or postgresql+psycopg://user@host/db") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"{backend!r} databases are not supported: use sqlite or postgresql")
 
 
 def _check_region(value: str | None) -> str | None:

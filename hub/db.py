@@ -31,6 +31,11 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+def sqlite_file_exists(url: str) -> bool:
+    database = make_url(url).database
+    return not database or database == ":memory:" or Path(database).is_file()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the pragmas crmhub relies on; creates a SQLite file's directory."""
     parsed = make_url(url)

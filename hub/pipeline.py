@@ -25,6 +25,7 @@ from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch, SnapshotEnd
 from hub.db import session_factory
 from hub.golden import rebuild_contacts
+from hub.logs import describe_error
 from hub.match.resolve import (
     DeterministicResolver,
     Item,
@@ -42,6 +43,7 @@ from hub.model import (
     MatchKey,
     OutboxEvent,
     QuarantineItem,
+    SharedPoint,
     SourceRecord,
     SyncState,
 )
@@ -89,11 +91,23 @@ class IngestStats:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def content_hash(observation: Observation) -> str:
-    """What decides 'unchanged': everything the source said except when it said it."""
+# Bump when normalisation changes what is stored, so that `sync --full` re-applies it.
+NORMALIZATION_VERSION = "1"
+
+
+def content_hash(observation: Observation, salt: str = "") -> str:
+    """What decides 'unchanged': everything the source said except when it said it, plus
+    ``salt`` — the policy it was normalised under (a changed ``default_region`` or
+    ``own_domains`` makes every record 'changed' on the next full read)."""
     body = observation.model_dump(mode="json", exclude={"observed_at"})
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256((salt + text).encode()).hexdigest()
+
+
+def policy_salt(policy: Policy, region: str | None) -> str:
+    return json.dumps([NORMALIZATION_VERSION, sorted(policy.own_domains),
+                       sorted(policy.own_numbers), policy.default_region, region,
+                       list(policy.identifiers)])
 
 
 def _utcnow() -> datetime:
@@ -205,7 +219,9 @@ class _BatchRun:
         self.connector = connector
         self.batch = batch
         self.now = pipeline.clock()
+        self.existing: dict[str, SourceRecord] = {}
         self.stats = IngestStats(received=len(batch.observations))
+        self.salt = policy_salt(pipeline.policy, connector.default_region)
         self.touched: set[int] = set()
         self.new_contacts: set[int] = set()
         self.events: list[tuple[str, dict[str, Any]]] = []
@@ -214,17 +230,21 @@ class _BatchRun:
 
     def run(self) -> IngestStats:
         session, name = self.session, self.connector.name
-        for item in self.batch.rejected:
-            if quarantine(session, name, item.reason, item.payload, item.external_id,
-                          item.location, None, self.now):
-                self.stats.quarantined += 1
         observations = []
         for observation in self.batch.observations:
             if "\x00" in observation.external_id:
                 self._reject(observation, "external id contains a NUL byte")
             else:
                 observations.append(observation)
-        existing = self._existing([o.external_id for o in observations])
+        existing = self._existing([o.external_id for o in observations] +
+                                  [r.external_id for r in self.batch.rejected
+                                   if r.external_id and "\x00" not in r.external_id])
+        self.existing = existing
+        for item in self.batch.rejected:
+            if quarantine(session, name, item.reason, item.payload, item.external_id,
+                          item.location, None, self.now):
+                self.stats.quarantined += 1
+            self._keep_previous(item.external_id)
         unchanged: list[int] = []
         persons: dict[str, _Person] = {}  # the last version of each record in the batch
         others: list[tuple[Observation, SourceRecord | None, str]] = []
@@ -232,8 +252,11 @@ class _BatchRun:
             try:
                 if self.p.plugins is not None and self.p.plugins.has_enrichers:
                     observation = self.p.plugins.enrich(observation)
-                digest = content_hash(observation)
+                digest = content_hash(observation, self.salt)
                 record = existing.get(observation.external_id)
+                if observation.deleted and (record is None or record.deleted_at is not None):
+                    self.stats.unchanged += 1  # already gone: a repeated tombstone is a no-op
+                    continue
                 if record is not None and record.content_hash == digest and \
                         (record.deleted_at is not None) == observation.deleted:
                     unchanged.append(record.id)
@@ -269,9 +292,17 @@ class _BatchRun:
     def _reject(self, observation: Observation, why: Exception | str) -> None:
         self.stats.quarantined += 1
         reason = why if isinstance(why, str) else str(why) if isinstance(why, RecordRejected) \
-            else f"could not be stored: {type(why).__name__}: {why}"
+            else f"could not be stored: {describe_error(why)}"
         quarantine(self.session, self.connector.name, reason, None, observation.external_id,
                    None, observation.model_dump(mode="json"), self.now)
+        self._keep_previous(observation.external_id)
+
+    def _keep_previous(self, external_id: str | None) -> None:
+        """A bad new version of a record keeps the good one it had in this snapshot:
+        quarantining an edit must never tombstone the record it edits."""
+        record = self.existing.get(external_id) if external_id else None
+        if record is not None and self.batch.token and record.deleted_at is None:
+            record.seen_token = self.batch.token
 
     def _existing(self, external_ids: list[str]) -> dict[str, SourceRecord]:
         found: dict[str, SourceRecord] = {}
@@ -530,7 +561,10 @@ class _BatchRun:
             if parsed is not None and parsed.e164:
                 if parsed.e164 in self.p.policy.own_numbers:
                     return -1
-                keys.append(("phone", parsed.e164))
+                shared = self.session.scalar(select(SharedPoint.id).where(
+                    SharedPoint.kind == "phone", SharedPoint.value == parsed.e164))
+                if shared is None:
+                    keys.append(("phone", parsed.e164))
                 values["phones"].append(ContactValue(value=phone))
         if not keys:
             return None
@@ -545,7 +579,7 @@ class _BatchRun:
                                 f"{keys[0][1]}", observed_at=observation.observed_at,
                                 person=person)
         existing = self._existing([synthetic.external_id]).get(synthetic.external_id)
-        prepared = self._prepare(synthetic, existing, content_hash(synthetic))
+        prepared = self._prepare(synthetic, existing, content_hash(synthetic, self.salt))
         if prepared is None:
             return None
         outcome = self._store_persons([prepared])
@@ -610,6 +644,9 @@ class _BatchRun:
         state.last_attempt = self.now
         if self.stats.held:
             state.held = self.stats.held
+        elif self.batch.snapshot_end is not None and state.held and \
+                self.batch.snapshot_end.scope in state.held:
+            state.held = None  # that snapshot is whole again (or deletes were allowed)
 
 
 def _company_ref(canon: CanonicalPerson) -> CompanyRef | None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from hub.connectors import Batch, Connector
+from hub.connectors import Batch
 from hub.model import QuarantineItem
 from hub.records import Observation
 from hub.runtime import Hub
@@ -56,6 +56,11 @@ def retry(hub: Hub, ids: list[int] | None = None,
             query = query.where(QuarantineItem.connector == connector)
         items = [i for i in session.scalars(query.order_by(QuarantineItem.id))
                  if i.connector in configured]
+        rereadable = {name: hub.connector(name).can_reread
+                      for name in {i.connector for i in items}}
+        # Rows a connector could not parse can only be retried by reading them again.
+        stuck = [i for i in items if i.observation is None and not rereadable[i.connector]]
+        items = [i for i in items if i not in stuck]
         for item in items:
             item.status, item.resolved_at = "retried", now
         observations: dict[str, list[dict[str, Any]]] = {}
@@ -65,7 +70,7 @@ def retry(hub: Hub, ids: list[int] | None = None,
         names = sorted({i.connector for i in items})
     reread, reingested = [], 0
     for name in names:
-        if _pulls(hub, name):
+        if rereadable[name]:
             reread.append(run_sync(hub, name, full=True).as_dict())
         else:
             batch = Batch([Observation.model_validate(o) for o in observations.get(name, [])])
@@ -74,12 +79,7 @@ def retry(hub: Hub, ids: list[int] | None = None,
         still_open = session.scalar(select(func.count()).select_from(QuarantineItem).where(
             QuarantineItem.status == "open", QuarantineItem.connector.in_(names))) or 0
     return {"retried": len(items), "reread": reread, "reingested": reingested,
-            "still_open": still_open}
-
-
-def _pulls(hub: Hub, name: str) -> bool:
-    klass = hub.plugins.connector_classes()[hub.config.connector(name).kind]
-    return klass.sync is not Connector.sync
+            "still_open": still_open, "cannot_retry": [i.id for i in stuck]}
 
 
 def purge(session: Session, *, older_than_days: int | None = None,

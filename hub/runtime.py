@@ -23,7 +23,7 @@ from hub.config import (
     validation_issues,
 )
 from hub.connectors import Connector, ConnectorContext, ConnectorSettings
-from hub.db import ensure_schema, is_sqlite, make_engine
+from hub.db import SchemaError, ensure_schema, is_sqlite, make_engine, sqlite_file_exists
 from hub.http import HttpClient
 from hub.logs import add_secret
 from hub.pipeline import Pipeline
@@ -80,17 +80,25 @@ class Hub:
     http: HttpClient = field(default_factory=HttpClient)
 
     @classmethod
-    def open(cls, config_path: Path, *, migrate: bool = True,
+    def open(cls, config_path: Path, *, create: bool = True,
              plugins: HubPlugins | None = None, **engine_kwargs: Any) -> Hub:
+        """Validate everything and connect. ``create``: an embedded SQLite database is
+        created or upgraded (``run``, ``sync``); read commands never create one."""
         loaded = load_config(config_path)
         plugins = plugins or HubPlugins.load()
         settings, issues = connector_settings(loaded, plugins)
         if issues:
             raise ConfigError(issues)
-        url = loaded.config.hub.database_url
+        try:
+            url = loaded.config.hub.url()
+        except SecretError as exc:
+            raise ConfigError([ConfigIssue(str(loaded.path), "hub.database_url",
+                                           str(exc))]) from None
+        if not create and is_sqlite(url) and not sqlite_file_exists(url):
+            raise SchemaError(f"no database at {url.removeprefix('sqlite:///')}: run "
+                              "`crmhub sync NAME` or `crmhub db upgrade` first")
         engine = make_engine(url, **engine_kwargs)
-        if migrate:
-            ensure_schema(engine, auto_upgrade=is_sqlite(url))
+        ensure_schema(engine, auto_upgrade=create and is_sqlite(url))
         pipeline = Pipeline(engine, loaded.config, plugins)
         return cls(loaded, plugins, engine, pipeline, settings)
 
@@ -98,14 +106,15 @@ class Hub:
     def config(self) -> HubConfig:
         return self.loaded.config
 
-    def connector(self, name: str) -> Connector:
+    def connector(self, name: str, *, dry_run: bool = False) -> Connector:
         cfg = self.config.connector(name)
         klass = self.plugins.connector_classes()[cfg.kind]
         context = ConnectorContext(
             http=self.http, resolve_secret=resolve_secret,
             logger=logging.LoggerAdapter(logging.getLogger(f"crmhub.connector.{cfg.kind}"),
                                          {"connector": name}),
-            default_region=cfg.default_region or self.config.hub.default_region)
+            default_region=cfg.default_region or self.config.hub.default_region,
+            dry_run=dry_run)
         return klass(name, self.settings[name], context)
 
     def close(self) -> None:

@@ -100,7 +100,7 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
     if dry_session is not None:
         dry_session.begin()
     try:
-        connector = hub.connector(name)
+        connector = hub.connector(name, dry_run=dry_run)
         log.info("sync %s started%s", name, " (full)" if full else "", extra=extra)
         for batch in connector.sync(cursor, full=full):
             stats = hub.pipeline.ingest(cfg, batch, session=dry_session,
@@ -155,8 +155,6 @@ def record_outcome(hub: Hub, kind: str, report: SyncReport) -> None:
             state.last_success = now
             state.last_error = None
             state.consecutive_failures = 0
-            if not report.stats.held:
-                state.held = None
         else:
             state.last_error = report.error
             state.last_error_at = now

@@ -209,3 +209,21 @@ def test_run_ingests_then_exits_zero_on_sigterm(tmp_path: Path) -> None:
     log_lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     assert any(line["msg"] == "crmhub stopped" for line in log_lines)
     assert not any("alice.martin@gmail.com" in json.dumps(line) for line in log_lines)
+
+
+def test_read_commands_never_create_a_database(tmp_path: Path) -> None:
+    config = tmp_path / "crmhub.toml"
+    config.write_text(f'[hub]\ndatabase_url = "sqlite:///{tmp_path}/not/here/hub.db"\n')
+    result = CliRunner().invoke(main, ["status", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "no database at" in result.output and "crmhub db upgrade" in result.output
+    assert not (tmp_path / "not").exists()
+
+
+def test_an_unreachable_database_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "crmhub.toml"
+    config.write_text('[hub]\ndatabase_url = "postgresql+psycopg://nobody@127.0.0.1:1/none"\n')
+    result = CliRunner().invoke(main, ["status", "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: cannot use the database: OperationalError")
+    assert "Traceback" not in result.output

@@ -201,3 +201,21 @@ def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["config", "check", "--config", str(tmp_path / "no.toml")])
     assert result.exit_code == 2
     assert "config file not found" in result.output
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("notaurl", "is not a database URL"),
+    ("mysql://db/crm", "'mysql' databases are not supported"),
+])
+def test_a_bad_database_url_is_a_config_error(tmp_path: Path, url: str, message: str) -> None:
+    main_file = write(tmp_path / "crmhub.toml", f'[hub]\ndatabase_url = "{url}"\n')
+    [issue] = issues_of(main_file)
+    assert "hub.database_url" in issue and message in issue
+
+
+def test_database_url_can_be_a_secret_reference(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_DB", "postgresql+psycopg://crm:pw@db/crm")
+    main_file = write(tmp_path / "crmhub.toml", '[hub]\ndatabase_url = { env = "CRM_DB" }\n')
+    assert load_config(main_file, environ={}).config.hub.url() == \
+        "postgresql+psycopg://crm:pw@db/crm"

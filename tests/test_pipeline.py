@@ -279,12 +279,21 @@ def test_interaction_links_known_and_new_participants_but_not_us(pipeline: Pipel
 
 
 def test_company_found_by_domain_then_by_name_and_country(pipeline: Pipeline) -> None:
+    uk = {"country": "United Kingdom"}
     pipeline.ingest(SRC, Batch([
-        person("1", full_name="A B", emails=["a@contoso.com"], company={"name": "Contoso Ltd"}),
-        person("2", full_name="C D", emails=["c@contoso.com"]),
-        person("3", full_name="E F", emails=["e@gmail.com"], company={"name": "CONTOSO, Ltd."}),
+        person("1", full_name="A B", emails=["a@contoso.com"], company={"name": "Contoso Ltd"},
+               address=uk),
+        person("2", full_name="C D", emails=["c@contoso.com"]),  # by domain
+        person("3", full_name="E F", emails=["e@gmail.com"], company={"name": "CONTOSO, Ltd."},
+               address={"country": "GB"}),  # by name + the same country
+        person("4", full_name="G H", emails=["g@gmail.com"], company={"name": "Contoso Ltd"},
+               address={"country": "Germany"}),  # same name, another country
     ]))
-    assert count(pipeline, Company) == 1
+    with pipeline.sessions() as session:
+        companies = sorted(session.execute(select(Company.name_key, Company.country)).all())
+    assert companies == [("contoso", "DE"), ("contoso", "GB")]
+    rows = {c["full_name"]: c["company"]["id"] for c in live_contacts(pipeline)}
+    assert rows["A B"] == rows["C D"] == rows["E F"] != rows["G H"]
 
 
 def test_free_mail_never_makes_a_company(pipeline: Pipeline) -> None:
@@ -324,5 +333,91 @@ def test_nul_bytes_in_input_never_break_the_batch(pipeline: Pipeline) -> None:
         [person("bad\x00id", full_name="Nul\x00 Byte", emails=["n@b.io"]),
          person("ok", full_name="Fine Person", emails=["f@p.io"])],
         rejected=[Rejected(reason="binary", payload="\x00\x01\x02", location="x.csv:1")]))
-    assert stats.quarantined >= 1
-    assert "Fine Person" in {c["full_name"] for c in live_contacts(pipeline)}
+    assert stats.quarantined == 2
+    assert [c["full_name"] for c in live_contacts(pipeline)] == ["Fine Person"]
+    with pipeline.sessions() as session:
+        reasons = sorted(session.scalars(select(QuarantineItem.reason)))
+    assert reasons == ["binary", "external id contains a NUL byte"]
+
+
+def test_values_longer_than_their_columns_are_cut_and_flagged_not_fatal(
+        pipeline: Pipeline) -> None:
+    stats = pipeline.ingest(SRC, Batch([
+        person("1", full_name="Long Title", emails=["l@t.io"], title="Chief " * 200,
+               address={"country": "Nouvelle-Calédonie du Sud"}),
+        person("2", full_name="Next Person", emails=["n@p.io"])]))
+    assert stats.quarantined == 0 and stats.created == 2
+    with pipeline.sessions() as session:
+        contact = session.scalars(select(Contact).order_by(Contact.id)).first()
+        assert contact is not None and len(contact.title or "") == 300
+        assert contact.country is None
+        assert contact.address["country"] == "Nouvelle-Calédonie du Sud"
+        assert "truncated:title" in contact.flags
+        assert "country_unknown:Nouvelle-Calédonie du Sud" in contact.flags
+
+
+def test_a_quarantined_edit_keeps_the_previous_version_in_the_snapshot(
+        pipeline: Pipeline) -> None:
+    rows = [person(str(i), full_name=f"P{i} Q", emails=[f"p{i}@x.io"]) for i in range(10)]
+    pipeline.ingest(SRC, Batch(rows, scope="f.csv", token="v1",
+                               snapshot_end=SnapshotEnd("f.csv", "v1", 0.5)))
+    broken = [*rows[:9], person("9", title="no name any more")]
+    stats = pipeline.ingest(SRC, Batch(broken, scope="f.csv", token="v2",
+                                       snapshot_end=SnapshotEnd("f.csv", "v2", 0.5)))
+    assert stats.quarantined == 1 and stats.deleted == 0
+    assert "P9 Q" in {c["full_name"] for c in live_contacts(pipeline)}
+    unparsed = Rejected(reason="bad row", payload="x", external_id="8", location="f.csv:9")
+    stats = pipeline.ingest(SRC, Batch(rows[:8], rejected=[unparsed], scope="f.csv",
+                                       token="v3", snapshot_end=SnapshotEnd("f.csv", "v3", 0.5)))
+    assert stats.deleted == 1  # row 9 is really gone; row 8 is only unreadable
+    assert "P8 Q" in {c["full_name"] for c in live_contacts(pipeline)}
+
+
+def test_a_repeated_tombstone_changes_nothing(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([person("1", full_name="Gone Soon", emails=["g@s.io"])]))
+    gone = Batch([Observation(kind="person", external_id="1", observed_at=T0, deleted=True)])
+    pipeline.ingest(SRC, gone)
+    events = count(pipeline, OutboxEvent)
+    again = pipeline.ingest(SRC, gone)
+    assert (again.deleted, again.unchanged) == (0, 1)
+    assert count(pipeline, OutboxEvent) == events
+
+
+def test_a_changed_policy_makes_records_changed_on_the_next_read(engine: Engine) -> None:
+    batch = Batch([person("1", full_name="Ann Lee", phones=["0470123456"])])
+    Pipeline(engine, HubConfig(hub=HubSection(default_region="FR"))).ingest(SRC, batch)
+    again = Pipeline(engine, HubConfig(hub=HubSection(default_region="FR"))).ingest(SRC, batch)
+    assert again.unchanged == 1
+    belgian = Pipeline(engine, HubConfig(hub=HubSection(default_region="BE")))
+    assert belgian.ingest(SRC, batch).updated == 1
+    assert live_contacts(belgian)[0]["phones"][0]["value"] == "+32470123456"
+
+
+def test_a_shared_number_never_links_an_interaction_participant(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([
+        person("c", given_name="Claire", family_name="Moreau", phones=["+33 1 40 00 00 00"]),
+        person("p", given_name="Paul", family_name="Moreau", phones=["+33 1 40 00 00 00"])]))
+    call = Observation(kind="interaction", external_id="call1", observed_at=T0, interaction={
+        "channel": "call", "direction": "inbound", "occurred_at": T0,
+        "participants": [{"phone": "01 40 00 00 00", "role": "from"}]})
+    pipeline.ingest(OTHER, Batch([call]))
+    claire = next(c for c in live_contacts(pipeline) if c["full_name"] == "Claire Moreau")
+    assert claire["interactions"]["count"] == 0
+
+
+def test_a_mass_delete_hold_stays_until_the_snapshot_is_whole_again(
+        pipeline: Pipeline) -> None:
+    rows = [person(str(i), full_name=f"P{i} Q", emails=[f"p{i}@x.io"]) for i in range(10)]
+    pipeline.ingest(SRC, Batch(rows, scope="f.csv", token="v1",
+                               snapshot_end=SnapshotEnd("f.csv", "v1", 0.2)))
+    pipeline.ingest(SRC, Batch(rows[:4], scope="f.csv", token="v2",
+                               snapshot_end=SnapshotEnd("f.csv", "v2", 0.2)))
+    pipeline.ingest(SRC, Batch([], cursor={"unchanged": True}))  # a later, empty run
+    with pipeline.sessions() as session:
+        state = session.get(SyncState, "src")
+        assert state is not None and state.held and "f.csv" in state.held
+    pipeline.ingest(SRC, Batch(rows, scope="f.csv", token="v3",
+                               snapshot_end=SnapshotEnd("f.csv", "v3", 0.2)))
+    with pipeline.sessions() as session:
+        state = session.get(SyncState, "src")
+        assert state is not None and state.held is None

@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 MANUAL = "manual"
-SCALARS = ("given_name", "family_name", "full_name", "title", "birthday", "language")
+SCALARS = ("given_name", "family_name", "full_name", "title", "birthday", "language",
+           "country")
 GROUPS = ("address", "company")  # taken whole from one source, never mixed
 KEYED = ("custom", "identifiers", "handles")
 
@@ -69,8 +70,6 @@ def build_golden(sources: Sequence[SourceView]) -> tuple[dict[str, Any], dict[st
     golden["phones"] = _union(ordered, "phones", lambda p: p["value"], provenance)
     golden["tags"] = sorted({t for s in ordered for t in s.data.get("tags") or []})
     golden["flags"] = sorted({f for s in ordered for f in s.data.get("flags") or []})
-    address = golden.get("address") or {}
-    golden["country"] = address.get("country")
     return golden, provenance
 
 
