@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from hub import leases
 from hub.connectors import FatalError, RetriableError
+from hub.logs import describe_error
 from hub.model import OutboxEvent, SyncState
 from hub.pipeline import IngestStats
 from hub.runtime import Hub
@@ -116,7 +117,7 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
                 report.stopped = True
                 break
     except Exception as exc:
-        report.error = f"{type(exc).__name__}: {exc}"
+        report.error = describe_error(exc)  # stored and shown: no SQL parameters, masked
         report.error_kind = ("fatal" if isinstance(exc, FatalError) else
                              "retriable" if isinstance(exc, RetriableError) else "error")
         log.error("sync %s failed: %s", name, report.error, exc_info=True, extra=extra)
