@@ -14,7 +14,6 @@ from hub.normalize import (
     clean_company_name,
     clean_text,
     company_name_key,
-    domain_from_email,
     domain_from_website,
     handle_from_url,
     is_shared_label,
@@ -87,6 +86,7 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
     own = False
 
     emails: list[dict[str, Any]] = []
+    work_domains: list[str] = []  # where a work address says the employer is
     for item in _dedupe(person.emails):
         result = normalize_email(item.value)
         if result is None:
@@ -106,6 +106,8 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
                        "flags": email_flags})
         if result.valid and not result.is_role:
             keys.append(IdentityKey("email", result.key, STRONG))
+        if result.valid and not result.is_freemail:
+            work_domains.append(result.domain)
 
     phones: list[dict[str, Any]] = []
     for item in _dedupe(person.phones):
@@ -143,7 +145,7 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
         if identifiers.get(name_):
             keys.append(IdentityKey(f"id:{name_}", str(identifiers[name_]), STRONG))
 
-    company = _company(person, emails, flags)
+    company = _company(person, work_domains, flags)
     address, country = _address(person.address, flags)
     birthday = None
     if person.birthday:
@@ -185,7 +187,7 @@ def _unique(keys: list[IdentityKey]) -> list[IdentityKey]:
     return list(dict.fromkeys(keys))
 
 
-def _company(person: PersonData, emails: list[dict[str, Any]],
+def _company(person: PersonData, work_domains: list[str],
              flags: list[str]) -> dict[str, Any] | None:
     ref = person.company
     name = _clip(clean_company_name(ref.name) if ref else None, "company", flags)
@@ -193,13 +195,9 @@ def _company(person: PersonData, emails: list[dict[str, Any]],
     if ref is not None:
         domain = (ref.domain or "").strip().lower().removeprefix("www.") or None
         domain = domain or domain_from_website(ref.website)
-    if domain is None:
+    if domain is None and work_domains:
         # A work address names the employer's domain; free-mail never does.
-        for email in emails:
-            if "invalid" not in email["flags"]:
-                domain = domain_from_email(email["value"])
-                if domain:
-                    break
+        domain = work_domains[0]
     if not name and not domain:
         return None
     return {"name": name, "name_key": company_name_key(name)[:LIMITS["company"]] or None,

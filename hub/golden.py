@@ -1,20 +1,69 @@
-"""Keeping golden contacts in step with their sources, a batch of contacts at a time."""
+"""Keeping golden contacts in step with their sources, a batch of contacts at a time.
+
+Two paths share :func:`golden_values`: contacts a batch creates are computed in memory from
+the records the batch just stored and written with one bulk UPDATE; existing contacts are
+rebuilt from all their live source records read back from the database.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from hub.match.survivorship import SourceView, build_golden
-from hub.model import Contact, ContactPoint, SourceRecord
+from hub.model import Contact, ContactPoint, SourceRecord, table_of
 
 CHUNK = 500
 SCALARS = ("given_name", "family_name", "full_name", "title", "birthday", "language", "country")
 STATE = (*SCALARS, "tags", "identifiers", "custom", "handles", "flags", "address", "company_id")
+Source = tuple[SourceView, int | None]  # a source record and the employer it names
+
+
+def golden_values(contact_id: int, sources: Sequence[Source]) -> tuple[dict[str, Any],
+                                                                      list[dict[str, Any]]]:
+    """The golden fields of a contact and its contact-point rows, from its live sources."""
+    golden, provenance = build_golden([view for view, _ in sources])
+    values: dict[str, Any] = {name: golden[name] for name in SCALARS}
+    winner = provenance.get("company")
+    values.update(
+        address=golden["address"] or {}, tags=golden["tags"],
+        identifiers=golden["identifiers"], custom=golden["custom"],
+        handles=golden["handles"], flags=golden["flags"], provenance=provenance,
+        company_id=next((company for view, company in sources if winner and
+                         (view.connector, view.external_id) ==
+                         (winner["connector"], winner["external_id"])), None))
+    points = []
+    for kind, group in (("email", golden["emails"]), ("phone", golden["phones"])):
+        for p in group:
+            points.append({
+                "contact_id": contact_id, "source_record_id": p["sources"][0], "kind": kind,
+                "value": (p.get("key") or p["value"]) if kind == "email" else p["value"],
+                "original": p["value"], "label": p.get("label"),
+                "is_primary": bool(p.get("primary")), "flags": p.get("flags") or []})
+    for kind, handle in golden["handles"].items():
+        points.append({"contact_id": contact_id, "source_record_id": None, "kind": kind,
+                       "value": handle, "original": handle, "label": None, "is_primary": False,
+                       "flags": []})
+    return values, points
+
+
+def write_new_contacts(session: Session, sources: dict[int, list[Source]],
+                       now: datetime) -> None:
+    """Golden records of contacts created in this batch: no read-back, one bulk UPDATE."""
+    rows, points = [], []
+    for contact_id, mine in sorted(sources.items()):
+        values, contact_points = golden_values(contact_id, mine)
+        rows.append({"_id": contact_id, **values, "updated_at": now})
+        points.extend(contact_points)
+    if rows:
+        table = table_of(Contact)
+        session.execute(update(table).where(table.c.id == bindparam("_id")), rows)
+    if points:
+        session.execute(insert(table_of(ContactPoint)), points)
 
 
 def contact_state(contact: Contact) -> dict[str, Any]:
@@ -32,7 +81,7 @@ def rebuild_contacts(session: Session, ids: Iterable[int], now: datetime) -> dic
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start:start + CHUNK]
         contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(chunk)))}
-        sources: dict[int, list[tuple[SourceView, int | None]]] = {}
+        sources: dict[int, list[Source]] = {}
         for row in session.execute(
                 select(SourceRecord.id, SourceRecord.contact_id, SourceRecord.connector,
                        SourceRecord.external_id, SourceRecord.observed_at, SourceRecord.data,
@@ -45,11 +94,10 @@ def rebuild_contacts(session: Session, ids: Iterable[int], now: datetime) -> dic
         points: list[dict[str, Any]] = []
         for contact_id in chunk:
             contact = contacts.get(contact_id)
-            if contact is None:
-                continue
-            changed[contact_id] = _apply(contact, sources.get(contact_id, []), points, now)
+            if contact is not None:
+                changed[contact_id] = _apply(contact, sources.get(contact_id, []), points, now)
         if points:
-            session.execute(insert(ContactPoint), points)
+            session.execute(insert(table_of(ContactPoint)), points)
     return changed
 
 
@@ -58,8 +106,8 @@ def rebuild_contact(session: Session, contact: Contact, now: datetime) -> bool:
     return rebuild_contacts(session, [contact.id], now).get(contact.id, False)
 
 
-def _apply(contact: Contact, sources: list[tuple[SourceView, int | None]],
-           points: list[dict[str, Any]], now: datetime) -> bool:
+def _apply(contact: Contact, sources: list[Source], points: list[dict[str, Any]],
+           now: datetime) -> bool:
     before = contact_state(contact)
     if not sources:
         if contact.deleted_at is None:
@@ -68,32 +116,10 @@ def _apply(contact: Contact, sources: list[tuple[SourceView, int | None]],
             return True
         return False
     contact.deleted_at = None
-    golden, provenance = build_golden([view for view, _ in sources])
-    for name in SCALARS:
-        setattr(contact, name, golden[name])
-    contact.address = golden["address"] or {}
-    contact.tags = golden["tags"]
-    contact.identifiers = golden["identifiers"]
-    contact.custom = golden["custom"]
-    contact.handles = golden["handles"]
-    contact.flags = golden["flags"]
-    contact.provenance = provenance
-    winner = provenance.get("company")
-    contact.company_id = next(
-        (company for view, company in sources
-         if winner and (view.connector, view.external_id) ==
-         (winner["connector"], winner["external_id"])), None)
-    for kind, group in (("email", golden["emails"]), ("phone", golden["phones"])):
-        for p in group:
-            points.append({
-                "contact_id": contact.id, "source_record_id": p["sources"][0], "kind": kind,
-                "value": (p.get("key") or p["value"]) if kind == "email" else p["value"],
-                "original": p["value"], "label": p.get("label"),
-                "is_primary": bool(p.get("primary")), "flags": p.get("flags") or []})
-    for kind, handle in golden["handles"].items():
-        points.append({"contact_id": contact.id, "source_record_id": None, "kind": kind,
-                       "value": handle, "original": handle, "label": None, "is_primary": False,
-                       "flags": []})
+    values, contact_points = golden_values(contact.id, sources)
+    for name, value in values.items():
+        setattr(contact, name, value)
+    points.extend(contact_points)
     if contact_state(contact) != before:
         contact.updated_at = now
         return True

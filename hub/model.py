@@ -8,7 +8,7 @@ unmerge) and the golden record recomputed without loss. Ids are surrogate keys.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -287,3 +288,8 @@ class QuarantineItem(Base):
     status: Mapped[str] = mapped_column(String(10), default="open", index=True)
     created_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class, for bulk statements (executemany, no ORM work)."""
+    return cast(Table, model.__table__)

@@ -24,7 +24,7 @@ from hub.companies import CompanyRef, CompanyResolver
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch, SnapshotEnd
 from hub.db import session_factory
-from hub.golden import rebuild_contacts
+from hub.golden import Source, rebuild_contacts, write_new_contacts
 from hub.logs import describe_error
 from hub.match.resolve import (
     DeterministicResolver,
@@ -35,6 +35,7 @@ from hub.match.resolve import (
     mark_shared,
     merge_contacts,
 )
+from hub.match.survivorship import SourceView
 from hub.model import (
     Company,
     Contact,
@@ -46,6 +47,7 @@ from hub.model import (
     SharedPoint,
     SourceRecord,
     SyncState,
+    table_of,
 )
 from hub.normalize import (
     clean_company_name,
@@ -99,9 +101,8 @@ def content_hash(observation: Observation, salt: str = "") -> str:
     """What decides 'unchanged': everything the source said except when it said it, plus
     ``salt`` — the policy it was normalised under (a changed ``default_region`` or
     ``own_domains`` makes every record 'changed' on the next full read)."""
-    body = observation.model_dump(mode="json", exclude={"observed_at"})
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((salt + text).encode()).hexdigest()
+    body = observation.model_dump_json(exclude={"observed_at"})  # field order is fixed
+    return hashlib.sha256((salt + body).encode()).hexdigest()
 
 
 def policy_salt(policy: Policy, region: str | None) -> str:
@@ -366,8 +367,9 @@ class _BatchRun:
                                                                 for p in persons])
         new_ids: list[int] = []
         if resolution.new_contacts:
+            contacts = table_of(Contact)
             new_ids = list(session.scalars(
-                insert(Contact).returning(Contact.id, sort_by_parameter_order=True),
+                insert(contacts).returning(contacts.c.id, sort_by_parameter_order=True),
                 [{"stage": "lead", "score": 0.0, "address": {}, "tags": [],
                   "identifiers": {}, "custom": {}, "handles": {}, "flags": [],
                   "provenance": {}, "created_at": self.now, "updated_at": self.now}
@@ -393,7 +395,8 @@ class _BatchRun:
         for person, node, company_id in zip(persons, resolution.contact_of, companies,
                                             strict=True):
             contact_id = real(node)
-            out.touched.add(contact_id)
+            if node > 0:  # new contacts get their golden record below, from memory
+                out.touched.add(contact_id)
             values = self._record_values(person, contact_id, company_id)
             if person.record is None:
                 fresh.append({"connector": self.connector.name,
@@ -408,19 +411,28 @@ class _BatchRun:
         session.flush()
         ids: list[int] = []
         if fresh:
-            ids = list(session.scalars(insert(SourceRecord).returning(
-                SourceRecord.id, sort_by_parameter_order=True), fresh))
+            table = table_of(SourceRecord)
+            ids = list(session.scalars(insert(table).returning(
+                table.c.id, sort_by_parameter_order=True), fresh))
         out.created, out.updated = len(fresh), len(changed)
         for chunk in _chunks([r.id for r in changed]):
             session.execute(delete(MatchKey).where(MatchKey.source_record_id.in_(chunk)))
         record_ids = iter(ids)
         keys: list[dict[str, Any]] = []
-        for person, node in zip(persons, resolution.contact_of, strict=True):
+        born: dict[int, list[Source]] = {}  # contacts this pass created, and their sources
+        for person, node, company_id in zip(persons, resolution.contact_of, companies,
+                                            strict=True):
             record_id = person.record.id if person.record is not None else next(record_ids)
             keys.extend({"contact_id": real(node), "source_record_id": record_id,
                          "kind": k.kind, "key": k.key[:320]} for k in person.canon.keys)
+            if node < 0:
+                view = SourceView(record_id, self.connector.name,
+                                  person.observation.external_id,
+                                  person.observation.observed_at, person.canon.data)
+                born.setdefault(real(node), []).append((view, company_id))
         if keys:
-            session.execute(insert(MatchKey), keys)
+            session.execute(insert(table_of(MatchKey)), keys)
+        write_new_contacts(session, born, self.now)
         return out
 
     def _record_values(self, person: _Person, contact_id: int,
@@ -613,10 +625,12 @@ class _BatchRun:
             self._tombstone(record)
 
     def _rebuild(self) -> None:
+        """Existing contacts the batch touched are rebuilt from all their sources (new ones
+        were written from memory as they were created)."""
         self.session.flush()
         live = live_contacts(self.session, self.touched)
         changed = rebuild_contacts(self.session, live.values(), self.now)
-        for contact_id in sorted(changed):
+        for contact_id in sorted(self.new_contacts | set(changed)):
             payload: dict[str, Any] = {"contact_id": contact_id,
                                        "connector": self.connector.name}
             if contact_id in self.new_contacts:
