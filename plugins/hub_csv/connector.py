@@ -16,6 +16,10 @@ The cursor is one entry per file::
   the ``rows`` data records of the last committed batch;
 * ``full=True`` re-reads everything.
 
+A drop-folder file is moved to ``done/`` after its last batch, except in a dry run
+(``context.dry_run``), which leaves the folder as it was; a connector that reads only a
+drop folder reports ``can_reread`` false.
+
 In ``snapshot`` mode each configured file is the whole truth: every batch of it carries
 ``scope`` (the file's path) and ``token`` (its sha256), and its last batch a
 :class:`SnapshotEnd`, unless the file was cut short. Drop-folder files are always
@@ -83,6 +87,12 @@ class ContactFilesConnector(Connector):
     @property
     def options(self) -> FileSettings:
         return cast(FileSettings, self.settings)
+
+    @property
+    def can_reread(self) -> bool:
+        """A drop folder is consumed (files move to ``done/``): a connector that reads only a
+        drop folder cannot read the same input again; configured ``paths`` can."""
+        return bool(self.options.paths)
 
     def reader(self, job: FileJob, fp: Fingerprint, mtime_ns: int) -> SourceFile:
         raise NotImplementedError
@@ -207,8 +217,14 @@ class ContactFilesConnector(Connector):
         return batch
 
     def _finish(self, job: FileJob, files: dict[str, FileState]) -> None:
-        """After a drop-folder file's last batch was committed: move it to done/."""
+        """After a drop-folder file's last batch was committed: move it to done/.
+
+        A dry run changes nothing in the source either: the file stays where it is.
+        """
         if not job.dropped or self.options.folder is None:
+            return
+        if self.context.dry_run:
+            self.log.info("%s: dry run, left in the drop folder", job.key)
             return
         try:
             target = move_to_done(job.path, self.options.folder)
@@ -262,9 +278,13 @@ class CsvConnector(ContactFilesConnector):
 
     def reader(self, job: FileJob, fp: Fingerprint, mtime_ns: int) -> SourceFile:
         if job.path.suffix.lower() in VCARD_SUFFIXES or _starts_like_vcard(job.path):
-            return VCardFile(job.path, job.key, self.options, fp, mtime_ns, self.log)
+            return VCardFile(
+                job.path, job.key, self.options, fp, mtime_ns, self.log, dropped=job.dropped
+            )
         settings = cast(CsvSettings, self.settings)
-        return CsvFile(job.path, job.key, settings, fp, mtime_ns, self.log)
+        return CsvFile(
+            job.path, job.key, settings, fp, mtime_ns, self.log, dropped=job.dropped
+        )
 
 
 class VCardConnector(ContactFilesConnector):
@@ -274,4 +294,6 @@ class VCardConnector(ContactFilesConnector):
     Settings: ClassVar[type[ConnectorSettings]] = FileSettings
 
     def reader(self, job: FileJob, fp: Fingerprint, mtime_ns: int) -> SourceFile:
-        return VCardFile(job.path, job.key, self.options, fp, mtime_ns, self.log)
+        return VCardFile(
+            job.path, job.key, self.options, fp, mtime_ns, self.log, dropped=job.dropped
+        )

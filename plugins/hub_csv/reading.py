@@ -12,7 +12,10 @@ to counting which candidate appears the same number of times on most lines. Exce
 ``sep=;`` first line is honoured.
 
 Records stream from an ``io.TextIOWrapper`` through ``csv.reader`` (quoted newlines work);
-each carries its first line number and its raw text for the quarantine.
+each carries its first line number and its raw text for the quarantine. The csv module
+parses cells far larger than ``max_field_bytes`` (see :func:`parse_limit`), so a record with
+an oversized cell ends where it really ends and the next record is read from its true start;
+rejecting the oversized row is the reader's job.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import charset_normalizer
 HEAD_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 _CHUNK = 1024 * 1024
-_CSV_DEFAULT_LIMIT = 128 * 1024
+_PARSE_LIMIT = 64 * 1024 * 1024  # characters: see parse_limit
+_TEXT_KEPT = 1024 * 1024  # characters of a record's raw text kept (quarantine payloads)
 _GUESSABLE = {
     "cp1252": "cp1252",
     "latin_1": "latin-1",
@@ -211,28 +215,74 @@ class Record:
 
     line: int
     cells: list[str] | None
-    text: str
+    text: str  # the raw text; only its first _TEXT_KEPT characters when ``clipped``
     error: str | None = None
     truncated: bool = False  # the file ends inside this record's open quote
+    lines: int = 1  # physical lines the record spans
+    clipped: bool = False
+
+
+def parse_limit(field_limit: int) -> int:
+    """The cell size, in characters, at which the csv module gives up on a record.
+
+    Far above ``max_field_bytes`` (which the reader checks per cell) so that an oversized
+    cell is parsed whole and the record after it starts at its true beginning; bounded all
+    the same, because a quote left open makes one cell of the rest of the file, and the csv
+    module holds a cell in memory (four bytes a character). Past this bound the reader
+    resumes at the next physical line, which may lie inside a quoted cell: the file is then
+    not taken as the whole truth.
+    """
+    return max(_PARSE_LIMIT, 16 * field_limit)
+
+
+class _Consumed:
+    """The text of the record being read, as ``csv.reader`` pulls its lines."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.parts: list[str] = []
+        self.size = 0
+        self.clipped = False
+        self.eof = False  # the reader asked for a line past the end of the file
+
+    def take(self) -> tuple[str, bool]:
+        """The text of the record just read, and whether it was clipped; then start anew."""
+        text, clipped = "".join(self.parts), self.clipped
+        self.parts.clear()
+        self.size, self.clipped = 0, False
+        return text, clipped
+
+
+def _lines(stream: TextIO, consumed: _Consumed) -> Iterator[str]:
+    parts, keep = consumed.parts, consumed.keep
+    for line in stream:
+        size = consumed.size
+        if size + len(line) <= keep:
+            parts.append(line)
+        else:
+            consumed.clipped = True
+            if size < keep:
+                parts.append(line[: keep - size])
+        consumed.size = size + len(line)
+        yield line
+    consumed.eof = True
 
 
 def read_records(stream: TextIO, delimiter: str, field_limit: int) -> Iterator[Record]:
     """Stream the records of ``stream``; a malformed one is yielded with its error.
 
-    ``csv.field_size_limit`` is process-wide state: it is set to this file's limit for
-    the read (never below the standard 128 KiB, which other readers in the process may
-    rely on), so an oversized cell or a quote left open is cut off near the limit
-    instead of swallowing the rest of the file; the exact limit is checked per cell.
+    ``csv.field_size_limit`` is process-wide state: it is raised (never lowered, which
+    other readers in the process may rely on) to :func:`parse_limit` of this file's limit.
+
+    A record the csv module had to finish at the end of the file is one that ends inside
+    an open quote (csv.reader only asks for a line past a record's last one when the record
+    is not over): it is yielded as ``truncated``, without cells.
     """
-    csv.field_size_limit(max(field_limit, _CSV_DEFAULT_LIMIT))
-    consumed: list[str] = []
-
-    def lines() -> Iterator[str]:
-        for line in stream:
-            consumed.append(line)
-            yield line
-
-    reader = csv.reader(lines(), delimiter=delimiter, quotechar='"', doublequote=True)
+    csv.field_size_limit(max(csv.field_size_limit(), parse_limit(field_limit)))
+    lines = _Consumed(_TEXT_KEPT)
+    reader = csv.reader(
+        _lines(stream, lines), delimiter=delimiter, quotechar='"', doublequote=True
+    )
     start = 1
     while True:
         try:
@@ -240,27 +290,15 @@ def read_records(stream: TextIO, delimiter: str, field_limit: int) -> Iterator[R
         except StopIteration:
             break
         except csv.Error as exc:
-            yield Record(start, None, "".join(consumed), str(exc))
+            text, clipped = lines.take()
+            span = reader.line_num - start + 1
+            yield Record(start, None, text, str(exc), lines=span, clipped=clipped)
         else:
-            text = "".join(consumed)
-            if _unterminated(text, delimiter):
-                yield Record(start, None, text, "the file ends inside a quoted field", True)
+            text, clipped = lines.take()
+            span = reader.line_num - start + 1
+            if lines.eof:
+                error = "the file ends inside a quoted field"
+                yield Record(start, None, text, error, True, span, clipped)
             else:
-                yield Record(start, cells, text)
-        consumed.clear()
+                yield Record(start, cells, text, lines=span, clipped=clipped)
         start = reader.line_num + 1
-
-
-def _unterminated(text: str, delimiter: str) -> bool:
-    """Whether a record runs into the end of the file inside an open quote.
-
-    Only a record with an odd number of quotes can; those few are re-read strictly.
-    """
-    if text.count('"') % 2 == 0:
-        return False
-    try:
-        for _ in csv.reader(text.splitlines(keepends=True), delimiter=delimiter, strict=True):
-            pass
-    except csv.Error as exc:
-        return "unexpected end of data" in str(exc)
-    return False

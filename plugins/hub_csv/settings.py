@@ -17,6 +17,7 @@ from hub.connectors import ConnectorSettings
 from hub_csv.mapping import parse_target
 
 Preset = Literal["auto", "google", "google_legacy", "outlook", "linkedin", "generic"]
+DateOrderSetting = Literal["auto", "dmy", "mdy", "ymd"]
 
 
 def _resolve(path: Path, info: ValidationInfo) -> Path:
@@ -78,7 +79,24 @@ class FileSettings(ConnectorSettings):
 
 
 class CsvSettings(FileSettings):
-    """Settings of the ``csv`` kind: CSV/TSV exports, plus vCard files by extension."""
+    """Settings of the ``csv`` kind: CSV/TSV exports, plus vCard files by extension.
+
+    * ``mapping`` (the generic preset) never marks a primary e-mail or phone: a mapped
+      column carries a value and optionally a label (``person.phones.mobile``), nothing
+      says which value is preferred, so every value has ``primary = false`` and the core's
+      own rules choose. (The presets mark what their exports mark: Google's ``* `` label
+      prefix, Outlook's first e-mail and ``Primary Phone``.)
+    * ``allow_short_rows``: a data row with fewer cells than the header is rejected ("the
+      row has N cells, the header has M"), because that is what a file cut short outside a
+      quote looks like, and a file whose last row is short ends no snapshot. Set it for
+      hand-made CSVs that leave out trailing empty cells. Blank rows are always skipped.
+    * ``date_order`` (``dmy``, ``mdy``, ``ymd``): the order of the birthday's parts; the
+      birthday is rewritten as ISO ``YYYY-MM-DD`` (``--MM-DD`` without a year), and a value
+      that is not a date in that order is passed on as written for the core to flag.
+      ``auto`` is ``mdy`` for the Outlook preset (Outlook exports US-style ``M/D/YYYY``)
+      and leaves the others as written (Google writes ISO already; the core reads other
+      ambiguous dates day first). vCard ``BDAY`` is ISO by the standard and never rewritten.
+    """
 
     delimiter: str | None = Field(default=None, description="force a delimiter (else detect)")
     preset: Preset = "auto"
@@ -86,6 +104,12 @@ class CsvSettings(FileSettings):
         default_factory=dict, description="generic mapping: column name -> Observation field"
     )
     id_column: str | None = Field(default=None, description="the column holding the source id")
+    allow_short_rows: bool = Field(
+        default=False, description="accept rows with fewer cells than the header"
+    )
+    date_order: DateOrderSetting = Field(
+        default="auto", description="birthday order: auto (mdy for Outlook), dmy, mdy, ymd"
+    )
 
     @field_validator("delimiter")
     @classmethod

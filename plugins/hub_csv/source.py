@@ -61,6 +61,8 @@ class SourceFile:
         fp: Fingerprint,
         mtime_ns: int,
         log: Logger,
+        *,
+        dropped: bool = False,
     ) -> None:
         self.path = path
         self.name = name
@@ -71,6 +73,9 @@ class SourceFile:
         self.complete = True  # False: the file is cut short, it is not the full truth
         self.rejected = False  # True: nothing could be read from the file
         self.rows = 0
+        # Content keys name the file (see hub_csv.external_ids), except in a drop folder,
+        # whose files are successive deliveries of one feed.
+        self.key_scope: str | None = None if dropped else path.name
 
     def items(self, skip: int) -> Generator[Item, None, None]:
         """Observations and rejections, after the first ``skip`` data records."""

@@ -5,8 +5,9 @@ parsed on its own with ``vobject``, so a broken card is rejected and the others 
 Properties read: FN, N, EMAIL and TEL (TYPE -> label; ``PREF``/``TYPE=pref`` -> primary),
 ORG, TITLE, ADR, BDAY (as written, ``--MMDD`` included), URL and X-SOCIALPROFILE (social
 profiles -> handles), NOTE, CATEGORIES (-> tags) and UID (-> the external id; without
-one, the content key of :mod:`hub_csv.external_ids`). ``raw`` holds the card's text,
-without PHOTO/LOGO/SOUND/KEY data.
+one, the content key of :mod:`hub_csv.external_ids`, which names the file). ``raw`` holds
+the card's text, without PHOTO/LOGO/SOUND/KEY data. BDAY is ISO 8601 by the standard, so
+``date_order`` does not apply to it.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ class VCardFile(SourceFile):
             yield 0, opened
             return
         encoding = opened.encoding
-        keys = ContentKeys()
+        keys = ContentKeys(self.key_scope)
         rows = 0
         with self.path.open(
             "r", encoding=encoding.codec, errors=encoding.errors, newline=""

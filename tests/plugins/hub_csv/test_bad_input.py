@@ -7,7 +7,15 @@ import shutil
 from pathlib import Path
 
 from hub_csv.person import PAYLOAD_LIMIT
-from tests.plugins.hub_csv.support import SAMPLES, connector, observations, read, rejected, run
+from tests.plugins.hub_csv.support import (
+    SAMPLES,
+    connector,
+    observations,
+    person,
+    read,
+    rejected,
+    run,
+)
 
 HEADER = "First Name,Last Name,E-mail Address,Notes\n"
 
@@ -158,7 +166,7 @@ def test_an_excel_workbook_is_rejected_with_a_hint_to_save_as_csv(tmp_path: Path
     assert "Excel .xlsx" in only.reason and "save it as CSV" in only.reason
 
 
-def test_a_quote_left_open_mid_file_is_cut_at_the_limit_and_ends_no_snapshot(
+def test_a_quote_left_open_until_the_end_swallows_the_rest_and_ends_no_snapshot(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "open.csv"
@@ -167,6 +175,101 @@ def test_a_quote_left_open_mid_file_is_cut_at_the_limit_and_ends_no_snapshot(
         HEADER + 'Ada,Lovelace,ada@example.com,"never closed\n' + rows, encoding="utf-8"
     )
     batches = read(path, max_field_bytes=64 * 1024)
+    # Nothing tells a quote left open from a long quoted note: the rest of the file is one
+    # cell running into the end of the file, and no line inside it becomes a contact.
+    assert observations(batches) == []
+    [tail] = rejected(batches)
+    assert "ends inside a quoted field" in tail.reason and "line 2" in tail.reason
+    assert tail.location == f"{path}:2"
     assert batches[-1].snapshot_end is None
-    assert "a quote was left open" in rejected(batches)[0].reason
-    assert len(observations(batches)) > 0  # what follows the cut is read again
+
+
+def test_an_oversized_cell_holding_lines_like_rows_ends_no_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "stray.csv"
+    rows = "".join(f"P{n},Q,p{n}@example.com,note\n" for n in range(30_000))
+    path.write_text(
+        HEADER
+        + 'Ada,Lovelace,ada@example.com,"opened here\n'
+        + rows
+        + 'Bob,Ray,bob@example.com,"closed" here\n'
+        + "Cy,Day,cy@example.com,after\n",
+        encoding="utf-8",
+    )
+    batches = read(path, max_field_bytes=64 * 1024)
+    [bad] = rejected(batches)
+    assert "larger than max_field_bytes" in bad.reason and "quote left open" in bad.reason
+    assert [o.person.given_name for o in observations(batches) if o.person] == ["Cy"]
+    # The rows swallowed were not read: deleting them would be wrong.
+    assert batches[-1].snapshot_end is None
+
+
+ADDRESS_HEADER = (
+    "First Name,Last Name,E-mail Address,Notes,Home Street,Home Postal Code,Home City,"
+    "Home Country/Region\n"
+)
+
+
+def test_a_ten_megabyte_multiline_cell_before_a_multiline_address_makes_no_phantom_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        stream.write(ADDRESS_HEADER)
+        stream.write('Big,Cell,big@example.com,"' + ("x" * 1023 + "\n") * 10240 + '",,,,\n')
+        stream.write(
+            'Paul,Moreau,paul@example.com,,"27 rue du Faubourg Saint-Antoine\n75011 Paris\n'
+            'France",75011,Paris,France\n'
+        )
+        stream.write("Ada,Lovelace,ada@example.com,after,,,London,United Kingdom\n")
+    batches = read(path)
+    [bad] = rejected(batches)
+    assert bad.location == f"{path}:2"
+    assert bad.reason == "cell 'Notes' is larger than max_field_bytes (1048576 bytes)"
+    obs = observations(batches)
+    assert [o.person.given_name for o in obs if o.person] == ["Paul", "Ada"]
+    paul = person(obs, "Paul Moreau")
+    assert paul.address is not None
+    assert paul.address.street == "27 rue du Faubourg Saint-Antoine\n75011 Paris\nFrance"
+    assert obs[0].raw["Home City"] == "Paris" and obs[1].raw["Notes"] == "after"
+    assert batches[-1].snapshot_end is not None  # the file was complete
+
+
+def test_a_file_cut_outside_a_quote_rejects_its_short_last_row_and_ends_no_snapshot(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cut.csv"
+    path.write_text(
+        "First Name,Last Name,E-mail Address,Company,Job Title\n"
+        "Ada,Lovelace,ada@example.com,Analytical,Engineer\n"
+        "Zoe,Martin,zoe@example.com,Orange",  # "Orange Bleue,Designer" was cut off
+        encoding="utf-8",
+    )
+    batches = read(path)
+    assert [o.person.given_name for o in observations(batches) if o.person] == ["Ada"]
+    [tail] = rejected(batches)
+    assert tail.reason == "the row has 4 cells, the header has 5"
+    assert tail.location == f"{path}:3"
+    assert batches[-1].scope is not None and batches[-1].snapshot_end is None
+
+
+def test_a_short_row_mid_file_is_rejected_and_blank_rows_are_skipped_silently(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text(
+        HEADER + "Ada,Lovelace\n,,,\n\nBob,Ray,bob@example.com,ok\n", encoding="utf-8"
+    )
+    batches = read(path)
+    [bad] = rejected(batches)
+    assert bad.reason == "the row has 2 cells, the header has 4" and bad.location == f"{path}:2"
+    assert [o.person.given_name for o in observations(batches) if o.person] == ["Bob"]
+    assert batches[-1].snapshot_end is not None  # the last row is whole: the file is too
+
+
+def test_allow_short_rows_accepts_rows_that_omit_trailing_empty_cells(tmp_path: Path) -> None:
+    path = tmp_path / "hand.csv"
+    path.write_text(HEADER + "Ada,Lovelace\nBob,Ray,bob@example.com\n", encoding="utf-8")
+    batches = read(path, allow_short_rows=True)
+    assert rejected(batches) == []
+    assert [o.person.given_name for o in observations(batches) if o.person] == ["Ada", "Bob"]
+    assert batches[-1].snapshot_end is not None

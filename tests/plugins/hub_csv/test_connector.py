@@ -39,6 +39,7 @@ def test_defaults() -> None:
         2.0,
         1024 * 1024,
     )
+    assert (settings.allow_short_rows, settings.date_order) == (False, "auto")
 
 
 @pytest.mark.parametrize(
@@ -52,6 +53,7 @@ def test_defaults() -> None:
         ({"paths": ["a.csv"], "delimiter": ";;"}, "a delimiter is one character"),
         ({"paths": ["a.csv"], "mode": "mirror"}, "'snapshot' or 'append'"),
         ({"paths": ["a.csv"], "preset": "salesforce"}, "'auto', 'google'"),
+        ({"paths": ["a.csv"], "date_order": "mdY"}, "'auto', 'dmy', 'mdy' or 'ymd'"),
     ],
 )
 def test_bad_settings_are_config_errors_with_a_hint(

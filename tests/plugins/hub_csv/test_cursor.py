@@ -50,7 +50,8 @@ def test_a_changed_file_is_read_again(google: Path) -> None:
     conn = connector(paths=[google])
     first = run(conn)
     with google.open("a", encoding="utf-8") as stream:
-        stream.write("Zed,,Zulu,,,,,,,,,,,,,,,* Work,zed@example.com\n")
+        # A whole row: 38 cells, as many as the header has columns.
+        stream.write("Zed,,Zulu,,,,,,,,,,,,,,,* Work,zed@example.com" + "," * 19 + "\n")
     second = run(conn, final_cursor(first))
     assert len(observations(second)) == 13
     assert second[-1].token != first[-1].token
@@ -144,10 +145,55 @@ def test_external_ids_are_stable_across_reads_and_unique_within_a_file(tmp_path:
     again = [o.external_id for o in observations(run(connector(paths=[path])))]
     assert ids == again
     assert len(set(ids)) == 5
-    key = "k:" + hashlib.sha1(b"ann.lee@example.com").hexdigest()[:16]
+    key = "k:c.csv:" + hashlib.sha1(b"ann.lee@example.com").hexdigest()[:16]
     assert [ids[0], ids[1], ids[4]] == [key, key + "#2", key + "#3"]
-    assert ids[2] == "k:" + hashlib.sha1(b"33612345678").hexdigest()[:16]
-    assert ids[3] == "k:" + hashlib.sha1(b"cy day|acme").hexdigest()[:16]
+    assert ids[2] == "k:c.csv:" + hashlib.sha1(b"33612345678").hexdigest()[:16]
+    assert ids[3] == "k:c.csv:" + hashlib.sha1(b"cy day|acme").hexdigest()[:16]
+
+
+SNAPSHOT_HEADER = "First Name,Last Name,E-mail Address\n"
+
+
+def test_the_same_person_in_two_snapshot_files_has_one_external_id_per_file(
+    tmp_path: Path,
+) -> None:
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text(SNAPSHOT_HEADER + "Alice,Martin,alice@example.com\n", encoding="utf-8")
+    b.write_text(
+        SNAPSHOT_HEADER + "Alice,Martin,alice@example.com\nBob,Ray,bob@example.com\n",
+        encoding="utf-8",
+    )
+    conn = connector(paths=[a, b])
+    first = run(conn)
+    ids = {(batch.scope, o.external_id) for batch in first for o in batch.observations}
+    alice_a = next(i for scope, i in ids if scope == str(a))
+    alice_b, bob = sorted(i for scope, i in ids if scope == str(b))[::-1]
+    assert len({alice_a, alice_b, bob}) == 3  # one source record per file
+    assert alice_a.startswith("k:a.csv:") and alice_b.startswith("k:b.csv:")
+    # Alice leaves b.csv: b's snapshot no longer holds her id, a's still does, so the core
+    # tombstones only b's record of her.
+    b.write_text(SNAPSHOT_HEADER + "Bob,Ray,bob@example.com\n", encoding="utf-8")
+    second = run(conn, final_cursor(first))
+    [end] = [batch.snapshot_end for batch in second if batch.snapshot_end is not None]
+    assert end.scope == str(b)
+    snapshot = [batch for batch in second if batch.token == end.token]
+    seen = {o.external_id for o in observations(snapshot)}
+    assert seen == {bob} and alice_b not in seen
+    assert alice_a not in {o.external_id for o in observations(second)}  # a.csv not re-read
+    assert all(batch.scope == str(b) for batch in second)
+
+
+def test_content_keys_name_the_file_not_its_folder(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    for folder in (old, new):
+        (folder / "c.csv").write_text(
+            SNAPSHOT_HEADER + "Alice,Martin,alice@example.com\n", encoding="utf-8"
+        )
+    [before] = observations(run(connector(paths=[old / "c.csv"])))
+    [after] = observations(run(connector(paths=[new / "c.csv"])))
+    assert before.external_id == after.external_id
 
 
 def test_glob_patterns_read_every_match_in_name_order(tmp_path: Path) -> None:

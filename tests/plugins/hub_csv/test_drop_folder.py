@@ -102,3 +102,35 @@ def test_paths_and_folder_together_read_both(tmp_path: Path) -> None:
     assert len(observations(batches)) == 16
     assert set(final_cursor(batches)["files"]) >= {str(fixed)}
     assert run(conn, final_cursor(batches)) == []
+
+
+def test_a_dry_run_leaves_drop_folder_files_in_place(tmp_path: Path) -> None:
+    path = drop(tmp_path, "google.csv")
+    conn = connector(folder=tmp_path, clock=Clock(MTIME + timedelta(minutes=1)), batch_size=5)
+    conn.context.dry_run = True
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    batches = run(conn)  # every batch consumed, as the core does
+    assert len(observations(batches)) == 12
+    assert path.exists()
+    assert not (tmp_path / "done").exists()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_a_connector_reading_only_a_drop_folder_cannot_reread_its_input(tmp_path: Path) -> None:
+    fixed = tmp_path / "google.csv"
+    shutil.copy(SAMPLES / "google.csv", fixed)
+    assert connector(folder=tmp_path).can_reread is False
+    assert connector(paths=[fixed]).can_reread is True
+    assert connector(paths=[fixed], folder=tmp_path).can_reread is True
+
+
+def test_the_same_person_in_two_dropped_exports_keeps_one_external_id(tmp_path: Path) -> None:
+    clock = Clock(MTIME + timedelta(minutes=1))
+    drop(tmp_path, "google.csv", "export-2025-05.csv")
+    first = observations(run(connector(folder=tmp_path, clock=clock)))
+    drop(tmp_path, "google.csv", "export-2025-06.csv")
+    second = observations(run(connector(folder=tmp_path, clock=clock)))
+    # Dropped files are successive deliveries of one feed: the later one updates the same
+    # source records, whatever the file is called.
+    assert [o.external_id for o in first] == [o.external_id for o in second]
+    assert all(":" not in o.external_id[2:] for o in first if o.external_id.startswith("k:"))

@@ -145,11 +145,67 @@ def test_outlook_company_main_phone_and_fax_are_labelled_as_shared_lines() -> No
     assert [p.label for p in greta.phones] == ["work", "fax"]
 
 
-def test_outlook_falls_back_to_the_home_address_and_keeps_birthday_text() -> None:
+def test_outlook_falls_back_to_the_home_address_and_reads_birthdays_month_first() -> None:
     obs = observations(read(SAMPLES / "outlook.csv"))
     pierre = person(obs, "Pierre Girard")
     assert pierre.address is not None and pierre.address.city == "Rennes"
-    assert person(obs, "Yuki Tanaka").birthday == "7/15/1990"
+    assert person(obs, "Yuki Tanaka").birthday == "1990-07-15"  # written 7/15/1990
+    [yuki] = [o for o in obs if o.person is not None and o.person.given_name == "Yuki"]
+    assert yuki.raw["Birthday"] == "7/15/1990"  # raw keeps the cell as written
+
+
+OUTLOOK_HEADER = "First Name,Last Name,E-mail Address,Birthday\n"
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, "1964-02-04"),
+        ({"preset": "outlook"}, "1964-02-04"),
+        ({"date_order": "dmy"}, "1964-04-02"),
+    ],
+)
+def test_an_outlook_birthday_2_4_1964_is_february_4_unless_date_order_says_otherwise(
+    tmp_path: Path, settings: dict[str, str], expected: str
+) -> None:
+    path = tmp_path / "outlook.csv"
+    path.write_text(OUTLOOK_HEADER + "Ada,Lovelace,ada@example.com,2/4/1964\n", "utf-8")
+    [obs] = observations(read(path, **settings))
+    assert obs.person is not None and obs.person.birthday == expected
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("12/31/1999", "1999-12-31"),
+        ("07/04/1976", "1976-07-04"),
+        ("7/15", "--07-15"),
+        ("1988-03-14", "1988-03-14"),  # an ISO date is one already, whatever the order
+        ("--06-21", "--06-21"),
+        ("2/30/1990", "2/30/1990"),  # not a date: as written, for the core to flag
+        ("someday", "someday"),
+        ("15/7/1990", "15/7/1990"),  # day-first in an Outlook file: not a month 15
+    ],
+)
+def test_outlook_birthdays_become_iso_or_stay_as_written(
+    tmp_path: Path, cell: str, expected: str
+) -> None:
+    path = tmp_path / "outlook.csv"
+    path.write_text(OUTLOOK_HEADER + f"Ada,Lovelace,ada@example.com,{cell}\n", "utf-8")
+    [obs] = observations(read(path))
+    assert obs.person is not None and obs.person.birthday == expected
+
+
+def test_date_order_applies_to_the_generic_mapping_and_auto_leaves_it_as_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "fr.csv"
+    path.write_text("email;naissance\na@example.com;12.05.1975\n", "utf-8")
+    mapping = {"email": "person.emails", "naissance": "person.birthday"}
+    [auto] = observations(read(path, mapping=mapping))
+    [dmy] = observations(read(path, mapping=mapping, date_order="dmy"))
+    assert auto.person is not None and auto.person.birthday == "12.05.1975"
+    assert dmy.person is not None and dmy.person.birthday == "1975-05-12"
 
 
 def test_outlook_classic_all_quoted_cp1252_sample() -> None:
@@ -176,7 +232,7 @@ def test_outlook_classic_skips_exchange_x500_addresses() -> None:
 def test_outlook_classic_categories_become_tags() -> None:
     fatima = person(observations(read(SAMPLES / "outlook_classic.csv")), "Fatima Zahra El Idrissi")
     assert fatima.tags == ["Clients", "VIP"]
-    assert fatima.birthday == "5/3/1985"
+    assert fatima.birthday == "1985-05-03"  # classic Outlook writes 5/3/1985 for May 3
 
 
 # --- LinkedIn -----------------------------------------------------------------------------
