@@ -68,7 +68,9 @@ class Batch:
     """A unit of work committed atomically together with ``cursor``.
 
     ``scope``/``token`` tag every observation with the snapshot they belong to (see
-    :class:`SnapshotEnd`); append-only sources leave them empty.
+    :class:`SnapshotEnd`); append-only sources leave them empty. ``on_commit`` is called,
+    in the connector's process, once this batch is committed (never in a dry run): the
+    place for work that must follow the commit, such as moving a consumed file.
     """
 
     observations: list[Observation] = field(default_factory=list)
@@ -77,6 +79,7 @@ class Batch:
     scope: str | None = None
     token: str | None = None
     snapshot_end: SnapshotEnd | None = None
+    on_commit: Callable[[], None] | None = None
 
     def __len__(self) -> int:
         return len(self.observations) + len(self.rejected)
@@ -141,9 +144,9 @@ class Connector:
         """Yield batches of observations from ``cursor`` on (``None``: from the start).
 
         ``full`` asks for a complete re-read even when the cursor says nothing changed. The
-        core commits each batch before it asks for the next one, so work that must follow
-        a commit (moving a consumed file, acknowledging a message) belongs after the
-        ``yield`` — and is skipped when ``context.dry_run`` is set.
+        core may ask for the next batch before the previous one is committed (normalising
+        in a second process while the first writes), so work that must follow a commit
+        (moving a consumed file, acknowledging a message) goes in ``Batch.on_commit``.
         """
         raise FatalError(f"connector kind {self.kind!r} does not pull; it receives webhooks")
 

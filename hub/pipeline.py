@@ -643,8 +643,10 @@ class _BatchRun:
                 self.events.append((kind, payload))
 
     def _outbox(self) -> None:
-        self.session.add_all(OutboxEvent(type=kind, payload=payload, created_at=self.now)
-                             for kind, payload in self.events)
+        if self.events:
+            self.session.execute(insert(table_of(OutboxEvent)), [
+                {"type": kind, "payload": payload, "created_at": self.now, "attempts": 0}
+                for kind, payload in self.events])
 
     def _sync_state(self) -> None:
         state = self.session.get(SyncState, self.connector.name)

@@ -111,6 +111,8 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
             if progress is not None:
                 progress(report)
             if not dry_run:  # a dry run holds its one transaction open: write nothing else
+                if batch.on_commit is not None:
+                    batch.on_commit()
                 dispatch_outbox(hub)
                 leases.renew(hub.pipeline.sessions, name, owner, ttl, _now())
             if should_stop():

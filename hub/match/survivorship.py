@@ -9,6 +9,7 @@ unions. Every field records where its value came from and the rule that chose it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,9 +35,14 @@ def _rank(source: SourceView) -> tuple[int, datetime, int]:
     return (source.connector == MANUAL, source.observed_at, source.id)
 
 
+@functools.lru_cache(maxsize=4096)
+def _when(moment: datetime) -> str:
+    return moment.isoformat()
+
+
 def _origin(source: SourceView, rule: str) -> dict[str, Any]:
     return {"connector": source.connector, "external_id": source.external_id,
-            "observed_at": source.observed_at.isoformat(), "rule": rule}
+            "observed_at": _when(source.observed_at), "rule": rule}
 
 
 def _rule(source: SourceView) -> str:

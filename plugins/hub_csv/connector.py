@@ -31,6 +31,7 @@ from __future__ import annotations
 import codecs
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -146,8 +147,7 @@ class ContactFilesConnector(Connector):
         same = not full and state is not None and state["sha256"] == fp.sha256
         if same and state is not None and state["done"]:
             files[job.key] = {**state, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-            yield Batch(cursor=_cursor(files))
-            self._finish(job, files)
+            yield Batch(cursor=_cursor(files), on_commit=partial(self._finish, job, files))
             return
         skip = int(state["rows"]) if same and state is not None else 0
         if skip:
@@ -161,7 +161,6 @@ class ContactFilesConnector(Connector):
         }
         reader = self.reader(job, fp, stat.st_mtime_ns)
         yield from self._batches(job, reader, progress, files)
-        self._finish(job, files)
 
     def _batches(
         self, job: FileJob, reader: SourceFile, progress: FileState, files: dict[str, FileState]
@@ -184,7 +183,9 @@ class ContactFilesConnector(Connector):
             progress["rows"] = max(int(progress["rows"]), reader.rows)
             progress["done"] = True
             files[job.key] = dict(progress)
-            yield self._batch(job, reader, chunk, files, last=True)
+            last = self._batch(job, reader, chunk, files, last=True)
+            last.on_commit = partial(self._finish, job, files)
+            yield last
         finally:
             items.close()
 
@@ -217,7 +218,8 @@ class ContactFilesConnector(Connector):
         return batch
 
     def _finish(self, job: FileJob, files: dict[str, FileState]) -> None:
-        """After a drop-folder file's last batch was committed: move it to done/.
+        """Once a drop-folder file's last batch is committed (``Batch.on_commit``): move it
+        to done/.
 
         A dry run changes nothing in the source either: the file stays where it is.
         """

@@ -62,7 +62,13 @@ def connector(
 
 
 def run(conn: Connector, cursor: dict[str, Any] | None = None, full: bool = False) -> list[Batch]:
-    return list(conn.sync(cursor, full=full))
+    """All batches, each "committed" as the core does: its ``on_commit`` called."""
+    batches = []
+    for batch in conn.sync(cursor, full=full):
+        if batch.on_commit is not None:
+            batch.on_commit()
+        batches.append(batch)
+    return batches
 
 
 def observations(batches: Iterable[Batch]) -> list[Observation]:

@@ -36,7 +36,7 @@ def test_a_file_modified_within_settle_seconds_is_left_for_the_next_run(tmp_path
     assert len(observations(run(connector(folder=tmp_path, clock=clock)))) == 12
 
 
-def test_a_settled_file_is_moved_to_done_only_after_its_last_batch_was_consumed(
+def test_a_settled_file_is_moved_to_done_only_once_its_last_batch_is_committed(
     tmp_path: Path,
 ) -> None:
     path = drop(tmp_path, "google.csv")
@@ -45,8 +45,10 @@ def test_a_settled_file_is_moved_to_done_only_after_its_last_batch_was_consumed(
     batches = [next(sync), next(sync), next(sync)]
     assert batches[-1].cursor is not None
     assert batches[-1].cursor["files"][str(path)]["done"] is True
+    assert [b.on_commit is not None for b in batches] == [False, False, True]
+    assert next(sync, None) is None  # the generator may finish before the commit
     assert path.exists()  # the core has not committed the last batch yet
-    assert next(sync, None) is None  # resumed after the commit
+    batches[-1].on_commit()  # type: ignore[misc]
     assert not path.exists()
     assert (tmp_path / "done" / "google.csv").exists()
 
