@@ -137,15 +137,20 @@ class Pipeline:
         self.plugins = plugins
         self.policy = build_policy(config)
         self.resolver: Resolver = resolver or DeterministicResolver()
+        self.preparer = Preparer(self.policy, plugins)
         self.clock = clock
 
-    def ingest(self, connector: ConnectorConfig, batch: Batch, *,
+    def ingest(self, connector: ConnectorConfig, batch: Batch | PreparedBatch, *,
                session: Session | None = None, allow_deletes: bool = False) -> IngestStats:
         """Apply one batch in one transaction.
 
-        With ``session`` the batch joins that caller's open transaction and nothing is
-        committed here (``--dry-run`` rolls the whole run back at the end).
+        A plain :class:`Batch` is prepared here, normalising only what changed; a
+        :class:`PreparedBatch` comes normalised already. With ``session`` the batch joins
+        that caller's open transaction and nothing is committed here (``--dry-run`` rolls
+        the whole run back at the end).
         """
+        if isinstance(batch, Batch):
+            batch = self.preparer.prepare(connector, batch, normalise=False)
         if session is not None:
             return _BatchRun(self, session, connector, batch, allow_deletes).run()
         with self.sessions() as own:
@@ -187,6 +192,58 @@ def quarantine(session: Session, connector: str, reason: str, payload: str | Non
 
 
 @dataclass
+class Prepared:
+    """One observation after the steps that need no database."""
+
+    observation: Observation
+    digest: str
+    canon: CanonicalPerson | None = None  # None: not normalised yet (or not a live person)
+    error: str | None = None  # why it cannot be stored at all
+
+
+@dataclass
+class PreparedBatch:
+    """A batch after :meth:`Preparer.prepare`; picklable, so another process can make it."""
+
+    batch: Batch
+    items: list[Prepared]
+
+
+class Preparer:
+    """The part of ingest that needs no database: plugin enrichment, the content hash and
+    normalisation. Pure, so a sync can run it in a second process while the first one
+    writes (see hub.sync)."""
+
+    def __init__(self, policy: Policy, plugins: HubPlugins | None = None):
+        self.policy = policy
+        self.plugins = plugins
+
+    def prepare(self, connector: ConnectorConfig, batch: Batch, *,
+                normalise: bool = True) -> PreparedBatch:
+        salt = policy_salt(self.policy, connector.default_region)
+        items = []
+        for observation in batch.observations:
+            if self.plugins is not None and self.plugins.has_enrichers:
+                observation = self.plugins.enrich(observation)
+            item = Prepared(observation, content_hash(observation, salt))
+            if normalise:
+                self.normalise(connector, item)
+            items.append(item)
+        return PreparedBatch(batch, items)
+
+    def normalise(self, connector: ConnectorConfig, item: Prepared) -> None:
+        observation = item.observation
+        if item.canon is not None or item.error is not None or observation.deleted \
+                or observation.person is None:
+            return
+        try:
+            item.canon = canonical_person(observation.person, self.policy,
+                                          connector.default_region)
+        except Exception as exc:  # a normaliser bug must cost one record, not the batch
+            item.error = f"could not be normalised: {describe_error(exc)}"
+
+
+@dataclass
 class _Person:
     """A person record ready to resolve: normalised once, here."""
 
@@ -213,15 +270,16 @@ class _BatchRun:
     """The work of one batch inside its transaction."""
 
     def __init__(self, pipeline: Pipeline, session: Session, connector: ConnectorConfig,
-                 batch: Batch, allow_deletes: bool = False):
+                 prepared: PreparedBatch, allow_deletes: bool = False):
         self.p = pipeline
         self.allow_deletes = allow_deletes
         self.session = session
         self.connector = connector
-        self.batch = batch
+        self.batch = prepared.batch
+        self.items = prepared.items
         self.now = pipeline.clock()
         self.existing: dict[str, SourceRecord] = {}
-        self.stats = IngestStats(received=len(batch.observations))
+        self.stats = IngestStats(received=len(prepared.items))
         self.salt = policy_salt(pipeline.policy, connector.default_region)
         self.touched: set[int] = set()
         self.new_contacts: set[int] = set()
@@ -231,29 +289,29 @@ class _BatchRun:
 
     def run(self) -> IngestStats:
         session, name = self.session, self.connector.name
-        observations = []
-        for observation in self.batch.observations:
-            if "\x00" in observation.external_id:
-                self._reject(observation, "external id contains a NUL byte")
+        items = []
+        for item in self.items:
+            if item.error is not None:
+                self._reject(item.observation, item.error)
+            elif "\x00" in item.observation.external_id:
+                self._reject(item.observation, "external id contains a NUL byte")
             else:
-                observations.append(observation)
-        existing = self._existing([o.external_id for o in observations] +
+                items.append(item)
+        existing = self._existing([i.observation.external_id for i in items] +
                                   [r.external_id for r in self.batch.rejected
                                    if r.external_id and "\x00" not in r.external_id])
         self.existing = existing
-        for item in self.batch.rejected:
-            if quarantine(session, name, item.reason, item.payload, item.external_id,
-                          item.location, None, self.now):
+        for bad in self.batch.rejected:
+            if quarantine(session, name, bad.reason, bad.payload, bad.external_id,
+                          bad.location, None, self.now):
                 self.stats.quarantined += 1
-            self._keep_previous(item.external_id)
+            self._keep_previous(bad.external_id)
         unchanged: list[int] = []
         persons: dict[str, _Person] = {}  # the last version of each record in the batch
         others: list[tuple[Observation, SourceRecord | None, str]] = []
-        for observation in observations:
+        for item in items:
+            observation, digest = item.observation, item.digest
             try:
-                if self.p.plugins is not None and self.p.plugins.has_enrichers:
-                    observation = self.p.plugins.enrich(observation)
-                digest = content_hash(observation, self.salt)
                 record = existing.get(observation.external_id)
                 if observation.deleted and (record is None or record.deleted_at is not None):
                     self.stats.unchanged += 1  # already gone: a repeated tombstone is a no-op
@@ -263,7 +321,7 @@ class _BatchRun:
                     unchanged.append(record.id)
                     self.stats.unchanged += 1
                     continue
-                prepared = self._prepare(observation, record, digest)
+                prepared = self._prepare(item, record)
                 if prepared is not None:
                     persons.pop(observation.external_id, None)
                     persons[observation.external_id] = prepared
@@ -316,14 +374,16 @@ class _BatchRun:
 
     # -- persons, in bulk --------------------------------------------------------------
 
-    def _prepare(self, observation: Observation, record: SourceRecord | None,
-                 digest: str) -> _Person | None:
-        """Normalise a live person record; ``None`` when it is not one to resolve."""
+    def _prepare(self, item: Prepared, record: SourceRecord | None) -> _Person | None:
+        """A live person record ready to resolve; ``None`` when it is not one."""
+        observation = item.observation
         if observation.kind != "person" or observation.deleted:
             return None
-        assert observation.person is not None
-        canon = canonical_person(observation.person, self.p.policy,
-                                 self.connector.default_region)
+        self.p.preparer.normalise(self.connector, item)
+        if item.error is not None:
+            raise RecordRejected(item.error)
+        canon = item.canon
+        assert canon is not None
         if canon.own:
             self.stats.skipped_own += 1
             if record is not None and record.deleted_at is None:
@@ -332,7 +392,7 @@ class _BatchRun:
         if not canon.identifiable:
             raise RecordRejected("carries nothing that identifies a person "
                                  "(no name, e-mail, phone, handle or identifier)")
-        return _Person(observation, record, digest, canon)
+        return _Person(observation, record, item.digest, canon)
 
     def _persons(self, persons: list[_Person]) -> None:
         """Resolve and store persons in bulk; a failure is narrowed down by halving until
@@ -591,7 +651,8 @@ class _BatchRun:
                                 f"{keys[0][1]}", observed_at=observation.observed_at,
                                 person=person)
         existing = self._existing([synthetic.external_id]).get(synthetic.external_id)
-        prepared = self._prepare(synthetic, existing, content_hash(synthetic, self.salt))
+        prepared = self._prepare(Prepared(synthetic, content_hash(synthetic, self.salt)),
+                                 existing)
         if prepared is None:
             return None
         outcome = self._store_persons([prepared])
