@@ -66,6 +66,7 @@ class HubSection(_Section):
     mask_pii: bool = True
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     workers: int = Field(default=4, ge=1, le=64)
+    parallel_prepare: bool = True  # a sync normalises in a second process (a second core)
     run_timeout: float = 1800.0
     stop_timeout: float = 30.0
     max_backoff: float = 3600.0

@@ -68,6 +68,7 @@ class _StopFlag:
 
 def _work(hub: Hub, name: str, owner: str) -> None:
     """Body of a worker process: one run of one connector, then exit."""
+    os.setpgid(0, 0)  # its own process group: a deadline kill takes its helpers too
     stop = _StopFlag()
     signal.signal(signal.SIGTERM, stop.set)
     signal.signal(signal.SIGINT, stop.set)
@@ -76,6 +77,16 @@ def _work(hub: Hub, name: str, owner: str) -> None:
     report = run_sync(hub, name, lease_owner=owner, should_stop=stop)
     logging.shutdown()
     os._exit(0 if report.ok else 1)  # skip the parent's atexit handlers
+
+
+def _kill_group(worker: Worker) -> None:
+    """Kill a worker and the processes it started (a sync's producer)."""
+    pid = worker.process.pid
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    worker.process.kill()
+    worker.process.join(5)
 
 
 @dataclass
@@ -231,8 +242,7 @@ class Daemon:
         for name, worker in list(self.workers.items()):
             if now < worker.deadline or worker.process.exitcode is not None:
                 continue
-            worker.process.kill()
-            worker.process.join(5)
+            _kill_group(worker)
             del self.workers[name]
             self._fail(worker, f"run exceeded its deadline of {now - worker.started:.0f}s "
                                "and was abandoned")
@@ -279,8 +289,7 @@ class Daemon:
         for worker in list(self.workers.values()):
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.exitcode is None:
-                worker.process.kill()
-                worker.process.join(5)
+                _kill_group(worker)
                 self._fail(worker, "killed at shutdown after stop_timeout; its last batch "
                                    "was rolled back and will be read again")
         self.workers.clear()

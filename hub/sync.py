@@ -8,13 +8,19 @@ that raises is recorded in ``sync_state`` (last error, consecutive failures) and
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
+import os
 import random
+import signal
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +33,7 @@ from hub.pipeline import IngestStats
 from hub.runtime import Hub
 
 log = logging.getLogger(__name__)
+_fork = multiprocessing.get_context("fork")
 
 
 @dataclass
@@ -97,6 +104,16 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
     with hub.pipeline.sessions() as session:
         state = session.get(SyncState, name)
         cursor = None if full or state is None else state.cursor
+    if hub.config.hub.parallel_prepare and not dry_run:
+        log.info("sync %s started%s", name, " (full)" if full else "", extra=extra)
+        try:
+            _run_split(hub, name, cursor, report, full=full, allow_deletes=allow_deletes,
+                       should_stop=should_stop, progress=progress, owner=owner, ttl=ttl)
+        except Exception as exc:
+            _failed(report, exc, extra)
+        record_outcome(hub, cfg.kind, report)
+        dispatch_outbox(hub)
+        return
     dry_session = hub.pipeline.sessions() if dry_run else None
     if dry_session is not None:
         dry_session.begin()
@@ -119,10 +136,7 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
                 report.stopped = True
                 break
     except Exception as exc:
-        report.error = describe_error(exc)  # stored and shown: no SQL parameters, masked
-        report.error_kind = ("fatal" if isinstance(exc, FatalError) else
-                             "retriable" if isinstance(exc, RetriableError) else "error")
-        log.error("sync %s failed: %s", name, report.error, exc_info=True, extra=extra)
+        _failed(report, exc, extra)
     finally:
         if dry_session is not None:
             dry_session.rollback()
@@ -130,6 +144,118 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
     if not dry_run:
         record_outcome(hub, cfg.kind, report)
         dispatch_outbox(hub)
+
+
+def _failed(report: SyncReport, exc: BaseException, extra: dict[str, Any]) -> None:
+    if isinstance(exc, ProducerError):  # described in the producer process already
+        report.error, report.error_kind = str(exc), exc.kind
+    else:
+        report.error = describe_error(exc)  # stored and shown: no SQL parameters, masked
+        report.error_kind = _error_kind(exc)
+    log.error("sync %s failed: %s", report.connector, report.error, exc_info=True, extra=extra)
+
+
+def _error_kind(exc: BaseException) -> str:
+    return ("fatal" if isinstance(exc, FatalError) else
+            "retriable" if isinstance(exc, RetriableError) else "error")
+
+
+class ProducerError(Exception):
+    """The connector failed in the producer process; carries its description and kind."""
+
+    def __init__(self, description: str, kind: str):
+        super().__init__(description)
+        self.kind = kind
+
+
+IN_FLIGHT = 2  # prepared batches the producer may run ahead of the last commit
+
+
+def _produce(hub: Hub, name: str, cursor: dict[str, Any] | None, full: bool,
+             conn: Connection) -> None:
+    """Producer process: run the connector and prepare its batches (normalisation is the
+    costly part); the parent writes them. ``on_commit`` runs here, once acknowledged."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    pending: deque[Callable[[], None] | None] = deque()
+
+    def acknowledged() -> bool:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return False
+        if message != "ack":
+            return False
+        callback = pending.popleft()
+        if callback is not None:
+            callback()
+        return True
+
+    try:
+        cfg = hub.config.connector(name)
+        connector = hub.connector(name)
+        for batch in connector.sync(cursor, full=full):
+            callback, batch.on_commit = batch.on_commit, None
+            conn.send(("batch", hub.pipeline.preparer.prepare(cfg, batch)))
+            pending.append(callback)
+            while len(pending) >= IN_FLIGHT:
+                if not acknowledged():
+                    return
+        conn.send(("end", None))
+        while pending:
+            if not acknowledged():
+                return
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            conn.send(("error", (describe_error(exc), _error_kind(exc))))
+        log.error("sync %s failed in its connector: %s", name, describe_error(exc),
+                  exc_info=True, extra={"connector": name})
+    finally:
+        logging.shutdown()
+        os._exit(0)  # never run the parent's cleanup (its pooled connections) here
+
+
+def _run_split(hub: Hub, name: str, cursor: dict[str, Any] | None, report: SyncReport, *,
+               full: bool, allow_deletes: bool, should_stop: Callable[[], bool],
+               progress: Callable[[SyncReport], None] | None, owner: str,
+               ttl: float) -> None:
+    """Two cores for one sync: the producer reads and normalises, this process resolves,
+    writes and commits each batch with its cursor, then acknowledges it."""
+    cfg = hub.config.connector(name)
+    mine, theirs = _fork.Pipe()
+    producer = _fork.Process(target=_produce, args=(hub, name, cursor, full, theirs),
+                             name=f"crmhub-{name}-read", daemon=True)
+    producer.start()
+    theirs.close()
+    try:
+        while True:
+            while not mine.poll(0.5):
+                if not producer.is_alive() and not mine.poll(0):
+                    raise RuntimeError(f"the connector process ended unexpectedly "
+                                       f"(exit code {producer.exitcode})")
+            kind, payload = mine.recv()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise ProducerError(*payload)
+            stats = hub.pipeline.ingest(cfg, payload, allow_deletes=allow_deletes)
+            report.stats.add(stats)
+            report.batches += 1
+            mine.send("ack")
+            if progress is not None:
+                progress(report)
+            dispatch_outbox(hub)
+            leases.renew(hub.pipeline.sessions, name, owner, ttl, _now())
+            if should_stop():
+                report.stopped = True
+                with contextlib.suppress(OSError):
+                    mine.send("stop")
+                return
+    finally:
+        mine.close()
+        producer.join(10)
+        if producer.is_alive():
+            producer.kill()
+            producer.join()
 
 
 def next_delay(every: float, failures: int, max_backoff: float,
