@@ -28,6 +28,7 @@ from hub.records import Address, ContactValue, PersonData
 
 STRONG = "strong"  # one shared key means the same person
 WEAK = "weak"  # a shared key means the same person only when the names agree
+NAME = "name"  # never identifies; stored so name checks and blocking need no JSON
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
     flags.extend(f"phone_invalid:{p['value']}" for p in phones if "invalid" in p["flags"])
     flags.extend(f"email_invalid:{e['value']}" for e in emails if "invalid" in e["flags"])
 
+    if name.family_key or name.given_key:
+        keys.append(IdentityKey("name", f"{name.family_key}|{name.given_key}", NAME))
     data = {
         "given_name": _clip(name.given, "given_name", flags),
         "family_name": _clip(name.family, "family_name", flags),

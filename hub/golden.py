@@ -1,8 +1,8 @@
 """Keeping golden contacts in step with their sources, a batch of contacts at a time.
 
 Two paths share :func:`golden_values`: contacts a batch creates are computed in memory from
-the records the batch just stored and written with one bulk UPDATE; existing contacts are
-rebuilt from all their live source records read back from the database.
+the records the batch stores and inserted whole (hub.pipeline); existing contacts are
+rebuilt here from all their live source records read back from the database.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from hub.match.survivorship import SourceView, build_golden
@@ -49,21 +49,6 @@ def golden_values(contact_id: int, sources: Sequence[Source]) -> tuple[dict[str,
                        "value": handle, "original": handle, "label": None, "is_primary": False,
                        "flags": []})
     return values, points
-
-
-def write_new_contacts(session: Session, sources: dict[int, list[Source]],
-                       now: datetime) -> None:
-    """Golden records of contacts created in this batch: no read-back, one bulk UPDATE."""
-    rows, points = [], []
-    for contact_id, mine in sorted(sources.items()):
-        values, contact_points = golden_values(contact_id, mine)
-        rows.append({"_id": contact_id, **values, "updated_at": now})
-        points.extend(contact_points)
-    if rows:
-        table = table_of(Contact)
-        session.execute(update(table).where(table.c.id == bindparam("_id")), rows)
-    if points:
-        session.execute(insert(table_of(ContactPoint)), points)
 
 
 def contact_state(contact: Contact) -> dict[str, Any]:

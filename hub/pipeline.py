@@ -24,7 +24,7 @@ from hub.companies import CompanyRef, CompanyResolver
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch, SnapshotEnd
 from hub.db import session_factory
-from hub.golden import Source, rebuild_contacts, write_new_contacts
+from hub.golden import Source, golden_values, rebuild_contacts
 from hub.logs import describe_error
 from hub.match.resolve import (
     DeterministicResolver,
@@ -39,6 +39,7 @@ from hub.match.survivorship import SourceView
 from hub.model import (
     Company,
     Contact,
+    ContactPoint,
     Interaction,
     InteractionContact,
     MatchKey,
@@ -425,15 +426,32 @@ class _BatchRun:
             for p in persons])
         companies = CompanyResolver(session, self.now).resolve([_company_ref(p.canon)
                                                                 for p in persons])
+        # Contacts this pass creates have only this pass's records as sources: their
+        # golden records come from memory, with the records' future ids standing in as
+        # their positions among the new records (ids are handed out in that order).
+        born: dict[int, list[Source]] = {}
+        position = 0
+        for person, node, company_id in zip(persons, resolution.contact_of, companies,
+                                            strict=True):
+            if person.record is None:
+                position += 1
+                if node < 0:
+                    view = SourceView(position, self.connector.name,
+                                      person.observation.external_id,
+                                      person.observation.observed_at, person.canon.data)
+                    born.setdefault(node, []).append((view, company_id))
         new_ids: list[int] = []
+        new_points: list[dict[str, Any]] = []
         if resolution.new_contacts:
+            rows = []
+            for n in range(1, resolution.new_contacts + 1):
+                values, points = golden_values(-n, born[-n])
+                rows.append({"stage": "lead", "score": 0.0, "created_at": self.now,
+                             "updated_at": self.now, **values})
+                new_points.extend(points)
             contacts = table_of(Contact)
             new_ids = list(session.scalars(
-                insert(contacts).returning(contacts.c.id, sort_by_parameter_order=True),
-                [{"stage": "lead", "score": 0.0, "address": {}, "tags": [],
-                  "identifiers": {}, "custom": {}, "handles": {}, "flags": [],
-                  "provenance": {}, "created_at": self.now, "updated_at": self.now}
-                 for _ in range(resolution.new_contacts)]))
+                insert(contacts).returning(contacts.c.id, sort_by_parameter_order=True), rows))
             out.new_contacts.update(new_ids)
             out.contacts_created = len(new_ids)
 
@@ -479,20 +497,18 @@ class _BatchRun:
             session.execute(delete(MatchKey).where(MatchKey.source_record_id.in_(chunk)))
         record_ids = iter(ids)
         keys: list[dict[str, Any]] = []
-        born: dict[int, list[Source]] = {}  # contacts this pass created, and their sources
-        for person, node, company_id in zip(persons, resolution.contact_of, companies,
-                                            strict=True):
+        for person, node in zip(persons, resolution.contact_of, strict=True):
             record_id = person.record.id if person.record is not None else next(record_ids)
             keys.extend({"contact_id": real(node), "source_record_id": record_id,
                          "kind": k.kind, "key": k.key[:320]} for k in person.canon.keys)
-            if node < 0:
-                view = SourceView(record_id, self.connector.name,
-                                  person.observation.external_id,
-                                  person.observation.observed_at, person.canon.data)
-                born.setdefault(real(node), []).append((view, company_id))
         if keys:
             session.execute(insert(table_of(MatchKey)), keys)
-        write_new_contacts(session, born, self.now)
+        for point in new_points:  # positions and provisional contacts become real ids
+            point["contact_id"] = real(point["contact_id"])
+            if point["source_record_id"] is not None:
+                point["source_record_id"] = ids[point["source_record_id"] - 1]
+        if new_points:
+            session.execute(insert(table_of(ContactPoint)), new_points)
         return out
 
     def _record_values(self, person: _Person, contact_id: int,

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from hub.canonical import STRONG, CanonicalPerson, IdentityKey
+from hub.canonical import NAME, STRONG, CanonicalPerson, IdentityKey
 from hub.model import (
     Contact,
     ContactPoint,
@@ -135,7 +135,8 @@ class DeterministicResolver:
     """Exact identity keys; phones only when the names agree."""
 
     def resolve(self, session: Session, items: Sequence[Item]) -> Resolution:
-        keys = {(k.kind, k.key) for item in items for k in item.person.keys}
+        keys = {(k.kind, k.key) for item in items for k in item.person.keys
+                if k.strength != NAME}
         index: dict[tuple[str, str], set[int]] = {}
         found: list[tuple[str, str, int]] = []
         for chunk in _chunks(sorted(keys)):
@@ -155,11 +156,12 @@ class DeterministicResolver:
         phone_hits = sorted({c for (kind, _), ids in index.items() if kind == "phone"
                              for c in ids})
         for chunk in _chunks(phone_hits):
-            for contact_id, data in session.execute(select(SourceRecord.contact_id,
-                                                           SourceRecord.data).where(
-                    SourceRecord.contact_id.in_(chunk), SourceRecord.kind == "person",
-                    SourceRecord.deleted_at.is_(None))):
-                clusters.names.setdefault(live[contact_id], []).append(data)
+            for contact_id, key in session.execute(select(MatchKey.contact_id, MatchKey.key)
+                                                   .where(MatchKey.kind == "name",
+                                                          MatchKey.contact_id.in_(chunk))):
+                family, _, given = key.partition("|")
+                clusters.names.setdefault(live[contact_id], []).append(
+                    {"family_key": family, "given_key": given})
 
         resolution = Resolution(contact_of=[], new_contacts=0)
         reasons: dict[frozenset[int], str] = {}
@@ -167,7 +169,7 @@ class DeterministicResolver:
             person = item.person
             hits: dict[int, list[IdentityKey]] = {}
             for k in person.keys:
-                if k.kind == "phone" and k.key in shared:
+                if k.strength == NAME or (k.kind == "phone" and k.key in shared):
                     continue
                 for node in index.get((k.kind, k.key), ()):
                     hits.setdefault(clusters.find(node), []).append(k)
