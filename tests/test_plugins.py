@@ -168,3 +168,64 @@ def test_every_hook_has_a_docstring_saying_when_it_is_called() -> None:
     for name in (n for n in dir(hookspecs) if n.startswith("crmhub_")):
         doc = getattr(hookspecs, name).__doc__ or ""
         assert "Called" in doc and "Return" in doc, name
+
+
+def test_sinks_strategies_and_comparators_are_collected_by_name() -> None:
+    class WebhookSink:
+        name = "webhook"
+
+    class RoundRobin:
+        name = "round_robin"
+
+    class Soundex:
+        name = "soundex"
+
+    class Registers:
+        @hookimpl
+        def crmhub_register_sinks(self) -> list[type]:
+            return [WebhookSink]
+
+        @hookimpl
+        def crmhub_register_assignment_strategies(self) -> list[type]:
+            return [RoundRobin]
+
+        @hookimpl
+        def crmhub_register_comparators(self) -> list[type]:
+            return [Soundex]
+
+    plugins = HubPlugins.load(entry_points=False, extra=[("extras", Registers())])
+    assert plugins.sink_classes() == {"webhook": WebhookSink}
+    assert plugins.strategy_classes() == {"round_robin": RoundRobin}
+    assert plugins.comparator_classes() == {"soundex": Soundex}
+
+
+def test_the_daemon_calls_startup_and_shutdown_once_each(tmp_path: Path) -> None:
+    from hub.daemon import Daemon
+    from hub.runtime import Hub
+
+    calls: list[str] = []
+
+    class Lifecycle:
+        @hookimpl
+        def crmhub_startup(self, hub: Any) -> None:
+            calls.append(f"startup:{len(hub.config.connectors)}")
+
+        @hookimpl
+        def crmhub_shutdown(self, hub: Any) -> None:
+            calls.append("shutdown")
+
+    config = tmp_path / "crmhub.toml"
+    config.write_text(f'[hub]\ndatabase_url = "sqlite:///{tmp_path / "hub.db"}"\n')
+    plugins = HubPlugins.load(extra=[("lifecycle", Lifecycle())])
+    daemon = Daemon(config, Hub.open(config, plugins=plugins))
+    daemon.stopping = True  # as if SIGTERM came at once
+    assert daemon.serve() == 0
+    assert calls == ["startup:0", "shutdown"]
+
+
+def test_every_hook_is_implemented_somewhere_in_the_tests() -> None:
+    from hub import hookspecs
+
+    tests = "\n".join(p.read_text(encoding="utf-8") for p in Path(__file__).parent.rglob("*.py"))
+    hooks = [name for name in dir(hookspecs) if name.startswith("crmhub_")]
+    assert [h for h in hooks if f"def {h}(" not in tests] == []
