@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from hub.canonical import NAME, STRONG, CanonicalPerson, IdentityKey
@@ -139,10 +139,16 @@ class DeterministicResolver:
                 if k.strength != NAME}
         index: dict[tuple[str, str], set[int]] = {}
         found: list[tuple[str, str, int]] = []
-        for chunk in _chunks(sorted(keys)):
-            found.extend(session.execute(
-                select(MatchKey.kind, MatchKey.key, MatchKey.contact_id)
-                .where(tuple_(MatchKey.kind, MatchKey.key).in_(chunk))))
+        by_kind: dict[str, list[str]] = {}
+        for kind, key in sorted(keys):
+            by_kind.setdefault(kind, []).append(key)
+        # One query per kind: `kind = ? AND key IN (...)` walks the (kind, key) index on
+        # both engines, where a row-value IN makes SQLite scan the whole table.
+        for kind, values in by_kind.items():
+            for chunk in _chunks(values):
+                found.extend((kind, key, contact_id) for key, contact_id in session.execute(
+                    select(MatchKey.key, MatchKey.contact_id)
+                    .where(MatchKey.kind == kind, MatchKey.key.in_(chunk))))
         currents = [i.current for i in items if i.current is not None]
         live = live_contacts(session, [c for _, _, c in found] + currents)
         for kind, key, contact_id in found:
@@ -156,9 +162,13 @@ class DeterministicResolver:
         phone_hits = sorted({c for (kind, _), ids in index.items() if kind == "phone"
                              for c in ids})
         for chunk in _chunks(phone_hits):
-            for contact_id, key in session.execute(select(MatchKey.contact_id, MatchKey.key)
-                                                   .where(MatchKey.kind == "name",
-                                                          MatchKey.contact_id.in_(chunk))):
+            # By contact (a handful of keys each), filtered here: SQLite would otherwise
+            # pick the (kind, key) index and walk every name key.
+            for contact_id, kind, key in session.execute(
+                    select(MatchKey.contact_id, MatchKey.kind, MatchKey.key)
+                    .where(MatchKey.contact_id.in_(chunk))):
+                if kind != "name":
+                    continue
                 family, _, given = key.partition("|")
                 clusters.names.setdefault(live[contact_id], []).append(
                     {"family_key": family, "given_key": given})
