@@ -1,0 +1,436 @@
+"""Crash safety (DESIGN.md §3): SIGKILL at any point, then a restart, yields the same
+database as an uninterrupted run: same contacts, same interactions, no duplicates.
+
+A seeded generator writes a CSV of ``ROWS`` rows (generic mapping, an id column ``ref``):
+distinct people, about 20% later rows that repeat an earlier person (the e-mail in another
+case, or only the phone in another notation), people first seen split in two (e-mail only,
+then phone only) and later bridged by a row carrying both (a merge), and a few rows that
+identify nobody (quarantined). Each engine imports it twice through the public CLI, each
+time into a fresh database:
+
+* the reference: ``crmhub sync`` uninterrupted;
+* the crash run: ``crmhub sync`` killed with SIGKILL (its whole process group: the sync
+  forks a producer) at seeded fractions of the reference's duration, ``KILLS`` times,
+  then run to completion.
+
+The two exports are compared without ids and clock times (``hub.export.without_ids``),
+and so are the row counts of every table that could hold a duplicate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import unicodedata
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from hub.export import without_ids
+from hub.model import (
+    Company,
+    Contact,
+    ContactPoint,
+    MatchKey,
+    MergeEvent,
+    OutboxEvent,
+    QuarantineItem,
+    SharedPoint,
+    SourceRecord,
+    SyncState,
+)
+
+pytestmark = pytest.mark.slow
+
+ROWS = 10_000
+SEED = 3_141_592
+KILLS = 4
+KILL_FRACTIONS = (0.15, 0.50)  # each kill after this share of the reference's wall time
+BATCH_SIZE = 500
+CONNECTOR = "bulk"
+RUN_TIMEOUT = 300  # seconds for one CLI call before the test gives up
+
+# -- the seeded input -------------------------------------------------------------------
+
+GIVEN = ["Jean", "Marie", "Pierre", "Sophie", "Luc", "Camille", "Hélène", "François",
+         "Nathalie", "Julien", "Chloé", "Thomas", "Élodie", "Nicolas", "Céline", "Antoine",
+         "Isabelle", "Mathieu", "Aurélie", "Sébastien", "Léa", "Hugo", "Inès", "Noël"]
+FAMILY = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand",
+          "Leroy", "Moreau", "Simon", "Laurent", "Lefèvre", "Michel", "Garcia", "Fontaine",
+          "Rousseau", "Vincent", "Müller", "Faure", "André", "Mercier", "Blanc", "Guérin"]
+CITIES = ["Paris", "Lyon", "Marseille", "Toulouse", "Nantes", "Lille", "Bordeaux", "Rennes"]
+FREEMAIL = ["gmail.com", "orange.fr", "free.fr", "laposte.net", "yahoo.fr"]
+HEADER = ["ref", "prenom", "nom", "email", "mobile", "societe", "ville"]
+MAPPING = {"ref": "external_id", "prenom": "person.given_name", "nom": "person.family_name",
+           "email": "person.emails", "mobile": "person.phones.mobile",
+           "societe": "person.company.name", "ville": "person.address.city"}
+
+
+@dataclass
+class Person:
+    given: str
+    family: str
+    email: str
+    mobile: str  # 9 national digits after the 0: "6xxxxxxxx"
+    company: str
+    city: str
+    phone_only: bool = False  # a row with only its phone came before any with both
+    both: bool = True  # a row with its e-mail and its phone was written
+
+
+@dataclass
+class Generated:
+    rows: int = 0
+    good: int = 0
+    bad: int = 0
+    people: int = 0
+    contacts: int = 0  # people, plus the split ones never bridged (two contacts each)
+
+
+def _ascii(value: str) -> str:
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    return folded.lower().replace(" ", "")
+
+
+def _phone(national: str, style: int) -> str:
+    """One French mobile in one of the notations people type."""
+    digits = "0" + national
+    pairs = " ".join(digits[i:i + 2] for i in range(0, 10, 2))
+    return [pairs, "+33" + national, pairs.replace(" ", "."), digits,
+            f"+33 {national[0]} {pairs[3:]}"][style]
+
+
+def write_input(path: Path, rows: int, seed: int) -> Generated:
+    """A deterministic CSV of ``rows`` data rows; returns what a perfect import holds."""
+    rng = random.Random(seed)
+    trades = ["Conseil", "Industrie", "Logistique", "Services", "Bâtiment"]
+    companies = [(f"{rng.choice(FAMILY)} {rng.choice(trades)} {n}", f"societe{n}.fr")
+                 for n in range(300)]
+    mobiles = iter(rng.sample(range(10_000_000, 39_000_000), rows))  # 069x: overseas
+    people: list[Person] = []
+    split: list[Person] = []  # seen as two halves, not yet bridged
+    out = Generated()
+
+    def new_person() -> Person:
+        given, family = rng.choice(GIVEN), rng.choice(FAMILY)
+        company, domain = rng.choice(companies)
+        n = len(people)
+        if rng.random() < 0.3:
+            domain, company = rng.choice(FREEMAIL), ""
+        email = f"{_ascii(given)}.{_ascii(family)}.{n}@{domain}"
+        person = Person(given, family, email, f"6{next(mobiles)}", company, rng.choice(CITIES))
+        people.append(person)
+        return person
+
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(HEADER)
+        for n in range(rows):
+            ref = f"R{n:06d}"
+            roll = rng.random()
+            if roll < 0.004:  # identifies nobody: quarantined
+                writer.writerow([ref, "", "", "", "", rng.choice(companies)[0],
+                                 rng.choice(CITIES)])
+                out.bad += 1
+                continue
+            out.good += 1
+            if roll < 0.20 and people:  # an earlier person again, written differently
+                p = rng.choice(people)
+                if rng.random() < 0.5:
+                    email = rng.choice([p.email.upper(), p.email.capitalize(),
+                                        p.email.title()])
+                    phone = _phone(p.mobile, rng.randrange(5)) if rng.random() < 0.5 else ""
+                else:
+                    email, phone = "", _phone(p.mobile, rng.randrange(5))
+                p.both = p.both or bool(email and phone)
+                p.phone_only = p.phone_only or (not email and not p.both)
+                writer.writerow([ref, p.given, p.family, email, phone, p.company, p.city])
+            elif roll < 0.23:  # a new person seen in halves: first the e-mail only
+                p = new_person()
+                p.both = False
+                split.append(p)
+                writer.writerow([ref, p.given, p.family, p.email, "", p.company, p.city])
+            elif roll < 0.26 and split:  # the other half, then later the bridge
+                p = split[-1]
+                p.phone_only = p.phone_only or not p.both
+                writer.writerow([ref, p.given, p.family, "", _phone(p.mobile, 0), p.company,
+                                 p.city])
+            elif roll < 0.28 and split:  # bridges the two halves: one merge
+                p = split.pop(rng.randrange(len(split)))
+                p.both = True
+                writer.writerow([ref, p.given, p.family, p.email, _phone(p.mobile, 1),
+                                 p.company, p.city])
+            else:
+                p = new_person()
+                writer.writerow([ref, p.given, p.family, p.email,
+                                 _phone(p.mobile, rng.randrange(5)), p.company, p.city])
+    out.rows, out.people = rows, len(people)
+    out.contacts = sum(2 if p.phone_only and not p.both else 1 for p in people)
+    return out
+
+
+# -- running crmhub -----------------------------------------------------------------------
+
+
+def write_config(directory: Path, db_url: str, data: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    mapping = "\n".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in MAPPING.items())
+    config = directory / "crmhub.toml"
+    config.write_text(f"""\
+[hub]
+database_url = {json.dumps(db_url)}
+default_region = "FR"
+batch_size = {BATCH_SIZE}
+log_level = "WARNING"
+log_format = "json"
+
+[[connectors]]
+name = "{CONNECTOR}"
+kind = "csv"
+
+[connectors.settings]
+paths = [{json.dumps(str(data))}]
+mode = "snapshot"
+batch_size = {BATCH_SIZE}
+
+[connectors.settings.mapping]
+{mapping}
+""", encoding="utf-8")
+    return config
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("CRMHUB_") or k == "CRMHUB_TEST_PG"}
+
+
+def crmhub(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """One CLI call to completion; fails the test on a non-zero exit."""
+    done = subprocess.run([sys.executable, "-m", "hub.cli", *args, "--config", str(config)],
+                          capture_output=True, text=True, env=_env(), timeout=RUN_TIMEOUT)
+    assert done.returncode == 0, (f"crmhub {' '.join(args)} exited {done.returncode}\n"
+                                  f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+def start_sync(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``crmhub sync`` in a session of its own, so that its producer dies with it."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "sync", CONNECTOR, "--config", str(config)],
+            stdout=out, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the sync and its forked producer; reap the sync and wait for the group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the producer is reaped by init; zombies are inert
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)
+
+
+def export(config: Path, out: Path) -> list[dict[str, Any]]:
+    crmhub(config, "export", "contacts", "--format", "jsonl", "--output", str(out))
+    with out.open(encoding="utf-8") as stream:
+        return [json.loads(line) for line in stream if line.strip()]
+
+
+def comparable(rows: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(without_ids(row), sort_keys=True, ensure_ascii=False)
+                  for row in rows)
+
+
+# -- reading the database directly ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def connect(db_url: str) -> Iterator[Any]:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def count(connection: Any, model: Any, *where: Any) -> int:
+    return int(connection.scalar(select(func.count()).select_from(model).where(*where)))
+
+
+def census(db_url: str) -> dict[str, Any]:
+    """Row counts of everything a replayed batch could double."""
+    with connect(db_url) as c:
+        return {
+            "contacts": count(c, Contact),
+            "live_contacts": count(c, Contact, Contact.merged_into_id.is_(None),
+                                   Contact.deleted_at.is_(None)),
+            "contact_points": count(c, ContactPoint),
+            "match_keys": count(c, MatchKey),
+            "shared_points": count(c, SharedPoint),
+            "merge_events": count(c, MergeEvent),
+            "companies": count(c, Company),
+            "source_records": count(c, SourceRecord),
+            "live_source_records": count(c, SourceRecord, SourceRecord.deleted_at.is_(None)),
+            "quarantine_open": count(c, QuarantineItem, QuarantineItem.status == "open"),
+            "quarantine_all": count(c, QuarantineItem),
+            "outbox": dict(sorted(Counter(dict(c.execute(
+                select(OutboxEvent.type, func.count()).group_by(OutboxEvent.type)).all()))
+                .items())),
+            "records_counter": c.scalar(select(SyncState.records)
+                                        .where(SyncState.connector == CONNECTOR)),
+        }
+
+
+def progress(db_url: str, data: Path) -> tuple[int, int | None, bool]:
+    """(source records, rows in the cursor, file done) as a killed run left them."""
+    with connect(db_url) as c:
+        records = count(c, SourceRecord)
+        cursor = c.scalar(select(SyncState.cursor).where(SyncState.connector == CONNECTOR))
+    if isinstance(cursor, str):
+        cursor = json.loads(cursor)
+    state = ((cursor or {}).get("files") or {}).get(str(data))
+    if state is None:
+        return records, None, False
+    return records, int(state["rows"]), bool(state["done"])
+
+
+def duplicate_points(db_url: str) -> list[tuple[str, str, int]]:
+    """Normalised e-mails and phones held by more than one live contact."""
+    with connect(db_url) as c:
+        return [tuple(r) for r in c.execute(
+            select(ContactPoint.kind, ContactPoint.value,
+                   func.count(func.distinct(ContactPoint.contact_id)))
+            .join(Contact, Contact.id == ContactPoint.contact_id)
+            .where(Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None))
+            .group_by(ContactPoint.kind, ContactPoint.value)
+            .having(func.count(func.distinct(ContactPoint.contact_id)) > 1)).all()]
+
+
+@contextlib.contextmanager
+def sibling_database(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another empty database on the same engine as ``db_url``, dropped afterwards."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        yield f"sqlite:///{tmp_path / 'reference.db'}"
+        return
+    name = f"{url.database}_ref_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE datname = :n"), {"n": name})
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+# -- the test ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Generated]:
+    """One input file for every engine and both runs (the same path, bytes and mtime)."""
+    path = tmp_path_factory.mktemp("crash-input") / "contacts.csv"
+    return path, write_input(path, ROWS, SEED)
+
+
+def test_sigkill_at_random_points_then_restart_equals_uninterrupted_run(
+        db_url: str, tmp_path: Path, generated: tuple[Path, Generated]) -> None:
+    data, expected = generated
+    engine = make_url(db_url).get_backend_name()
+    rng = random.Random(f"{SEED}-{engine}")
+
+    # The reference: one uninterrupted run into a database of its own.
+    with sibling_database(db_url, tmp_path) as reference_url:
+        reference = write_config(tmp_path / "reference", reference_url, data)
+        crmhub(reference, "db", "upgrade")
+        started = time.monotonic()
+        crmhub(reference, "sync", CONNECTOR)
+        duration = time.monotonic() - started
+        expected_rows = comparable(export(reference, tmp_path / "reference.jsonl"))
+        expected_census = census(reference_url)
+    print(f"\n[{engine}] {expected.rows} rows ({expected.good} good, {expected.bad} bad, "
+          f"{expected.people} people): reference sync {duration:.1f}s; {expected_census}")
+
+    # The reference itself is what a perfect import holds.
+    assert expected_census["source_records"] == expected.good
+    assert expected_census["quarantine_open"] == expected.bad
+    assert expected_census["live_contacts"] == expected.contacts == len(expected_rows)
+    assert expected_census["merge_events"] > 0
+
+    # The crash run: killed KILLS times at seeded points, then run to completion.
+    crashed = write_config(tmp_path / "crashed", db_url, data)
+    crmhub(crashed, "db", "upgrade")
+    log = tmp_path / "crashed" / "sync.log"
+    kills: list[tuple[float, int, int | None, bool]] = []
+    for _ in range(KILLS):
+        offset = rng.uniform(*KILL_FRACTIONS) * duration
+        proc = start_sync(crashed, log)
+        try:
+            proc.wait(timeout=offset)
+            finished = True  # it ended by itself before the kill: note it, go on
+        except subprocess.TimeoutExpired:
+            finished = False
+        kill_group(proc)
+        records, rows, done = progress(db_url, data)
+        kills.append((round(offset, 2), records, rows, done))
+        if finished:
+            print(f"[{engine}] a run finished before its kill at {offset:.2f}s "
+                  f"(exit {proc.returncode})")
+    started = time.monotonic()
+    final = start_sync(crashed, log)
+    assert final.wait(timeout=RUN_TIMEOUT) == 0, log.read_text(errors="replace")[-5000:]
+    print(f"[{engine}] kills (offset s, source records, cursor rows, done): {kills}; "
+          f"final run {time.monotonic() - started:.1f}s")
+
+    # The kills landed mid-run: at least one left some batches committed, not all.
+    assert any(0 < records < expected.good and not done for _, records, _, done in kills), \
+        f"no kill left a partial import: {kills}"
+    # Progress is monotonic: a restart resumes, it never goes back.
+    assert [k[1] for k in kills] == sorted(k[1] for k in kills), kills
+
+    # Same database: the same golden records, the same rows in every table.
+    exported = export(crashed, tmp_path / "crashed.jsonl")
+    actual_rows = comparable(exported)
+    if actual_rows != expected_rows:
+        missing = sorted(set(expected_rows) - set(actual_rows))
+        extra = sorted(set(actual_rows) - set(expected_rows))
+        pytest.fail(f"exports differ: {len(expected_rows)} contacts in the reference, "
+                    f"{len(actual_rows)} after the crashes; only in the reference "
+                    f"({len(missing)}): {missing[:3]}; only after the crashes "
+                    f"({len(extra)}): {extra[:3]}")
+    assert census(db_url) == expected_census
+    assert duplicate_points(db_url) == []
+    emails = Counter(e["value"].lower() for row in exported for e in row["emails"])
+    assert [e for e, n in emails.items() if n > 1] == []
+
+    status = json.loads(crmhub(crashed, "status", "--json").stdout)
+    (connector,) = status["connectors"]
+    assert connector["name"] == CONNECTOR
+    assert connector["state"] == "ok", connector
+    assert connector["last_error"] is None and connector["held"] is None
+    assert status["quarantine_open"] == expected.bad
+    assert status["contacts"] == len(expected_rows)
