@@ -140,6 +140,26 @@ class Pipeline:
         self.resolver: Resolver = resolver or DeterministicResolver()
         self.preparer = Preparer(self.policy, plugins)
         self.clock = clock
+        self._grown = 0  # records written since the planner statistics were refreshed
+        self._analyzed_at = 0
+
+    def analyze_if_grown(self, written: int) -> None:
+        """Refresh PostgreSQL's planner statistics while a bulk load grows the tables.
+
+        Autovacuum runs too late for one long import: without statistics the planner
+        walks a whole connector's rows for every batch lookup. Each time the records
+        written in this process double (from 5,000 on), the grown tables are analysed.
+        """
+        self._grown += written
+        if self.engine.dialect.name != "postgresql" or self._grown < max(
+                5000, 2 * self._analyzed_at):
+            return
+        self._analyzed_at = self._grown
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE source_records, match_keys, contacts, "
+                                       "contact_points, companies, company_domains")
+            connection.commit()
+        log.info("planner statistics refreshed after %d records", self._grown)
 
     def ingest(self, connector: ConnectorConfig, batch: Batch | PreparedBatch, *,
                session: Session | None = None, allow_deletes: bool = False) -> IngestStats:
