@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import codecs
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -80,7 +81,7 @@ def _cursor(files: dict[str, FileState]) -> dict[str, Any]:
     return {"files": {key: dict(state) for key, state in files.items()}}
 
 
-class ContactFilesConnector(Connector):
+class ContactFilesConnector(Connector, ABC):
     """What the contact-file kinds share; subclasses choose the reader per file."""
 
     Settings: ClassVar[type[ConnectorSettings]] = FileSettings
@@ -95,8 +96,9 @@ class ContactFilesConnector(Connector):
         drop folder cannot read the same input again; configured ``paths`` can."""
         return bool(self.options.paths)
 
+    @abstractmethod
     def reader(self, job: FileJob, fp: Fingerprint, mtime_ns: int) -> SourceFile:
-        raise NotImplementedError
+        """The reader of one file for this kind (CSV or vCard)."""
 
     def sync(self, cursor: dict[str, Any] | None, *, full: bool = False) -> Iterator[Batch]:
         options = self.options

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,7 +51,7 @@ class Opened:
     head_text: str
 
 
-class SourceFile:
+class SourceFile(ABC):
     """Base of the per-format readers; ``name`` is the path as shown in locations."""
 
     def __init__(
@@ -77,9 +78,9 @@ class SourceFile:
         # whose files are successive deliveries of one feed.
         self.key_scope: str | None = None if dropped else path.name
 
+    @abstractmethod
     def items(self, skip: int) -> Generator[Item, None, None]:
         """Observations and rejections, after the first ``skip`` data records."""
-        raise NotImplementedError
 
     def reject_file(self, reason: str, text: str = "") -> Rejected:
         """The one rejection of a file nothing can be read from (logged as a warning)."""
