@@ -1,0 +1,91 @@
+"""Where a bulk import spends its time: the cost of each stage per row, measured alone.
+
+Reads the generated Outlook file (benchmarks/generate_outlook.py) and times, one after the
+other and in this one process:
+  read       the CSV connector: decode, preset, Observation objects
+  prepare    enrichment, content hash, normalisation (the producer's part)
+  transport  pickling a prepared batch and back (producer -> writer)
+  write      resolve + bulk writes + commit on SQLite (the writer's part)
+A sync runs read+prepare+transport-out in one process and transport-in+write in the other,
+so its rate is bounded by the slower of the two sums.
+
+    python benchmarks/stages.py --rows 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hub.runtime import Hub
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    out = ROOT / "benchmarks" / "out"
+    out.mkdir(exist_ok=True)
+    data = out / f"stages-{args.rows}.csv"
+    if not data.exists():
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate_outlook.py"),
+                        "--rows", str(args.rows), "--out", str(data)], check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "crmhub.toml"
+        config.write_text(f'[hub]\ndatabase_url = "sqlite:///{tmp}/hub.db"\n'
+                          'default_region = "FR"\n[[connectors]]\nname = "bench"\n'
+                          f'kind = "csv"\n[connectors.settings]\npaths = ["{data}"]\n'
+                          'mode = "append"\n')
+        hub = Hub.open(config)
+        cfg = hub.config.connector("bench")
+        started = time.perf_counter()
+        batches = list(hub.connector("bench").sync(None))
+        read = time.perf_counter() - started
+        for batch in batches:
+            batch.on_commit = None
+        started = time.perf_counter()
+        prepared = [hub.pipeline.preparer.prepare(cfg, b) for b in batches]
+        prepare = time.perf_counter() - started
+        started = time.perf_counter()
+        blobs = [pickle.dumps(p) for p in prepared]
+        dumps = time.perf_counter() - started
+        started = time.perf_counter()
+        prepared = [pickle.loads(b) for b in blobs]
+        loads = time.perf_counter() - started
+        started = time.perf_counter()
+        for item in prepared:
+            hub.pipeline.ingest(cfg, item)
+        write = time.perf_counter() - started
+        hub.close()
+    rows = sum(len(b.observations) for b in batches)
+
+    def us(seconds: float) -> str:
+        return f"{seconds / rows * 1e6:,.0f}"
+
+    print(f"# stage costs, {rows:,} Outlook rows, SQLite — {time.strftime('%Y-%m-%d')}")
+    print(f"command: python benchmarks/stages.py --rows {args.rows}\n")
+    print("| stage | process | µs per row |")
+    print("|---|---|---:|")
+    print(f"| read (CSV connector) | producer | {us(read)} |")
+    print(f"| prepare (hash, normalise) | producer | {us(prepare)} |")
+    print(f"| transport out (pickle) | producer | {us(dumps)} |")
+    print(f"| transport in (unpickle) | writer | {us(loads)} |")
+    print(f"| write (resolve, bulk insert, commit) | writer | {us(write)} |")
+    producer, writer = read + prepare + dumps, loads + write
+    print(f"| **producer total** | | **{us(producer)}** |")
+    print(f"| **writer total** | | **{us(writer)}** |")
+    print(f"\nbound: {rows / max(producer, writer):,.0f} rows/s "
+          f"(the {'producer' if producer > writer else 'writer'} is the slower side)")
+
+
+if __name__ == "__main__":
+    main()
