@@ -56,7 +56,7 @@ from hub.model import (
 
 pytestmark = pytest.mark.slow
 
-ROWS = 10_000
+ROWS = 20_000
 SEED = 3_141_592
 KILLS = 4
 KILL_FRACTIONS = (0.15, 0.50)  # each kill after this share of the reference's wall time
