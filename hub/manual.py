@@ -17,7 +17,7 @@ from hub.canonical import Policy, canonical_person
 from hub.golden import rebuild_contact
 from hub.match.survivorship import MANUAL
 from hub.model import Contact, MatchKey, SourceRecord
-from hub.pipeline import content_hash
+from hub.prepare import content_hash
 from hub.records import Observation, PersonData
 
 SCALAR = {"given_name", "family_name", "full_name", "title", "birthday", "language"}

@@ -127,8 +127,8 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
             report.batches += 1
             if progress is not None:
                 progress(report)
-            if not dry_run:
-                hub.pipeline.analyze_if_grown(stats.created)  # a dry run holds its one transaction open: write nothing else
+            if not dry_run:  # a dry run holds its one transaction open: write nothing else
+                hub.pipeline.analyze_if_grown(stats.created)
                 if batch.on_commit is not None:
                     batch.on_commit()
                 dispatch_outbox(hub)

@@ -1,0 +1,98 @@
+"""The part of ingest that needs no database: enrichment, content hash, normalisation.
+
+Pure functions of an Observation and the policy, so a sync runs them in its producer
+process (a second core) while the writer stores the previous batch (see hub.sync).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from hub.canonical import CanonicalPerson, Policy, canonical_person
+from hub.config import ConnectorConfig, HubConfig
+from hub.connectors import Batch
+from hub.logs import describe_error
+from hub.normalize import normalize_phone
+from hub.plugins import HubPlugins
+from hub.records import Observation
+
+# Bump when normalisation changes what is stored, so that `sync --full` re-applies it.
+NORMALIZATION_VERSION = "1"
+
+
+def content_hash(observation: Observation, salt: str = "") -> str:
+    """What decides 'unchanged': everything the source said except when it said it, plus
+    ``salt`` — the policy it was normalised under (a changed ``default_region`` or
+    ``own_domains`` makes every record 'changed' on the next full read)."""
+    body = observation.model_dump_json(exclude={"observed_at"})  # field order is fixed
+    return hashlib.sha256((salt + body).encode()).hexdigest()
+
+
+def policy_salt(policy: Policy, region: str | None) -> str:
+    return json.dumps([NORMALIZATION_VERSION, sorted(policy.own_domains),
+                       sorted(policy.own_numbers), policy.default_region, region,
+                       list(policy.identifiers)])
+
+
+def build_policy(config: HubConfig) -> Policy:
+    region = config.hub.default_region
+    numbers = set()
+    for number in config.hub.own_numbers:
+        parsed = normalize_phone(number, region)
+        numbers.add(parsed.e164 if parsed is not None and parsed.e164 else number)
+    return Policy(own_domains=frozenset(config.hub.own_domains), own_numbers=frozenset(numbers),
+                  default_region=region, identifiers=tuple(config.match.identifiers))
+
+
+@dataclass
+class Prepared:
+    """One observation after the steps that need no database."""
+
+    observation: Observation
+    digest: str
+    canon: CanonicalPerson | None = None  # None: not normalised yet (or not a live person)
+    error: str | None = None  # why it cannot be stored at all
+
+
+@dataclass
+class PreparedBatch:
+    """A batch after :meth:`Preparer.prepare`; picklable, so another process can make it."""
+
+    batch: Batch
+    items: list[Prepared]
+
+
+class Preparer:
+    """The part of ingest that needs no database: plugin enrichment, the content hash and
+    normalisation. Pure, so a sync can run it in a second process while the first one
+    writes (see hub.sync)."""
+
+    def __init__(self, policy: Policy, plugins: HubPlugins | None = None):
+        self.policy = policy
+        self.plugins = plugins
+
+    def prepare(self, connector: ConnectorConfig, batch: Batch, *,
+                normalise: bool = True) -> PreparedBatch:
+        salt = policy_salt(self.policy, connector.default_region)
+        items = []
+        for observation in batch.observations:
+            if self.plugins is not None and self.plugins.has_enrichers:
+                observation = self.plugins.enrich(observation)
+            item = Prepared(observation, content_hash(observation, salt))
+            if normalise:
+                self.normalise(connector, item)
+            items.append(item)
+        return PreparedBatch(batch, items)
+
+    def normalise(self, connector: ConnectorConfig, item: Prepared) -> None:
+        observation = item.observation
+        if item.canon is not None or item.error is not None or observation.deleted \
+                or observation.person is None:
+            return
+        try:
+            item.canon = canonical_person(observation.person, self.policy,
+                                          connector.default_region)
+        except Exception as exc:  # a normaliser bug must cost one record, not the batch
+            item.error = f"could not be normalised: {describe_error(exc)}"
