@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hub.canonical import CanonicalPerson, Policy, canonical_person
 from hub.config import ConnectorConfig, HubConfig
@@ -55,10 +55,22 @@ class Prepared:
     canon: CanonicalPerson | None = None  # None: not normalised yet (or not a live person)
     error: str | None = None  # why it cannot be stored at all
 
+    # Sent from the producer to the writer process: pydantic's JSON (Rust) is several
+    # times cheaper than pickling the model tree.
+    def __getstate__(self) -> tuple[str, str, CanonicalPerson | None, str | None]:
+        return self.observation.model_dump_json(), self.digest, self.canon, self.error
+
+    def __setstate__(self, state: tuple[str, str, CanonicalPerson | None, str | None]) -> None:
+        text, self.digest, self.canon, self.error = state
+        self.observation = Observation.model_validate_json(text)
+
 
 @dataclass
 class PreparedBatch:
-    """A batch after :meth:`Preparer.prepare`; picklable, so another process can make it."""
+    """A batch after :meth:`Preparer.prepare`; picklable, so another process can make it.
+
+    ``batch`` keeps the cursor, rejected rows and snapshot markers; its observations are
+    the items' (not kept twice)."""
 
     batch: Batch
     items: list[Prepared]
@@ -84,7 +96,7 @@ class Preparer:
             if normalise:
                 self.normalise(connector, item)
             items.append(item)
-        return PreparedBatch(batch, items)
+        return PreparedBatch(replace(batch, observations=[]), items)
 
     def normalise(self, connector: ConnectorConfig, item: Prepared) -> None:
         observation = item.observation

@@ -421,3 +421,19 @@ def test_a_mass_delete_hold_stays_until_the_snapshot_is_whole_again(
     with pipeline.sessions() as session:
         state = session.get(SyncState, "src")
         assert state is not None and state.held is None
+
+
+def test_a_prepared_batch_survives_the_trip_to_the_writer_process(engine: Engine) -> None:
+    import pickle
+
+    pipeline = Pipeline(engine, HubConfig(hub=HubSection(default_region="FR")))
+    batch = Batch([person("1", full_name="Ada Lovelace", emails=["ada@example.com"],
+                          phones=["06 12 34 56 78"], custom={"n": 1})], cursor={"n": 1})
+    prepared = pipeline.preparer.prepare(SRC, batch)
+    assert prepared.batch.observations == []  # carried once, by the items
+    copy = pickle.loads(pickle.dumps(prepared))
+    assert copy.items[0].observation == prepared.items[0].observation
+    assert copy.items[0].canon == prepared.items[0].canon
+    assert copy.items[0].digest == prepared.items[0].digest
+    assert pipeline.ingest(SRC, copy).created == 1
+    assert live_contacts(pipeline)[0]["phones"][0]["value"] == "+33612345678"
