@@ -333,7 +333,7 @@ def contacts_list(limit: int, search: str | None, config_path: Path, as_json: bo
 
 
 def _contact_row(hub: Hub, contact_id: int) -> dict[str, Any]:
-    from hub.export import _export_chunk
+    from hub.export import export_objects
 
     with hub.pipeline.sessions() as session:
         contact = session.get(Contact, contact_id)
@@ -342,7 +342,7 @@ def _contact_row(hub: Hub, contact_id: int) -> dict[str, Any]:
         assert contact is not None
         if contact.merged_into_id is not None:
             fail(f"contact {contact_id} was merged into {contact.merged_into_id}")
-        row = next(_export_chunk(session, [contact]))
+        row = next(export_objects(session, [contact]))
         row["provenance"] = contact.provenance
         row["flags"] = contact.flags
         row["merges"] = [{"id": m.id, "survivor_id": m.survivor_id, "merged_id": m.merged_id,

@@ -123,16 +123,9 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
         for batch in connector.sync(cursor, full=full):
             stats = hub.pipeline.ingest(cfg, batch, session=dry_session,
                                         allow_deletes=allow_deletes)
-            report.stats.add(stats)
-            report.batches += 1
-            if progress is not None:
-                progress(report)
-            if not dry_run:  # a dry run holds its one transaction open: write nothing else
-                hub.pipeline.analyze_if_grown(stats.created)
-                if batch.on_commit is not None:
-                    batch.on_commit()
-                dispatch_outbox(hub)
-                leases.renew(hub.pipeline.sessions, name, owner, ttl, _now())
+            if not dry_run and batch.on_commit is not None:
+                batch.on_commit()
+            _after_batch(hub, report, stats, progress, owner, ttl, committed=not dry_run)
             if should_stop():
                 report.stopped = True
                 break
@@ -145,6 +138,21 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
     if not dry_run:
         record_outcome(hub, cfg.kind, report)
         dispatch_outbox(hub)
+
+
+def _after_batch(hub: Hub, report: SyncReport, stats: IngestStats,
+                 progress: Callable[[SyncReport], None] | None, owner: str, ttl: float,
+                 *, committed: bool) -> None:
+    """Bookkeeping after each batch, whichever process read it. A dry run holds its one
+    transaction open, so it writes nothing else (no statistics, outbox or lease)."""
+    report.stats.add(stats)
+    report.batches += 1
+    if progress is not None:
+        progress(report)
+    if committed:
+        hub.pipeline.analyze_if_grown(stats.created)
+        dispatch_outbox(hub)
+        leases.renew(hub.pipeline.sessions, report.connector, owner, ttl, _now())
 
 
 def _failed(report: SyncReport, exc: BaseException, extra: dict[str, Any]) -> None:
@@ -239,14 +247,8 @@ def _run_split(hub: Hub, name: str, cursor: dict[str, Any] | None, report: SyncR
             if kind == "error":
                 raise ProducerError(*payload)
             stats = hub.pipeline.ingest(cfg, payload, allow_deletes=allow_deletes)
-            report.stats.add(stats)
-            report.batches += 1
             mine.send("ack")
-            hub.pipeline.analyze_if_grown(stats.created)
-            if progress is not None:
-                progress(report)
-            dispatch_outbox(hub)
-            leases.renew(hub.pipeline.sessions, name, owner, ttl, _now())
+            _after_batch(hub, report, stats, progress, owner, ttl, committed=True)
             if should_stop():
                 report.stopped = True
                 with contextlib.suppress(OSError):
