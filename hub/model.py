@@ -238,10 +238,66 @@ class MergeEvent(Base):
     score: Mapped[float]
     comparison: Mapped[dict[str, Any]] = mapped_column(default=dict)
     decided_by: Mapped[str] = mapped_column(String(10))
+    action: Mapped[str] = mapped_column(String(10), default="merge")  # merge | split
     reason: Mapped[str | None] = mapped_column(Text)
     snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     undone_at: Mapped[datetime | None]
+
+
+class MatchCandidate(Base):
+    """The review queue: a pair the matcher was unsure about, with its evidence.
+
+    The pair is kept as two *source records* (``left_record_id < right_record_id``), which
+    outlive the contacts they belong to; ``left_id``/``right_id`` are the contacts when the
+    pair was proposed.
+    """
+
+    __tablename__ = "match_candidates"
+    __table_args__ = (UniqueConstraint("entity", "left_record_id", "right_record_id",
+                                       name="uq_match_candidates_pair"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(10), default="contact")
+    left_id: Mapped[int] = mapped_column(index=True)
+    right_id: Mapped[int] = mapped_column(index=True)
+    left_record_id: Mapped[int]
+    right_record_id: Mapped[int]
+    score: Mapped[float]
+    weight: Mapped[float]
+    comparison: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class MatchRejection(Base):
+    """Two source records a user said are different people: never proposed or merged again."""
+
+    __tablename__ = "match_rejections"
+    __table_args__ = (UniqueConstraint("entity", "record_a", "record_b",
+                                       name="uq_match_rejections_pair"),
+                      Index("ix_match_rejections_record_b", "record_b"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(10), default="contact")
+    record_a: Mapped[int]
+    record_b: Mapped[int]
+    decided_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class MatchModel(Base):
+    """Fellegi-Sunter parameters estimated by ``crmhub match train``; the newest one is used."""
+
+    __tablename__ = "match_models"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(10), default="contact")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    pairs: Mapped[int] = mapped_column(default=0)
+    trained_at: Mapped[datetime]
 
 
 class SyncState(Base):
