@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.match.blocking import BLOCK, name_keys
 from hub.normalize import (
     clean_company_name,
     clean_text,
@@ -173,6 +174,7 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
         "tags": sorted({t for t in (clean_text(t) for t in person.tags) if t}),
         "custom": person.custom, "identifiers": identifiers, "flags": flags,
     }
+    keys.extend(IdentityKey(kind, key, BLOCK) for kind, key in name_keys(data))
     return CanonicalPerson(data=data, keys=_unique(keys), own=own)
 
 

@@ -130,6 +130,7 @@ class MatchSection(_Section):
     auto_merge: float = Field(default=0.95, ge=0, le=1)
     review: float = Field(default=0.80, ge=0, le=1)
     identifiers: list[str] = Field(default_factory=list)
+    key_cap: int = Field(default=100, ge=2)  # a key shared by more records stops matching
 
     @model_validator(mode="after")
     def _ordered(self) -> MatchSection:

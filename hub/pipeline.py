@@ -26,10 +26,9 @@ from hub.connectors import Batch, SnapshotEnd
 from hub.db import session_factory
 from hub.golden import Source, golden_values, rebuild_contacts
 from hub.logs import describe_error
+from hub.match.engine import ProbabilisticResolver, Resolution, Resolver, pair
 from hub.match.resolve import (
-    DeterministicResolver,
     Item,
-    Resolver,
     live_contact,
     live_contacts,
     mark_shared,
@@ -42,7 +41,9 @@ from hub.model import (
     ContactPoint,
     Interaction,
     InteractionContact,
+    MatchCandidate,
     MatchKey,
+    MergeEvent,
     OutboxEvent,
     QuarantineItem,
     SharedPoint,
@@ -117,7 +118,8 @@ class Pipeline:
         self.config = config
         self.plugins = plugins
         self.policy = build_policy(config)
-        self.resolver: Resolver = resolver or DeterministicResolver()
+        self.resolver: Resolver = resolver or ProbabilisticResolver(
+            config.match, plugins.comparator_classes().values() if plugins else ())
         self.preparer = Preparer(self.policy, plugins)
         self.clock = clock
         self._grown = 0  # records written since the planner statistics were refreshed
@@ -370,7 +372,8 @@ class _BatchRun:
     def _store_persons(self, persons: list[_Person]) -> _Outcome:
         session, out = self.session, _Outcome()
         resolution = self.p.resolver.resolve(session, [
-            Item(p.canon, p.record.contact_id if p.record is not None else None)
+            Item(p.canon, p.record.contact_id if p.record is not None else None,
+                 p.record.id if p.record is not None else None)
             for p in persons])
         companies = CompanyResolver(session, self.now).resolve([_company_ref(p.canon)
                                                                 for p in persons])
@@ -388,12 +391,14 @@ class _BatchRun:
                                       person.observation.external_id,
                                       person.observation.observed_at, person.canon.data)
                     born.setdefault(node, []).append((view, company_id))
+            elif node < 0:  # a stored record split off into a new contact
+                born.setdefault(node, [])
         new_ids: list[int] = []
         new_points: list[dict[str, Any]] = []
         if resolution.new_contacts:
             rows = []
             for n in range(1, resolution.new_contacts + 1):
-                values, points = golden_values(-n, born[-n])
+                values, points = golden_values(-n, born.get(-n, []))
                 rows.append({"stage": "lead", "score": 0.0, "created_at": self.now,
                              "updated_at": self.now, **values})
                 new_points.extend(points)
@@ -406,16 +411,23 @@ class _BatchRun:
         def real(node: int) -> int:
             return node if node > 0 else new_ids[-node - 1]
 
-        for survivor, merged_id, reason in resolution.merges:
-            event = merge_contacts(session, survivor, merged_id, reason=reason,
-                                   decided_by="rule", score=1.0, now=self.now)
+        for merge in resolution.merges:
+            event = merge_contacts(session, merge.survivor, merge.merged, reason=merge.reason,
+                                   decided_by=merge.decided_by, score=merge.score,
+                                   comparison=merge.comparison, now=self.now)
             out.merged += 1
-            out.touched.add(survivor)
+            out.touched.add(merge.survivor)
             out.events.append(("contact.merged", {
-                "survivor_id": survivor, "merged_id": merged_id, "merge_id": event.id,
-                "reason": reason, "connector": self.connector.name}))
-        if resolution.shared:
-            mark_shared(session, resolution.shared, self.now)
+                "survivor_id": merge.survivor, "merged_id": merge.merged,
+                "merge_id": event.id, "score": round(merge.score, 6),
+                "reason": merge.reason, "connector": self.connector.name}))
+        if resolution.capped:
+            mark_shared(session, [(c.kind, c.key, c.reason) for c in resolution.capped],
+                        self.now)
+        for node in born:  # new contacts holding stored records are rebuilt from the store
+            if any(p.record is not None and n == node
+                   for p, n in zip(persons, resolution.contact_of, strict=True)):
+                out.touched.add(real(node))
         fresh: list[dict[str, Any]] = []
         changed: list[SourceRecord] = []
         for person, node, company_id in zip(persons, resolution.contact_of, companies,
@@ -443,10 +455,11 @@ class _BatchRun:
         out.created, out.updated = len(fresh), len(changed)
         for chunk in _chunks([r.id for r in changed]):
             session.execute(delete(MatchKey).where(MatchKey.source_record_id.in_(chunk)))
-        record_ids = iter(ids)
+        fresh_ids = iter(ids)
+        record_of = [p.record.id if p.record is not None else next(fresh_ids) for p in persons]
         keys: list[dict[str, Any]] = []
-        for person, node in zip(persons, resolution.contact_of, strict=True):
-            record_id = person.record.id if person.record is not None else next(record_ids)
+        for person, node, record_id in zip(persons, resolution.contact_of, record_of,
+                                           strict=True):
             keys.extend({"contact_id": real(node), "source_record_id": record_id,
                          "kind": k.kind, "key": k.key[:320]} for k in person.canon.keys)
         if keys:
@@ -457,7 +470,57 @@ class _BatchRun:
                 point["source_record_id"] = ids[point["source_record_id"] - 1]
         if new_points:
             session.execute(insert(table_of(ContactPoint)), new_points)
+        self._splits(resolution, persons, record_of, real, out)
+        self._reviews(resolution, record_of, real)
         return out
+
+    def _splits(self, resolution: Resolution, persons: list[_Person], record_of: list[int],
+                real: Callable[[int], int], out: _Outcome) -> None:
+        for split in resolution.splits:
+            new_id = real(resolution.contact_of[split.item])
+            event = MergeEvent(entity="contact", action="split", survivor_id=split.old_contact,
+                               merged_id=new_id, score=0.0, comparison=split.comparison,
+                               decided_by="auto", reason=split.reason, created_at=self.now,
+                               snapshot={"source_records": [record_of[split.item]]})
+            self.session.add(event)
+            out.touched.update((split.old_contact, new_id))
+            out.events.append(("contact.split", {
+                "contact_id": split.old_contact, "new_contact_id": new_id,
+                "source_record_id": record_of[split.item], "reason": split.reason,
+                "connector": self.connector.name}))
+        if resolution.splits:
+            self.session.flush()
+
+    def _reviews(self, resolution: Resolution, record_of: list[int],
+                 real: Callable[[int], int]) -> None:
+        """Unsure pairs go to the review queue, once per pair of source records."""
+        rows: dict[tuple[int, int], dict[str, Any]] = {}
+        for review in resolution.reviews:
+            mine = record_of[review.item]
+            other = review.other_record if review.other_record > 0 \
+                else record_of[-review.other_record - 1]
+            left, right = pair(mine, other)
+            here, there = real(resolution.contact_of[review.item]), real(review.other_node)
+            if here == there:
+                continue
+            rows.setdefault((left, right), {
+                "entity": "contact", "left_record_id": left, "right_record_id": right,
+                "left_id": here if left == mine else there,
+                "right_id": there if left == mine else here,
+                "score": review.scored.probability, "weight": review.scored.weight,
+                "comparison": review.scored.as_dict(), "status": "open",
+                "created_at": self.now})
+        if not rows:
+            return
+        known: set[tuple[int, int]] = set()
+        for chunk in _chunks(sorted({left for left, _ in rows})):
+            known.update((a, b) for a, b in self.session.execute(
+                select(MatchCandidate.left_record_id, MatchCandidate.right_record_id)
+                .where(MatchCandidate.entity == "contact",
+                       MatchCandidate.left_record_id.in_(chunk))))
+        fresh = [row for key, row in sorted(rows.items()) if key not in known]
+        if fresh:
+            self.session.execute(insert(table_of(MatchCandidate)), fresh)
 
     def _record_values(self, person: _Person, contact_id: int,
                        company_id: int | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from hub.plugins import HubPlugins
 from hub.records import Observation
 
 # Bump when normalisation changes what is stored, so that `sync --full` re-applies it.
-NORMALIZATION_VERSION = "1"
+NORMALIZATION_VERSION = "2"  # 2: name-based blocking keys
 
 
 def content_hash(observation: Observation, salt: str = "") -> str:

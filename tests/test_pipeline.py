@@ -225,7 +225,9 @@ def test_record_reaching_two_contacts_merges_them_with_a_logged_reason(
     assert len(contact["merged_from"]) == 1
     with pipeline.sessions() as session:
         merge = session.scalars(select(MergeEvent)).one()
-        assert merge.decided_by == "rule" and merge.reason == "same email"
+        assert merge.decided_by == "auto" and merge.reason.startswith("same email")
+        assert merge.comparison["levels"]["email"] == "exact"
+        assert merge.score >= 0.95
         assert merge.snapshot["source_records"]
 
 

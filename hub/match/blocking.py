@@ -1,0 +1,87 @@
+"""Match keys: which stored records could be the same person as a new one (blocking).
+
+Keys are computed once at ingest from the normalised record and stored in the indexed
+``match_keys`` table; the matcher looks candidates up through them and never scans.
+
+Two families of keys:
+
+* **identity keys** (e-mail key, E.164 phone, social handles, configured identifiers,
+  strength ``strong``/``weak``) come from :mod:`hub.canonical`;
+* **name keys** (strength ``block``): the accent-folded family name with the first
+  initial, and a phonetic code of the family name (NYSIIS, via ``jellyfish``) combined with
+  the company, postcode, city or birth date; given name with birth date (a married name),
+  birth date with postcode (typos in both names). They narrow the search; on their own they
+  prove nothing.
+
+A key shared by too many records (a switchboard number, a role address, ``smith|j``) stops
+producing candidates: the matcher caps it in ``shared_points`` with the count and the reason
+(``crmhub match keys`` lists them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import jellyfish
+
+BLOCK = "block"  # narrows the search; never identifies
+
+# Key kinds, in the order they are computed; a kind is the stored ``match_keys.kind``.
+NAME_KINDS = ("fi", "ph_co", "ph_pc", "ph_city", "ph_dob", "gn_dob", "dob_pc")
+
+
+def phonetic(text: str) -> str:
+    """NYSIIS of the first word of a folded name: ``muller`` and ``mueller`` agree."""
+    word = "".join(ch for ch in text.split(" ")[0] if ch.isalpha())
+    return jellyfish.nysiis(word) if word else ""
+
+
+def _postcode(data: dict[str, Any]) -> str:
+    address = data.get("address") or {}
+    return "".join(str(address.get("postcode") or "").split()).lower()
+
+
+def _city(data: dict[str, Any]) -> str:
+    address = data.get("address") or {}
+    return " ".join(str(address.get("city") or "").lower().split())
+
+
+def _company(data: dict[str, Any]) -> str:
+    company = data.get("company") or {}
+    return str(company.get("domain") or company.get("name_key") or "")
+
+
+def name_keys(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The name-based blocking keys of one normalised person record."""
+    family = data.get("family_key") or ""
+    given = data.get("given_key") or ""
+    birthday = data.get("birthday") or ""
+    postcode, city, company = _postcode(data), _city(data), _company(data)
+    keys: list[tuple[str, str]] = []
+    code = phonetic(family) if family else ""
+    if family and given:
+        keys.append(("fi", f"{family}|{given[0]}"))
+    if code:
+        for kind, value in (("ph_co", company), ("ph_pc", postcode), ("ph_city", city),
+                            ("ph_dob", birthday)):
+            if value:
+                keys.append((kind, f"{code}|{value}"))
+    if given and birthday:
+        keys.append(("gn_dob", f"{given}|{birthday}"))
+    if birthday and postcode:
+        keys.append(("dob_pc", f"{birthday}|{postcode}"))
+    return [(kind, key[:320]) for kind, key in keys]
+
+
+def lookup_only_keys(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Keys looked up but never stored: the name with given and family swapped."""
+    family = data.get("family_key") or ""
+    given = data.get("given_key") or ""
+    if family and given and family != given:
+        return [("name", f"{given}|{family}"[:320])]
+    return []
+
+
+def unique(keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(keys))

@@ -1,0 +1,340 @@
+"""Field comparators: how alike two person records are, field by field, as *levels*.
+
+A comparator turns a pair of records into one level of a small ordered scale (``exact``,
+``jw92`` ...); level 0 is always ``missing`` (either side has no value) and weighs nothing.
+:mod:`hub.match.score` turns levels into Fellegi-Sunter weights (m/u probabilities).
+
+Records are compared through a :class:`Profile`, the few normalised values matching reads,
+built once per record from ``source_records.data``. Plugins add comparators through
+``crmhub_register_comparators``: a class with a unique ``name``, its ``levels`` (first one
+``missing``), default ``m``/``u`` per level, and ``compare(a, b) -> int`` reading
+``a.data`` (the normalised record, see :mod:`hub.canonical`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Protocol
+
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+
+
+@dataclass(slots=True)
+class Profile:
+    """The values matching compares, from one normalised person record."""
+
+    data: dict[str, Any]
+    given: str = ""
+    family: str = ""
+    emails: frozenset[str] = frozenset()
+    email_domains: frozenset[str] = frozenset()
+    phones: frozenset[str] = frozenset()
+    handles: frozenset[str] = frozenset()
+    identifiers: dict[str, str] = field(default_factory=dict)
+    birthday: str = ""
+    postcode: str = ""
+    city: str = ""
+    street: str = ""
+    region: str = ""
+    companies: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, data: dict[str, Any], identifiers: Sequence[str] = ()) -> Profile:
+        emails, domains = set(), set()
+        for item in data.get("emails") or ():
+            flags = item.get("flags") or ()
+            key = item.get("key")
+            if key and "invalid" not in flags and "role" not in flags:
+                emails.add(key)
+                if "freemail" not in flags:
+                    domains.add(key.rpartition("@")[2])
+        phones = {p["value"] for p in data.get("phones") or ()
+                  if p.get("value") and not (set(p.get("flags") or ()) & {"invalid", "shared"})
+                  and ";" not in p["value"]}
+        handles = {f"{k}:{v}" for k, v in (data.get("handles") or {}).items() if v}
+        ids = data.get("identifiers") or {}
+        address = data.get("address") or {}
+        company = data.get("company") or {}
+        companies = {v for v in (company.get("domain"), company.get("name_key")) if v}
+        return cls(
+            data=data,
+            given=data.get("given_key") or "",
+            family=data.get("family_key") or "",
+            emails=frozenset(emails), email_domains=frozenset(domains),
+            phones=frozenset(phones), handles=frozenset(handles),
+            identifiers={n: str(ids[n]).strip().lower() for n in identifiers if ids.get(n)},
+            birthday=data.get("birthday") or "",
+            postcode="".join(str(address.get("postcode") or "").split()).lower(),
+            city=" ".join(str(address.get("city") or "").lower().split()),
+            street=" ".join(str(address.get("street") or "").lower().split()),
+            region=str(address.get("region") or "").strip().lower(),
+            companies=frozenset(companies),
+        )
+
+
+class Comparator(Protocol):
+    name: ClassVar[str]
+    levels: ClassVar[tuple[str, ...]]
+    m: ClassVar[tuple[float, ...]]
+    u: ClassVar[tuple[float, ...]]
+
+    def compare(self, a: Profile, b: Profile) -> int: ...
+
+
+def _jw(a: str, b: str) -> float:
+    return float(JaroWinkler.normalized_similarity(a, b))
+
+
+def _sets(a: frozenset[str], b: frozenset[str]) -> int:
+    if not a or not b:
+        return 0
+    return 1 if a & b else 2
+
+
+def given_differs(a: Profile, b: Profile) -> bool:
+    """Both given names known and plainly different (not a typo, not an initial)."""
+    x, y = a.given, b.given
+    if not x or not y or x == y:
+        return False
+    if x[0] == y[0] and (len(x) == 1 or len(y) == 1):
+        return False
+    return _jw(x, y) < 0.80
+
+
+class Email:
+    """Any shared e-mail key; different keys say little (people have several). An address
+    shared by two plainly different given names is a family or team address: no evidence."""
+
+    name = "email"
+    levels = ("missing", "exact", "shared", "different")
+    m = (0.0, 0.70, 0.001, 0.299)
+    u = (0.0, 0.0001, 0.001, 0.9989)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        level = _sets(a.emails, b.emails)
+        if level == 1 and given_differs(a, b):
+            return 2
+        return 3 if level == 2 else level
+
+
+class Phone:
+    """A shared number; shared by two different given names it is a switchboard or a
+    household line, which proves nothing."""
+
+    name = "phone"
+    levels = ("missing", "exact", "shared", "different")
+    m = (0.0, 0.60, 0.002, 0.398)
+    u = (0.0, 0.0005, 0.002, 0.9975)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        level = _sets(a.phones, b.phones)
+        if level == 1 and given_differs(a, b):
+            return 2
+        return 3 if level == 2 else level
+
+
+class Handle:
+    name = "handle"
+    levels = ("missing", "exact", "different")
+    m = (0.0, 0.80, 0.20)
+    u = (0.0, 0.0001, 0.9999)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        if not a.handles or not b.handles:
+            return 0
+        if a.handles & b.handles:
+            return 1
+        kinds_a = {h.partition(":")[0] for h in a.handles}
+        kinds_b = {h.partition(":")[0] for h in b.handles}
+        return 2 if kinds_a & kinds_b else 0  # different networks say nothing
+
+
+class Identifier:
+    """Configured identifiers (a customer number): equal, one typo apart, or different."""
+
+    name = "identifier"
+    levels = ("missing", "exact", "typo", "different")
+    m = (0.0, 0.90, 0.06, 0.04)
+    u = (0.0, 0.00001, 0.0005, 0.99949)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        shared = a.identifiers.keys() & b.identifiers.keys()
+        if not shared:
+            return 0
+        best = 3
+        for key in shared:
+            x, y = a.identifiers[key], b.identifiers[key]
+            if x == y:
+                return 1
+            if len(x) > 3 and Levenshtein.distance(x, y, score_cutoff=1) <= 1:
+                best = 2
+        return best
+
+
+def _name_level(x: str, y: str, initials: bool) -> int:
+    """exact, jw>=0.92, jw>=0.80, [initial], different; 0 missing."""
+    if not x or not y:
+        return 0
+    if x == y:
+        return 1
+    similarity = _jw(x, y)
+    if similarity >= 0.92:
+        return 2
+    if similarity >= 0.80:
+        return 3
+    if initials and x[0] == y[0] and (len(x) == 1 or len(y) == 1):
+        return 4
+    return 5 if initials else 4
+
+
+class GivenName:
+    name = "given"
+    levels = ("missing", "exact", "jw92", "jw80", "initial", "different")
+    m = (0.0, 0.86, 0.06, 0.03, 0.02, 0.03)
+    u = (0.0, 0.01, 0.005, 0.02, 0.02, 0.945)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        return _name_level(a.given, b.given, initials=True)
+
+
+class FamilyName:
+    name = "family"
+    levels = ("missing", "exact", "jw92", "jw80", "different")
+    m = (0.0, 0.86, 0.07, 0.03, 0.04)
+    u = (0.0, 0.003, 0.003, 0.01, 0.984)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        return _name_level(a.family, b.family, initials=False)
+
+
+def _digits_near(x: str, y: str) -> bool:
+    """One substitution, or two adjacent characters transposed."""
+    if len(x) != len(y):
+        return Levenshtein.distance(x, y, score_cutoff=1) <= 1
+    diff = [i for i, (p, q) in enumerate(zip(x, y, strict=True)) if p != q]
+    if len(diff) == 1:
+        return True
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and \
+        x[diff[0]] == y[diff[1]] and x[diff[1]] == y[diff[0]]
+
+
+class Birthday:
+    """Same date; a near miss (one digit, two swapped, day and month swapped); different."""
+
+    name = "birthday"
+    levels = ("missing", "exact", "near", "different")
+    m = (0.0, 0.88, 0.08, 0.04)
+    u = (0.0, 0.0001, 0.002, 0.9979)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        x, y = a.birthday, b.birthday
+        if not x or not y:
+            return 0
+        if x == y:
+            return 1
+        if _digits_near(x.replace("-", ""), y.replace("-", "")):
+            return 2
+        if x[:4] == y[:4] and x[5:7] == y[8:10] and x[8:10] == y[5:7]:
+            return 2
+        return 3
+
+
+class Postcode:
+    """Neighbouring postcodes are often neighbouring districts: a near miss is weak."""
+
+    name = "postcode"
+    levels = ("missing", "exact", "near", "different")
+    m = (0.0, 0.88, 0.06, 0.06)
+    u = (0.0, 0.001, 0.03, 0.969)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        x, y = a.postcode, b.postcode
+        if not x or not y:
+            return 0
+        if x == y:
+            return 1
+        return 2 if _digits_near(x, y) else 3
+
+
+class City:
+    name = "city"
+    levels = ("missing", "exact", "jw88", "different")
+    m = (0.0, 0.85, 0.08, 0.07)
+    u = (0.0, 0.02, 0.01, 0.97)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        x, y = a.city, b.city
+        if not x or not y:
+            return 0
+        if x == y:
+            return 1
+        return 2 if _jw(x, y) >= 0.88 else 3
+
+
+class Street:
+    name = "street"
+    levels = ("missing", "jw95", "jw85", "different")
+    m = (0.0, 0.85, 0.08, 0.07)
+    u = (0.0, 0.0005, 0.002, 0.9975)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        x, y = a.street, b.street
+        if not x or not y:
+            return 0
+        similarity = 1.0 if x == y else _jw(x, y)
+        if similarity >= 0.95:
+            return 1
+        return 2 if similarity >= 0.85 else 3
+
+
+class Region:
+    name = "region"
+    levels = ("missing", "exact", "different")
+    m = (0.0, 0.92, 0.08)
+    u = (0.0, 0.2, 0.8)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        x, y = a.region, b.region
+        if not x or not y:
+            return 0
+        return 1 if x == y else 2
+
+
+class Company:
+    name = "company"
+    levels = ("missing", "exact", "different")
+    m = (0.0, 0.95, 0.05)
+    u = (0.0, 0.01, 0.99)
+
+    def compare(self, a: Profile, b: Profile) -> int:
+        return _sets(a.companies, b.companies)
+
+
+BUILTIN: tuple[type[Comparator], ...] = (
+    Email, Phone, Handle, Identifier, GivenName, FamilyName, Birthday, Postcode, City,
+    Street, Region, Company,
+)
+
+
+def comparators(extra: Iterable[type[Any]] = ()) -> list[Comparator]:
+    """The built-in comparators and the plugins' ones (a plugin may not replace a built-in)."""
+    out: list[Comparator] = [cls() for cls in BUILTIN]
+    names = {c.name for c in out}
+    for cls in extra:
+        instance = cls()
+        if instance.name in names:
+            raise ValueError(f"comparator {instance.name!r} is built in")
+        if not instance.levels or instance.levels[0] != "missing" or \
+                len(instance.m) != len(instance.levels) or \
+                len(instance.u) != len(instance.levels):
+            raise ValueError(f"comparator {instance.name!r}: levels must start with "
+                             "'missing' and m/u give one probability per level")
+        out.append(instance)
+        names.add(instance.name)
+    return out
+
+
+def swapped(a: Profile) -> Profile:
+    """The same record with given and family names swapped (a common data-entry slip)."""
+    return replace(a, given=a.family, family=a.given)

@@ -1,0 +1,404 @@
+"""The probabilistic resolver: each incoming person record against the store, via its keys.
+
+For every record of a batch, in order:
+
+1. its match keys (:mod:`hub.match.blocking`, identity keys from :mod:`hub.canonical`) are
+   looked up — for the whole batch in one query per key kind, never a scan; keys shared by
+   more than ``[match] key_cap`` records are capped and stop producing candidates;
+2. every record of every candidate contact is scored against it (:mod:`hub.match.score`);
+   a contact's score is its best record's, and a veto from any of its records (different
+   birth dates ...) forbids an automatic merge — the guard against chains;
+3. decision: ``>= auto_merge`` joins (and merges several contacts when it reaches
+   several), ``>= review`` goes to the review queue, below stays distinct. A pair a user
+   rejected (``match_rejections``, per pair of source records) is never merged or proposed;
+4. a changed record that no longer reaches ``review`` against the rest of its contact is
+   split off (logged), unless a user merged that contact.
+
+Records of the same batch see each other exactly as if they had come one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from hub.canonical import NAME, STRONG, WEAK
+from hub.config import MatchSection
+from hub.match.blocking import lookup_only_keys
+from hub.match.compare import Profile, comparators
+from hub.match.resolve import Item, live_contacts
+from hub.match.score import Model, Scored
+from hub.match.survivorship import MANUAL
+from hub.model import (
+    MatchKey,
+    MatchModel,
+    MatchRejection,
+    MergeEvent,
+    SharedPoint,
+    SourceRecord,
+)
+
+CHUNK = 500
+MAX_MEMBERS = 200  # records of one contact scored against a newcomer
+
+
+@dataclass
+class Merge:
+    survivor: int
+    merged: int
+    reason: str
+    score: float
+    comparison: dict[str, Any]
+    decided_by: str = "auto"
+
+
+@dataclass
+class Review:
+    item: int  # index of the batch item
+    other_record: int  # an existing source record (> 0) or another batch item (-index - 1)
+    other_node: int
+    scored: Scored
+
+
+@dataclass
+class Split:
+    item: int
+    old_contact: int
+    reason: str
+    comparison: dict[str, Any]
+
+
+@dataclass
+class Capped:
+    kind: str
+    key: str
+    reason: str
+
+
+@dataclass
+class Resolution:
+    """Per item, the contact it joins: an existing id (> 0) or a new contact (< 0, -1 first)."""
+
+    contact_of: list[int]
+    new_contacts: int
+    merges: list[Merge] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+    splits: list[Split] = field(default_factory=list)
+    capped: list[Capped] = field(default_factory=list)
+    scores: list[Scored | None] = field(default_factory=list)
+
+
+class Resolver(Protocol):
+    def resolve(self, session: Session, items: Sequence[Item]) -> Resolution: ...
+
+
+def _chunks(values: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start:start + CHUNK]
+
+
+class _Clusters:
+    """Union-find where existing contacts (> 0) outrank new ones (< 0), lowest id first."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+        self.members: dict[int, list[int]] = {}
+
+    @staticmethod
+    def rank(node: int) -> tuple[int, int]:
+        return (0, node) if node > 0 else (1, -node)
+
+    def find(self, node: int) -> int:
+        root = node
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while node != root:
+            self.parent[node], node = root, self.parent[node]
+        return root
+
+    def union(self, a: int, b: int) -> int:
+        a, b = self.find(a), self.find(b)
+        if a == b:
+            return a
+        keep, drop = sorted((a, b), key=self.rank)
+        self.parent[drop] = keep
+        self.members.setdefault(keep, []).extend(self.members.pop(drop, []))
+        return keep
+
+
+def pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+class ProbabilisticResolver:
+    """Fellegi-Sunter matching through stored match keys (see the module docstring).
+
+    The model is the newest one ``crmhub match train`` stored (checked once per batch, so
+    a running daemon picks a new one up), else the comparators' defaults; a ``model``
+    given here is used as it is.
+    """
+
+    def __init__(self, settings: MatchSection, extra_comparators: Iterable[type[Any]] = (),
+                 *, model: Model | None = None) -> None:
+        self.settings = settings
+        self.identifiers = tuple(settings.identifiers)
+        self.comparators = comparators(extra_comparators)
+        self.fixed = model is not None
+        self.model = model or Model.default(self.comparators)
+        self.model_id: int | None = None
+
+    def profile(self, data: dict[str, Any]) -> Profile:
+        return Profile.of(data, self.identifiers)
+
+    def refresh(self, session: Session) -> Model:
+        if self.fixed:
+            return self.model
+        newest = session.scalar(select(func.max(MatchModel.id))
+                                .where(MatchModel.entity == "contact"))
+        if newest != self.model_id:
+            params = session.scalar(select(MatchModel.params).where(MatchModel.id == newest)) \
+                if newest is not None else None
+            self.model = Model.from_params(self.comparators, params) if params \
+                else Model.default(self.comparators)
+            self.model_id = newest
+        return self.model
+
+    def resolve(self, session: Session, items: Sequence[Item]) -> Resolution:
+        self.refresh(session)
+        return _State(self, session, items).run()
+
+
+class _State:
+    def __init__(self, resolver: ProbabilisticResolver, session: Session,
+                 items: Sequence[Item]) -> None:
+        self.r = resolver
+        self.session = session
+        self.items = items
+        self.auto = resolver.settings.auto_merge
+        self.review = resolver.settings.review
+        self.cap = resolver.settings.key_cap
+        self.clusters = _Clusters()
+        self.profiles: dict[int, Profile] = {}  # record ref -> profile
+        self.index: dict[tuple[str, str], list[int]] = {}  # key -> record refs
+        self.node_of: dict[int, int] = {}  # record ref -> contact node
+        self.rejected: set[tuple[int, int]] = set()
+        self.capped: set[tuple[str, str]] = set()
+        self.user_merged: set[int] = set()
+        self.out = Resolution(contact_of=[], new_contacts=0)
+
+    # -- loading -----------------------------------------------------------------------
+
+    def _lookup_keys(self, item: Item) -> list[tuple[str, str]]:
+        keys = [(k.kind, k.key[:320]) for k in item.person.keys]
+        keys.extend(lookup_only_keys(item.person.data))
+        return list(dict.fromkeys(keys))
+
+    def load(self) -> None:
+        session = self.session
+        wanted = sorted({k for item in self.items for k in self._lookup_keys(item)})
+        by_kind: dict[str, list[str]] = {}
+        for kind, key in wanted:
+            by_kind.setdefault(kind, []).append(key)
+        for kind, values in by_kind.items():
+            for chunk in _chunks(values):
+                self.capped.update((kind, v) for v in session.scalars(
+                    select(SharedPoint.value).where(SharedPoint.kind == kind,
+                                                    SharedPoint.value.in_(chunk))))
+        rows: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for kind, values in by_kind.items():
+            values = [v for v in values if (kind, v) not in self.capped]
+            for chunk in _chunks(values):
+                for key, record_id, contact_id in session.execute(
+                        select(MatchKey.key, MatchKey.source_record_id, MatchKey.contact_id)
+                        .where(MatchKey.kind == kind, MatchKey.key.in_(chunk))):
+                    rows.setdefault((kind, key), []).append((record_id, contact_id))
+        contacts: set[int] = set()
+        for (kind, key), found in sorted(rows.items()):
+            if len(found) > self.cap:
+                self._cap(kind, key, f"too common: {len(found)} records share it")
+                continue
+            self.index[(kind, key)] = sorted({r for r, _ in found})
+            contacts.update(c for _, c in found)
+        contacts.update(i.current for i in self.items if i.current is not None)
+        live = live_contacts(session, contacts)
+        # Every record of every candidate contact: a newcomer is scored against them all.
+        members: dict[int, list[int]] = {}
+        for chunk in _chunks(sorted(set(live.values()))):
+            for record_id, contact_id, data in session.execute(
+                    select(SourceRecord.id, SourceRecord.contact_id, SourceRecord.data)
+                    .where(SourceRecord.contact_id.in_(chunk),
+                           SourceRecord.kind == "person", SourceRecord.connector != MANUAL,
+                           SourceRecord.deleted_at.is_(None))
+                    .order_by(SourceRecord.id.desc())):
+                assert contact_id is not None
+                if len(members.setdefault(contact_id, [])) < MAX_MEMBERS:
+                    members[contact_id].append(record_id)
+                    self.profiles[record_id] = self.r.profile(data)
+                    self.node_of[record_id] = contact_id
+        for contact_id, records in members.items():
+            self.clusters.members[contact_id] = sorted(records)
+        # Keys of records that are not live any more (rare) name no candidate.
+        for key, refs in list(self.index.items()):
+            self.index[key] = [r for r in refs if r in self.node_of]
+        all_records = sorted(self.node_of) + [i.record_id for i in self.items if i.record_id]
+        if all_records and session.scalar(select(func.count()).select_from(MatchRejection)):
+            for chunk in _chunks(sorted(set(all_records))):
+                for a, b in session.execute(
+                        select(MatchRejection.record_a, MatchRejection.record_b).where(
+                            MatchRejection.entity == "contact",
+                            or_(MatchRejection.record_a.in_(chunk),
+                                MatchRejection.record_b.in_(chunk)))):
+                    self.rejected.add(pair(a, b))
+        currents = sorted({live[i.current] for i in self.items if i.current is not None})
+        for chunk in _chunks(currents):
+            self.user_merged.update(session.scalars(
+                select(MergeEvent.survivor_id).where(
+                    MergeEvent.entity == "contact", MergeEvent.decided_by == "user",
+                    MergeEvent.undone_at.is_(None), MergeEvent.survivor_id.in_(chunk))))
+        self.live = live
+
+    def _cap(self, kind: str, key: str, reason: str) -> None:
+        if (kind, key) not in self.capped:
+            self.capped.add((kind, key))
+            self.out.capped.append(Capped(kind, key, reason))
+        self.index.pop((kind, key), None)
+
+    # -- resolving ---------------------------------------------------------------------
+
+    def run(self) -> Resolution:
+        self.load()
+        for position, item in enumerate(self.items):
+            self._one(position, item)
+        self.out.contact_of = [self.clusters.find(n) for n in self.out.contact_of]
+        for review in self.out.reviews:
+            review.other_node = self.clusters.find(review.other_node)
+        return self.out
+
+    def _rejected(self, ref: int, members: Iterable[int]) -> bool:
+        return any(pair(ref, m) in self.rejected for m in members if m > 0) if ref > 0 \
+            else False
+
+    def _cross_rejected(self, a: int, b: int) -> bool:
+        if not self.rejected:
+            return False
+        left = [m for m in self.clusters.members.get(a, []) if m > 0]
+        right = [m for m in self.clusters.members.get(b, []) if m > 0]
+        return any(pair(x, y) in self.rejected for x in left for y in right)
+
+    def _one(self, position: int, item: Item) -> None:
+        ref = -position - 1  # this record, among the batch's records
+        own_id = item.record_id
+        profile = self.r.profile(item.person.data)
+        keys = self._lookup_keys(item)
+        candidates: set[int] = set()
+        for key in keys:
+            if key in self.capped:
+                continue
+            for other in self.index.get(key, ()):
+                if other != own_id and other != ref:
+                    candidates.add(other)
+        current = self.clusters.find(self.live[item.current]) if item.current is not None \
+            else None
+        nodes: dict[int, None] = {}
+        if current is not None:
+            nodes[current] = None
+        for other in sorted(candidates):
+            nodes[self.clusters.find(self.node_of[other])] = None
+        # Score against every member of every candidate contact.
+        best: dict[int, tuple[Scored, int]] = {}
+        vetoed: dict[int, str] = {}
+        for node in nodes:
+            for member in self.clusters.members.get(node, []):
+                if member in (own_id, ref):
+                    continue
+                scored = self.r.model.score(profile, self.profiles[member])
+                if scored.veto:
+                    vetoed.setdefault(node, scored.veto)
+                if node not in best or scored.probability > best[node][0].probability:
+                    best[node] = (scored, member)
+        my_ref = own_id if own_id is not None else ref
+        target: int | None = None
+        if current is not None:
+            if current in best and best[current][0].probability < self.review and \
+                    current not in self.user_merged:
+                scored = best[current][0]
+                self.out.splits.append(Split(position, current, "no longer matches its contact: "
+                                             f"best score {scored.probability:.3f} "
+                                             f"< review {self.review}", scored.as_dict()))
+                self.clusters.members[current] = [
+                    m for m in self.clusters.members.get(current, []) if m != own_id]
+            else:
+                target = current
+        ranked = sorted((n for n in best if n != current),
+                        key=lambda n: (-best[n][0].probability, self.clusters.rank(n)))
+        chosen: Scored | None = best[current][0] if target is not None and current in best \
+            else None
+        for node in ranked:
+            node = self.clusters.find(node)
+            if target is not None and node == self.clusters.find(target):
+                continue
+            scored, member = best[node]
+            members = self.clusters.members.get(node, [])
+            if self._rejected(my_ref, members):
+                continue
+            if scored.probability >= self.auto and node not in vetoed:
+                if target is None:
+                    target, chosen = node, scored
+                    continue
+                if self._cross_rejected(target, node):
+                    continue
+                root = self.clusters.find(target)
+                if root > 0 and node > 0:  # two stored contacts become one
+                    survivor, merged = sorted((root, node), key=self.clusters.rank)
+                    self.out.merges.append(Merge(
+                        survivor, merged, _reason(scored), scored.probability,
+                        scored.as_dict()))
+                target = self.clusters.union(target, node)
+            elif scored.probability >= self.review:
+                self.out.reviews.append(Review(position, member, node, scored))
+            else:
+                self._share_identity_keys(item, profile, member, scored)
+        if target is None:
+            self.out.new_contacts += 1
+            target = -self.out.new_contacts
+        target = self.clusters.find(target)
+        self.clusters.members.setdefault(target, []).append(my_ref)
+        self.profiles[my_ref] = profile
+        self.node_of[my_ref] = target
+        for key in dict.fromkeys((k.kind, k.key[:320]) for k in item.person.keys):
+            if key in self.capped:
+                continue
+            refs = self.index.setdefault(key, [])
+            refs.append(my_ref)
+            if len(refs) > self.cap:
+                self._cap(key[0], key[1], f"too common: more than {self.cap} records share it")
+        self.out.contact_of.append(target)
+        self.out.scores.append(chosen)
+
+    def _share_identity_keys(self, item: Item, profile: Profile, member: int,
+                             scored: Scored) -> None:
+        """An e-mail or phone on two people whose given names differ identifies no one."""
+        if scored.levels.get("given") != "different":
+            return
+        other = self.profiles[member]
+        for k in item.person.keys:
+            if k.strength not in (STRONG, WEAK) or k.kind not in ("email", "phone"):
+                continue
+            if k.key in other.emails or k.key in other.phones:
+                self._cap(k.kind, k.key[:320], "seen on two people whose names differ")
+
+
+def _reason(scored: Scored) -> str:
+    strong = [name for name, level in scored.levels.items()
+              if level == "exact" and name in ("email", "phone", "handle", "identifier")]
+    evidence = ", ".join(f"{n} {lv}" for n, lv in sorted(scored.levels.items()))
+    head = "same " + ", ".join(strong) if strong else "similar record"
+    return f"{head} (p={scored.probability:.3f}; {evidence})"
+
+
+__all__ = ["NAME", "Capped", "Merge", "ProbabilisticResolver", "Resolution", "Resolver",
+           "Review", "Split", "pair"]

@@ -1,0 +1,232 @@
+"""Fellegi-Sunter scoring: comparison levels -> match weight -> match probability.
+
+Each comparator level has ``m`` (how often a true match shows it) and ``u`` (how often a
+non-match does); its weight is ``log2(m / u)``; a pair's weight is the prior log-odds plus
+the sum of its levels' weights, and its probability ``1 / (1 + 2 ** -weight)``. Missing
+values weigh nothing.
+
+Before training the comparators' own defaults are used. ``crmhub match train`` estimates
+``u`` from random pairs of stored records and ``m`` and the prior with expectation-
+maximisation over the pairs the blocking keys produce (Splink's recipe), and stores the
+result in ``match_models``. EM runs over *patterns* (distinct level vectors with their
+counts), so a million pairs cost as much as the few thousand patterns they show.
+
+Term frequencies: an exact match on a common family or given name (``smith``) is weaker
+evidence than on a rare one; the trained model keeps the frequencies of common values and
+uses them as ``u`` for an exact match on that value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.match.compare import Comparator, Profile, swapped
+
+DEFAULT_PRIOR = 0.01  # share of matches among blocked candidate pairs, before training
+MIN_PROBABILITY = 1e-6
+NAME_FIELDS = ("given", "family")
+
+
+@dataclass
+class Scored:
+    weight: float
+    probability: float
+    levels: dict[str, str]
+    veto: str | None = None
+    swapped: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"weight": round(self.weight, 3),
+                               "probability": round(self.probability, 6),
+                               "levels": self.levels}
+        if self.veto:
+            out["veto"] = self.veto
+        if self.swapped:
+            out["swapped_names"] = True
+        return out
+
+
+def _clamp(p: float) -> float:
+    return min(max(p, MIN_PROBABILITY), 1 - MIN_PROBABILITY)
+
+
+@dataclass
+class Model:
+    """m/u per comparator level, the prior, and term frequencies of common names."""
+
+    comparators: list[Comparator]
+    m: dict[str, list[float]]
+    u: dict[str, list[float]]
+    prior: float = DEFAULT_PRIOR
+    tf: dict[str, dict[str, float]] = field(default_factory=dict)
+    trained: bool = False
+
+    def __post_init__(self) -> None:
+        self._weights = {c.name: [0.0] + [math.log2(_clamp(m) / _clamp(u)) for m, u in
+                                          zip(self.m[c.name][1:], self.u[c.name][1:],
+                                              strict=True)]
+                         for c in self.comparators}
+        self._prior_weight = math.log2(self.prior / (1 - self.prior))
+        self._names = {c.name: i for i, c in enumerate(self.comparators)}
+
+    @classmethod
+    def default(cls, comparators: list[Comparator]) -> Model:
+        return cls(comparators, {c.name: list(c.m) for c in comparators},
+                   {c.name: list(c.u) for c in comparators})
+
+    @classmethod
+    def from_params(cls, comparators: list[Comparator], params: dict[str, Any]) -> Model:
+        """A stored model; comparators it does not know keep their defaults."""
+        m = {c.name: list(c.m) for c in comparators}
+        u = {c.name: list(c.u) for c in comparators}
+        for c in comparators:
+            stored = params.get("comparators", {}).get(c.name)
+            if stored and stored.get("levels") == list(c.levels):
+                m[c.name], u[c.name] = list(stored["m"]), list(stored["u"])
+        return cls(comparators, m, u, prior=float(params.get("prior", DEFAULT_PRIOR)),
+                   tf={k: dict(v) for k, v in params.get("tf", {}).items()}, trained=True)
+
+    def to_params(self) -> dict[str, Any]:
+        return {"prior": self.prior, "tf": self.tf,
+                "comparators": {c.name: {"levels": list(c.levels), "m": self.m[c.name],
+                                         "u": self.u[c.name]} for c in self.comparators}}
+
+    # -- scoring -----------------------------------------------------------------------
+
+    def levels(self, a: Profile, b: Profile) -> list[int]:
+        return [c.compare(a, b) for c in self.comparators]
+
+    def weight_of(self, name: str, level: int, value: str = "") -> float:
+        weight = self._weights[name][level]
+        if level == 1 and value and name in self.tf:
+            frequency = self.tf[name].get(value)
+            if frequency is not None and frequency > self.u[name][1]:
+                weight = math.log2(_clamp(self.m[name][1]) / _clamp(frequency))
+        return weight
+
+    def _total(self, levels: list[int], a: Profile) -> float:
+        total = self._prior_weight
+        for c, level in zip(self.comparators, levels, strict=True):
+            if level:
+                value = a.given if c.name == "given" else a.family if c.name == "family" \
+                    else ""
+                total += self.weight_of(c.name, level, value)
+        return total
+
+    def score(self, a: Profile, b: Profile) -> Scored:
+        levels = self.levels(a, b)
+        weight = self._total(levels, a)
+        was_swapped = False
+        if a.given and a.family and b.given and b.family and \
+                (a.given, a.family) != (b.given, b.family):
+            turned = swapped(a)
+            alt = list(levels)
+            for name in NAME_FIELDS:
+                index = self._names[name]
+                alt[index] = self.comparators[index].compare(turned, b)
+            alt_weight = self._total(alt, turned)
+            if alt_weight > weight:
+                levels, weight, was_swapped = alt, alt_weight, True
+        named = {c.name: c.levels[level] for c, level in zip(self.comparators, levels,
+                                                            strict=True) if level}
+        probability = 1.0 / (1.0 + 2.0 ** -weight) if weight > -1000 else 0.0
+        return Scored(weight, probability, named, veto(a, b, named), was_swapped)
+
+
+IDENTITY = ("email", "phone", "handle", "identifier")
+
+
+def veto(a: Profile, b: Profile, levels: dict[str, str]) -> str | None:
+    """Conflicting strong evidence: never an automatic merge, whatever the score.
+
+    Colleagues share a company, its address and its switchboard, and relatives share a
+    family name and a home: when the given names plainly differ, only an identity key
+    (the same personal e-mail, handle or identifier) may merge.
+    """
+    if levels.get("birthday") == "different":
+        return "different birth dates"
+    if levels.get("given") == "different" and \
+            not any(levels.get(name) == "exact" for name in IDENTITY):
+        return "different given names and no shared e-mail, phone, handle or identifier"
+    if levels.get("email") == "different" and levels.get("given") == "different" and \
+            a.email_domains & b.email_domains:
+        return "different e-mails at the same company domain with different given names"
+    return None
+
+
+# -- training (expectation-maximisation over level patterns) -----------------------------
+
+
+def estimate_u(comparators: Sequence[Comparator],
+               random_pairs: Iterable[tuple[Profile, Profile]]) -> dict[str, list[float]]:
+    """u per level from pairs of random records (nearly all non-matches), Laplace-smoothed."""
+    counts = {c.name: [0] * len(c.levels) for c in comparators}
+    for a, b in random_pairs:
+        for c in comparators:
+            counts[c.name][c.compare(a, b)] += 1
+    u = {}
+    for c in comparators:
+        seen = counts[c.name][1:]
+        total = sum(seen) + len(seen)
+        u[c.name] = [0.0] + [(n + 1) / total for n in seen] if sum(seen) \
+            else list(c.u)
+    return u
+
+
+def train(model: Model, patterns: Counter[tuple[int, ...]], u: dict[str, list[float]], *,
+          tf: dict[str, dict[str, float]] | None = None, iterations: int = 40,
+          tolerance: float = 1e-5) -> Model:
+    """EM for m and the prior, with u fixed (estimated from random pairs)."""
+    comparators = model.comparators
+    m = {name: list(values) for name, values in model.m.items()}
+    prior = model.prior
+    items = list(patterns.items())
+    for _ in range(iterations):
+        expected = {c.name: [0.0] * len(c.levels) for c in comparators}
+        matches = 0.0
+        for pattern, count in items:
+            match_likelihood, non_likelihood = prior, 1 - prior
+            for c, level in zip(comparators, pattern, strict=True):
+                if level:
+                    match_likelihood *= _clamp(m[c.name][level])
+                    non_likelihood *= _clamp(u[c.name][level])
+            g = match_likelihood / (match_likelihood + non_likelihood)
+            matches += g * count
+            for c, level in zip(comparators, pattern, strict=True):
+                if level:
+                    expected[c.name][level] += g * count
+        total = sum(patterns.values())
+        new_prior = _clamp(matches / total) if total else prior
+        delta = abs(new_prior - prior)
+        prior = new_prior
+        for c in comparators:
+            seen = sum(expected[c.name][1:])
+            if seen > 0:
+                new = [0.0] + [_clamp(x / seen) for x in expected[c.name][1:]]
+                delta = max(delta, *(abs(p - q) for p, q in zip(new, m[c.name], strict=True)))
+                m[c.name] = new
+        if delta < tolerance:
+            break
+    return Model(comparators, m, u, prior=prior, tf=tf or {}, trained=True)
+
+
+def term_frequencies(profiles: Iterable[Profile], *, top: int = 2000,
+                     minimum: int = 5) -> dict[str, dict[str, float]]:
+    """Frequencies of the commonest given and family names (the ones worth adjusting)."""
+    given: Counter[str] = Counter()
+    family: Counter[str] = Counter()
+    total = 0
+    for p in profiles:
+        total += 1
+        if p.given:
+            given[p.given] += 1
+        if p.family:
+            family[p.family] += 1
+    if not total:
+        return {}
+    return {name: {value: n / total for value, n in counter.most_common(top) if n >= minimum}
+            for name, counter in (("given", given), ("family", family))}
