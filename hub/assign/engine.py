@@ -1,0 +1,352 @@
+"""Routing as the pipeline and the daemon use it: :class:`Routing`.
+
+``Routing.load`` reads the rules and scoring files once (a :class:`~hub.config.ConfigError`
+names file, rule and key). ``after_batch`` runs inside the batch transaction: it rescores
+the contacts the batch changed, applies lifecycle transitions, routes new leads from
+connectors with ``route_new_contacts``, re-routes contacts whose owner became inactive,
+and appends ``contact.assigned``/``contact.reassigned`` to the outbox in the same
+transaction. ``periodic`` (the daemon) re-routes leads whose SLA ran out.
+
+A manual assignment (``crmhub assign set``), or an owner set by hand some other way, is
+never overridden by rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from hub.assign.decide import Decision, decide
+from hub.assign.directory import sync_directory
+from hub.assign.facts import INTERACTION_FIELDS, load_facts
+from hub.assign.lifecycle import Lifecycle
+from hub.assign.live import LiveContext, lock_routing
+from hub.assign.model import Assignment
+from hub.assign.rules import RuleSet, load_rules
+from hub.assign.scoring import Scoring, load_scoring
+from hub.assign.sla import find_touch
+from hub.assign.strategies import BUILTIN, Lead, Strategy
+from hub.config import ConnectorConfig, HubConfig
+from hub.model import Contact, OutboxEvent, SourceRecord, table_of
+from hub.plugins import HubPlugins
+
+log = logging.getLogger(__name__)
+
+NEW = "new"                    # a new lead from a routing connector
+OWNER_INACTIVE = "owner_inactive"
+SLA = "sla"
+ON_DEMAND = "on_demand"        # crmhub assign run
+MANUAL = "manual"
+
+
+def strategy_classes(plugins: HubPlugins | None) -> dict[str, type[Strategy]]:
+    """Registered strategies; the built-ins come through their entry point like any plugin's,
+    and are added here when plugins were loaded without entry points (tests, embedding)."""
+    found: dict[str, type[Strategy]] = dict(plugins.strategy_classes()) if plugins else {}
+    for klass in BUILTIN:
+        found.setdefault(klass.name, klass)
+    return found
+
+
+@dataclass
+class Routed:
+    """One assignment made: what ``after_batch`` and ``route`` return."""
+
+    contact_id: int
+    owner: str | None
+    queue: str | None
+    previous: str | None
+    rule: str | None
+    strategy: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"contact_id": self.contact_id, "owner": self.owner, "queue": self.queue,
+                "previous_owner": self.previous, "rule": self.rule,
+                "strategy": self.strategy, "reason": self.reason}
+
+
+class Routing:
+    """The routing rules, scoring and lifecycle of one configuration."""
+
+    def __init__(self, ruleset: RuleSet | None, scoring: Scoring | None):
+        self.ruleset = ruleset
+        self.scoring = scoring
+        self.lifecycle = Lifecycle(scoring.lifecycle if scoring else None)
+        reads = set()
+        if ruleset is not None:
+            for rule in ruleset.rules:
+                reads |= rule.condition.fields
+        self.interaction_facts = bool(reads & INTERACTION_FIELDS)
+
+    @classmethod
+    def load(cls, config: HubConfig, plugins: HubPlugins | None = None) -> Routing:
+        """Parse the ``[hub] rules`` and ``scoring`` files (raises ConfigError)."""
+        ruleset = scoring = None
+        if config.hub.rules is not None:
+            sinks = plugins.sink_classes() if plugins is not None else None
+            ruleset = load_rules(config.hub.rules, strategy_classes(plugins), sinks)
+        if config.hub.scoring is not None:
+            scoring = load_scoring(config.hub.scoring)
+        return cls(ruleset, scoring)
+
+    @property
+    def enabled(self) -> bool:
+        return self.ruleset is not None or self.scoring is not None
+
+    # -- the pipeline's call -----------------------------------------------------------
+
+    def after_batch(self, session: Session, *, connector: ConnectorConfig,
+                    new_contact_ids: Iterable[int], changed_contact_ids: Iterable[int],
+                    now: datetime) -> list[dict[str, Any]]:
+        """Score, move through the lifecycle and route what this batch brought, inside its
+        transaction. Returns the assignments made (also appended to the outbox)."""
+        if not self.enabled:
+            return []
+        new = sorted(set(new_contact_ids))
+        changed = sorted(set(changed_contact_ids) - set(new))
+        session.flush()
+        touched = sorted(set(new) | set(changed) | self._interaction_contacts(
+            session, connector.name, now))
+        if self.scoring is not None and touched:
+            self.scoring.rescore(session, touched, now)
+        if self.lifecycle.enabled and touched:
+            self.lifecycle.apply(session, touched, now)
+        if self.ruleset is None:
+            return []
+        to_route: list[tuple[int, str]] = []
+        if connector.route_new_contacts and new:
+            to_route += [(c, NEW) for c in self._unowned_leads(session, new)]
+        if changed and self.ruleset.settings.reroute_inactive:
+            to_route += [(c, OWNER_INACTIVE) for c in self._inactive_owned(session, changed)]
+        if not to_route:
+            return []
+        routed = self.route(session, to_route, now, source=connector.name)
+        return [r.as_dict() for r in routed]
+
+    def _interaction_contacts(self, session: Session, connector: str,
+                              now: datetime) -> set[int]:
+        """Contacts linked to interactions this batch stored (their score may change)."""
+        if self.scoring is None or not self.scoring.reads_interactions:
+            return set()
+        from hub.model import Interaction, InteractionContact
+
+        rows = session.execute(
+            select(InteractionContact.contact_id)
+            .join(Interaction, Interaction.id == InteractionContact.interaction_id)
+            .join(SourceRecord, (SourceRecord.connector == Interaction.connector)
+                  & (SourceRecord.external_id == Interaction.external_id))
+            .where(SourceRecord.connector == connector, SourceRecord.kind == "interaction",
+                   SourceRecord.last_seen == now).distinct())
+        return {contact_id for (contact_id,) in rows}
+
+    def _unowned_leads(self, session: Session, ids: list[int]) -> list[int]:
+        first = self.lifecycle.stages[0]
+        out: list[int] = []
+        for chunk in _chunks(ids):
+            out += session.scalars(select(Contact.id).where(
+                Contact.id.in_(chunk), Contact.owner.is_(None), Contact.stage == first,
+                Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None)))
+        return sorted(out)
+
+    def _inactive_owned(self, session: Session, ids: list[int]) -> list[int]:
+        """Contacts whose owner is inactive and whose owner came from an automatic
+        assignment (an owner chosen by a person stays)."""
+        assert self.ruleset is not None
+        active = {o for o, info in self.ruleset.owners.items() if info.spec.active}
+        out: list[int] = []
+        for chunk in _chunks(ids):
+            for contact_id, owner, by, assigned in session.execute(
+                    select(Contact.id, Contact.owner, Assignment.by, Assignment.owner)
+                    .join(Assignment, (Assignment.contact_id == Contact.id)
+                          & Assignment.current)
+                    .where(Contact.id.in_(chunk), Contact.owner.is_not(None),
+                           Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None),
+                           Contact.stage.in_(self.ruleset.settings.open_stages))):
+                if owner not in active and by == "auto" and assigned == owner:
+                    out.append(contact_id)
+        return sorted(out)
+
+    # -- routing -----------------------------------------------------------------------
+
+    def route(self, session: Session, contacts: list[tuple[int, str]], now: datetime, *,
+              source: str | None = None, exclude: dict[int, frozenset[str]] | None = None,
+              only_rule: dict[int, str] | None = None) -> list[Routed]:
+        """Route each ``(contact id, reason)`` in order; write assignments and events."""
+        ruleset = self.ruleset
+        if ruleset is None or not contacts:
+            return []
+        lock_routing(session)
+        sync_directory(session, ruleset, now)
+        ids = [c for c, _ in contacts]
+        facts = load_facts(session, ids, source=source, interactions=self.interaction_facts,
+                           now=now)
+        current = {a.contact_id: a for chunk in _chunks(ids) for a in session.scalars(
+            select(Assignment).where(Assignment.contact_id.in_(chunk), Assignment.current))}
+        ctx = LiveContext(session, ruleset, now)
+        out: list[Routed] = []
+        events: list[dict[str, Any]] = []
+        for contact_id, reason in contacts:
+            if contact_id not in facts:
+                continue
+            lead = Lead(contact_id, facts[contact_id])
+            ctx.begin(lead)
+            excluded = (exclude or {}).get(contact_id, frozenset())
+            decision = decide(ruleset, lead, ctx, exclude=excluded,
+                              only_rule=(only_rule or {}).get(contact_id))
+            decision.inputs = ctx.inputs
+            previous = current.get(contact_id)
+            routed = self._record(session, contact_id, decision, previous, reason, now)
+            ctx.released(routed.previous)
+            ctx.assigned(decision.owner)
+            out.append(routed)
+            events.append(_event(routed, ruleset, now))
+        ctx.flush()
+        if events:
+            session.execute(insert(table_of(OutboxEvent)), events)
+        return out
+
+    def _record(self, session: Session, contact_id: int, decision: Decision,
+                previous: Assignment | None, reason: str, now: datetime) -> Routed:
+        assert self.ruleset is not None
+        contact = session.get(Contact, contact_id)
+        assert contact is not None
+        before = contact.owner
+        if previous is not None:
+            previous.current = False
+            if previous.sla_state == "pending":
+                previous.sla_state = "breached" if reason == SLA else "closed"
+        due = None
+        if decision.owner is not None and decision.sla_seconds:
+            info = self.ruleset.owners[decision.owner]
+            due = info.calendar.add_business(now, decision.sla_seconds)
+        session.add(Assignment(
+            contact_id=contact_id, owner=decision.owner, queue=decision.queue,
+            previous_owner=before, rule=decision.rule, rule_index=decision.rule_index,
+            strategy=decision.strategy, reason=reason, by="auto", explanation=decision.explanation,
+            inputs=decision.inputs, ruleset=self.ruleset.digest, current=True, at=now,
+            sla_seconds=decision.sla_seconds if due else None, sla_due_at=due,
+            sla_state="pending" if due else None))
+        contact.owner = decision.owner
+        contact.team = (self.ruleset.owners[decision.owner].spec.team
+                        if decision.owner in self.ruleset.owners else None) \
+            if decision.owner else decision.queue
+        contact.updated_at = now
+        log.info("contact %s routed to %s by %s (%s)", contact_id,
+                 decision.owner or f"queue {decision.queue}", decision.rule or "fallback", reason)
+        return Routed(contact_id, decision.owner, decision.queue, before, decision.rule,
+                      decision.strategy, reason)
+
+    def assign_manual(self, session: Session, contact_id: int, owner: str, *, actor: str | None,
+                      now: datetime, note: str | None = None) -> Routed:
+        """``crmhub assign set``: a person's choice, which rules never override."""
+        contact = session.get(Contact, contact_id)
+        if contact is None or contact.merged_into_id is not None or contact.deleted_at:
+            raise LookupError(f"no live contact {contact_id}")
+        if self.ruleset is not None:
+            lock_routing(session)
+            sync_directory(session, self.ruleset, now)
+            if owner not in self.ruleset.owners:
+                raise LookupError(f"no owner {owner!r} in the rules file")
+        for previous in session.scalars(select(Assignment).where(
+                Assignment.contact_id == contact_id, Assignment.current)):
+            previous.current = False
+            if previous.sla_state == "pending":
+                previous.sla_state = "closed"
+        before = contact.owner
+        session.add(Assignment(
+            contact_id=contact_id, owner=owner, previous_owner=before, strategy="manual",
+            reason=MANUAL, by="user", actor=actor, current=True, at=now,
+            explanation={"manual": {"by": actor, "note": note}}, inputs={}))
+        contact.owner = owner
+        info = self.ruleset.owners.get(owner) if self.ruleset is not None else None
+        contact.team = info.spec.team if info is not None else contact.team
+        contact.updated_at = now
+        routed = Routed(contact_id, owner, None, before, None, "manual", MANUAL)
+        session.execute(insert(table_of(OutboxEvent)), [_event(routed, self.ruleset, now)])
+        return routed
+
+    # -- the daemon's calls ------------------------------------------------------------
+
+    def reroute_sla(self, session: Session, now: datetime) -> int:
+        """Leads whose owner has not touched them within the SLA go to someone else, by the
+        same rule, excluding everyone who already missed it. Returns how many moved."""
+        if self.ruleset is None:
+            return 0
+        query = select(Assignment).where(Assignment.sla_state == "pending",
+                                         Assignment.sla_due_at <= now,
+                                         Assignment.current).order_by(Assignment.sla_due_at,
+                                                                      Assignment.id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        due = list(session.scalars(query.limit(500)))
+        to_route: list[tuple[int, str]] = []
+        exclude: dict[int, frozenset[str]] = {}
+        only: dict[int, str] = {}
+        for assignment in due:
+            contact = session.get(Contact, assignment.contact_id)
+            if contact is None or contact.merged_into_id is not None or contact.deleted_at \
+                    or contact.owner != assignment.owner \
+                    or contact.stage not in self.ruleset.settings.open_stages:
+                assignment.sla_state = "closed"
+                continue
+            info = self.ruleset.owners.get(assignment.owner or "")
+            touch = find_touch(session, assignment.contact_id, info, assignment.at, now) \
+                if info is not None else None
+            if touch is not None:
+                assignment.sla_state = "met"
+                assignment.touched_at = touch
+                continue
+            missed = set((assignment.explanation or {}).get("exclude", []))
+            if assignment.owner:
+                missed.add(assignment.owner)
+            exclude[assignment.contact_id] = frozenset(missed)
+            if assignment.rule:
+                only[assignment.contact_id] = assignment.rule
+            to_route.append((assignment.contact_id, SLA))
+        routed = self.route(session, to_route, now, exclude=exclude, only_rule=only)
+        return len(routed)
+
+    def periodic(self, session: Session, now: datetime) -> dict[str, int]:
+        """The daemon's regular pass: SLA re-routing, contacts of owners who became
+        inactive, and scores whose activity points decayed."""
+        out = {"sla": self.reroute_sla(session, now), "inactive": 0, "rescored": 0}
+        if self.ruleset is not None and self.ruleset.settings.reroute_inactive:
+            inactive = [o for o, i in self.ruleset.owners.items() if not i.spec.active]
+            if inactive:
+                ids = list(session.scalars(select(Contact.id).where(
+                    Contact.owner.in_(inactive), Contact.merged_into_id.is_(None),
+                    Contact.deleted_at.is_(None)).order_by(Contact.id).limit(500)))
+                moved = self.route(session, [(c, OWNER_INACTIVE)
+                                             for c in self._inactive_owned(session, ids)], now)
+                out["inactive"] = len(moved)
+        if self.scoring is not None:
+            out["rescored"] = self.scoring.rescore_decayed(session, now)
+        return out
+
+
+def _event(routed: Routed, ruleset: RuleSet | None, now: datetime) -> dict[str, Any]:
+    kind = "contact.assigned" if routed.previous is None else "contact.reassigned"
+    owner: dict[str, Any] | None = None
+    if routed.owner is not None:
+        info = ruleset.owners.get(routed.owner) if ruleset is not None else None
+        owner = {"id": routed.owner,
+                 "name": (info.spec.name or routed.owner) if info else routed.owner,
+                 "emails": list(info.spec.emails) if info else [],
+                 "team": info.spec.team if info else None}
+    payload = {**routed.as_dict(), "owner": owner, "owner_id": routed.owner}
+    return {"type": kind, "payload": payload, "created_at": now, "attempts": 0}
+
+
+def _chunks(values: list[int], size: int = 500) -> list[list[int]]:
+    return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+__all__ = ["MANUAL", "NEW", "ON_DEMAND", "OWNER_INACTIVE", "SLA", "Routed", "Routing",
+           "strategy_classes"]

@@ -1,0 +1,196 @@
+"""The live decision context: the database answers, and every answer is recorded.
+
+Routing inside one batch serialises with every other routing transaction: on PostgreSQL a
+transaction-level advisory lock is taken before any load or pointer is read, so two
+workers never read the same round-robin pointer or the same open-lead count (the pointer
+row is also read ``FOR UPDATE``). SQLite has one writer at a time already. Loads and
+counts are read once per batch and kept up to date in memory as leads are assigned.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from hub.assign.model import Assignment, RoundRobinState
+from hub.assign.rules import OwnerInfo, RuleSet
+from hub.assign.strategies import Lead
+from hub.model import CompanyDomain, Contact
+
+ROUTING_LOCK = 0x63726D68_0005  # "crmh" + issue 5: one advisory lock key for all routing
+
+
+def lock_routing(session: Session) -> None:
+    """Serialise routing transactions (PostgreSQL); a no-op on SQLite's single writer."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(ROUTING_LOCK)))
+
+
+class LiveContext:
+    """Answers strategies' and the engine's questions from the database."""
+
+    def __init__(self, session: Session, ruleset: RuleSet, now: datetime):
+        self.session = session
+        self.ruleset = ruleset
+        self.now = now
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+        self._pointers: dict[str, dict[str, Any]] = {}
+        self._dirty: set[str] = set()
+        self._open: dict[str, int] | None = None
+        self._periods: dict[str, list[int]] | None = None
+        self.inputs: dict[str, Any] = {}
+
+    # -- per decision --------------------------------------------------------------------
+
+    def begin(self, lead: Lead) -> None:
+        self.inputs = {"now": self.now.isoformat(), "facts": dict(lead.facts), "pointers": {},
+                       "pointers_after": {}, "open": {}, "day": {}, "month": {}}
+
+    def assigned(self, owner: str | None) -> None:
+        """Keep in-memory loads and counts right after ``owner`` got a lead."""
+        if owner is None:
+            return
+        if self._open is not None:
+            self._open[owner] = self._open.get(owner, 0) + 1
+        if self._periods is not None:
+            counts = self._periods.setdefault(owner, [0, 0])
+            counts[0] += 1
+            counts[1] += 1
+
+    def released(self, owner: str | None) -> None:
+        """``owner`` lost an open lead (re-routed away from them)."""
+        if owner is not None and self._open is not None and self._open.get(owner):
+            self._open[owner] -= 1
+
+    # -- the Context protocol ------------------------------------------------------------
+
+    def pool(self, team: str | None, owners: list[str]) -> list[str]:
+        members = list(self.ruleset.members.get(team, [])) if team else []
+        return list(dict.fromkeys([*members, *owners]))
+
+    def pointer(self, key: str) -> dict[str, Any]:
+        if key not in self._pointers:
+            self._pointers[key] = self._read_pointer(key)
+        value = self._pointers[key]
+        self.inputs["pointers"].setdefault(key, copy.deepcopy(value))
+        return value
+
+    def _read_pointer(self, key: str) -> dict[str, Any]:
+        if self.postgres:
+            self.session.execute(pg_insert(RoundRobinState).values(
+                key=key, position=0, weights={}, assigned=0, updated_at=self.now)
+                .on_conflict_do_nothing(index_elements=["key"]))
+            query = select(RoundRobinState).where(RoundRobinState.key == key).with_for_update()
+        else:
+            query = select(RoundRobinState).where(RoundRobinState.key == key)
+        row = self.session.scalars(query).first()
+        if row is None:
+            return {"position": 0, "last_owner": None, "weights": {}, "assigned": 0}
+        return {"position": row.position, "last_owner": row.last_owner,
+                "weights": dict(row.weights or {}), "assigned": row.assigned}
+
+    def set_pointer(self, key: str, value: dict[str, Any]) -> None:
+        value = dict(value)
+        value["assigned"] = int(value.get("assigned", 0)) + 1
+        self._pointers[key] = value
+        self._dirty.add(key)
+        self.inputs["pointers_after"][key] = copy.deepcopy(value)
+
+    def flush(self) -> None:
+        """Write the pointers that moved (the rows are ours: locked or SQLite's writer)."""
+        for key in sorted(self._dirty):
+            value = self._pointers[key]
+            row = self.session.get(RoundRobinState, key)
+            if row is None:
+                self.session.execute(insert(RoundRobinState).values(
+                    key=key, position=int(value.get("position", 0)),
+                    last_owner=value.get("last_owner"), weights=value.get("weights") or {},
+                    assigned=value["assigned"], updated_at=self.now))
+                continue
+            row.position = int(value.get("position", 0))
+            row.last_owner = value.get("last_owner")
+            row.weights = dict(value.get("weights") or {})
+            row.assigned = value["assigned"]
+            row.updated_at = self.now
+        self._dirty.clear()
+        self.session.flush()
+
+    def open_leads(self, owner: str) -> int:
+        if self._open is None:
+            stages = self.ruleset.settings.open_stages
+            self._open = {o: n for o, n in self.session.execute(
+                select(Contact.owner, func.count()).where(
+                    Contact.owner.is_not(None), Contact.stage.in_(stages),
+                    Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None))
+                .group_by(Contact.owner)) if o is not None}
+        value = self._open.get(owner, 0)
+        self.inputs["open"][owner] = value
+        return value
+
+    def period_counts(self, owner: OwnerInfo) -> tuple[int, int]:
+        if self._periods is None:
+            self._periods = self._load_periods()
+        day, month = self._periods.get(owner.id, [0, 0])
+        self.inputs["day"][owner.id] = day
+        self.inputs["month"][owner.id] = month
+        return day, month
+
+    def _load_periods(self) -> dict[str, list[int]]:
+        """Leads received today and this month, per owner, each in their own time zone."""
+        by_zone: dict[str, list[OwnerInfo]] = defaultdict(list)
+        for info in self.ruleset.owners.values():
+            by_zone[info.calendar.tz.key].append(info)
+        counts: dict[str, list[int]] = {}
+        for infos in by_zone.values():
+            calendar = infos[0].calendar
+            day_start = calendar.day_start(self.now)
+            month_start = min(calendar.month_start(self.now), day_start)
+            ids = [i.id for i in infos]
+            for owner, today, month in self.session.execute(
+                    select(Assignment.owner,
+                           func.sum(case((Assignment.at >= day_start, 1), else_=0)),
+                           func.count())
+                    .where(Assignment.owner.in_(ids), Assignment.at >= month_start)
+                    .group_by(Assignment.owner)):
+                counts[owner] = [int(today or 0), int(month or 0)]
+        return counts
+
+    def account_owners(self, lead: Lead) -> list[str]:
+        facts = lead.facts
+        found: list[str] = []
+        company_owner = facts.get("company.owner")
+        if company_owner:
+            found.append(str(company_owner))
+        company_ids: set[int] = set()
+        contact = self.session.get(Contact, lead.contact_id)
+        if contact is not None and contact.company_id:
+            company_ids.add(contact.company_id)
+        domain = facts.get("contact.email_domain")
+        if domain:
+            company_ids.update(self.session.scalars(select(CompanyDomain.company_id).where(
+                CompanyDomain.domain == domain)))
+        if company_ids:
+            rows = self.session.execute(
+                select(Contact.owner, func.count().label("n")).where(
+                    Contact.company_id.in_(sorted(company_ids)), Contact.owner.is_not(None),
+                    Contact.id != lead.contact_id, Contact.merged_into_id.is_(None),
+                    Contact.deleted_at.is_(None))
+                .group_by(Contact.owner).order_by(func.count().desc(), Contact.owner))
+            found.extend(owner for owner, _ in rows if owner is not None)
+        owners = list(dict.fromkeys(found))
+        self.inputs["account"] = owners
+        return owners
+
+    def owner_weight(self, owner: str) -> float:
+        info = self.ruleset.owners.get(owner)
+        return info.spec.weight if info is not None else 1.0
+
+    def owner_capacity(self, owner: str) -> int | None:
+        info = self.ruleset.owners.get(owner)
+        return info.spec.capacity if info is not None else None

@@ -1,0 +1,64 @@
+"""SLA touches: proof from synced activity that an owner worked a lead.
+
+A touch is a real interaction, never a status field: an outbound e-mail whose sender
+(participant role ``from``) is one of the owner's addresses, or a call where one of the
+owner's extensions is the agent, or the caller of an outbound call. The interaction must
+be linked to the lead and have happened after the assignment.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.assign.rules import OwnerInfo
+from hub.model import Interaction, InteractionContact
+
+_DIGITS = re.compile(r"\D+")
+
+
+def _digits(value: Any) -> str:
+    return _DIGITS.sub("", str(value or ""))
+
+
+def is_touch(interaction: Interaction, owner: OwnerInfo) -> bool:
+    """Whether this interaction is ``owner`` working the lead."""
+    spec = owner.spec
+    for participant in interaction.participants or []:
+        role = participant.get("role")
+        if interaction.channel == "email" and interaction.direction == "outbound" \
+                and role == "from":
+            email = str(participant.get("email") or "").strip().lower()
+            if email and email in spec.emails:
+                return True
+        if interaction.channel == "call" and (
+                role == "agent" or (role == "from" and interaction.direction == "outbound")):
+            phone = _digits(participant.get("phone"))
+            if not phone:
+                continue
+            for extension in spec.extensions:
+                ext = _digits(extension)
+                if phone == ext or (len(ext) >= 2 and participant.get("own")
+                                    and phone.endswith(ext)):
+                    return True
+    return False
+
+
+def find_touch(session: Session, contact_id: int, owner: OwnerInfo, since: datetime,
+               until: datetime) -> datetime | None:
+    """When ``owner`` first touched the contact in [since, until], or ``None``."""
+    rows = session.scalars(
+        select(Interaction).join(InteractionContact,
+                                 InteractionContact.interaction_id == Interaction.id)
+        .where(InteractionContact.contact_id == contact_id, Interaction.deleted_at.is_(None),
+               Interaction.occurred_at >= since, Interaction.occurred_at <= until,
+               Interaction.channel.in_(("email", "call")))
+        .order_by(Interaction.occurred_at, Interaction.id))
+    for interaction in rows:  # a row per link role: the first touch returns
+        if is_touch(interaction, owner):
+            return interaction.occurred_at
+    return None

@@ -1,0 +1,1 @@
+"""Built-in outbound sinks: a signed JSON webhook and an e-mail to the lead's owner."""

@@ -1,0 +1,348 @@
+"""Every strategy, every skip reason, first-match order, fallback and determinism."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from hub.assign.model import Assignment, Owner, RoundRobinState
+from hub.db import session_factory
+from hub.model import Contact, OutboxEvent
+from tests.assign.conftest import (
+    MIGRATION,
+    OWNERS,
+    T0,
+    add_contact,
+    current,
+    new_leads,
+    owners_of,
+    routing_from,
+)
+
+
+def test_round_robin_takes_turns_in_team_order_and_keeps_the_pointer(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "everyone"
+strategy = "round_robin"
+team = "sales"
+""")
+    new_leads(sqlite_engine, routing, [{"email": f"l{i}@x.org"} for i in range(4)])
+    new_leads(sqlite_engine, routing, [{"email": "l5@x.org"}, {"email": "l6@x.org"}])
+    assert list(owners_of(sqlite_engine).values()) == ["alice", "bob", "chloe", "alice", "bob",
+                                                       "chloe"]
+    with session_factory(sqlite_engine)() as session:
+        state = session.get(RoundRobinState, "rule:everyone")
+        assert state is not None and state.last_owner == "chloe" and state.assigned == 6
+
+
+def test_first_matching_rule_wins_and_later_rules_are_not_tried(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "big"
+when = { "company.employees" = { gte = 500 } }
+strategy = "fixed"
+owner = "alice"
+
+[[rules]]
+name = "french"
+when = { field = "contact.country", op = "eq", value = "fr" }
+strategy = "fixed"
+owner = "bob"
+
+[[rules]]
+name = "rest"
+strategy = "fixed"
+owner = "chloe"
+""")
+    new_leads(sqlite_engine, routing, [
+        {"email": "a@big.com", "company": "Big", "domain": "big.com", "employees": 900,
+         "country": "FR"},
+        {"email": "b@small.fr", "country": "FR"},
+        {"email": "c@else.de", "country": "DE"}])
+    assert list(owners_of(sqlite_engine).values()) == ["alice", "bob", "chloe"]
+    first = current(sqlite_engine, 1)
+    assert first.rule == "big" and first.strategy == "fixed" and first.by == "auto"
+    assert first.explanation["first_match"] == 0
+    assert [t["rule"] for t in first.explanation["tried"]] == ["big"]
+
+
+def test_every_skip_reason_is_recorded_and_the_next_candidate_gets_the_lead(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, """
+[settings]
+timezone = "Europe/Paris"
+[[owners]]
+id = "gone"
+active = false
+[[owners]]
+id = "away"
+out_of_office = [{ from = 2026-01-01, to = 2026-01-09 }]
+[[owners]]
+id = "night"
+timezone = "America/Los_Angeles"
+[[owners]]
+id = "full"
+capacity = 1
+[[owners]]
+id = "daily"
+daily_cap = 1
+[[owners]]
+id = "monthly"
+monthly_cap = 1
+[[owners]]
+id = "ok"
+
+[[rules]]
+name = "list"
+strategy = "fixed"
+owner = "gone"
+backups = ["away", "night", "full", "daily", "monthly", "ok"]
+working_hours_only = true
+""")
+    with session_factory(sqlite_engine).begin() as session:
+        add_contact(session, owner="full", email="held@x.org")
+        session.add(Assignment(contact_id=1, owner="daily", strategy="fixed", reason="new",
+                               by="auto", at=T0 - timedelta(hours=1), current=False))
+        session.add(Assignment(contact_id=1, owner="monthly", strategy="fixed", reason="new",
+                               by="auto", at=T0 - timedelta(days=3), current=False))
+    new_leads(sqlite_engine, routing, [{"email": "new@x.org"}])
+    decision = current(sqlite_engine, 2)
+    assert decision.owner == "ok"
+    reasons = {c["owner"]: c["skipped"] for c in decision.explanation["tried"][0]["candidates"]}
+    assert reasons == {"gone": "inactive", "away": "out_of_office",
+                       "night": "outside_working_hours", "full": "over_capacity",
+                       "daily": "over_daily_cap", "monthly": "over_monthly_cap", "ok": None}
+    assert decision.inputs["open"]["full"] == 1
+    assert decision.inputs["day"]["daily"] == 1 and decision.inputs["month"]["monthly"] == 1
+
+
+def test_nobody_available_falls_back_to_the_queue_never_silently_unassigned(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, """
+[[owners]]
+id = "gone"
+active = false
+[[rules]]
+name = "only"
+strategy = "fixed"
+owner = "gone"
+[fallback]
+queue = "triage"
+""")
+    new_leads(sqlite_engine, routing, [{"email": "x@y.org"}])
+    decision = current(sqlite_engine, 1)
+    assert (decision.owner, decision.queue, decision.strategy) == (None, "triage", "fallback")
+    assert decision.explanation["queue"]["why"] == "no rule found an available owner"
+    with session_factory(sqlite_engine)() as session:
+        contact = session.get(Contact, 1)
+        assert contact is not None and contact.team == "triage"
+        event = session.scalars(select(OutboxEvent)).one()
+        assert event.type == "contact.assigned" and event.payload["queue"] == "triage"
+
+
+def test_fallback_owner_takes_leads_no_rule_matches(tmp_path: Path,
+                                                    sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "german"
+when = { "contact.country" = "DE" }
+strategy = "fixed"
+owner = "alice"
+[fallback]
+owner = "marie"
+""")
+    new_leads(sqlite_engine, routing, [{"email": "x@y.org", "country": "IT"}])
+    decision = current(sqlite_engine, 1)
+    assert decision.owner == "marie" and decision.explanation["fallback"]["why"] == \
+        "no rule matched"
+
+
+def test_weighted_round_robin_gives_leads_in_proportion_smoothly(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "weighted"
+strategy = "weighted_round_robin"
+owners = ["alice", "bob"]
+weights = { alice = 3, bob = 1 }
+""")
+    new_leads(sqlite_engine, routing, [{"email": f"l{i}@x.org"} for i in range(8)])
+    assert list(owners_of(sqlite_engine).values()) == ["alice", "alice", "bob", "alice"] * 2
+
+
+def test_load_balanced_picks_the_lowest_open_leads_relative_to_capacity(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, """
+[[owners]]
+id = "big"
+capacity = 10
+[[owners]]
+id = "small"
+capacity = 2
+[[rules]]
+name = "balanced"
+strategy = "load_balanced"
+owners = ["big", "small"]
+""")
+    with session_factory(sqlite_engine).begin() as session:
+        for _ in range(3):
+            add_contact(session, owner="big", stage="prospect")
+        add_contact(session, owner="small")
+        add_contact(session, owner="small", stage="customer")  # not open: not counted
+    new_leads(sqlite_engine, routing, [{"email": f"l{i}@x.org"} for i in range(3)])
+    owners = list(owners_of(sqlite_engine).values())[5:]
+    # small 1/2=0.5 > big 3/10=0.3 -> big; 4/10 -> big; 5/10 = 0.5 ties small 0.5 -> big
+    # (pool order breaks ties)
+    assert owners == ["big", "big", "big"]
+    decision = current(sqlite_engine, 6)
+    assert decision.explanation["tried"][0]["note"]["load"] == {"big": 0.3, "small": 0.5}
+
+
+def test_load_balanced_rule_caps_apply_per_day(tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, """
+[[owners]]
+id = "a"
+[[owners]]
+id = "b"
+[[rules]]
+name = "balanced"
+strategy = "load_balanced"
+owners = ["a", "b"]
+daily_cap = 1
+[fallback]
+queue = "overflow"
+""")
+    new_leads(sqlite_engine, routing, [{"email": f"l{i}@x.org"} for i in range(3)])
+    assert list(owners_of(sqlite_engine).values()) == ["a", "b", None]
+    assert current(sqlite_engine, 3).queue == "overflow"
+    new_leads(sqlite_engine, routing, [{"email": "next-day@x.org"}], now=T0 + timedelta(days=1))
+    assert owners_of(sqlite_engine)[4] == "a"
+
+
+def test_account_strategy_follows_the_company_owner_then_colleagues(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "account"
+strategy = "account"
+[[rules]]
+name = "rest"
+strategy = "fixed"
+owner = "chloe"
+""")
+    with session_factory(sqlite_engine).begin() as session:
+        add_contact(session, email="boss@globex.com", company="Globex", domain="globex.com",
+                    owner="bob")
+        add_contact(session, email="cto@globex.com", company="Globex", domain="globex.com",
+                    owner="bob")
+        add_contact(session, email="x@initech.com", company="Initech", domain="initech.com",
+                    owner="alice")
+    new_leads(sqlite_engine, routing, [
+        {"email": "new@globex.com", "company": "Globex", "domain": "globex.com"},
+        {"email": "other@initech.com"},  # no company link: found by e-mail domain
+        {"email": "solo@nowhere.org"}])
+    owners = owners_of(sqlite_engine)
+    assert (owners[4], owners[5], owners[6]) == ("bob", "alice", "chloe")
+    assert current(sqlite_engine, 6).explanation["tried"][0]["outcome"] == "no candidate"
+
+
+def test_territory_uses_the_most_specific_match(tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "geo"
+strategy = "territory"
+territories = [
+  { countries = ["FR"], owners = ["alice"] },
+  { countries = ["FR"], postcodes = ["75", "92"], owners = ["bob"] },
+  { countries = ["FR"], postcodes = ["750"], owners = ["chloe"] },
+  { countries = ["BE", "LU"], team = "sales" },
+]
+[fallback]
+owner = "marie"
+""")
+    new_leads(sqlite_engine, routing, [
+        {"country": "FR", "address": {"postcode": "69001"}},
+        {"country": "FR", "address": {"postcode": "92100"}},
+        {"country": "FR", "address": {"postcode": "75008"}},
+        {"country": "BE"}, {"country": "BE"},
+        {"country": "US"}])
+    assert list(owners_of(sqlite_engine).values()) == ["alice", "bob", "chloe", "alice", "bob",
+                                                       "marie"]
+
+
+def test_routing_is_deterministic_for_the_same_input(tmp_path: Path,
+                                                     sqlite_engine: Engine) -> None:
+    rules = OWNERS + """
+[[rules]]
+name = "weighted"
+when = { "contact.country" = "FR" }
+strategy = "weighted_round_robin"
+team = "sales"
+weights = { alice = 2 }
+[[rules]]
+name = "rr"
+strategy = "round_robin"
+team = "sales"
+"""
+    leads = [{"email": f"l{i}@x.org", "country": "FR" if i % 3 else "DE"} for i in range(12)]
+    results = []
+    for run in range(2):
+        from hub.db import make_engine, upgrade
+
+        engine = make_engine(f"sqlite:///{tmp_path / f'run{run}.db'}")
+        upgrade(engine)
+        routing = routing_from(tmp_path, rules)
+        for start in range(0, 12, 5):
+            new_leads(engine, routing, leads[start:start + 5])
+        results.append(list(owners_of(engine).values()))
+        engine.dispose()
+    assert results[0] == results[1]
+    assert None not in results[0]
+
+
+def test_migration_connector_routes_and_notifies_nobody(tmp_path: Path,
+                                                        sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "rr"
+strategy = "round_robin"
+team = "sales"
+""")
+    assert new_leads(sqlite_engine, routing, [{"email": "a@b.org"}], connector=MIGRATION) == []
+    with session_factory(sqlite_engine)() as session:
+        assert session.scalars(select(Assignment)).all() == []
+        assert session.scalars(select(OutboxEvent)).all() == []
+
+
+def test_owners_removed_from_the_file_become_inactive_and_their_leads_move(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    rules = OWNERS + """
+[[rules]]
+name = "rr"
+strategy = "round_robin"
+owners = ["alice", "bob"]
+"""
+    routing = routing_from(tmp_path, rules)
+    new_leads(sqlite_engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
+    without_bob = rules.replace('id = "bob"\nteam = "sales"', 'id = "bob"\nactive = false\n'
+                                'team = "sales"').replace('owners = ["alice", "bob"]',
+                                                          'team = "sales"')
+    routing = routing_from(tmp_path, without_bob.replace(
+        '[[owners]]\nid = "chloe"\nteam = "sales"\nemails = ["chloe@acme.fr"]\n', ""))
+    with session_factory(sqlite_engine).begin() as session:
+        moved = routing.after_batch(session, connector=MIGRATION, new_contact_ids=[],
+                                    changed_contact_ids=[1, 2], now=T0 + timedelta(hours=1))
+        assert [(m["contact_id"], m["previous_owner"], m["owner"], m["reason"])
+                for m in moved] == [(2, "bob", "alice", "owner_inactive")]
+    with session_factory(sqlite_engine)() as session:
+        assert {o.id: o.active for o in session.scalars(select(Owner))} == {
+            "marie": True, "alice": True, "bob": False, "chloe": False}
+        event = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id.desc())).first()
+        assert event is not None and event.type == "contact.reassigned"
+        assert event.payload["previous_owner"] == "bob"
+        assert event.payload["owner"]["emails"] == ["alice@acme.fr"]
