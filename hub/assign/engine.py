@@ -198,9 +198,11 @@ class Routing:
             lead = Lead(contact_id, facts[contact_id])
             ctx.begin(lead)
             excluded = (exclude or {}).get(contact_id, frozenset())
-            decision = decide(ruleset, lead, ctx, exclude=excluded,
-                              only_rule=(only_rule or {}).get(contact_id))
+            rule_name = (only_rule or {}).get(contact_id)
+            decision = decide(ruleset, lead, ctx, exclude=excluded, only_rule=rule_name)
             decision.inputs = ctx.inputs
+            if rule_name is not None:
+                decision.inputs["only_rule"] = rule_name
             previous = current.get(contact_id)
             routed = self._record(session, contact_id, decision, previous, reason, now)
             ctx.released(routed.previous)

@@ -1,0 +1,115 @@
+"""SLA re-routing with a fake clock and synced touches (business hours of the owner)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from hub.assign.calendar import Calendar, parse_hours, zone
+from hub.assign.model import Assignment
+from hub.config import ConnectorConfig, HubConfig, HubSection
+from hub.connectors import Batch
+from hub.db import session_factory
+from hub.model import Interaction, InteractionContact
+from hub.pipeline import Pipeline
+from hub.records import Observation
+from tests.assign.conftest import OWNERS, T0, current, new_leads, owners_of, routing_from
+
+RULES = OWNERS + """
+[[rules]]
+name = "rr"
+strategy = "round_robin"
+team = "sales"
+sla = "4h"
+"""
+
+
+def touch(engine: Engine, contact_id: int, at: datetime, *, channel: str = "email",
+          direction: str = "outbound", **participant: str) -> None:
+    with session_factory(engine).begin() as session:
+        ext = f"m{contact_id}-{at.timestamp()}-{direction}-{channel}"
+        row = Interaction(connector="mail", external_id=ext,
+                          channel=channel, direction=direction, occurred_at=at,
+                          participants=[{**participant, "own": True}])
+        session.add(row)
+        session.flush()
+        session.add(InteractionContact(interaction_id=row.id, contact_id=contact_id, role="to"))
+
+
+def test_sla_counts_business_hours_in_the_owner_time_zone() -> None:
+    paris = Calendar(zone("Europe/Paris"), parse_hours({"mon-fri": "09:00-18:00"}))
+    friday_5pm = datetime(2026, 1, 9, 16, 0, tzinfo=UTC)  # 17:00 in Paris
+    assert paris.add_business(friday_5pm, 4 * 3600) == datetime(2026, 1, 12, 11, 0, tzinfo=UTC)
+    saturday = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+    assert paris.add_business(saturday, 3600) == datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+
+
+def test_untouched_lead_is_rerouted_by_the_same_rule_excluding_its_owner(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, RULES)
+    new_leads(sqlite_engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
+    first = current(sqlite_engine, 1)
+    assert first.owner == "alice" and first.sla_state == "pending"
+    assert first.sla_due_at == T0 + timedelta(hours=4)
+    touch(sqlite_engine, 2, T0 + timedelta(hours=1), email="bob@acme.fr", role="from")
+    with session_factory(sqlite_engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=3, minutes=59)) == 0
+    with session_factory(sqlite_engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=4)) == 1
+    moved = current(sqlite_engine, 1)
+    # chloe's turn came next anyway; alice is excluded from this lead from now on
+    assert (moved.owner, moved.reason, moved.previous_owner) == ("chloe", "sla", "alice")
+    assert moved.explanation["exclude"] == ["alice"]
+    assert moved.sla_due_at == T0 + timedelta(hours=8)
+    assert current(sqlite_engine, 2).sla_state == "met"
+    with session_factory(sqlite_engine)() as session:
+        old = session.scalars(select(Assignment).where(Assignment.contact_id == 1,
+                                                       Assignment.owner == "alice")).one()
+        assert old.sla_state == "breached" and not old.current
+    # chloe misses it too: bob is the only one left who has not
+    with session_factory(sqlite_engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=8)) == 1
+    third = current(sqlite_engine, 1)
+    assert third.owner == "bob" and third.explanation["exclude"] == ["alice", "chloe"]
+    skipped = {c["owner"]: c["skipped"] for c in third.explanation["tried"][0]["candidates"]}
+    assert skipped["alice"] == "excluded"
+
+
+def test_a_status_field_or_someone_elses_mail_is_not_a_touch_but_a_call_is(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, RULES)
+    new_leads(sqlite_engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
+    touch(sqlite_engine, 1, T0 + timedelta(hours=1), email="bob@acme.fr", role="from")
+    touch(sqlite_engine, 1, T0 + timedelta(hours=1), direction="inbound",
+          email="alice@acme.fr", role="from")
+    touch(sqlite_engine, 2, T0 + timedelta(hours=2), channel="call", phone="202",
+          role="agent", direction="inbound")
+    with session_factory(sqlite_engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=5)) == 1
+    assert owners_of(sqlite_engine) == {1: "chloe", 2: "bob"}
+    assert current(sqlite_engine, 2).touched_at == T0 + timedelta(hours=2)
+
+
+def test_a_synced_outbound_email_through_the_pipeline_is_a_touch(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, RULES)
+    pipeline = Pipeline(sqlite_engine, HubConfig(hub=HubSection(own_domains=["acme.fr"])))
+    leads = ConnectorConfig(name="forms", kind="csv")
+    stats = pipeline.ingest(leads, Batch([Observation(
+        kind="person", external_id="1", observed_at=T0,
+        person={"full_name": "Lea Lead", "emails": [{"value": "lea@lead.org"}]})]))
+    assert stats.contacts_created == 1
+    with session_factory(sqlite_engine).begin() as session:
+        routing.after_batch(session, connector=leads, new_contact_ids=[1],
+                            changed_contact_ids=[], now=T0)
+    pipeline.ingest(ConnectorConfig(name="gmail", kind="csv"), Batch([Observation(
+        kind="interaction", external_id="msg-1", observed_at=T0 + timedelta(hours=1),
+        interaction={"channel": "email", "direction": "outbound",
+                     "occurred_at": T0 + timedelta(hours=1), "subject": "Hello",
+                     "participants": [{"email": "Alice@acme.fr", "role": "from"},
+                                      {"email": "lea@lead.org", "role": "to"}]})]))
+    with session_factory(sqlite_engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=6)) == 0
+    assert current(sqlite_engine, 1).sla_state == "met"
