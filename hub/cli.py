@@ -522,6 +522,15 @@ def quarantine_purge(item_ids: tuple[int, ...], older_than: int | None,
     click.echo(f"{count} item(s) purged")
 
 
+def _register_matching() -> None:
+    """``crmhub match``, ``review`` and ``unmerge`` live beside the matcher."""
+    from hub.match.cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_matching()
 
 
 if __name__ == "__main__":

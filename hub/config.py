@@ -131,6 +131,9 @@ class MatchSection(_Section):
     review: float = Field(default=0.80, ge=0, le=1)
     identifiers: list[str] = Field(default_factory=list)
     key_cap: int = Field(default=100, ge=2)  # a key shared by more records stops matching
+    # Conflicting evidence that forbids an automatic merge (the pair goes to review).
+    vetoes: list[Literal["birth_date", "given_name", "email_domain"]] = Field(
+        default_factory=lambda: ["birth_date", "given_name", "email_domain"])
 
     @model_validator(mode="after")
     def _ordered(self) -> MatchSection:

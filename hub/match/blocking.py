@@ -9,8 +9,9 @@ Two families of keys:
   strength ``strong``/``weak``) come from :mod:`hub.canonical`;
 * **name keys** (strength ``block``): the accent-folded family name with the first
   initial, and a phonetic code of the family name (NYSIIS, via ``jellyfish``) combined with
-  the company, postcode, city or birth date; given name with birth date (a married name),
-  birth date with postcode (typos in both names). They narrow the search; on their own they
+  the company, postcode, city or birth date; given name with birth date (a married name)
+  or postcode; birth date with postcode, and house number + street with postcode or birth
+  date (typos in both names). They narrow the search; on their own they
   prove nothing.
 
 A key shared by too many records (a switchboard number, a role address, ``smith|j``) stops
@@ -28,7 +29,8 @@ import jellyfish
 BLOCK = "block"  # narrows the search; never identifies
 
 # Key kinds, in the order they are computed; a kind is the stored ``match_keys.kind``.
-NAME_KINDS = ("fi", "ph_co", "ph_pc", "ph_city", "ph_dob", "gn_dob", "dob_pc")
+NAME_KINDS = ("fi", "ph_co", "ph_pc", "ph_city", "ph_dob", "gn_dob", "gn_pc", "dob_pc",
+              "st_pc", "dob_st")
 
 
 def phonetic(text: str) -> str:
@@ -45,6 +47,16 @@ def _postcode(data: dict[str, Any]) -> str:
 def _city(data: dict[str, Any]) -> str:
     address = data.get("address") or {}
     return " ".join(str(address.get("city") or "").lower().split())
+
+
+def street_head(data: dict[str, Any]) -> str:
+    """House number and first word of the street: ``13, loch street`` -> ``13 loch``."""
+    address = data.get("address") or {}
+    words = "".join(ch if ch.isalnum() else " " for ch in
+                    str(address.get("street") or "").lower()).split()
+    number = next((w for w in words if w.isdigit()), "")
+    word = next((w for w in words if w.isalpha() and len(w) > 2), "")
+    return f"{number} {word}" if number and word else ""
 
 
 def _company(data: dict[str, Any]) -> str:
@@ -67,10 +79,17 @@ def name_keys(data: dict[str, Any]) -> list[tuple[str, str]]:
                             ("ph_dob", birthday)):
             if value:
                 keys.append((kind, f"{code}|{value}"))
+    street = street_head(data)
     if given and birthday:
         keys.append(("gn_dob", f"{given}|{birthday}"))
+    if given and postcode:
+        keys.append(("gn_pc", f"{given}|{postcode}"))
     if birthday and postcode:
         keys.append(("dob_pc", f"{birthday}|{postcode}"))
+    if street and postcode:
+        keys.append(("st_pc", f"{street}|{postcode}"))
+    if street and birthday:
+        keys.append(("dob_st", f"{birthday}|{street}"))
     return [(kind, key[:320]) for kind, key in keys]
 
 

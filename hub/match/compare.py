@@ -220,12 +220,13 @@ def _digits_near(x: str, y: str) -> bool:
 
 
 class Birthday:
-    """Same date; a near miss (one digit, two swapped, day and month swapped); different."""
+    """Same date; a near miss (one digit, two swapped, day and month swapped); close (two
+    digits apart: typing slips, never a parent and a child); different."""
 
     name = "birthday"
-    levels = ("missing", "exact", "near", "different")
-    m = (0.0, 0.88, 0.08, 0.04)
-    u = (0.0, 0.0001, 0.002, 0.9979)
+    levels = ("missing", "exact", "near", "close", "different")
+    m = (0.0, 0.86, 0.07, 0.03, 0.04)
+    u = (0.0, 0.0001, 0.002, 0.01, 0.9879)
 
     def compare(self, a: Profile, b: Profile) -> int:
         x, y = a.birthday, b.birthday
@@ -233,11 +234,14 @@ class Birthday:
             return 0
         if x == y:
             return 1
-        if _digits_near(x.replace("-", ""), y.replace("-", "")):
+        dx, dy = x.replace("-", ""), y.replace("-", "")
+        if _digits_near(dx, dy):
             return 2
         if x[:4] == y[:4] and x[5:7] == y[8:10] and x[8:10] == y[5:7]:
             return 2
-        return 3
+        if Levenshtein.distance(dx, dy, score_cutoff=2) <= 2:
+            return 3
+        return 4
 
 
 class Postcode:

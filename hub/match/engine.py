@@ -149,6 +149,7 @@ class ProbabilisticResolver:
         self.comparators = comparators(extra_comparators)
         self.fixed = model is not None
         self.model = model or Model.default(self.comparators)
+        self.model.vetoes = frozenset(settings.vetoes)
         self.model_id: int | None = None
 
     def profile(self, data: dict[str, Any]) -> Profile:
@@ -164,6 +165,7 @@ class ProbabilisticResolver:
                 if newest is not None else None
             self.model = Model.from_params(self.comparators, params) if params \
                 else Model.default(self.comparators)
+            self.model.vetoes = frozenset(self.settings.vetoes)
             self.model_id = newest
         return self.model
 

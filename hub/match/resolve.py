@@ -86,22 +86,24 @@ def merge_contacts(session: Session, survivor_id: int, merged_id: int, *, reason
                                  .where(InteractionContact.contact_id == merged_id)))
     merged = session.get(Contact, merged_id)
     assert merged is not None
+    existing = set(session.execute(select(InteractionContact.interaction_id,
+                                          InteractionContact.role)
+                                   .where(InteractionContact.contact_id == survivor_id)))
+    both = [[i, r] for i, r in links if (i, r) in existing]
     event = MergeEvent(entity="contact", survivor_id=survivor_id, merged_id=merged_id,
                        score=score, comparison=comparison or {"rule": reason},
-                       decided_by=decided_by,
-                       reason=reason, created_at=now,
+                       decided_by=decided_by, reason=reason, created_at=now,
                        snapshot={"source_records": sources,
                                  "interactions": [[i, r] for i, r in links],
-                                 "owner": merged.owner, "stage": merged.stage})
+                                 "shared_interactions": both,
+                                 "owner": merged.owner, "team": merged.team,
+                                 "stage": merged.stage})
     session.add(event)
     session.execute(update(SourceRecord).where(SourceRecord.contact_id == merged_id)
                     .values(contact_id=survivor_id))
     session.execute(update(MatchKey).where(MatchKey.contact_id == merged_id)
                     .values(contact_id=survivor_id))
     session.execute(delete(ContactPoint).where(ContactPoint.contact_id == merged_id))
-    existing = set(session.execute(select(InteractionContact.interaction_id,
-                                          InteractionContact.role)
-                                   .where(InteractionContact.contact_id == survivor_id)))
     for interaction_id, role in links:
         if (interaction_id, role) in existing:
             session.execute(delete(InteractionContact).where(

@@ -29,6 +29,7 @@ from hub.match.compare import Comparator, Profile, swapped
 DEFAULT_PRIOR = 0.01  # share of matches among blocked candidate pairs, before training
 MIN_PROBABILITY = 1e-6
 NAME_FIELDS = ("given", "family")
+ALL_VETOES = frozenset({"birth_date", "given_name", "email_domain"})
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Model:
     prior: float = DEFAULT_PRIOR
     tf: dict[str, dict[str, float]] = field(default_factory=dict)
     trained: bool = False
+    vetoes: frozenset[str] = ALL_VETOES
 
     def __post_init__(self) -> None:
         self._weights = {c.name: [0.0] + [math.log2(_clamp(m) / _clamp(u)) for m, u in
@@ -134,25 +136,32 @@ class Model:
         named = {c.name: c.levels[level] for c, level in zip(self.comparators, levels,
                                                             strict=True) if level}
         probability = 1.0 / (1.0 + 2.0 ** -weight) if weight > -1000 else 0.0
-        return Scored(weight, probability, named, veto(a, b, named), was_swapped)
+        return Scored(weight, probability, named, veto(a, b, named, self.vetoes), was_swapped)
 
 
 IDENTITY = ("email", "phone", "handle", "identifier")
 
 
-def veto(a: Profile, b: Profile, levels: dict[str, str]) -> str | None:
+def veto(a: Profile, b: Profile, levels: dict[str, str],
+         enabled: frozenset[str] = ALL_VETOES) -> str | None:
     """Conflicting strong evidence: never an automatic merge, whatever the score.
 
     Colleagues share a company, its address and its switchboard, and relatives share a
     family name and a home: when the given names plainly differ, only an identity key
-    (the same personal e-mail, handle or identifier) may merge.
+    (the same e-mail, phone, handle or identifier) or the same birth date may merge (twins
+    at one address are the known price). Birth dates more than two digits apart (a parent
+    and a child) only merge on the same identifier or handle.
     """
-    if levels.get("birthday") == "different":
+    if "birth_date" in enabled and levels.get("birthday") == "different" and \
+            not any(levels.get(name) == "exact" for name in ("identifier", "handle")):
         return "different birth dates"
-    if levels.get("given") == "different" and \
+    if "given_name" in enabled and levels.get("given") == "different" and \
+            levels.get("birthday") != "exact" and \
             not any(levels.get(name) == "exact" for name in IDENTITY):
-        return "different given names and no shared e-mail, phone, handle or identifier"
-    if levels.get("email") == "different" and levels.get("given") == "different" and \
+        return "different given names and no shared birth date, e-mail, phone, handle " \
+            "or identifier"
+    if "email_domain" in enabled and levels.get("email") == "different" and \
+            levels.get("given") == "different" and \
             a.email_domains & b.email_domains:
         return "different e-mails at the same company domain with different given names"
     return None

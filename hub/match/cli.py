@@ -1,0 +1,284 @@
+"""``crmhub match``, ``crmhub review`` and ``crmhub unmerge`` (registered by hub.cli)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from hub.cli import config_option, emit, fail, json_option, open_hub, table
+from hub.config import parse_duration
+from hub.match.engine import ProbabilisticResolver
+from hub.match.review import (
+    ReviewError,
+    list_candidates,
+    merge_candidate,
+    reject_candidate,
+    unmerge,
+)
+from hub.model import MatchCandidate, SharedPoint, SourceRecord
+
+
+def _user() -> str:
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _resolver(hub: Any) -> ProbabilisticResolver:
+    resolver = hub.pipeline.resolver
+    if not isinstance(resolver, ProbabilisticResolver):  # pragma: no cover - custom setups
+        fail("the configured resolver does not support batch matching")
+    return resolver  # type: ignore[no-any-return]
+
+
+# -- crmhub match ------------------------------------------------------------------------
+
+
+@click.group("match")
+def match_group() -> None:
+    """Train the matcher, re-deduplicate the store, inspect capped keys."""
+
+
+def _progress(enabled: bool) -> Any:
+    def show(stage: str, done: int, total: int) -> None:
+        if enabled:
+            of = f"/{total}" if total else ""
+            click.echo(f"\r{stage}: {done}{of} pairs", nl=False, err=True)
+    return show
+
+
+@match_group.command("train")
+@click.option("--max-pairs", default=500_000, show_default=True,
+              help="Candidate pairs EM learns from.")
+@click.option("--random-pairs", default=100_000, show_default=True,
+              help="Random pairs u is estimated from.")
+@click.option("--seed", default=1, show_default=True)
+@config_option
+@json_option
+def match_train(max_pairs: int, random_pairs: int, seed: int, config_path: Path,
+                as_json: bool) -> None:
+    """Estimate m/u probabilities from the stored data (EM); the daemon uses the result."""
+    from hub.match.batch import train
+
+    hub = open_hub(config_path)
+    show = sys.stderr.isatty() and not as_json
+    with hub.pipeline.sessions.begin() as session:
+        report = train(session, _resolver(hub), _now(), max_pairs=max_pairs,
+                       random_pairs=random_pairs, seed=seed, progress=_progress(show))
+    if show:
+        click.echo("", err=True)
+    if report.model_id is None:
+        fail("nothing to learn from: no two stored records share a match key")
+
+    def render(r: Any) -> None:
+        click.echo(f"model {r.model_id}: {r.records} records, {r.candidate_pairs} candidate "
+                   f"pairs ({r.patterns} patterns), {r.random_pairs} random pairs; "
+                   f"prior {r.prior:.4f}")
+        for name, levels in r.m.items():
+            parts = ", ".join(f"{lv} m={m:.3f} u={r.u[name][lv]:.4f}"
+                              for lv, m in levels.items())
+            click.echo(f"  {name:11} {parts}")
+
+    emit(report.__dict__ if as_json else report, as_json, render)
+
+
+@match_group.command("run")
+@click.option("--since", help="Only pairs with a record seen within this period (e.g. 7d).")
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@config_option
+@json_option
+def match_run(since: str | None, dry_run: bool, config_path: Path, as_json: bool) -> None:
+    """Re-deduplicate the whole store in batch (blocking, scoring, clustering)."""
+    from datetime import timedelta
+
+    from hub.match.batch import rededuplicate
+
+    hub = open_hub(config_path)
+    cutoff = None
+    if since:
+        try:
+            cutoff = _now() - timedelta(seconds=parse_duration(since))
+        except ValueError as exc:
+            fail(f"--since: {exc}", 2)
+    show = sys.stderr.isatty() and not as_json
+    with hub.pipeline.sessions.begin() as session:
+        report = rededuplicate(session, _resolver(hub), _now(), apply=not dry_run,
+                               since=cutoff, progress=_progress(show))
+        if dry_run:
+            session.rollback()
+    if show:
+        click.echo("", err=True)
+
+    def render(r: dict[str, Any]) -> None:
+        verb = "would merge" if dry_run else "merged"
+        click.echo(f"{r['records']} records, {r['candidate_pairs']} candidate pairs, "
+                   f"{r['clusters']} clusters (store: {r['contacts_before']} contacts); "
+                   f"{verb} {r['merges']}, {r['reviews']} pairs for review")
+        a = r["agreement_with_store"]
+        click.echo(f"agreement with the store: pairwise F1 {a['f1']:.4f} "
+                   f"(precision {a['precision']:.4f}, recall {a['recall']:.4f})")
+
+    emit(report.as_dict(), as_json, render)
+
+
+@match_group.command("keys")
+@config_option
+@json_option
+def match_keys(config_path: Path, as_json: bool) -> None:
+    """Capped match keys: too common or shared by different people; they match nothing."""
+    hub = open_hub(config_path)
+    with hub.pipeline.sessions() as session:
+        rows = [{"kind": p.kind, "key": p.value, "reason": p.reason, "since": p.created_at}
+                for p in session.scalars(select(SharedPoint).order_by(SharedPoint.id))]
+    if not as_json:
+        from hub.logs import mask_text
+        rows = [{**r, "key": mask_text(r["key"])} for r in rows]
+    emit(rows, as_json, lambda r: table(r, ["kind", "key", "reason", "since"]))
+
+
+# -- crmhub review -----------------------------------------------------------------------
+
+
+@click.group("review")
+def review_group() -> None:
+    """The review queue: pairs the matcher was unsure about."""
+
+
+@review_group.command("list")
+@click.option("--status", type=click.Choice(["open", "merged", "rejected", "all"]),
+              default="open", show_default=True)
+@click.option("--limit", default=100, show_default=True)
+@config_option
+@json_option
+def review_list(status: str, limit: int, config_path: Path, as_json: bool) -> None:
+    """Candidates, best score first."""
+    hub = open_hub(config_path)
+    with hub.pipeline.sessions() as session:
+        rows = list_candidates(session, status=status, limit=limit)
+        total = session.scalar(select(func.count()).select_from(MatchCandidate).where(
+            MatchCandidate.status == "open"))
+
+    def render(r: list[dict[str, Any]]) -> None:
+        table([{**x, "levels": _levels(x["comparison"])} for x in r],
+              ["id", "score", "left_contact", "right_contact", "status", "levels"])
+        click.echo(f"{total} open")
+
+    emit(rows, as_json, render)
+
+
+def _levels(comparison: dict[str, Any]) -> str:
+    levels = comparison.get("levels", {})
+    text = " ".join(f"{k}={v}" for k, v in sorted(levels.items()))
+    return (f"[veto: {comparison['veto']}] " if comparison.get("veto") else "") + text
+
+
+@review_group.command("show")
+@click.argument("candidate_id", type=int)
+@config_option
+@json_option
+def review_show(candidate_id: int, config_path: Path, as_json: bool) -> None:
+    """Both records side by side with the per-field comparison."""
+    hub = open_hub(config_path)
+    with hub.pipeline.sessions() as session:
+        candidate = session.get(MatchCandidate, candidate_id)
+        if candidate is None:
+            fail(f"no review candidate {candidate_id}", 1)
+        assert candidate is not None
+        records = {r.id: r for r in session.scalars(select(SourceRecord).where(
+            SourceRecord.id.in_([candidate.left_record_id, candidate.right_record_id])))}
+        row = next(r for r in list_candidates(session, status="all", limit=10**9)
+                   if r["id"] == candidate_id)
+        sides = []
+        for record_id in (candidate.left_record_id, candidate.right_record_id):
+            record = records.get(record_id)
+            data = record.data if record is not None else {}
+            sides.append({"record": record_id,
+                          "source": f"{record.connector}:{record.external_id}"
+                          if record is not None else None,
+                          **{k: data.get(k) for k in ("full_name", "birthday", "company",
+                                                      "address")},
+                          "emails": [e.get("value") for e in data.get("emails") or ()],
+                          "phones": [p.get("value") for p in data.get("phones") or ()]})
+        row["records"] = sides
+
+    def render(r: dict[str, Any]) -> None:
+        click.echo(f"candidate {r['id']} ({r['status']}): score {r['score']:.4f}, weight "
+                   f"{r['weight']}, contacts {r['left_contact']} / {r['right_contact']}")
+        if r["comparison"].get("veto"):
+            click.echo(f"  veto: {r['comparison']['veto']}")
+        for name, level in sorted(r["comparison"].get("levels", {}).items()):
+            click.echo(f"  {name:10} {level}")
+        for side in r["records"]:
+            click.echo(f"  record {side['record']} ({side['source']}): {side['full_name']}, "
+                       f"born {side['birthday']}, {side['emails']}, {side['phones']}")
+
+    emit(row, as_json, render)
+
+
+@review_group.command("merge")
+@click.argument("candidate_id", type=int)
+@config_option
+@json_option
+def review_merge(candidate_id: int, config_path: Path, as_json: bool) -> None:
+    """Accept: merge the two contacts (never split automatically afterwards)."""
+    hub = open_hub(config_path)
+    try:
+        with hub.pipeline.sessions.begin() as session:
+            decision = merge_candidate(session, candidate_id, by=_user(), now=_now())
+    except ReviewError as exc:
+        fail(str(exc), 1)
+    emit(decision.__dict__, as_json, lambda d: click.echo(
+        f"candidate {d['candidate_id']} merged into contact {d['survivor_id']}"
+        + (f" (merge {d['merge_id']}; undo with `crmhub unmerge {d['merge_id']}`)"
+           if d["merge_id"] else "")))
+
+
+@review_group.command("reject")
+@click.argument("candidate_id", type=int)
+@config_option
+@json_option
+def review_reject(candidate_id: int, config_path: Path, as_json: bool) -> None:
+    """Different people: remembered per pair of source records, never proposed again."""
+    hub = open_hub(config_path)
+    try:
+        with hub.pipeline.sessions.begin() as session:
+            decision = reject_candidate(session, candidate_id, by=_user(), now=_now())
+    except ReviewError as exc:
+        fail(str(exc), 1)
+    emit(decision.__dict__, as_json, lambda d: click.echo(
+        f"candidate {d['candidate_id']} rejected ({d['rejected_pairs']} record pairs "
+        "remembered)"))
+
+
+# -- crmhub unmerge ----------------------------------------------------------------------
+
+
+@click.command("unmerge")
+@click.argument("merge_id", type=int)
+@config_option
+@json_option
+def unmerge_cmd(merge_id: int, config_path: Path, as_json: bool) -> None:
+    """Undo a merge: both contacts back with their sources, interactions and owner."""
+    hub = open_hub(config_path)
+    try:
+        with hub.pipeline.sessions.begin() as session:
+            event = unmerge(session, merge_id, by=_user(), now=_now())
+            result = {"merge_id": event.id, "survivor_id": event.survivor_id,
+                      "restored_id": event.merged_id}
+    except ReviewError as exc:
+        fail(str(exc), 1)
+    emit(result, as_json, lambda r: click.echo(
+        f"merge {r['merge_id']} undone: contact {r['restored_id']} restored beside "
+        f"{r['survivor_id']}"))
+
+
+COMMANDS = (match_group, review_group, unmerge_cmd)

@@ -1,0 +1,222 @@
+"""The review queue, user merges and rejections, and unmerge.
+
+* ``merge`` folds the two contacts of a candidate into one (``decided_by = "user"``); a
+  contact a user merged is never split automatically afterwards.
+* ``reject`` remembers the decision per pair of *source records* (every record of one side
+  against every record of the other), so it survives later merges and unmerges: the
+  matcher never proposes or auto-merges any of those pairs again.
+* ``unmerge`` undoes a merge event: the merged contact comes back with its source records,
+  match keys, interaction links, owner and stage, both golden records are rebuilt, and the
+  pair is remembered as rejected (a user said they are two people).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hub.golden import rebuild_contacts
+from hub.match.engine import pair
+from hub.match.resolve import live_contacts, merge_contacts
+from hub.model import (
+    Contact,
+    InteractionContact,
+    MatchCandidate,
+    MatchKey,
+    MatchRejection,
+    MergeEvent,
+    SourceRecord,
+)
+
+
+class ReviewError(Exception):
+    """A review or unmerge request that cannot be carried out; the message says why."""
+
+
+@dataclass
+class Decision:
+    candidate_id: int
+    status: str
+    survivor_id: int | None = None
+    merge_id: int | None = None
+    rejected_pairs: int = 0
+
+
+def candidate_row(c: MatchCandidate) -> dict[str, Any]:
+    return {"id": c.id, "status": c.status, "score": round(c.score, 6),
+            "weight": round(c.weight, 3), "left_contact": c.left_id,
+            "right_contact": c.right_id, "left_record": c.left_record_id,
+            "right_record": c.right_record_id, "comparison": c.comparison,
+            "created_at": c.created_at, "decided_at": c.decided_at,
+            "decided_by": c.decided_by}
+
+
+def list_candidates(session: Session, *, status: str = "open",
+                    limit: int = 100) -> list[dict[str, Any]]:
+    query = select(MatchCandidate).where(MatchCandidate.entity == "contact")
+    if status != "all":
+        query = query.where(MatchCandidate.status == status)
+    rows = session.scalars(query.order_by(MatchCandidate.score.desc(), MatchCandidate.id)
+                           .limit(limit))
+    out = []
+    for c in rows:
+        row = candidate_row(c)
+        live = live_contacts(session, [c.left_id, c.right_id])
+        row["left_contact"], row["right_contact"] = live[c.left_id], live[c.right_id]
+        out.append(row)
+    return out
+
+
+def _candidate(session: Session, candidate_id: int) -> MatchCandidate:
+    candidate = session.get(MatchCandidate, candidate_id)
+    if candidate is None or candidate.entity != "contact":
+        raise ReviewError(f"no review candidate {candidate_id}")
+    return candidate
+
+
+def _records(session: Session, contact_id: int) -> list[int]:
+    return list(session.scalars(select(SourceRecord.id).where(
+        SourceRecord.contact_id == contact_id, SourceRecord.kind == "person")))
+
+
+def _sides(session: Session, candidate: MatchCandidate) -> tuple[int, int]:
+    """The live contacts of the candidate's two source records."""
+    owners = dict(session.execute(select(SourceRecord.id, SourceRecord.contact_id).where(
+        SourceRecord.id.in_([candidate.left_record_id, candidate.right_record_id]))))
+    left, right = owners.get(candidate.left_record_id), owners.get(candidate.right_record_id)
+    if left is None or right is None:
+        raise ReviewError(f"candidate {candidate.id}: a source record no longer exists")
+    live = live_contacts(session, [left, right])
+    return live[left], live[right]
+
+
+def _close_between(session: Session, a: int, b: int, status: str, by: str,
+                   now: datetime) -> None:
+    """Every other open candidate between the same two contacts gets the same answer."""
+    left, right = set(_records(session, a)), set(_records(session, b))
+    for other in session.scalars(select(MatchCandidate).where(
+            MatchCandidate.entity == "contact", MatchCandidate.status == "open")):
+        records = {other.left_record_id, other.right_record_id}
+        if records & left and records & right:
+            other.status, other.decided_at, other.decided_by = status, now, by
+
+
+def merge_candidate(session: Session, candidate_id: int, *, by: str,
+                    now: datetime) -> Decision:
+    candidate = _candidate(session, candidate_id)
+    if candidate.status != "open":
+        raise ReviewError(f"candidate {candidate_id} is {candidate.status} already")
+    left, right = _sides(session, candidate)
+    if left == right:
+        candidate.status, candidate.decided_at, candidate.decided_by = "merged", now, by
+        return Decision(candidate_id, "merged", left)
+    survivor, merged = sorted((left, right))
+    if rejected_between(session, _records(session, survivor), _records(session, merged)):
+        raise ReviewError(f"candidate {candidate_id}: these contacts hold records a user "
+                          "rejected as different people; unmerge or purge that first")
+    event = merge_contacts(session, survivor, merged, decided_by="user", score=candidate.score,
+                           comparison=candidate.comparison, now=now,
+                           reason=f"review candidate {candidate_id} merged by {by}")
+    _close_between(session, survivor, survivor, "merged", by, now)
+    candidate.status, candidate.decided_at, candidate.decided_by = "merged", now, by
+    rebuild_contacts(session, [survivor, merged], now)
+    return Decision(candidate_id, "merged", survivor, event.id)
+
+
+def rejected_between(session: Session, left: Iterable[int], right: Iterable[int]) -> bool:
+    pairs = {pair(a, b) for a in left for b in right}
+    if not pairs:
+        return False
+    firsts = sorted({a for a, _ in pairs})
+    found = set(session.execute(select(MatchRejection.record_a, MatchRejection.record_b).where(
+        MatchRejection.entity == "contact", MatchRejection.record_a.in_(firsts))))
+    return bool(found & pairs)
+
+
+def remember_rejection(session: Session, left: Iterable[int], right: Iterable[int], *,
+                       by: str, now: datetime) -> int:
+    """Store every cross pair of source records as "different people"; returns new pairs."""
+    pairs = sorted({pair(a, b) for a in left for b in right if a != b})
+    if not pairs:
+        return 0
+    known = set(session.execute(select(MatchRejection.record_a, MatchRejection.record_b).where(
+        MatchRejection.entity == "contact",
+        MatchRejection.record_a.in_(sorted({a for a, _ in pairs})))))
+    fresh = [p for p in pairs if p not in known]
+    session.add_all(MatchRejection(entity="contact", record_a=a, record_b=b, decided_by=by,
+                                   created_at=now) for a, b in fresh)
+    session.flush()
+    return len(fresh)
+
+
+def reject_candidate(session: Session, candidate_id: int, *, by: str,
+                     now: datetime) -> Decision:
+    candidate = _candidate(session, candidate_id)
+    if candidate.status != "open":
+        raise ReviewError(f"candidate {candidate_id} is {candidate.status} already")
+    left, right = _sides(session, candidate)
+    if left == right:
+        raise ReviewError(f"candidate {candidate_id}: both records are in contact {left} "
+                          "now; unmerge it first")
+    count = remember_rejection(session, _records(session, left), _records(session, right),
+                               by=by, now=now)
+    _close_between(session, left, right, "rejected", by, now)
+    candidate.status, candidate.decided_at, candidate.decided_by = "rejected", now, by
+    return Decision(candidate_id, "rejected", rejected_pairs=count)
+
+
+def unmerge(session: Session, merge_id: int, *, by: str, now: datetime) -> MergeEvent:
+    """Undo one merge: both contacts as they were, rebuilt from their own records."""
+    event = session.get(MergeEvent, merge_id)
+    if event is None or event.entity != "contact" or event.action != "merge":
+        raise ReviewError(f"no contact merge {merge_id}")
+    if event.undone_at is not None:
+        raise ReviewError(f"merge {merge_id} was undone already at {event.undone_at}")
+    merged = session.get(Contact, event.merged_id)
+    if merged is None:
+        raise ReviewError(f"merge {merge_id}: contact {event.merged_id} no longer exists")
+    snapshot = event.snapshot or {}
+    records = [int(r) for r in snapshot.get("source_records", [])]
+    holder = live_contacts(session, [event.survivor_id])[event.survivor_id]
+    # Records of the merged side that still sit in the survivor's cluster go back.
+    moving = list(session.scalars(select(SourceRecord.id).where(
+        SourceRecord.id.in_(records or [-1]), SourceRecord.contact_id.in_(
+            sorted({event.survivor_id, holder})))))
+    merged.merged_into_id = None
+    merged.updated_at = now
+    if "owner" in snapshot:
+        merged.owner, merged.team = snapshot["owner"], snapshot.get("team")
+    if snapshot.get("stage"):
+        merged.stage = snapshot["stage"]
+    if moving:
+        session.execute(update(SourceRecord).where(SourceRecord.id.in_(moving))
+                        .values(contact_id=merged.id))
+        session.execute(update(MatchKey).where(MatchKey.source_record_id.in_(moving))
+                        .values(contact_id=merged.id))
+    for interaction_id, role in snapshot.get("interactions", []):
+        row = session.scalar(select(InteractionContact).where(
+            InteractionContact.interaction_id == interaction_id,
+            InteractionContact.role == role,
+            InteractionContact.contact_id.in_(sorted({event.survivor_id, holder}))))
+        mine = session.scalar(select(InteractionContact.id).where(
+            InteractionContact.interaction_id == interaction_id,
+            InteractionContact.role == role, InteractionContact.contact_id == merged.id))
+        if mine is not None:
+            continue
+        shared = [interaction_id, role] in snapshot.get("shared_interactions", [])
+        if row is not None and not shared:
+            row.contact_id = merged.id
+        else:
+            session.add(InteractionContact(interaction_id=interaction_id,
+                                           contact_id=merged.id, role=role))
+    event.undone_at = now
+    session.flush()
+    remember_rejection(session, _records(session, holder), _records(session, merged.id),
+                       by=by, now=now)
+    rebuild_contacts(session, [holder, merged.id], now)
+    return event
