@@ -14,7 +14,7 @@ never overridden by rules.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -208,7 +208,7 @@ class Routing:
             ctx.released(routed.previous)
             ctx.assigned(decision.owner)
             out.append(routed)
-            events.append(_event(routed, ruleset, now))
+            events.append(_event(routed, ruleset, now, facts[contact_id]))
         ctx.flush()
         if events:
             session.execute(insert(table_of(OutboxEvent)), events)
@@ -271,7 +271,9 @@ class Routing:
         contact.team = info.spec.team if info is not None else contact.team
         contact.updated_at = now
         routed = Routed(contact_id, owner, None, before, None, "manual", MANUAL)
-        session.execute(insert(table_of(OutboxEvent)), [_event(routed, self.ruleset, now)])
+        facts = load_facts(session, [contact_id]).get(contact_id, {})
+        session.execute(insert(table_of(OutboxEvent)),
+                        [_event(routed, self.ruleset, now, facts)])
         return routed
 
     # -- the daemon's calls ------------------------------------------------------------
@@ -333,7 +335,8 @@ class Routing:
         return out
 
 
-def _event(routed: Routed, ruleset: RuleSet | None, now: datetime) -> dict[str, Any]:
+def _event(routed: Routed, ruleset: RuleSet | None, now: datetime,
+           facts: Mapping[str, Any]) -> dict[str, Any]:
     kind = "contact.assigned" if routed.previous is None else "contact.reassigned"
     owner: dict[str, Any] | None = None
     if routed.owner is not None:
@@ -342,7 +345,11 @@ def _event(routed: Routed, ruleset: RuleSet | None, now: datetime) -> dict[str, 
                  "name": (info.spec.name or routed.owner) if info else routed.owner,
                  "emails": list(info.spec.emails) if info else [],
                  "team": info.spec.team if info else None}
-    payload = {**routed.as_dict(), "owner": owner, "owner_id": routed.owner}
+    emails, phones = facts.get("contact.emails") or [], facts.get("contact.phones") or []
+    contact = {"name": facts.get("contact.full_name"), "email": emails[0] if emails else None,
+               "phone": phones[0] if phones else None, "company": facts.get("company.name")}
+    payload = {**routed.as_dict(), "owner": owner, "owner_id": routed.owner,
+               "contact": contact}
     return {"type": kind, "payload": payload, "created_at": now, "attempts": 0}
 
 

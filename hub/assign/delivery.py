@@ -1,0 +1,198 @@
+"""Outbound sinks: outbox events delivered at least once, with backoff, state in the database.
+
+Sinks are classes registered through ``crmhub_register_sinks`` (the built-in ``webhook``
+and ``email`` come from ``plugins/hub_notify``). The rules file says which to use::
+
+    [[notify]]
+    name = "sales-webhook"             # delivery state is kept per name
+    sink = "webhook"
+    events = ["contact.assigned", "contact.reassigned"]
+    [notify.settings]                  # validated by the sink's Settings model
+    url = "https://hooks.example.com/crmhub"
+    secret = { env = "CRMHUB_WEBHOOK_SECRET" }
+
+Each configured sink reads the outbox after its own cursor (a sink added later starts with
+the events of the last hour, not the whole history). Every event it subscribes to gets a
+row in ``sink_deliveries``: ``pending`` until sent, retried with exponential backoff
+(30 s doubling up to an hour) and given up as ``dead`` after ``max_attempts``.
+``crmhub status`` shows the pending, failing and dead deliveries per sink.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.assign.model import SinkCursor, SinkDelivery
+from hub.assign.rules import NotifySpec, RuleSet
+from hub.http import HttpClient
+from hub.logs import describe_error
+from hub.model import OutboxEvent
+from hub.secrets import resolve_secret
+
+log = logging.getLogger(__name__)
+FIRST_BACKOFF = 30.0
+MAX_BACKOFF = 3600.0
+NEW_SINK_LOOKBACK = timedelta(hours=1)
+
+
+class SinkSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PermanentDeliveryError(Exception):
+    """The event can never be delivered (e.g. a 4xx answer): not retried."""
+
+
+@dataclass
+class SinkContext:
+    """What the core gives a sink: the shared HTTP client and the secret resolver."""
+
+    http: HttpClient
+    resolve_secret: Callable[[Any], str]
+    logger: logging.LoggerAdapter[logging.Logger]
+
+
+class Sink:
+    """Base class of outbound sinks. ``send`` raises to fail (retried later)."""
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[BaseModel]] = SinkSettings
+
+    def __init__(self, settings: Any, context: SinkContext):
+        self.settings = settings
+        self.context = context
+
+    def send(self, event: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+def backoff(attempts: int) -> float:
+    return float(min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF))
+
+
+def _event_dict(event: OutboxEvent) -> dict[str, Any]:
+    return {"id": event.id, "type": event.type, "at": event.created_at.isoformat(),
+            "payload": event.payload}
+
+
+def enqueue(session: Session, notify: list[NotifySpec], now: datetime) -> int:
+    """Give every configured sink a delivery row for each new event it subscribes to."""
+    created = 0
+    for spec in notify:
+        cursor = session.get(SinkCursor, spec.name)
+        if cursor is None:
+            start = session.scalar(select(func.max(OutboxEvent.id)).where(
+                OutboxEvent.created_at < now - NEW_SINK_LOOKBACK)) or 0
+            cursor = SinkCursor(sink=spec.name, last_event_id=start, updated_at=now)
+            session.add(cursor)
+        top = session.scalar(select(func.max(OutboxEvent.id))) or 0
+        if top <= cursor.last_event_id:
+            continue
+        existing = set(session.scalars(select(SinkDelivery.event_id).where(
+            SinkDelivery.sink == spec.name, SinkDelivery.event_id > cursor.last_event_id)))
+        for event_id in session.scalars(select(OutboxEvent.id).where(
+                OutboxEvent.id > cursor.last_event_id, OutboxEvent.id <= top,
+                OutboxEvent.type.in_(spec.events)).order_by(OutboxEvent.id)):
+            if event_id not in existing:
+                session.add(SinkDelivery(event_id=event_id, sink=spec.name, status="pending",
+                                         attempts=0, next_attempt_at=now, created_at=now))
+                created += 1
+        cursor.last_event_id = top
+        cursor.updated_at = now
+    return created
+
+
+@dataclass
+class DeliveryStats:
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+def deliver(sessions: sessionmaker[Session], ruleset: RuleSet | None,
+            sink_classes: dict[str, type], http: HttpClient, now: datetime,
+            limit: int = 200) -> DeliveryStats:
+    """Enqueue new events and send what is due. One transaction; rows claimed with
+    ``SKIP LOCKED`` on PostgreSQL so two daemons never send the same delivery at once."""
+    stats = DeliveryStats()
+    if ruleset is None or not ruleset.notify:
+        return stats
+    sinks: dict[str, tuple[NotifySpec, Sink]] = {}
+    for spec in ruleset.notify:
+        klass = sink_classes.get(spec.sink)
+        if klass is None:
+            continue
+        context = SinkContext(http, resolve_secret, logging.LoggerAdapter(
+            logging.getLogger(f"crmhub.sink.{spec.sink}"), {"sink": spec.name}))
+        settings_model = getattr(klass, "Settings", SinkSettings)
+        sinks[spec.name] = (spec, klass(settings_model.model_validate(spec.settings), context))
+    with sessions.begin() as session:
+        enqueue(session, ruleset.notify, now)
+        query = select(SinkDelivery).where(
+            SinkDelivery.status == "pending", SinkDelivery.next_attempt_at <= now,
+            SinkDelivery.sink.in_(sorted(sinks))).order_by(SinkDelivery.id).limit(limit)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for delivery in session.scalars(query):
+            spec, sink = sinks[delivery.sink]
+            event = session.get(OutboxEvent, delivery.event_id)
+            if event is None:
+                delivery.status = "dead"
+                delivery.last_error = "the event is gone from the outbox"
+                continue
+            delivery.attempts += 1
+            try:
+                sink.send(_event_dict(event))
+            except Exception as exc:  # a sink failing must never stop the others
+                delivery.last_error = describe_error(exc)[:2000]
+                permanent = isinstance(exc, PermanentDeliveryError)
+                if permanent or delivery.attempts >= spec.max_attempts:
+                    delivery.status = "dead"
+                    stats.dead += 1
+                    log.error("sink %s gave up on event %s after %d attempt(s): %s",
+                              spec.name, event.id, delivery.attempts, delivery.last_error)
+                else:
+                    delivery.next_attempt_at = now + timedelta(
+                        seconds=backoff(delivery.attempts))
+                    stats.failed += 1
+                    log.warning("sink %s: event %s not delivered (attempt %d), retrying at "
+                                "%s: %s", spec.name, event.id, delivery.attempts,
+                                delivery.next_attempt_at.isoformat(), delivery.last_error)
+                continue
+            delivery.status = "delivered"
+            delivery.delivered_at = now
+            delivery.last_error = None
+            stats.delivered += 1
+    return stats
+
+
+def delivery_status(session: Session) -> list[dict[str, Any]]:
+    """Per sink: delivered, pending (of which failing), dead, last error — for status."""
+    rows: dict[str, dict[str, Any]] = {}
+    for sink, status, failing, count in session.execute(
+            select(SinkDelivery.sink, SinkDelivery.status, SinkDelivery.attempts > 0,
+                   func.count()).group_by(SinkDelivery.sink, SinkDelivery.status,
+                                          SinkDelivery.attempts > 0)):
+        entry = rows.setdefault(sink, {"sink": sink, "delivered": 0, "pending": 0,
+                                       "failing": 0, "dead": 0, "last_error": None,
+                                       "next_attempt": None})
+        entry[status] = entry.get(status, 0) + count
+        if status == "pending" and failing:
+            entry["failing"] += count
+    for entry in rows.values():
+        last = session.scalars(select(SinkDelivery).where(
+            SinkDelivery.sink == entry["sink"], SinkDelivery.last_error.is_not(None))
+            .order_by(SinkDelivery.id.desc()).limit(1)).first()
+        if last is not None:
+            entry["last_error"] = last.last_error
+            if last.status == "pending" and last.next_attempt_at is not None:
+                entry["next_attempt"] = last.next_attempt_at.isoformat()
+    return [rows[k] for k in sorted(rows)]

@@ -1,0 +1,83 @@
+"""``sink = "email"``: tell the owner by e-mail that a lead is theirs (SMTP).
+
+The message goes to the owner's first address in the rules file. A lead that went to a
+queue goes to ``queue_to`` when set (e.g. the team's shared mailbox), else nowhere.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any, Literal
+
+from pydantic import Field
+
+from hub.assign.delivery import Sink, SinkSettings
+from hub.secrets import SecretRef
+
+
+class EmailSink(Sink):
+    name = "email"
+
+    class Settings(SinkSettings):
+        host: str
+        port: int = Field(default=587, ge=1, le=65535)
+        security: Literal["starttls", "ssl", "none"] = "starttls"
+        username: str | None = None
+        password: SecretRef | None = None
+        sender: str = Field(pattern=r"@")
+        queue_to: str | None = None
+        timeout: float = Field(default=30.0, gt=0)
+        subject: str = "[crmhub] {verb}: {name}"
+
+    settings: Settings
+
+    def message(self, event: dict[str, Any]) -> EmailMessage | None:
+        payload = event.get("payload") or {}
+        owner = payload.get("owner") or {}
+        recipients = list(owner.get("emails") or [])[:1]
+        if not recipients and payload.get("queue") and self.settings.queue_to:
+            recipients = [self.settings.queue_to]
+        if not recipients:
+            return None
+        contact = payload.get("contact") or {}
+        name = contact.get("name") or contact.get("email") or f"contact {payload['contact_id']}"
+        verb = "New lead" if event["type"] == "contact.assigned" else "Lead reassigned to you"
+        if not owner:
+            verb = f"New lead in queue {payload.get('queue')}"
+        message = EmailMessage()
+        message["From"] = self.settings.sender
+        message["To"] = ", ".join(recipients)
+        message["Subject"] = self.settings.subject.format(verb=verb, name=name)
+        message["Message-ID"] = make_msgid(idstring=f"crmhub-{event['id']}")
+        lines = [f"{verb}: {name}", ""]
+        for label, key in (("E-mail", "email"), ("Company", "company"), ("Phone", "phone")):
+            if contact.get(key):
+                lines.append(f"{label}: {contact[key]}")
+        lines += ["", f"Rule: {payload.get('rule') or 'fallback'} ({payload.get('strategy')})",
+                  f"Why: crmhub assign explain {payload['contact_id']}"]
+        if payload.get("previous_owner"):
+            lines.append(f"Previously: {payload['previous_owner']} ({payload.get('reason')})")
+        message.set_content("\n".join(lines) + "\n")
+        return message
+
+    def send(self, event: dict[str, Any]) -> None:
+        message = self.message(event)
+        if message is None:
+            self.context.logger.info("event %s: nobody to e-mail", event["id"])
+            return
+        settings = self.settings
+        if settings.security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port,
+                                                  timeout=settings.timeout,
+                                                  context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        with smtp:
+            if settings.security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.username and settings.password is not None:
+                smtp.login(settings.username, self.context.resolve_secret(settings.password))
+            smtp.send_message(message)
