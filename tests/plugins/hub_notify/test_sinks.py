@@ -24,7 +24,7 @@ from hub.db import session_factory
 from hub.http import HttpClient
 from hub.plugins import HubPlugins
 from hub_notify import EmailSink, WebhookSink, sign
-from tests.assign.conftest import OWNERS, T0, new_leads, routing_from, sqlite_engine  # noqa: F401
+from tests.assign.conftest import OWNERS, T0, new_leads, routing_from
 
 URL = "https://hooks.example.com/crmhub"
 SINKS = {"webhook": WebhookSink, "email": EmailSink}
