@@ -196,12 +196,20 @@ def status(config_path: Path, as_json: bool) -> None:
             Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None))) or 0
         open_items = session.scalar(select(func.count()).select_from(QuarantineItem).where(
             QuarantineItem.status == "open")) or 0
-    data = {"connectors": rows, "contacts": contacts, "quarantine_open": open_items}
+        from hub.assign.delivery import delivery_status
+
+        notifications = delivery_status(session)
+    data = {"connectors": rows, "contacts": contacts, "quarantine_open": open_items,
+            "notifications": notifications}
 
     def render(d: dict[str, Any]) -> None:
         table(d["connectors"], ["name", "kind", "state", "records", "last_success", "lag_s",
                                 "last_error"])
         click.echo(f"\n{d['contacts']} contacts; {d['quarantine_open']} quarantined item(s)")
+        if d["notifications"]:
+            click.echo("\nnotifications:")
+            table(d["notifications"], ["sink", "delivered", "pending", "failing", "dead",
+                                       "next_attempt", "last_error"])
 
     emit(data, as_json, render)
 
@@ -227,6 +235,12 @@ def config_check(config_path: Path) -> None:
         sys.exit(2)
     plugins = HubPlugins.load()
     _, issues = connector_settings(loaded, plugins)
+    try:
+        from hub.assign.engine import Routing
+
+        Routing.load(loaded.config, plugins)  # the rules and scoring files
+    except ConfigError as exc:
+        issues.extend(exc.issues)
     for info in plugins.infos.values():
         if info.error:
             click.echo(f"warning: plugin {info.name} disabled: {info.error}", err=True)
@@ -304,16 +318,19 @@ def contacts_group() -> None:
 @contacts_group.command("list")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--search", help="Substring of the name or e-mail.")
+@click.option("--as", "as_owner", help="Only what this owner may see.")
 @config_option
 @json_option
-def contacts_list(limit: int, search: str | None, config_path: Path, as_json: bool) -> None:
+def contacts_list(limit: int, search: str | None, as_owner: str | None, config_path: Path,
+                  as_json: bool) -> None:
     """List contacts."""
     from hub.export import export_contacts
 
     hub = open_hub(config_path)
+    visible = _visibility(hub, as_owner)
     rows = []
     with hub.pipeline.sessions() as session:
-        for row in export_contacts(session):
+        for row in export_contacts(session, visible=visible):
             text = json.dumps([row["full_name"], row["emails"]], ensure_ascii=False).lower()
             if search and search.lower() not in text:
                 continue
@@ -332,13 +349,15 @@ def contacts_list(limit: int, search: str | None, config_path: Path, as_json: bo
     emit(rows, as_json, render)
 
 
-def _contact_row(hub: Hub, contact_id: int) -> dict[str, Any]:
+def _contact_row(hub: Hub, contact_id: int, as_owner: str | None = None) -> dict[str, Any]:
     from hub.export import export_objects
 
+    visible = _visibility(hub, as_owner)
     with hub.pipeline.sessions() as session:
         contact = session.get(Contact, contact_id)
-        if contact is None:
-            fail(f"no contact {contact_id}")
+        if contact is None or (visible is not None and session.scalar(
+                select(Contact.id).where(Contact.id == contact_id, visible)) is None):
+            fail(f"no contact {contact_id}" + (f" visible to {as_owner}" if as_owner else ""))
         assert contact is not None
         if contact.merged_into_id is not None:
             fail(f"contact {contact_id} was merged into {contact.merged_into_id}")
@@ -356,11 +375,13 @@ def _contact_row(hub: Hub, contact_id: int) -> dict[str, Any]:
 
 @contacts_group.command("show")
 @click.argument("contact_id", type=int)
+@click.option("--as", "as_owner", help="Only if this owner may see it.")
 @config_option
 @json_option
-def contacts_show(contact_id: int, config_path: Path, as_json: bool) -> None:
+def contacts_show(contact_id: int, as_owner: str | None, config_path: Path,
+                  as_json: bool) -> None:
     """One golden record."""
-    row = _contact_row(open_hub(config_path), contact_id)
+    row = _contact_row(open_hub(config_path), contact_id, as_owner)
     emit(row, as_json, lambda r: click.echo(json.dumps(
         {k: v for k, v in r.items() if k != "provenance"}, indent=2, ensure_ascii=False)))
 
@@ -430,7 +451,7 @@ def export_contacts_cmd(fmt: str, as_owner: str | None, output: Path | None,
     hub = open_hub(config_path)
     out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     with hub.pipeline.sessions() as session:
-        rows = export_contacts(session, owner=as_owner)
+        rows = export_contacts(session, visible=_visibility(hub, as_owner))
         count = write_csv(rows, out) if fmt == "csv" else write_jsonl(rows, out)
     if output:
         out.close()
@@ -530,8 +551,26 @@ def _register_matching() -> None:
         main.add_command(command)
 
 
-_register_matching()
+
+def _visibility(hub: Hub, as_owner: str | None) -> Any:
+    """The one read filter for ``--as`` (rep: own; manager: reports'; admin: all)."""
+    if as_owner is None:
+        return None
+    from hub.assign.cli import load_routing
+    from hub.assign.visibility import VisibilityError, contact_filter
+
+    try:
+        return contact_filter(load_routing(hub).ruleset, as_owner)
+    except VisibilityError as exc:
+        fail(str(exc), 2)
 
 
 if __name__ == "__main__":
-    main()
+    # ``python -m hub.cli``: this copy is ``__main__``, but command modules import and
+    # extend the importable ``hub.cli``; run that one.
+    from hub.cli import main as _main
+
+    _main()
+else:
+    _register_matching()
+    import hub.assign.cli  # noqa: F401  (it registers ``assign`` and ``rules`` on main)

@@ -31,19 +31,22 @@ CSV_COLUMNS = [
 ]
 
 
-def live_contacts_query(owner: str | None = None) -> Any:
+def live_contacts_query(owner: str | None = None, visible: Any = None) -> Any:
+    """Live contacts; ``visible`` is a visibility clause (:mod:`hub.assign.visibility`)."""
     query = select(Contact).where(Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None))
     if owner is not None:
         query = query.where(Contact.owner == owner)
+    if visible is not None:
+        query = query.where(visible)
     return query.order_by(Contact.id)
 
 
-def export_contacts(session: Session, *, owner: str | None = None,
+def export_contacts(session: Session, *, owner: str | None = None, visible: Any = None,
                     chunk: int = 1000) -> Iterator[dict[str, Any]]:
     """Every live contact as an export object, loading related rows a chunk at a time."""
     last_id = 0
     while True:
-        contacts = list(session.scalars(live_contacts_query(owner)
+        contacts = list(session.scalars(live_contacts_query(owner, visible)
                                         .where(Contact.id > last_id).limit(chunk)))
         if not contacts:
             return

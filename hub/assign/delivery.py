@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.assign.model import SinkCursor, SinkDelivery
@@ -177,16 +177,16 @@ def deliver(sessions: sessionmaker[Session], ruleset: RuleSet | None,
 def delivery_status(session: Session) -> list[dict[str, Any]]:
     """Per sink: delivered, pending (of which failing), dead, last error — for status."""
     rows: dict[str, dict[str, Any]] = {}
+    tried = func.sum(case((SinkDelivery.attempts > 0, 1), else_=0))
     for sink, status, failing, count in session.execute(
-            select(SinkDelivery.sink, SinkDelivery.status, SinkDelivery.attempts > 0,
-                   func.count()).group_by(SinkDelivery.sink, SinkDelivery.status,
-                                          SinkDelivery.attempts > 0)):
+            select(SinkDelivery.sink, SinkDelivery.status, tried, func.count())
+            .group_by(SinkDelivery.sink, SinkDelivery.status)):
         entry = rows.setdefault(sink, {"sink": sink, "delivered": 0, "pending": 0,
                                        "failing": 0, "dead": 0, "last_error": None,
                                        "next_attempt": None})
         entry[status] = entry.get(status, 0) + count
-        if status == "pending" and failing:
-            entry["failing"] += count
+        if status == "pending":
+            entry["failing"] += int(failing or 0)
     for entry in rows.values():
         last = session.scalars(select(SinkDelivery).where(
             SinkDelivery.sink == entry["sink"], SinkDelivery.last_error.is_not(None))

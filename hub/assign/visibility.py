@@ -1,0 +1,47 @@
+"""Who sees which contacts: a rep their own, a manager everyone under them, an admin all.
+
+One filter (:func:`contact_filter`) is applied by every read path that takes ``--as``
+(export, contacts list/show, assign list/explain). A manager's reach follows the
+management chain recursively (``manager`` of owners, ``manager`` of teams) and includes
+the leads waiting in the queues of the teams they manage.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from sqlalchemy import and_, or_, true
+
+from hub.assign.rules import RuleSet
+from hub.model import Contact
+
+
+class VisibilityError(LookupError):
+    """``--as`` names nobody (or someone inactive)."""
+
+
+def contact_filter(ruleset: RuleSet | None, as_owner: str | None) -> Any:
+    """A WHERE clause on ``contacts`` for what ``as_owner`` may see (``None``: everything)."""
+    if as_owner is None:
+        return true()
+    if ruleset is None:
+        return Contact.owner == as_owner  # no directory: one's own contacts only
+    info = ruleset.owners.get(as_owner)
+    if info is None:
+        close = difflib.get_close_matches(as_owner, list(ruleset.owners), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise VisibilityError(f"no owner {as_owner!r} in the rules file{hint}")
+    if not info.spec.active:
+        raise VisibilityError(f"owner {as_owner!r} is inactive and sees nothing")
+    if info.spec.role == "admin":
+        return true()
+    owners = {as_owner}
+    queues: set[str] = set()
+    if info.spec.role == "manager":
+        owners |= ruleset.reports_of(as_owner)
+        queues = {t.id for t in ruleset.teams.values() if t.manager in owners}
+    clause: Any = Contact.owner.in_(sorted(owners))
+    if queues:
+        clause = or_(clause, and_(Contact.owner.is_(None), Contact.team.in_(sorted(queues))))
+    return clause
