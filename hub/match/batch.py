@@ -116,6 +116,7 @@ class TrainingReport:
     random_pairs: int
     patterns: int
     prior: float
+    duplicates: float
     model_id: int | None
     m: dict[str, dict[str, float]] = field(default_factory=dict)
     u: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -145,7 +146,7 @@ def train(session: Session, resolver: ProbabilisticResolver, now: datetime, *,
         if pairs >= max_pairs:
             break
     tf = term_frequencies(store_.profiles.values())
-    trained = em_train(model, patterns, u, tf=tf) if patterns else model
+    trained = em_train(model, patterns, u, records=len(ids), tf=tf) if patterns else model
     model_id = None
     if store and patterns:
         row = MatchModel(entity="contact", params=trained.to_params(), pairs=pairs,
@@ -155,7 +156,8 @@ def train(session: Session, resolver: ProbabilisticResolver, now: datetime, *,
         model_id = row.id
     return TrainingReport(
         records=len(ids), candidate_pairs=pairs, random_pairs=len(randoms),
-        patterns=len(patterns), prior=trained.prior, model_id=model_id,
+        patterns=len(patterns), prior=trained.prior, duplicates=trained.duplicates,
+        model_id=model_id,
         m={c.name: dict(zip(c.levels[1:], map(_r, trained.m[c.name][1:]), strict=True))
            for c in comparators},
         u={c.name: dict(zip(c.levels[1:], map(_r, trained.u[c.name][1:]), strict=True))
@@ -194,6 +196,7 @@ def cluster(session: Session, resolver: ProbabilisticResolver, store: Store, *,
     """Batch clusters (record -> cluster root) and the unsure pairs; blocking, then best-
     first joining with the guard."""
     model = resolver.refresh(session)
+    model.set_population(len(store.profiles))
     auto, review = resolver.settings.auto_merge, resolver.settings.review
     rejected = {(a, b) for a, b in session.execute(
         select(MatchRejection.record_a, MatchRejection.record_b)
@@ -249,7 +252,7 @@ def pairwise_agreement(a: dict[int, int], b: dict[int, int]) -> dict[str, float]
         groups: dict[int, list[int]] = {}
         for record, root in assignment.items():
             groups.setdefault(root, []).append(record)
-        out = set()
+        out: set[tuple[int, int]] = set()
         for members in groups.values():
             members.sort()
             out.update((x, y) for i, x in enumerate(members) for y in members[i + 1:])

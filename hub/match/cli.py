@@ -82,7 +82,8 @@ def match_train(max_pairs: int, random_pairs: int, seed: int, config_path: Path,
     def render(r: Any) -> None:
         click.echo(f"model {r.model_id}: {r.records} records, {r.candidate_pairs} candidate "
                    f"pairs ({r.patterns} patterns), {r.random_pairs} random pairs; "
-                   f"prior {r.prior:.4f}")
+                   f"matches among candidates {r.prior:.4f}, {r.duplicates:.3f} "
+                   "duplicates per record")
         for name, levels in r.m.items():
             parts = ", ".join(f"{lv} m={m:.3f} u={r.u[name][lv]:.4f}"
                               for lv, m in levels.items())
@@ -141,7 +142,7 @@ def match_keys(config_path: Path, as_json: bool) -> None:
                 for p in session.scalars(select(SharedPoint).order_by(SharedPoint.id))]
     if not as_json:
         from hub.logs import mask_text
-        rows = [{**r, "key": mask_text(r["key"])} for r in rows]
+        rows = [{**r, "key": mask_text(str(r["key"]))} for r in rows]
     emit(rows, as_json, lambda r: table(r, ["kind", "key", "reason", "since"]))
 
 

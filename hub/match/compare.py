@@ -108,8 +108,8 @@ class Email:
 
     name = "email"
     levels = ("missing", "exact", "shared", "different")
-    m = (0.0, 0.70, 0.001, 0.299)
-    u = (0.0, 0.0001, 0.001, 0.9989)
+    m = (0.0, 0.70, 1e-6, 0.299999)
+    u = (0.0, 1e-7, 1e-6, 0.999999)
 
     def compare(self, a: Profile, b: Profile) -> int:
         level = _sets(a.emails, b.emails)
@@ -124,8 +124,8 @@ class Phone:
 
     name = "phone"
     levels = ("missing", "exact", "shared", "different")
-    m = (0.0, 0.60, 0.002, 0.398)
-    u = (0.0, 0.0005, 0.002, 0.9975)
+    m = (0.0, 0.60, 2e-6, 0.399998)
+    u = (0.0, 1e-6, 2e-6, 0.999997)
 
     def compare(self, a: Profile, b: Profile) -> int:
         level = _sets(a.phones, b.phones)
@@ -138,7 +138,7 @@ class Handle:
     name = "handle"
     levels = ("missing", "exact", "different")
     m = (0.0, 0.80, 0.20)
-    u = (0.0, 0.0001, 0.9999)
+    u = (0.0, 1e-7, 0.9999999)
 
     def compare(self, a: Profile, b: Profile) -> int:
         if not a.handles or not b.handles:
@@ -156,7 +156,7 @@ class Identifier:
     name = "identifier"
     levels = ("missing", "exact", "typo", "different")
     m = (0.0, 0.90, 0.06, 0.04)
-    u = (0.0, 0.00001, 0.0005, 0.99949)
+    u = (0.0, 1e-8, 1e-6, 0.999999)
 
     def compare(self, a: Profile, b: Profile) -> int:
         shared = a.identifiers.keys() & b.identifiers.keys()
@@ -265,7 +265,7 @@ class City:
     name = "city"
     levels = ("missing", "exact", "jw88", "different")
     m = (0.0, 0.85, 0.08, 0.07)
-    u = (0.0, 0.02, 0.01, 0.97)
+    u = (0.0, 0.05, 0.01, 0.94)
 
     def compare(self, a: Profile, b: Profile) -> int:
         x, y = a.city, b.city
@@ -315,7 +315,7 @@ class Company:
         return _sets(a.companies, b.companies)
 
 
-BUILTIN: tuple[type[Comparator], ...] = (
+BUILTIN: tuple[type[Any], ...] = (
     Email, Phone, Handle, Identifier, GivenName, FamilyName, Birthday, Postcode, City,
     Street, Region, Company,
 )

@@ -170,7 +170,9 @@ class ProbabilisticResolver:
         return self.model
 
     def resolve(self, session: Session, items: Sequence[Item]) -> Resolution:
-        self.refresh(session)
+        model = self.refresh(session)
+        # The highest record id stands in for the store's size (an index lookup, no count).
+        model.set_population(session.scalar(select(func.max(SourceRecord.id))) or 0)
         return _State(self, session, items).run()
 
 
@@ -244,8 +246,8 @@ class _State:
         for contact_id, records in members.items():
             self.clusters.members[contact_id] = sorted(records)
         # Keys of records that are not live any more (rare) name no candidate.
-        for key, refs in list(self.index.items()):
-            self.index[key] = [r for r in refs if r in self.node_of]
+        for found_key, refs in list(self.index.items()):
+            self.index[found_key] = [r for r in refs if r in self.node_of]
         all_records = sorted(self.node_of) + [i.record_id for i in self.items if i.record_id]
         if all_records and session.scalar(select(func.count()).select_from(MatchRejection)):
             for chunk in _chunks(sorted(set(all_records))):

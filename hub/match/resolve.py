@@ -86,9 +86,9 @@ def merge_contacts(session: Session, survivor_id: int, merged_id: int, *, reason
                                  .where(InteractionContact.contact_id == merged_id)))
     merged = session.get(Contact, merged_id)
     assert merged is not None
-    existing = set(session.execute(select(InteractionContact.interaction_id,
-                                          InteractionContact.role)
-                                   .where(InteractionContact.contact_id == survivor_id)))
+    existing = {(i, r) for i, r in session.execute(
+        select(InteractionContact.interaction_id, InteractionContact.role)
+        .where(InteractionContact.contact_id == survivor_id))}
     both = [[i, r] for i, r in links if (i, r) in existing]
     event = MergeEvent(entity="contact", survivor_id=survivor_id, merged_id=merged_id,
                        score=score, comparison=comparison or {"rule": reason},

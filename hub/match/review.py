@@ -86,8 +86,9 @@ def _records(session: Session, contact_id: int) -> list[int]:
 
 def _sides(session: Session, candidate: MatchCandidate) -> tuple[int, int]:
     """The live contacts of the candidate's two source records."""
-    owners = dict(session.execute(select(SourceRecord.id, SourceRecord.contact_id).where(
-        SourceRecord.id.in_([candidate.left_record_id, candidate.right_record_id]))))
+    owners = {r: c for r, c in session.execute(
+        select(SourceRecord.id, SourceRecord.contact_id).where(
+            SourceRecord.id.in_([candidate.left_record_id, candidate.right_record_id])))}
     left, right = owners.get(candidate.left_record_id), owners.get(candidate.right_record_id)
     if left is None or right is None:
         raise ReviewError(f"candidate {candidate.id}: a source record no longer exists")
@@ -133,8 +134,9 @@ def rejected_between(session: Session, left: Iterable[int], right: Iterable[int]
     if not pairs:
         return False
     firsts = sorted({a for a, _ in pairs})
-    found = set(session.execute(select(MatchRejection.record_a, MatchRejection.record_b).where(
-        MatchRejection.entity == "contact", MatchRejection.record_a.in_(firsts))))
+    found = {(a, b) for a, b in session.execute(
+        select(MatchRejection.record_a, MatchRejection.record_b).where(
+            MatchRejection.entity == "contact", MatchRejection.record_a.in_(firsts)))}
     return bool(found & pairs)
 
 
@@ -144,9 +146,10 @@ def remember_rejection(session: Session, left: Iterable[int], right: Iterable[in
     pairs = sorted({pair(a, b) for a in left for b in right if a != b})
     if not pairs:
         return 0
-    known = set(session.execute(select(MatchRejection.record_a, MatchRejection.record_b).where(
-        MatchRejection.entity == "contact",
-        MatchRejection.record_a.in_(sorted({a for a, _ in pairs})))))
+    known = {(a, b) for a, b in session.execute(
+        select(MatchRejection.record_a, MatchRejection.record_b).where(
+            MatchRejection.entity == "contact",
+            MatchRejection.record_a.in_(sorted({a for a, _ in pairs}))))}
     fresh = [p for p in pairs if p not in known]
     session.add_all(MatchRejection(entity="contact", record_a=a, record_b=b, decided_by=by,
                                    created_at=now) for a, b in fresh)

@@ -1,9 +1,15 @@
 """Fellegi-Sunter scoring: comparison levels -> match weight -> match probability.
 
 Each comparator level has ``m`` (how often a true match shows it) and ``u`` (how often a
-non-match does); its weight is ``log2(m / u)``; a pair's weight is the prior log-odds plus
-the sum of its levels' weights, and its probability ``1 / (1 + 2 ** -weight)``. Missing
-values weigh nothing.
+*random* pair of records does); its weight is ``log2(m / u)``; a pair's weight is the prior
+log-odds plus the sum of its levels' weights, and its probability ``1 / (1 + 2 ** -weight)``.
+Missing values weigh nothing.
+
+Because ``u`` describes random pairs, the prior is that of a random pair too: about
+``duplicates / N`` for a store of ``N`` person records where each record has ``duplicates``
+other records of the same person on average. The bigger the store, the more evidence a
+merge needs — two "Jean Dupont" in a thousand records are likelier the same man than in a
+million. ``N`` is never taken below 1,000.
 
 Before training the comparators' own defaults are used. ``crmhub match train`` estimates
 ``u`` from random pairs of stored records and ``m`` and the prior with expectation-
@@ -26,7 +32,9 @@ from typing import Any
 
 from hub.match.compare import Comparator, Profile, swapped
 
-DEFAULT_PRIOR = 0.01  # share of matches among blocked candidate pairs, before training
+DEFAULT_PRIOR = 0.01  # share of matches among blocked candidate pairs (EM's start)
+DEFAULT_DUPLICATES = 0.5  # other records of the same person, per record, before training
+MIN_POPULATION = 1000
 MIN_PROBABILITY = 1e-6
 NAME_FIELDS = ("given", "family")
 ALL_VETOES = frozenset({"birth_date", "given_name", "email_domain"})
@@ -66,13 +74,20 @@ class Model:
     tf: dict[str, dict[str, float]] = field(default_factory=dict)
     trained: bool = False
     vetoes: frozenset[str] = ALL_VETOES
+    duplicates: float = DEFAULT_DUPLICATES
+    population: int = MIN_POPULATION
+
+    def set_population(self, records: int) -> None:
+        """The number of stored person records the prior is taken against."""
+        self.population = max(records, MIN_POPULATION)
+        self._prior_weight = math.log2(self.duplicates / self.population)
 
     def __post_init__(self) -> None:
         self._weights = {c.name: [0.0] + [math.log2(_clamp(m) / _clamp(u)) for m, u in
                                           zip(self.m[c.name][1:], self.u[c.name][1:],
                                               strict=True)]
                          for c in self.comparators}
-        self._prior_weight = math.log2(self.prior / (1 - self.prior))
+        self.set_population(self.population)
         self._names = {c.name: i for i, c in enumerate(self.comparators)}
 
     @classmethod
@@ -90,10 +105,11 @@ class Model:
             if stored and stored.get("levels") == list(c.levels):
                 m[c.name], u[c.name] = list(stored["m"]), list(stored["u"])
         return cls(comparators, m, u, prior=float(params.get("prior", DEFAULT_PRIOR)),
-                   tf={k: dict(v) for k, v in params.get("tf", {}).items()}, trained=True)
+                   tf={k: dict(v) for k, v in params.get("tf", {}).items()}, trained=True,
+                   duplicates=float(params.get("duplicates", DEFAULT_DUPLICATES)))
 
     def to_params(self) -> dict[str, Any]:
-        return {"prior": self.prior, "tf": self.tf,
+        return {"prior": self.prior, "duplicates": self.duplicates, "tf": self.tf,
                 "comparators": {c.name: {"levels": list(c.levels), "m": self.m[c.name],
                                          "u": self.u[c.name]} for c in self.comparators}}
 
@@ -126,10 +142,7 @@ class Model:
         if a.given and a.family and b.given and b.family and \
                 (a.given, a.family) != (b.given, b.family):
             turned = swapped(a)
-            alt = list(levels)
-            for name in NAME_FIELDS:
-                index = self._names[name]
-                alt[index] = self.comparators[index].compare(turned, b)
+            alt = self.levels(turned, b)
             alt_weight = self._total(alt, turned)
             if alt_weight > weight:
                 levels, weight, was_swapped = alt, alt_weight, True
@@ -187,9 +200,10 @@ def estimate_u(comparators: Sequence[Comparator],
 
 
 def train(model: Model, patterns: Counter[tuple[int, ...]], u: dict[str, list[float]], *,
-          tf: dict[str, dict[str, float]] | None = None, iterations: int = 40,
-          tolerance: float = 1e-5) -> Model:
-    """EM for m and the prior, with u fixed (estimated from random pairs)."""
+          records: int, tf: dict[str, dict[str, float]] | None = None,
+          iterations: int = 40, tolerance: float = 1e-5) -> Model:
+    """EM for m and the share of matches among the candidate pairs, with u fixed
+    (estimated from random pairs); that share gives the duplicates per record."""
     comparators = model.comparators
     m = {name: list(values) for name, values in model.m.items()}
     prior = model.prior
@@ -220,7 +234,10 @@ def train(model: Model, patterns: Counter[tuple[int, ...]], u: dict[str, list[fl
                 m[c.name] = new
         if delta < tolerance:
             break
-    return Model(comparators, m, u, prior=prior, tf=tf or {}, trained=True)
+    pairs = sum(patterns.values())
+    duplicates = min(max(2 * prior * pairs / max(records, 1), 0.05), 5.0)
+    return Model(comparators, m, u, prior=prior, tf=tf or {}, trained=True,
+                 duplicates=duplicates)
 
 
 def term_frequencies(profiles: Iterable[Profile], *, top: int = 2000,

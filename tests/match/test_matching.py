@@ -1,0 +1,384 @@
+"""The matcher end to end through the pipeline: hard cases, review, unmerge, splits, batch."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from hub.config import ConnectorConfig, HubConfig, HubSection, MatchSection
+from hub.connectors import Batch
+from hub.export import export_contacts, without_ids
+from hub.match.batch import rededuplicate, train
+from hub.match.compare import Profile
+from hub.match.engine import ProbabilisticResolver
+from hub.match.review import (
+    ReviewError,
+    list_candidates,
+    merge_candidate,
+    reject_candidate,
+    unmerge,
+)
+from hub.model import (
+    Contact,
+    MatchCandidate,
+    MatchModel,
+    MatchRejection,
+    MergeEvent,
+    SharedPoint,
+    SourceRecord,
+)
+from hub.pipeline import Pipeline
+from hub.records import Observation
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+NOW = datetime(2026, 3, 2, tzinfo=UTC)
+A = ConnectorConfig(name="crm-a", kind="csv")
+B = ConnectorConfig(name="crm-b", kind="csv")
+
+
+def person(ext: str, **fields: Any) -> Observation:
+    fields["emails"] = [{"value": e} for e in fields.get("emails", [])]
+    fields["phones"] = [{"value": p} for p in fields.get("phones", [])]
+    return Observation(kind="person", external_id=ext, observed_at=T0, person=fields)
+
+
+@pytest.fixture
+def pipeline(engine: Engine) -> Pipeline:
+    config = HubConfig(hub=HubSection(default_region="FR"),
+                       match=MatchSection(identifiers=["customer_number"]))
+    return Pipeline(engine, config)
+
+
+def contacts(pipeline: Pipeline) -> list[dict[str, Any]]:
+    with pipeline.sessions() as session:
+        return list(export_contacts(session))
+
+
+def ingest_pair(pipeline: Pipeline, left: Observation, right: Observation) -> int:
+    """Ingest two records from two connectors; the number of live contacts after."""
+    pipeline.ingest(A, Batch([left]))
+    pipeline.ingest(B, Batch([right]))
+    return len(contacts(pipeline))
+
+
+def open_reviews(pipeline: Pipeline) -> int:
+    with pipeline.sessions() as session:
+        return session.scalar(select(func.count()).select_from(MatchCandidate)
+                              .where(MatchCandidate.status == "open")) or 0
+
+
+# -- the classic hard positives ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("left", "right"), [
+    ({"given_name": "Anna", "family_name": "Keller", "emails": ["Anna.Keller@Example.com"]},
+     {"given_name": "Anna", "family_name": "Keller", "emails": ["anna.keller+crm@example.com"]}),
+    ({"given_name": "Jean", "family_name": "Roux", "phones": ["06 12 34 56 78"],
+      "company": {"name": "Roux SA"}},
+     {"given_name": "Jean", "family_name": "Roux", "phones": ["+33 6 12 34 56 78"],
+      "company": {"name": "Roux SA"}}),
+    ({"given_name": "Hélène", "family_name": "Lefèvre", "birthday": "1980-05-02",
+      "address": {"postcode": "69002", "city": "Lyon"}},
+     {"given_name": "Helene", "family_name": "Lefevre", "birthday": "1980-05-02",
+      "address": {"postcode": "69002", "city": "Lyon"}}),
+    ({"given_name": "Martin", "family_name": "Paul", "emails": ["mp@firm.fr"]},
+     {"given_name": "Paul", "family_name": "Martin", "emails": ["mp@firm.fr"]}),
+    ({"given_name": "Katharina", "family_name": "Schmidt", "birthday": "1975-11-30",
+      "address": {"street": "12 Rosenweg", "postcode": "10115", "city": "Berlin"}},
+     {"given_name": "Katharine", "family_name": "Schmidt", "birthday": "1975-11-30",
+      "address": {"street": "12 Rosenweg", "postcode": "10115", "city": "Berlin"}}),
+    ({"given_name": "Claire", "family_name": "Dubois", "emails": ["claire@dubois.net"]},
+     {"given_name": "Claire", "family_name": "Martin", "emails": ["claire@dubois.net"]}),
+], ids=["email-case-dots-plus", "phone-formats", "accents", "swapped-names", "typo",
+        "married-name-same-email"])
+def test_same_person_in_two_sources_becomes_one_contact(
+        pipeline: Pipeline, left: dict[str, Any], right: dict[str, Any]) -> None:
+    assert ingest_pair(pipeline, person("1", **left), person("2", **right)) == 1
+
+
+def test_swapped_names_are_recorded_in_the_merge_evidence(pipeline: Pipeline) -> None:
+    pipeline.ingest(A, Batch([person("1", given_name="Martin", family_name="Paul",
+                                     emails=["mp@firm.fr"]),
+                              person("2", given_name="Paul", family_name="Martin",
+                                     phones=["0611223344"])]))
+    assert len(contacts(pipeline)) == 2  # the names alone are not enough: review
+    assert open_reviews(pipeline) == 1
+    pipeline.ingest(B, Batch([person("x", given_name="Paul", family_name="Martin",
+                                     emails=["mp@firm.fr"], phones=["0611223344"])]))
+    assert len(contacts(pipeline)) == 1
+    with pipeline.sessions() as session:
+        merge = session.scalars(select(MergeEvent)).one()
+        assert merge.decided_by == "auto" and merge.score >= 0.95
+    model = ProbabilisticResolver(MatchSection()).model
+    scored = model.score(Profile.of({"given_key": "martin", "family_key": "paul"}),
+                         Profile.of({"given_key": "paul", "family_key": "martin"}))
+    assert scored.swapped and scored.levels == {"given": "exact", "family": "exact"}
+
+
+# -- the hard negatives ------------------------------------------------------------------
+
+
+def test_same_name_at_different_companies_stays_two_people(pipeline: Pipeline) -> None:
+    n = ingest_pair(
+        pipeline,
+        person("1", given_name="Jean", family_name="Dupont", emails=["jean@acme-indus.fr"],
+               company={"name": "Acme Industrie"}, address={"city": "Lyon"}),
+        person("2", given_name="Jean", family_name="Dupont",
+               emails=["j.dupont@boulangerie.fr"], company={"name": "Boulangerie Durand"},
+               address={"city": "Lyon"}))
+    assert n == 2
+
+
+def test_siblings_sharing_a_switchboard_and_a_role_address_stay_apart(
+        pipeline: Pipeline) -> None:
+    shared = {"family_name": "Moreau", "emails": ["contact@moreau-freres.fr"],
+              "phones": ["04 78 00 00 00"], "company": {"name": "Moreau Frères"},
+              "address": {"street": "3 rue Neuve", "postcode": "69001", "city": "Lyon"}}
+    n = ingest_pair(pipeline, person("1", given_name="Claire", **shared),
+                    person("2", given_name="Paul", **shared))
+    assert n == 2
+    with pipeline.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(MergeEvent)) == 0
+
+
+def test_parent_and_child_with_same_name_and_address_are_never_auto_merged(
+        pipeline: Pipeline) -> None:
+    home = {"given_name": "Louis", "family_name": "Bernard",
+            "address": {"street": "8 allée des Pins", "postcode": "33000",
+                        "city": "Bordeaux"}, "phones": ["05 56 00 11 22"]}
+    n = ingest_pair(pipeline, person("1", birthday="1950-04-12", **home),
+                    person("2", birthday="1982-09-30", **home))
+    assert n == 2
+    with pipeline.sessions() as session:
+        [candidate] = session.scalars(select(MatchCandidate)).all()
+        assert candidate.comparison["veto"] == "different birth dates"
+
+
+def test_a_number_shared_by_different_given_names_is_capped_with_its_reason(
+        pipeline: Pipeline) -> None:
+    shared = {"family_name": "Moreau", "phones": ["04 78 00 00 00"]}
+    ingest_pair(pipeline, person("1", given_name="Claire", **shared),
+                person("2", given_name="Paul", **shared))
+    with pipeline.sessions() as session:
+        point = session.scalars(select(SharedPoint)).one()
+        assert (point.kind, point.value) == ("phone", "+33478000000")
+        assert "names differ" in point.reason
+
+
+def test_a_key_shared_by_more_records_than_the_cap_stops_producing_candidates(
+        engine: Engine) -> None:
+    pipeline = Pipeline(engine, HubConfig(match=MatchSection(key_cap=3)))
+    rows = [person(str(i), given_name=f"Person{i}x", family_name="Same",
+                   address={"postcode": "75001"}) for i in range(5)]
+    pipeline.ingest(A, Batch(rows))
+    with pipeline.sessions() as session:
+        capped = {(p.kind, p.value): p.reason for p in session.scalars(select(SharedPoint))}
+    assert any(kind == "fi" for kind, _ in capped)
+    assert all("too common" in reason for reason in capped.values())
+
+
+# -- review queue ------------------------------------------------------------------------
+
+
+def unsure_pair(pipeline: Pipeline) -> int:
+    """Two records the matcher cannot decide on: the same name and nothing else in common."""
+    ingest_pair(pipeline,
+                person("1", given_name="Jean", family_name="Dupont", emails=["jd@a-co.fr"]),
+                person("2", given_name="Jean", family_name="Dupont", phones=["0611223344"]))
+    with pipeline.sessions() as session:
+        [row] = list_candidates(session)
+        return int(row["id"])
+
+
+def test_unsure_pair_goes_to_review_and_a_user_merge_joins_them(pipeline: Pipeline) -> None:
+    candidate = unsure_pair(pipeline)
+    assert len(contacts(pipeline)) == 2
+    with pipeline.sessions.begin() as session:
+        decision = merge_candidate(session, candidate, by="alice", now=NOW)
+    assert len(contacts(pipeline)) == 1
+    with pipeline.sessions() as session:
+        event = session.get(MergeEvent, decision.merge_id)
+        assert event is not None and event.decided_by == "user"
+        assert session.get(MatchCandidate, candidate).status == "merged"  # type: ignore[union-attr]
+
+
+def test_rejection_is_remembered_and_the_pair_is_never_proposed_again(
+        pipeline: Pipeline) -> None:
+    candidate = unsure_pair(pipeline)
+    with pipeline.sessions.begin() as session:
+        reject_candidate(session, candidate, by="alice", now=NOW)
+    # Both records change; a third record that links them strongly arrives.
+    pipeline.ingest(A, Batch([person("1", given_name="Jean", family_name="Dupont",
+                                     emails=["jd@a-co.fr"], title="CEO")]))
+    pipeline.ingest(B, Batch([person("2", given_name="Jean", family_name="Dupont",
+                                     phones=["0611223344"], title="CTO")]))
+    pipeline.ingest(B, Batch([person("3", given_name="Jean", family_name="Dupont",
+                                     emails=["jd@a-co.fr"], phones=["0611223344"])]))
+    assert len(contacts(pipeline)) == 2
+    assert open_reviews(pipeline) == 0
+    with pipeline.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(MatchRejection)) == 1
+
+
+def test_rejecting_twice_or_an_unknown_candidate_is_refused(pipeline: Pipeline) -> None:
+    candidate = unsure_pair(pipeline)
+    with pipeline.sessions.begin() as session:
+        reject_candidate(session, candidate, by="alice", now=NOW)
+    with pipeline.sessions.begin() as session, pytest.raises(ReviewError, match="rejected"):
+        reject_candidate(session, candidate, by="alice", now=NOW)
+    with pipeline.sessions.begin() as session, pytest.raises(ReviewError, match="no review"):
+        merge_candidate(session, 999, by="alice", now=NOW)
+
+
+# -- unmerge and splits ------------------------------------------------------------------
+
+
+def test_unmerge_restores_exactly_the_state_before_the_merge(pipeline: Pipeline) -> None:
+    pipeline.ingest(A, Batch([person("1", given_name="Kim", family_name="Wu",
+                                     emails=["kim@wu.io"], title="Engineer"),
+                              person("2", given_name="Kim", family_name="Wu",
+                                     emails=["kim@home.net"], phones=["0612345678"])]))
+    before = sorted((without_ids(r) for r in contacts(pipeline)), key=str)
+    pipeline.ingest(B, Batch([person("b", given_name="Kim", family_name="Wu",
+                                     emails=["kim@wu.io", "kim@home.net"])]))
+    assert len(contacts(pipeline)) == 1
+    with pipeline.sessions() as session:
+        merge = session.scalars(select(MergeEvent)).one()
+        survivor, merged = merge.survivor_id, merge.merged_id
+    with pipeline.sessions.begin() as session:
+        unmerge(session, merge.id, by="alice", now=NOW)
+    rows = contacts(pipeline)
+    assert len(rows) == 2
+    restored = next(r for r in rows if r["id"] == merged)
+    assert [s["external_id"] for s in restored["sources"]] == ["2"]
+    # The bridging record stays with the survivor; without it, both are as before.
+    with pipeline.sessions.begin() as session:
+        record = session.scalars(select(SourceRecord).where(
+            SourceRecord.external_id == "b")).one()
+        assert record.contact_id == survivor
+    pipeline.ingest(B, Batch([Observation(kind="person", external_id="b", observed_at=T0,
+                                          deleted=True)]))
+    after = sorted((without_ids(r) for r in contacts(pipeline)), key=str)
+    assert after == before
+    with pipeline.sessions.begin() as session, pytest.raises(ReviewError, match="undone"):
+        unmerge(session, merge.id, by="alice", now=NOW)
+
+
+def test_a_record_that_no_longer_matches_is_split_off_and_the_split_logged(
+        pipeline: Pipeline) -> None:
+    pipeline.ingest(A, Batch([person("1", given_name="Eva", family_name="Lind",
+                                     emails=["eva@lind.se"])]))
+    pipeline.ingest(B, Batch([person("2", given_name="Eva", family_name="Lind",
+                                     emails=["eva@lind.se"])]))
+    assert len(contacts(pipeline)) == 1
+    # The second source re-used its row for someone else entirely.
+    pipeline.ingest(B, Batch([person("2", given_name="Oskar", family_name="Berg",
+                                     emails=["oskar@berg.se"])]))
+    rows = contacts(pipeline)
+    assert sorted(r["full_name"] for r in rows) == ["Eva Lind", "Oskar Berg"]
+    with pipeline.sessions() as session:
+        split = session.scalars(select(MergeEvent).where(MergeEvent.action == "split")).one()
+        assert "no longer matches" in (split.reason or "")
+
+
+def test_a_contact_a_user_merged_is_never_split_automatically(pipeline: Pipeline) -> None:
+    candidate = unsure_pair(pipeline)
+    with pipeline.sessions.begin() as session:
+        merge_candidate(session, candidate, by="alice", now=NOW)
+    pipeline.ingest(B, Batch([person("2", given_name="Zoe", family_name="Quinn",
+                                     phones=["0799887766"])]))
+    assert len(contacts(pipeline)) == 1
+
+
+# -- batch: training, re-deduplication, agreement with streaming --------------------------
+
+
+GIVEN = ["Anna", "Louis", "Emma", "Hugo", "Chloé", "Jules", "Léa", "Adam", "Inès", "Gabriel",
+         "Manon", "Lucas", "Jade", "Nathan", "Camille", "Théo", "Sarah", "Tom", "Lina", "Noah"]
+FAMILY = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand",
+          "Leroy", "Moreau", "Simon", "Laurent", "Lefebvre", "Michel", "Garcia", "David",
+          "Bertrand", "Roux", "Vincent", "Fournier", "Morel", "Girard", "André", "Mercier"]
+
+
+def generated(n: int, seed: int) -> list[Observation]:
+    """People with e-mails, phones, birthdays and addresses; ~25% re-entered with noise."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        given, family = rng.choice(GIVEN), rng.choice(FAMILY)
+        base = {"given_name": given, "family_name": family,
+                "birthday": f"19{rng.randint(40, 99)}-{rng.randint(1, 12):02d}-"
+                            f"{rng.randint(1, 28):02d}",
+                "emails": [f"{given.lower()}.{family.lower()}{i}@mail{i % 7}.fr"],
+                "phones": [f"06{rng.randint(10_000_000, 99_999_999)}"],
+                "address": {"postcode": f"{rng.randint(10, 95)}0{rng.randint(0, 9)}0",
+                            "city": rng.choice(["Paris", "Lyon", "Lille", "Nantes"])}}
+        out.append(person(f"p{i}", **base))
+        if rng.random() < 0.25:
+            noisy = dict(base)
+            if rng.random() < 0.5:
+                noisy["emails"] = [base["emails"][0].upper()]
+                noisy["phones"] = []
+            else:
+                noisy["given_name"] = given[:-1] + "e" if len(given) > 3 else given
+                noisy["emails"] = []
+            out.append(person(f"d{i}", **noisy))
+    rng.shuffle(out)
+    return out
+
+
+def test_streaming_and_batch_agree_on_a_generated_set(engine: Engine) -> None:
+    pipeline = Pipeline(engine, HubConfig(hub=HubSection(default_region="FR")))
+    observations = generated(400, seed=7)
+    for start in range(0, len(observations), 50):
+        pipeline.ingest(A, Batch(observations[start:start + 50]))
+    resolver = pipeline.resolver
+    assert isinstance(resolver, ProbabilisticResolver)
+    with pipeline.sessions.begin() as session:
+        report = rededuplicate(session, resolver, NOW, apply=False)
+    assert report.records == len(observations)
+    assert report.agreement["f1"] >= 0.995
+    assert len(contacts(pipeline)) < len(observations)  # duplicates were found
+
+
+def test_training_stores_a_model_the_resolver_then_uses(engine: Engine) -> None:
+    pipeline = Pipeline(engine, HubConfig(hub=HubSection(default_region="FR")))
+    pipeline.ingest(A, Batch(generated(300, seed=3)))
+    resolver = pipeline.resolver
+    assert isinstance(resolver, ProbabilisticResolver)
+    with pipeline.sessions.begin() as session:
+        report = train(session, resolver, NOW, random_pairs=5000)
+    assert report.model_id is not None and report.candidate_pairs > 0
+    assert 0 < report.prior < 1 and 0.05 <= report.duplicates <= 5
+    # Exact names are far likelier among matches than among random pairs.
+    assert report.m["family"]["exact"] > 10 * report.u["family"]["exact"]
+    with pipeline.sessions() as session:
+        model = resolver.refresh(session)
+        assert model.trained and resolver.model_id == session.scalar(
+            select(func.max(MatchModel.id)))
+        twin = Profile.of({"given_key": "anna", "family_key": "martin"})
+        assert model.score(twin, twin).probability > 0
+
+
+def test_batch_run_merges_what_streaming_left_apart_and_queues_the_unsure(
+        engine: Engine) -> None:
+    strict = Pipeline(engine, HubConfig(match=MatchSection(auto_merge=1.0, review=1.0)))
+    strict.ingest(A, Batch([person("1", given_name="Ada", family_name="King",
+                                   emails=["ada@king.io"]),
+                            person("2", given_name="Ada", family_name="King",
+                                   emails=["ada@king.io"])]))
+    assert len(contacts(strict)) == 2
+    normal = Pipeline(engine, HubConfig())
+    resolver = normal.resolver
+    assert isinstance(resolver, ProbabilisticResolver)
+    with normal.sessions.begin() as session:
+        report = rededuplicate(session, resolver, NOW)
+    assert len(report.merges) == 1
+    assert len(contacts(normal)) == 1
+    with normal.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Contact)
+                              .where(Contact.merged_into_id.is_not(None))) == 1
