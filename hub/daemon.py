@@ -106,6 +106,7 @@ class Daemon:
         os.set_blocking(self._wake_w, False)
         self._last_purge: float | None = None
         self._last_status = ""
+        self._last_routing: float | None = None
 
     # -- signals: flags only -------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class Daemon:
         try:
             dispatch_outbox(self.hub)
             self.purge_if_due()
+            self.route_if_due()
         except Exception:
             log.exception("housekeeping failed; the daemon goes on")
         self.notifier.watchdog()
@@ -303,6 +305,16 @@ class Daemon:
         os.close(self._wake_r)
         os.close(self._wake_w)
         log.info("crmhub stopped")
+
+    def route_if_due(self) -> None:
+        """SLA re-routing, inactive owners' leads and notifications (hub.assign.service)."""
+        from hub.assign import service
+
+        now = time.monotonic()
+        if self._last_routing is not None and now - self._last_routing < service.EVERY:
+            return
+        self._last_routing = now
+        service.housekeeping(self.hub)
 
     def purge_if_due(self) -> None:
         now = time.monotonic()

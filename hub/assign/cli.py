@@ -279,11 +279,23 @@ def _rules_path(hub: Hub, path: Path | None) -> Path:
               help="A rules file (default: [hub] rules).")
 @config_option
 def rules_check(rules_path: Path | None, config_path: Path) -> None:
-    """Validate a rules file (exit 2 on errors)."""
-    hub = open_hub(config_path)
-    path = _rules_path(hub, rules_path)
+    """Validate a rules file (exit 2 on errors); needs no database."""
+    from hub.config import load_config
+    from hub.plugins import HubPlugins
+
+    path = rules_path
+    if path is None:
+        try:
+            path = load_config(config_path).config.hub.rules
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(2)
+    if path is None:
+        fail("no rules file: pass --rules FILE or set [hub] rules in the config", 2)
+    assert path is not None
+    plugins = HubPlugins.load()
     try:
-        ruleset = load_rules(path, strategy_classes(hub.plugins), hub.plugins.sink_classes())
+        ruleset = load_rules(path, strategy_classes(plugins), plugins.sink_classes())
     except ConfigError as exc:
         for issue in exc.issues:
             click.echo(str(issue), err=True)

@@ -1,0 +1,164 @@
+"""crmhub assign / rules, and the --as visibility filter on every read path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from hub.cli import main
+from hub.db import make_engine, session_factory, upgrade
+from tests.assign.conftest import add_contact
+
+RULES = """
+[[teams]]
+id = "north"
+manager = "nora"
+[[teams]]
+id = "south"
+manager = "sam"
+
+[[owners]]
+id = "vera"
+role = "admin"
+[[owners]]
+id = "sam"
+role = "manager"
+manager = "vera"
+[[owners]]
+id = "nora"
+role = "manager"
+manager = "sam"
+[[owners]]
+id = "ann"
+team = "north"
+[[owners]]
+id = "ned"
+team = "north"
+[[owners]]
+id = "sue"
+team = "south"
+
+[[rules]]
+name = "north"
+when = { "contact.country" = "NO" }
+strategy = "round_robin"
+team = "north"
+[[rules]]
+name = "south"
+strategy = "fixed"
+owner = "sue"
+"""
+
+
+class Env:
+    def __init__(self, tmp_path: Path):
+        self.dir = tmp_path
+        self.url = f"sqlite:///{tmp_path / 'hub.db'}"
+        (tmp_path / "rules.toml").write_text(RULES, encoding="utf-8")
+        self.config = tmp_path / "crmhub.toml"
+        self.config.write_text(f'[hub]\ndatabase_url = "{self.url}"\nrules = "rules.toml"\n'
+                               'log_format = "text"\nlog_level = "ERROR"\n', encoding="utf-8")
+        engine = make_engine(self.url)
+        upgrade(engine)
+        with session_factory(engine).begin() as session:
+            for n in range(4):
+                add_contact(session, email=f"n{n}@x.org", country="NO", full_name=f"N{n}")
+            add_contact(session, email="s@x.org", country="IT", full_name="S")
+            add_contact(session, email="c@x.org", country="NO", stage="customer")
+        engine.dispose()
+
+    def run(self, *args: str, code: int = 0) -> Result:
+        result = CliRunner().invoke(main, [*args, "--config", str(self.config)])
+        assert result.exit_code == code, (result.output, result.exception)
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "--json").stdout)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    return Env(tmp_path)
+
+
+def test_assign_run_routes_open_unowned_contacts_and_dry_run_writes_nothing(env: Env) -> None:
+    preview = env.json("assign", "run", "--dry-run")
+    assert [(r["contact_id"], r["owner"]) for r in preview] == [
+        (1, "ann"), (2, "ned"), (3, "ann"), (4, "ned"), (5, "sue")]
+    assert env.json("assign", "list") == []
+    only = env.json("assign", "run", "--where", 'contact.country = "IT"')
+    assert [(r["contact_id"], r["owner"]) for r in only] == [(5, "sue")]
+    rest = env.json("assign", "run")
+    assert [(r["contact_id"], r["owner"]) for r in rest] == [
+        (1, "ann"), (2, "ned"), (3, "ann"), (4, "ned")]
+    assert env.json("assign", "run") == []  # nothing left to route
+
+
+def test_manual_assignment_is_never_overridden_and_explain_tells_the_story(env: Env) -> None:
+    env.run("assign", "run")
+    assert "1: ann -> sue (manual)" in env.run("assign", "set", "1", "sue", "--by", "nora").stdout
+    moved = env.json("assign", "run", "--reassign")
+    assert 1 not in [r["contact_id"] for r in moved]
+    story = env.json("assign", "explain", "1")
+    assert [(a["owner"], a["by"], a["current"]) for a in story["assignments"]] == [
+        ("ann", "auto", False), ("sue", "user", True)]
+    text = env.run("assign", "explain", "2").stdout
+    assert "rule [0] north (round_robin): assigned to ned" in text and "CHOSEN" in text
+    env.run("assign", "set", "1", "nobody", code=2)
+
+
+def test_rules_test_replays_the_live_rules_unchanged_and_a_draft_with_moves(env: Env) -> None:
+    env.run("assign", "run")
+    same = env.json("rules", "test", "--since", "1d")
+    assert same["decisions"] == 5 and same["changed"] == 0 and same["same_ruleset"]
+    draft = env.dir / "draft.toml"
+    draft.write_text(RULES.replace('owner = "sue"', 'owner = "sam"').replace(
+        'when = { "contact.country" = "NO" }', 'when = { "contact.country" = "XX" }'))
+    report = env.json("rules", "test", "--rules", str(draft))
+    assert report["changed"] == 5
+    assert {o["owner"]: (o["before"], o["after"]) for o in report["owners"]} == {
+        "ann": (2, 0), "ned": (2, 0), "sue": (1, 0), "sam": (0, 5)}
+    text = env.run("rules", "test", "--rules", str(draft)).stdout
+    assert "5 lead(s) would move" in text
+    assert len(env.json("assign", "list")) == 5  # nothing written
+
+
+def test_visibility_rep_sees_own_manager_reports_recursively_admin_all(env: Env) -> None:
+    env.run("assign", "run")
+
+    def owners_seen(who: str) -> list[str | None]:
+        out = env.run("export", "contacts", "--as", who).stdout
+        return sorted({json.loads(line)["owner"] for line in out.splitlines()},
+                      key=lambda o: o or "")
+
+    assert owners_seen("ann") == ["ann"]
+    assert owners_seen("nora") == ["ann", "ned"]
+    assert owners_seen("sam") == ["ann", "ned", "sue"]
+    assert owners_seen("vera") == [None, "ann", "ned", "sue"]  # admin: all, unowned too
+    assert [r["owner"] for r in env.json("contacts", "list", "--as", "sue")] == ["sue"]
+    env.run("contacts", "show", "1", "--as", "sue", code=1)
+    env.run("contacts", "show", "1", "--as", "nora")
+    env.run("assign", "explain", "1", "--as", "ned", code=1)
+    assert {r["owner"] for r in env.json("assign", "list", "--as", "nora")} == {"ann", "ned"}
+    result = env.run("export", "contacts", "--as", "anne", code=2)
+    assert "did you mean 'ann'?" in result.output
+
+
+def test_config_check_reports_rules_file_errors_with_file_rule_and_key(env: Env) -> None:
+    (env.dir / "rules.toml").write_text(RULES.replace('strategy = "fixed"',
+                                                      'strategy = "fixd"'))
+    result = CliRunner().invoke(main, ["config", "check", "--config", str(env.config)])
+    assert result.exit_code == 2
+    assert f"{env.dir / 'rules.toml'}: rules[1 name=south].strategy: unknown strategy " \
+           "'fixd'" in result.output
+    assert "did you mean 'fixed'?" in result.output
+    rules = CliRunner().invoke(main, ["rules", "check", "--config", str(env.config)])
+    assert rules.exit_code == 2
+
+
+def test_status_lists_notification_deliveries(env: Env) -> None:
+    assert env.json("status")["notifications"] == []
