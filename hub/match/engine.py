@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from hub.canonical import NAME, STRONG, WEAK
@@ -34,11 +34,9 @@ from hub.match.resolve import Item, live_contacts
 from hub.match.score import Model, Scored
 from hub.match.survivorship import MANUAL
 from hub.model import (
-    MatchKey,
     MatchModel,
     MatchRejection,
     MergeEvent,
-    SharedPoint,
     SourceRecord,
 )
 
@@ -94,6 +92,35 @@ class Resolution:
 
 class Resolver(Protocol):
     def resolve(self, session: Session, items: Sequence[Item]) -> Resolution: ...
+
+
+def _keyed(session: Session, template: str,
+           by_kind: dict[str, list[str]]) -> Iterable[tuple[Any, ...]]:
+    """Rows for (kind IN one list of values) per kind, every kind in one statement.
+
+    ``kind = ? AND key IN (...)`` walks the (kind, key) index on both engines (a row-value
+    IN would make SQLite scan); one UNION ALL round trip per 500 values keeps the streaming
+    path to a few statements whatever the number of key kinds.
+    """
+    parts: list[tuple[str, list[str]]] = [
+        (kind, chunk) for kind, values in sorted(by_kind.items()) if values
+        for chunk in _chunks(values)]
+    group: list[tuple[str, list[str]]] = []
+    size = 0
+    for part in [*parts, None]:
+        if part is not None and size + len(part[1]) <= CHUNK:
+            group.append(part)
+            size += len(part[1])
+            continue
+        if group:
+            sql = " UNION ALL ".join(template.format(i=i) for i in range(len(group)))
+            statement = text(sql).bindparams(*(bindparam(f"v{i}", expanding=True)
+                                               for i in range(len(group))))
+            params: dict[str, Any] = {}
+            for i, (kind, values) in enumerate(group):
+                params[f"k{i}"], params[f"v{i}"] = kind, values
+            yield from (tuple(row) for row in session.execute(statement, params))
+        group, size = ([part], len(part[1])) if part is not None else ([], 0)
 
 
 def _chunks(values: list[Any]) -> Iterable[list[Any]]:
@@ -155,11 +182,13 @@ class ProbabilisticResolver:
     def profile(self, data: dict[str, Any]) -> Profile:
         return Profile.of(data, self.identifiers)
 
-    def refresh(self, session: Session) -> Model:
+    def refresh(self, session: Session, newest: int | bool | None = False) -> Model:
+        """The model to use; ``newest`` is the newest stored model id when known."""
         if self.fixed:
             return self.model
-        newest = session.scalar(select(func.max(MatchModel.id))
-                                .where(MatchModel.entity == "contact"))
+        if newest is False:
+            newest = session.scalar(select(func.max(MatchModel.id))
+                                    .where(MatchModel.entity == "contact"))
         if newest != self.model_id:
             params = session.scalar(select(MatchModel.params).where(MatchModel.id == newest)) \
                 if newest is not None else None
@@ -170,10 +199,17 @@ class ProbabilisticResolver:
         return self.model
 
     def resolve(self, session: Session, items: Sequence[Item]) -> Resolution:
-        model = self.refresh(session)
-        # The highest record id stands in for the store's size (an index lookup, no count).
-        model.set_population(session.scalar(select(func.max(SourceRecord.id))) or 0)
-        return _State(self, session, items).run()
+        # One round trip: the newest model, the store's size (the highest record id stands
+        # in for it: an index lookup, no count) and whether any rejection exists.
+        newest, population, rejections = session.execute(text(
+            "SELECT (SELECT max(id) FROM match_models WHERE entity = 'contact'), "
+            "(SELECT max(id) FROM source_records), "
+            "(SELECT count(*) FROM (SELECT 1 FROM match_rejections LIMIT 1) AS r)")).one()
+        model = self.refresh(session, newest)
+        model.set_population(population or 0)
+        state = _State(self, session, items)
+        state.any_rejection = bool(rejections)
+        return state.run()
 
 
 class _State:
@@ -192,6 +228,7 @@ class _State:
         self.rejected: set[tuple[int, int]] = set()
         self.capped: set[tuple[str, str]] = set()
         self.user_merged: set[int] = set()
+        self.any_rejection = True
         self.out = Resolution(contact_of=[], new_contacts=0)
 
     # -- loading -----------------------------------------------------------------------
@@ -207,19 +244,16 @@ class _State:
         by_kind: dict[str, list[str]] = {}
         for kind, key in wanted:
             by_kind.setdefault(kind, []).append(key)
-        for kind, values in by_kind.items():
-            for chunk in _chunks(values):
-                self.capped.update((kind, v) for v in session.scalars(
-                    select(SharedPoint.value).where(SharedPoint.kind == kind,
-                                                    SharedPoint.value.in_(chunk))))
+        for kind, key in _keyed(session, "SELECT kind, value FROM shared_points WHERE "
+                                "kind = :k{i} AND value IN :v{i}", by_kind):
+            self.capped.add((kind, key))
+        wanted_keys = {k: [v for v in vs if (k, v) not in self.capped]
+                       for k, vs in by_kind.items()}
         rows: dict[tuple[str, str], list[tuple[int, int]]] = {}
-        for kind, values in by_kind.items():
-            values = [v for v in values if (kind, v) not in self.capped]
-            for chunk in _chunks(values):
-                for key, record_id, contact_id in session.execute(
-                        select(MatchKey.key, MatchKey.source_record_id, MatchKey.contact_id)
-                        .where(MatchKey.kind == kind, MatchKey.key.in_(chunk))):
-                    rows.setdefault((kind, key), []).append((record_id, contact_id))
+        for kind, key, record_id, contact_id in _keyed(
+                session, "SELECT kind, key, source_record_id, contact_id FROM match_keys "
+                "WHERE kind = :k{i} AND key IN :v{i}", wanted_keys):
+            rows.setdefault((kind, key), []).append((record_id, contact_id))
         contacts: set[int] = set()
         for (kind, key), found in sorted(rows.items()):
             if len(found) > self.cap:
@@ -249,7 +283,7 @@ class _State:
         for found_key, refs in list(self.index.items()):
             self.index[found_key] = [r for r in refs if r in self.node_of]
         all_records = sorted(self.node_of) + [i.record_id for i in self.items if i.record_id]
-        if all_records and session.scalar(select(func.count()).select_from(MatchRejection)):
+        if all_records and self.any_rejection:
             for chunk in _chunks(sorted(set(all_records))):
                 for a, b in session.execute(
                         select(MatchRejection.record_a, MatchRejection.record_b).where(
