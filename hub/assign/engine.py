@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from hub.assign.decide import Decision, decide
@@ -178,10 +178,14 @@ class Routing:
     def route(self, session: Session, contacts: list[tuple[int, str]], now: datetime, *,
               source: str | None = None, exclude: dict[int, frozenset[str]] | None = None,
               only_rule: dict[int, str] | None = None) -> list[Routed]:
-        """Route each ``(contact id, reason)`` in order; write assignments and events."""
+        """Route each ``(contact id, reason)`` in order; write assignments and events.
+
+        Written in bulk at the end (assignments, contact owners, pointers, outbox), so the
+        cost per lead is the decision itself."""
         ruleset = self.ruleset
         if ruleset is None or not contacts:
             return []
+        contacts = list(dict(contacts).items())  # one decision per contact
         lock_routing(session)
         sync_directory(session, ruleset, now)
         ids = [c for c, _ in contacts]
@@ -190,7 +194,10 @@ class Routing:
         current = {a.contact_id: a for chunk in _chunks(ids) for a in session.scalars(
             select(Assignment).where(Assignment.contact_id.in_(chunk), Assignment.current))}
         ctx = LiveContext(session, ruleset, now)
+        ctx.warm(self.pointer_keys)
         out: list[Routed] = []
+        rows: list[dict[str, Any]] = []
+        owners: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         for contact_id, reason in contacts:
             if contact_id not in facts:
@@ -203,47 +210,59 @@ class Routing:
             decision.inputs = ctx.inputs
             if rule_name is not None:
                 decision.inputs["only_rule"] = rule_name
+            before = facts[contact_id].get("owner")
             previous = current.get(contact_id)
-            routed = self._record(session, contact_id, decision, previous, reason, now)
-            ctx.released(routed.previous)
+            if previous is not None:
+                previous.current = False
+                if previous.sla_state == "pending":
+                    previous.sla_state = "breached" if reason == SLA else "closed"
+            rows.append(self._row(contact_id, decision, before, reason, now))
+            owner_info = ruleset.owners.get(decision.owner) if decision.owner else None
+            owners.append({"id": contact_id, "owner": decision.owner, "updated_at": now,
+                           "team": owner_info.spec.team if owner_info is not None
+                           else decision.queue})
+            routed = Routed(contact_id, decision.owner, decision.queue, before, decision.rule,
+                            decision.strategy, reason)
+            log.debug("contact %s routed to %s by %s (%s)", contact_id,
+                      decision.owner or f"queue {decision.queue}", decision.rule or "fallback",
+                      reason)
+            ctx.released(before)
             ctx.assigned(decision.owner)
             out.append(routed)
             events.append(_event(routed, ruleset, now, facts[contact_id]))
+        session.flush()  # the previous assignments stop being current first
         ctx.flush()
-        if events:
+        if rows:
+            session.execute(insert(table_of(Assignment)), rows)
+            session.execute(update(Contact), owners)
             session.execute(insert(table_of(OutboxEvent)), events)
+            log.info("%d contact(s) routed (%s)", len(rows),
+                     ", ".join(sorted({r.reason for r in out})))
         return out
 
-    def _record(self, session: Session, contact_id: int, decision: Decision,
-                previous: Assignment | None, reason: str, now: datetime) -> Routed:
+    @property
+    def pointer_keys(self) -> list[str]:
+        """Every round-robin pointer the rules may move (read in one query per batch)."""
+        keys: list[str] = []
+        for rule in self.ruleset.rules if self.ruleset else []:
+            keys.extend(getattr(rule.strategy, "pointer_keys", list)())
+        return keys
+
+    def _row(self, contact_id: int, decision: Decision, before: str | None, reason: str,
+             now: datetime) -> dict[str, Any]:
         assert self.ruleset is not None
-        contact = session.get(Contact, contact_id)
-        assert contact is not None
-        before = contact.owner
-        if previous is not None:
-            previous.current = False
-            if previous.sla_state == "pending":
-                previous.sla_state = "breached" if reason == SLA else "closed"
         due = None
         if decision.owner is not None and decision.sla_seconds:
             info = self.ruleset.owners[decision.owner]
             due = info.calendar.add_business(now, decision.sla_seconds)
-        session.add(Assignment(
-            contact_id=contact_id, owner=decision.owner, queue=decision.queue,
-            previous_owner=before, rule=decision.rule, rule_index=decision.rule_index,
-            strategy=decision.strategy, reason=reason, by="auto", explanation=decision.explanation,
-            inputs=decision.inputs, ruleset=self.ruleset.digest, current=True, at=now,
-            sla_seconds=decision.sla_seconds if due else None, sla_due_at=due,
-            sla_state="pending" if due else None))
-        contact.owner = decision.owner
-        contact.team = (self.ruleset.owners[decision.owner].spec.team
-                        if decision.owner in self.ruleset.owners else None) \
-            if decision.owner else decision.queue
-        contact.updated_at = now
-        log.info("contact %s routed to %s by %s (%s)", contact_id,
-                 decision.owner or f"queue {decision.queue}", decision.rule or "fallback", reason)
-        return Routed(contact_id, decision.owner, decision.queue, before, decision.rule,
-                      decision.strategy, reason)
+        return {"contact_id": contact_id, "owner": decision.owner, "queue": decision.queue,
+                "previous_owner": before, "rule": decision.rule,
+                "rule_index": decision.rule_index, "strategy": decision.strategy,
+                "reason": reason, "by": "auto", "actor": None,
+                "explanation": decision.explanation, "inputs": decision.inputs,
+                "ruleset": self.ruleset.digest, "current": True, "at": now,
+                "sla_seconds": decision.sla_seconds if due else None, "sla_due_at": due,
+                "sla_state": "pending" if due else None, "touched_at": None}
 
     def assign_manual(self, session: Session, contact_id: int, owner: str, *, actor: str | None,
                       now: datetime, note: str | None = None) -> Routed:

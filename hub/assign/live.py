@@ -81,6 +81,35 @@ class LiveContext:
         self.inputs["pointers"].setdefault(key, copy.deepcopy(value))
         return value
 
+    def warm(self, keys: list[str]) -> None:
+        """Everything a batch of decisions reads, in a few queries up front: the pointers
+        and, when any owner has a capacity or a cap, loads and counts."""
+        self.preload(keys)
+        specs = [info.spec for info in self.ruleset.owners.values()]
+        if self._open is None and any(s.capacity is not None for s in specs):
+            self.inputs = {"open": {}}
+            self.open_leads("")
+        if self._periods is None and any(s.daily_cap is not None or s.monthly_cap is not None
+                                         for s in specs):
+            self._periods = self._load_periods()
+
+    def preload(self, keys: list[str]) -> None:
+        """Read (and on PostgreSQL lock) these pointers in one query per 500 keys."""
+        wanted = sorted(set(keys) - set(self._pointers))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            query = select(RoundRobinState).where(RoundRobinState.key.in_(chunk))
+            if self.postgres:
+                query = query.with_for_update()
+            found = {row.key: row for row in self.session.scalars(query)}
+            for key in chunk:
+                row = found.get(key)
+                if row is not None:
+                    self._pointers[key] = {"position": row.position,
+                                           "last_owner": row.last_owner,
+                                           "weights": dict(row.weights or {}),
+                                           "assigned": row.assigned}
+
     def _read_pointer(self, key: str) -> dict[str, Any]:
         if self.postgres:
             self.session.execute(pg_insert(RoundRobinState).values(

@@ -147,6 +147,10 @@ class RoundRobin(Strategy):
     def key(self, lead: Lead) -> str:
         return f"rule:{self.rule}"
 
+    def pointer_keys(self) -> list[str]:
+        """Every pointer this rule may move (preloaded once per batch)."""
+        return [f"rule:{self.rule}"]
+
     def pool(self, lead: Lead, ctx: Context) -> list[str]:
         return ctx.pool(self.params.team, self.params.owners)
 
@@ -332,6 +336,9 @@ class Territory(RoundRobin):
     def key(self, lead: Lead) -> str:
         found = self.territory(lead)
         return f"rule:{self.rule}:territory:{found[0] if found else '-'}"
+
+    def pointer_keys(self) -> list[str]:
+        return [f"rule:{self.rule}:territory:{i}" for i in range(len(self.params.territories))]
 
     def pool(self, lead: Lead, ctx: Context) -> list[str]:
         found = self.territory(lead)
