@@ -22,8 +22,10 @@ from typing import Any, Literal
 
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import make_url
 
+from hub.match.survivorship import POLICIES, PolicyName, SurvivorshipPolicy
 from hub.secrets import SecretRef
 
 ENV_PREFIX = "CRMHUB_"
@@ -126,6 +128,71 @@ def _check_region(value: str | None) -> str | None:
     return value.upper()
 
 
+def _check_policy(value: Any) -> Any:
+    if isinstance(value, str) and value not in POLICIES:
+        close = difflib.get_close_matches(value, POLICIES, n=1)
+        raise PydanticCustomError(
+            "unknown_policy", "unknown survivorship policy '{policy}'",
+            {"policy": value, "hint": f"did you mean {close[0]!r}?" if close else
+             f"use one of {', '.join(POLICIES)}"})
+    return value
+
+
+class SurvivorshipFields(_Section):
+    """``[match.survivorship.fields]``: a policy per field; unlisted fields use the default.
+
+    One key per field of ``hub.match.survivorship.FIELDS`` (a test keeps them in step), so
+    a misspelt field is an unknown key with a "did you mean" hint.
+    """
+
+    given_name: PolicyName | None = None
+    family_name: PolicyName | None = None
+    full_name: PolicyName | None = None
+    title: PolicyName | None = None
+    birthday: PolicyName | None = None
+    language: PolicyName | None = None
+    country: PolicyName | None = None  # unset: follows the chosen address
+    address: PolicyName | None = None
+    company: PolicyName | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _known(cls, value: Any) -> Any:
+        return _check_policy(value)
+
+
+class SurvivorshipSection(_Section):
+    """``[match.survivorship]``: which source's value a golden field keeps."""
+
+    default: PolicyName = "most_recent"
+    source_priority: list[str] = Field(default_factory=list)  # connector names, first wins
+    fields: SurvivorshipFields = Field(default_factory=SurvivorshipFields)
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _known(cls, value: Any) -> Any:
+        return _check_policy(value)
+
+    @model_validator(mode="after")
+    def _priority_listed(self) -> SurvivorshipSection:
+        twice = sorted({n for n in self.source_priority if self.source_priority.count(n) > 1})
+        if twice:
+            raise PydanticCustomError(
+                "duplicate_source", "source_priority lists {names} twice",
+                {"names": ", ".join(twice), "hint": "keep each connector once, first wins"})
+        used = "source_priority" in (self.default, *self.policy().fields.values())
+        if used and not self.source_priority:
+            raise PydanticCustomError(
+                "empty_priority", "the source_priority policy is used but no source is listed",
+                {"hint": 'list connector names, first wins: source_priority = ["billing", ...]'})
+        return self
+
+    def policy(self) -> SurvivorshipPolicy:
+        """The policy object survivorship runs with."""
+        chosen = {name: rule for name, rule in self.fields.model_dump().items() if rule}
+        return SurvivorshipPolicy(self.default, tuple(self.source_priority), chosen)
+
+
 class MatchSection(_Section):
     auto_merge: float = Field(default=0.95, ge=0, le=1)
     review: float = Field(default=0.80, ge=0, le=1)
@@ -134,6 +201,7 @@ class MatchSection(_Section):
     # Conflicting evidence that forbids an automatic merge (the pair goes to review).
     vetoes: list[Literal["birth_date", "given_name", "email_domain"]] = Field(
         default_factory=lambda: ["birth_date", "given_name", "email_domain"])
+    survivorship: SurvivorshipSection = Field(default_factory=SurvivorshipSection)
 
     @model_validator(mode="after")
     def _ordered(self) -> MatchSection:

@@ -3,6 +3,11 @@
 Two paths share :func:`golden_values`: contacts a batch creates are computed in memory from
 the records the batch stores and inserted whole (hub.pipeline); existing contacts are
 rebuilt here from all their live source records read back from the database.
+
+The survivorship policy (``[match.survivorship]``) is passed explicitly, or else read from
+the session: the pipeline configures its session factory with it under
+:data:`SURVIVORSHIP`, so every rebuild through its sessions (sync, manual corrections,
+review merges, unmerge, batch re-deduplication) applies the same policy.
 """
 
 from __future__ import annotations
@@ -14,19 +19,29 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from hub.match.survivorship import SourceView, build_golden
+from hub.match.survivorship import SCALARS, SourceView, SurvivorshipPolicy, build_golden
 from hub.model import Contact, ContactPoint, SourceRecord, table_of
 
 CHUNK = 500
-SCALARS = ("given_name", "family_name", "full_name", "title", "birthday", "language", "country")
 STATE = (*SCALARS, "tags", "identifiers", "custom", "handles", "flags", "address", "company_id")
 Source = tuple[SourceView, int | None]  # a source record and the employer it names
+SURVIVORSHIP = "crmhub.survivorship"  # the Session.info key holding the policy
 
 
-def golden_values(contact_id: int, sources: Sequence[Source]) -> tuple[dict[str, Any],
-                                                                      list[dict[str, Any]]]:
-    """The golden fields of a contact and its contact-point rows, from its live sources."""
-    golden, provenance = build_golden([view for view, _ in sources])
+def policy_of(session: Session) -> SurvivorshipPolicy | None:
+    """The survivorship policy the session was configured with, if any."""
+    policy = session.info.get(SURVIVORSHIP)
+    return policy if isinstance(policy, SurvivorshipPolicy) else None
+
+
+def golden_values(contact_id: int, sources: Sequence[Source],
+                  policy: SurvivorshipPolicy | None = None,
+                  ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The golden fields of a contact and its contact-point rows, from its live sources.
+
+    ``policy`` is ``[match.survivorship]``; without it the most recent source wins.
+    """
+    golden, provenance = build_golden([view for view, _ in sources], policy)
     values: dict[str, Any] = {name: golden[name] for name in SCALARS}
     winner = provenance.get("company")
     values.update(
@@ -56,11 +71,14 @@ def contact_state(contact: Contact) -> dict[str, Any]:
     return {name: getattr(contact, name) for name in STATE}
 
 
-def rebuild_contacts(session: Session, ids: Iterable[int], now: datetime) -> dict[int, bool]:
+def rebuild_contacts(session: Session, ids: Iterable[int], now: datetime,
+                     policy: SurvivorshipPolicy | None = None) -> dict[int, bool]:
     """Recompute contacts from their live source records; returns which ones changed.
 
     A contact left with no live source is marked deleted (kept for history and unmerge).
+    Without ``policy``, the session's (:func:`policy_of`) or else the default one.
     """
+    policy = policy or policy_of(session)
     changed: dict[int, bool] = {}
     todo = sorted(set(ids))
     for start in range(0, len(todo), CHUNK):
@@ -80,19 +98,21 @@ def rebuild_contacts(session: Session, ids: Iterable[int], now: datetime) -> dic
         for contact_id in chunk:
             contact = contacts.get(contact_id)
             if contact is not None:
-                changed[contact_id] = _apply(contact, sources.get(contact_id, []), points, now)
+                changed[contact_id] = _apply(contact, sources.get(contact_id, []), points, now,
+                                             policy)
         if points:
             session.execute(insert(table_of(ContactPoint)), points)
     return changed
 
 
-def rebuild_contact(session: Session, contact: Contact, now: datetime) -> bool:
+def rebuild_contact(session: Session, contact: Contact, now: datetime,
+                    policy: SurvivorshipPolicy | None = None) -> bool:
     session.flush()
-    return rebuild_contacts(session, [contact.id], now).get(contact.id, False)
+    return rebuild_contacts(session, [contact.id], now, policy).get(contact.id, False)
 
 
 def _apply(contact: Contact, sources: list[Source], points: list[dict[str, Any]],
-           now: datetime) -> bool:
+           now: datetime, policy: SurvivorshipPolicy | None) -> bool:
     before = contact_state(contact)
     if not sources:
         if contact.deleted_at is None:
@@ -101,7 +121,7 @@ def _apply(contact: Contact, sources: list[Source], points: list[dict[str, Any]]
             return True
         return False
     contact.deleted_at = None
-    values, contact_points = golden_values(contact.id, sources)
+    values, contact_points = golden_values(contact.id, sources, policy)
     for name, value in values.items():
         setattr(contact, name, value)
     points.extend(contact_points)
