@@ -169,11 +169,53 @@ def _all(parts: list[Predicate]) -> Predicate:
     if len(parts) == 2:
         a, b = parts
         return lambda facts: a(facts) and b(facts)
-    return lambda facts: all(p(facts) for p in parts)
+    items = tuple(parts)
+
+    def every(facts: Facts) -> bool:
+        for part in items:  # noqa: SIM110  (the hot path: a loop, no generator frame)
+            if not part(facts):
+                return False
+        return True
+    return every
 
 
 def _any(parts: list[Predicate]) -> Predicate:
-    return lambda facts: any(p(facts) for p in parts)
+    items = tuple(parts)
+
+    def some(facts: Facts) -> bool:
+        for part in items:  # noqa: SIM110
+            if part(facts):
+                return True
+        return False
+    return some
+
+
+_COLLECTIONS = (list, tuple, set, frozenset)
+
+
+def _on_values(path: str, test: Callable[[Any], bool]) -> Predicate:
+    """True when the value (or, for a list, any element) passes ``test``; None never does."""
+    def predicate(facts: Facts) -> bool:
+        value = facts.get(path)
+        if value is None:
+            return False
+        if isinstance(value, _COLLECTIONS):
+            for item in value:  # noqa: SIM110
+                if test(item):
+                    return True
+            return False
+        return test(value)
+    return predicate
+
+
+def _on_number(path: str, test: Callable[[float], bool]) -> Predicate:
+    def predicate(facts: Facts) -> bool:
+        value = facts.get(path)
+        if type(value) is float or type(value) is int:
+            return test(value)
+        number = _as_number(value)
+        return number is not None and test(number)
+    return predicate
 
 
 def _fold(value: Any) -> Any:
@@ -215,30 +257,29 @@ def _operator(path: str, op: Any, operand: Any, key: str) -> Predicate:
         if not isinstance(operand, list) or not operand:
             raise ConditionError(key, f"{op!r} takes a non-empty list", 'e.g. ["FR", "BE"]')
         choices = frozenset(_fold(v) for v in operand)
-        def hit(facts: Facts) -> bool:
-            return _some(facts.get(path), lambda v: _fold(v) in choices)
-        return hit if op == "in" else (lambda facts: not hit(facts))
+        hit = _on_values(path, lambda v: (v.casefold() if type(v) is str else v) in choices)
+        return hit if op == "in" else _negate(hit)
     if op in ("eq", "ne"):
         if isinstance(operand, list | dict):
             raise ConditionError(key, f"{op!r} compares with one value",
                                  "use in / not_in for a list")
         target = _fold(operand)
-        def same(facts: Facts) -> bool:
-            return _some(facts.get(path), lambda v: bool(_fold(v) == target))
-        return same if op == "eq" else (lambda facts: not same(facts))
+        same = _on_values(path, lambda v: bool((v.casefold() if type(v) is str else v)
+                                               == target))
+        return same if op == "eq" else _negate(same)
     if op in ("lt", "lte", "gt", "gte"):
         bound = _number(operand, key)
         compare: Callable[[float], bool] = {
             "lt": lambda v: v < bound, "lte": lambda v: v <= bound,
             "gt": lambda v: v > bound, "gte": lambda v: v >= bound}[op]
-        return lambda facts: _numeric(facts.get(path), compare)
+        return _on_number(path, compare)
     if op == "between":
         if not isinstance(operand, list) or len(operand) != 2:
             raise ConditionError(key, "'between' takes [low, high]", "e.g. [50, 500]")
         low, high = _number(operand[0], key), _number(operand[1], key)
         if low > high:
             raise ConditionError(key, f"between [{operand[0]}, {operand[1]}]: low is above high")
-        return lambda facts: _numeric(facts.get(path), lambda v: low <= v <= high)
+        return _on_number(path, lambda v: low <= v <= high)
     if not isinstance(operand, str):
         raise ConditionError(key, f"{op!r} takes text")
     if op == "contains":
@@ -252,28 +293,16 @@ def _operator(path: str, op: Any, operand: Any, key: str) -> Predicate:
         return contains
     if op == "startswith":
         prefix = operand.casefold()
-        return lambda facts: _some(facts.get(path), lambda v: isinstance(v, str)
-                                   and v.casefold().startswith(prefix))
+        return _on_values(path, lambda v: isinstance(v, str)
+                          and v.casefold().startswith(prefix))
     try:
         pattern = re.compile(operand, re.IGNORECASE)
     except re.error as exc:
         raise ConditionError(key, f"invalid regular expression: {exc}") from None
-    return lambda facts: _some(facts.get(path), lambda v: isinstance(v, str)
-                               and pattern.search(v) is not None)
+    return _on_values(path, lambda v: isinstance(v, str) and pattern.search(v) is not None)
 
 
 def _present(value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
 
-def _some(value: Any, test: Callable[[Any], bool]) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, list | tuple | set | frozenset):
-        return any(test(v) for v in value)
-    return test(value)
-
-
-def _numeric(value: Any, test: Callable[[float], bool]) -> bool:
-    number = _as_number(value)
-    return number is not None and test(number)

@@ -9,13 +9,13 @@ counts are read once per batch and kept up to date in memory as leads are assign
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from hub.assign.model import Assignment, RoundRobinState
@@ -24,6 +24,10 @@ from hub.assign.strategies import Lead
 from hub.model import CompanyDomain, Contact
 
 ROUTING_LOCK = 0x63726D68_0005  # "crmh" + issue 5: one advisory lock key for all routing
+
+
+def _copy(value: dict[str, Any]) -> dict[str, Any]:
+    return {**value, "weights": dict(value.get("weights") or {})}
 
 
 def lock_routing(session: Session) -> None:
@@ -78,7 +82,9 @@ class LiveContext:
         if key not in self._pointers:
             self._pointers[key] = self._read_pointer(key)
         value = self._pointers[key]
-        self.inputs["pointers"].setdefault(key, copy.deepcopy(value))
+        recorded = self.inputs["pointers"]
+        if key not in recorded:
+            recorded[key] = _copy(value)
         return value
 
     def warm(self, keys: list[str]) -> None:
@@ -98,17 +104,23 @@ class LiveContext:
         wanted = sorted(set(keys) - set(self._pointers))
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            query = select(RoundRobinState).where(RoundRobinState.key.in_(chunk))
+            if self.postgres:  # rows exist before they are locked: no insert race later
+                self.session.execute(pg_insert(RoundRobinState).values([
+                    {"key": k, "position": 0, "weights": {}, "assigned": 0,
+                     "updated_at": self.now} for k in chunk])
+                    .on_conflict_do_nothing(index_elements=["key"]))
+            query = select(RoundRobinState.key, RoundRobinState.position,
+                           RoundRobinState.last_owner, RoundRobinState.weights,
+                           RoundRobinState.assigned).where(RoundRobinState.key.in_(chunk))
             if self.postgres:
                 query = query.with_for_update()
-            found = {row.key: row for row in self.session.scalars(query)}
+            found = {row.key: row for row in self.session.execute(query)}
             for key in chunk:
                 row = found.get(key)
-                if row is not None:
-                    self._pointers[key] = {"position": row.position,
-                                           "last_owner": row.last_owner,
-                                           "weights": dict(row.weights or {}),
-                                           "assigned": row.assigned}
+                self._pointers[key] = {"position": 0, "last_owner": None, "weights": {},
+                                       "assigned": 0} if row is None else {
+                    "position": row.position, "last_owner": row.last_owner,
+                    "weights": dict(row.weights or {}), "assigned": row.assigned}
 
     def _read_pointer(self, key: str) -> dict[str, Any]:
         if self.postgres:
@@ -129,26 +141,22 @@ class LiveContext:
         value["assigned"] = int(value.get("assigned", 0)) + 1
         self._pointers[key] = value
         self._dirty.add(key)
-        self.inputs["pointers_after"][key] = copy.deepcopy(value)
+        self.inputs["pointers_after"][key] = _copy(value)
 
     def flush(self) -> None:
         """Write the pointers that moved (the rows are ours: locked or SQLite's writer)."""
-        for key in sorted(self._dirty):
-            value = self._pointers[key]
-            row = self.session.get(RoundRobinState, key)
-            if row is None:
-                self.session.execute(insert(RoundRobinState).values(
-                    key=key, position=int(value.get("position", 0)),
-                    last_owner=value.get("last_owner"), weights=value.get("weights") or {},
-                    assigned=value["assigned"], updated_at=self.now))
-                continue
-            row.position = int(value.get("position", 0))
-            row.last_owner = value.get("last_owner")
-            row.weights = dict(value.get("weights") or {})
-            row.assigned = value["assigned"]
-            row.updated_at = self.now
+        if not self._dirty:
+            return
+        rows = [{"key": key, "position": int(value.get("position", 0)),
+                 "last_owner": value.get("last_owner"), "weights": value.get("weights") or {},
+                 "assigned": value["assigned"], "updated_at": self.now}
+                for key in sorted(self._dirty) for value in [self._pointers[key]]]
+        build = pg_insert if self.postgres else sqlite_insert
+        statement = build(RoundRobinState)
+        self.session.execute(statement.on_conflict_do_update(
+            index_elements=["key"], set_={c: statement.excluded[c] for c in rows[0]
+                                          if c != "key"}), rows)
         self._dirty.clear()
-        self.session.flush()
 
     def open_leads(self, owner: str) -> int:
         if self._open is None:
