@@ -193,14 +193,17 @@ class SurvivorshipSection(_Section):
         return SurvivorshipPolicy(self.default, tuple(self.source_priority), chosen)
 
 
+Veto = Literal["birth_date", "given_name", "email_domain"]
+VETOES: tuple[Veto, ...] = ("birth_date", "given_name", "email_domain")
+
+
 class MatchSection(_Section):
     auto_merge: float = Field(default=0.95, ge=0, le=1)
     review: float = Field(default=0.80, ge=0, le=1)
     identifiers: list[str] = Field(default_factory=list)
     key_cap: int = Field(default=100, ge=2)  # a key shared by more records stops matching
     # Conflicting evidence that forbids an automatic merge (the pair goes to review).
-    vetoes: list[Literal["birth_date", "given_name", "email_domain"]] = Field(
-        default_factory=lambda: ["birth_date", "given_name", "email_domain"])
+    vetoes: list[Veto] = Field(default_factory=lambda: list(VETOES))
     survivorship: SurvivorshipSection = Field(default_factory=SurvivorshipSection)
 
     @model_validator(mode="after")

@@ -24,7 +24,7 @@ from hub.companies import CompanyRef, CompanyResolver
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch, SnapshotEnd
 from hub.db import session_factory
-from hub.golden import Source, golden_values, rebuild_contacts
+from hub.golden import SURVIVORSHIP, Source, golden_values, policy_of, rebuild_contacts
 from hub.logs import describe_error
 from hub.match.engine import ProbabilisticResolver, Resolution, Resolver, pair
 from hub.match.resolve import (
@@ -115,6 +115,7 @@ class Pipeline:
                  clock: Callable[[], datetime] = _utcnow):
         self.engine = engine
         self.sessions = session_factory(engine)
+        self.sessions.configure(info={SURVIVORSHIP: config.match.survivorship.policy()})
         self.config = config
         self.plugins = plugins
         self.policy = build_policy(config)
@@ -398,7 +399,7 @@ class _BatchRun:
         if resolution.new_contacts:
             rows = []
             for n in range(1, resolution.new_contacts + 1):
-                values, points = golden_values(-n, born.get(-n, []))
+                values, points = golden_values(-n, born.get(-n, []), policy_of(self.session))
                 rows.append({"stage": "lead", "score": 0.0, "created_at": self.now,
                              "updated_at": self.now, **values})
                 new_points.extend(points)
