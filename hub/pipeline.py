@@ -122,6 +122,9 @@ class Pipeline:
         self.resolver: Resolver = resolver or ProbabilisticResolver(
             config.match, plugins.comparator_classes().values() if plugins else ())
         self.preparer = Preparer(self.policy, plugins)
+        from hub.assign.engine import Routing  # scoring, lifecycle and routing (rules file)
+
+        self.routing = Routing.load(config, plugins)
         self.clock = clock
         self._grown = 0  # records written since the planner statistics were refreshed
         self._analyzed_at = 0
@@ -295,6 +298,9 @@ class _BatchRun:
         if self.batch.snapshot_end is not None:
             self._end_snapshot(self.batch.snapshot_end)
         self._rebuild()
+        self.p.routing.after_batch(session, connector=self.connector,
+                                   new_contact_ids=sorted(self.new_contacts),
+                                   changed_contact_ids=sorted(self.touched), now=self.now)
         self._outbox()
         self._sync_state()
         session.flush()
