@@ -114,21 +114,37 @@ class Routing:
         session.flush()
         touched = sorted(set(new) | set(changed) | self._interaction_contacts(
             session, connector.name, now))
-        if self.scoring is not None and touched:
-            self.scoring.rescore(session, touched, now)
-        if self.lifecycle.enabled and touched:
-            self.lifecycle.apply(session, touched, now)
+        if not touched:
+            return []
+        # One load of the facts serves scoring, lifecycle and routing.
+        facts = load_facts(session, touched, source=connector.name, now=now,
+                           interactions=self.interaction_facts or self.lifecycle
+                           .reads_interactions or (self.scoring is not None
+                                                   and self.scoring.interaction_facts))
+        if self.scoring is not None:
+            self.scoring.rescore(session, touched, now, facts)
+        if self.lifecycle.enabled:
+            self.lifecycle.apply(session, touched, now, facts)
         if self.ruleset is None:
             return []
         to_route: list[tuple[int, str]] = []
         if connector.route_new_contacts and new:
-            to_route += [(c, NEW) for c in self._unowned_leads(session, new)]
+            first = self.lifecycle.stages[0]
+            to_route += [(c, NEW) for c in new if c in facts and facts[c]["_live"]
+                         and facts[c]["owner"] is None and facts[c]["stage"] == first]
         if changed and self.ruleset.settings.reroute_inactive:
-            to_route += [(c, OWNER_INACTIVE) for c in self._inactive_owned(session, changed)]
+            gone = [c for c in changed if c in facts and facts[c]["owner"] is not None
+                    and facts[c]["owner"] not in self._active]
+            to_route += [(c, OWNER_INACTIVE) for c in self._inactive_owned(session, gone)]
         if not to_route:
             return []
-        routed = self.route(session, to_route, now, source=connector.name)
+        routed = self.route(session, to_route, now, source=connector.name, facts=facts)
         return [r.as_dict() for r in routed]
+
+    @property
+    def _active(self) -> set[str]:
+        return {o for o, i in self.ruleset.owners.items() if i.spec.active} \
+            if self.ruleset else set()
 
     def _interaction_contacts(self, session: Session, connector: str,
                               now: datetime) -> set[int]:
@@ -177,7 +193,8 @@ class Routing:
 
     def route(self, session: Session, contacts: list[tuple[int, str]], now: datetime, *,
               source: str | None = None, exclude: dict[int, frozenset[str]] | None = None,
-              only_rule: dict[int, str] | None = None) -> list[Routed]:
+              only_rule: dict[int, str] | None = None,
+              facts: dict[int, dict[str, Any]] | None = None) -> list[Routed]:
         """Route each ``(contact id, reason)`` in order; write assignments and events.
 
         Written in bulk at the end (assignments, contact owners, pointers, outbox), so the
@@ -189,12 +206,15 @@ class Routing:
         lock_routing(session)
         sync_directory(session, ruleset, now)
         ids = [c for c, _ in contacts]
-        facts = load_facts(session, ids, source=source, interactions=self.interaction_facts,
-                           now=now)
+        if facts is None or any(c not in facts for c in ids):
+            facts = load_facts(session, ids, source=source,
+                               interactions=self.interaction_facts, now=now)
         current = {a.contact_id: a for chunk in _chunks(ids) for a in session.scalars(
             select(Assignment).where(Assignment.contact_id.in_(chunk), Assignment.current))}
         ctx = LiveContext(session, ruleset, now)
         ctx.warm(self.pointer_keys)
+        if any(rule.strategy.name == "account" for rule in ruleset.rules):
+            ctx.prefetch_accounts({c: facts[c] for c in ids if c in facts})
         out: list[Routed] = []
         rows: list[dict[str, Any]] = []
         owners: list[dict[str, Any]] = []
@@ -202,7 +222,8 @@ class Routing:
         for contact_id, reason in contacts:
             if contact_id not in facts:
                 continue
-            lead = Lead(contact_id, facts[contact_id])
+            lead = Lead(contact_id, {k: v for k, v in facts[contact_id].items()
+                                     if not k.startswith("_")})
             ctx.begin(lead)
             excluded = (exclude or {}).get(contact_id, frozenset())
             rule_name = (only_rule or {}).get(contact_id)
@@ -226,8 +247,9 @@ class Routing:
             log.debug("contact %s routed to %s by %s (%s)", contact_id,
                       decision.owner or f"queue {decision.queue}", decision.rule or "fallback",
                       reason)
-            ctx.released(before)
-            ctx.assigned(decision.owner)
+            company_id = facts[contact_id].get("_company_id")
+            ctx.released(before, company_id)
+            ctx.assigned(decision.owner, company_id)
             out.append(routed)
             events.append(_event(routed, ruleset, now, facts[contact_id]))
         session.flush()  # the previous assignments stop being current first

@@ -25,11 +25,12 @@ Every move is stored in ``stage_changes`` and announced as ``contact.stage_chang
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from hub.assign.facts import load_facts
+from hub.assign.facts import INTERACTION_FIELDS, load_facts
 from hub.assign.model import StageChange
 from hub.assign.scoring import LifecycleConfig
 from hub.model import Contact, OutboxEvent, table_of
@@ -67,19 +68,28 @@ class Lifecycle:
                 return transition.to, transition.name
         return None
 
-    def apply(self, session: Session, contact_ids: list[int], now: datetime) -> int:
-        """Move these contacts as far as the transitions take them; returns moves made."""
+    @property
+    def reads_interactions(self) -> bool:
+        return self.config is not None and any(
+            t.condition.fields & INTERACTION_FIELDS for t in self.config.transitions)
+
+    def apply(self, session: Session, contact_ids: list[int], now: datetime,
+              facts: dict[int, dict[str, Any]] | None = None) -> int:
+        """Move these contacts as far as the transitions take them; returns moves made.
+        ``facts`` (loaded by the caller) get their ``stage`` updated."""
         if not self.enabled or not contact_ids:
             return 0
         assert self.config is not None
-        interactions = any(t.condition.fields & {"interactions.count", "interactions.inbound",
-                                                 "interactions.outbound",
-                                                 "interactions.days_since_last"}
-                           for t in self.config.transitions)
-        facts = load_facts(session, contact_ids, interactions=interactions, now=now)
+        if facts is None:
+            facts = load_facts(session, contact_ids, interactions=self.reads_interactions,
+                               now=now)
         moves: list[dict[str, object]] = []
         events: list[dict[str, object]] = []
-        for contact_id, contact_facts in facts.items():
+        stages: list[dict[str, Any]] = []
+        for contact_id in sorted(set(contact_ids)):
+            contact_facts = facts.get(contact_id)
+            if contact_facts is None or not contact_facts.get("_live", True):
+                continue
             start = contact_facts.get("stage")
             for _ in range(len(self.stages)):
                 step = self.next_stage(contact_facts)
@@ -90,15 +100,14 @@ class Lifecycle:
                               "to_stage": target, "rule": rule, "by": "rule", "at": now})
                 contact_facts["stage"] = target
             if contact_facts.get("stage") != start:
-                contact = session.get(Contact, contact_id)
-                if contact is not None:
-                    contact.stage = str(contact_facts["stage"])
-                    contact.updated_at = now
+                stages.append({"id": contact_id, "stage": contact_facts["stage"],
+                               "updated_at": now})
                 events.append({"type": "contact.stage_changed", "created_at": now,
                                "attempts": 0, "payload": {
                                    "contact_id": contact_id, "from": start,
                                    "to": contact_facts["stage"]}})
         if moves:
+            session.execute(update(Contact), stages)
             session.execute(insert(table_of(StageChange)), moves)
             session.execute(insert(table_of(OutboxEvent)), events)
         return len(moves)

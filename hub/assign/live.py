@@ -9,7 +9,8 @@ counts are read once per batch and kept up to date in memory as leads are assign
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,9 @@ class LiveContext:
         self._dirty: set[str] = set()
         self._open: dict[str, int] | None = None
         self._periods: dict[str, list[int]] | None = None
+        self._accounts: dict[int, Counter[str]] | None = None
+        self._company_of: dict[int, int | None] = {}
+        self._domain_company: dict[str, int] = {}
         self.inputs: dict[str, Any] = {}
 
     # -- per decision --------------------------------------------------------------------
@@ -56,10 +60,15 @@ class LiveContext:
         self.inputs = {"now": self.now.isoformat(), "facts": dict(lead.facts), "pointers": {},
                        "pointers_after": {}, "open": {}, "day": {}, "month": {}}
 
-    def assigned(self, owner: str | None) -> None:
+    def assigned(self, owner: str | None, company_id: int | None = None) -> None:
         """Keep in-memory loads and counts right after ``owner`` got a lead."""
         if owner is None:
             return
+        if self._accounts is not None and company_id is not None:
+            colleagues = self._accounts.get(company_id)
+            if colleagues is None:
+                colleagues = self._accounts[company_id] = Counter()
+            colleagues[owner] += 1
         if self._open is not None:
             self._open[owner] = self._open.get(owner, 0) + 1
         if self._periods is not None:
@@ -67,10 +76,39 @@ class LiveContext:
             counts[0] += 1
             counts[1] += 1
 
-    def released(self, owner: str | None) -> None:
+    def released(self, owner: str | None, company_id: int | None = None) -> None:
         """``owner`` lost an open lead (re-routed away from them)."""
-        if owner is not None and self._open is not None and self._open.get(owner):
+        if owner is None:
+            return
+        if self._open is not None and self._open.get(owner):
             self._open[owner] -= 1
+        if self._accounts is not None and company_id is not None and \
+                self._accounts.get(company_id, Counter())[owner] > 0:
+            self._accounts[company_id][owner] -= 1
+
+    def prefetch_accounts(self, facts: Mapping[int, Mapping[str, Any]]) -> None:
+        """Owners of contacts at the companies (and e-mail domains) of these leads, in two
+        queries for the whole batch, for the ``account`` strategy."""
+        self._company_of = {c: f.get("_company_id") for c, f in facts.items()}
+        domains = sorted({str(f["contact.email_domain"]) for f in facts.values()
+                          if f.get("contact.email_domain")})
+        self._domain_company = {}
+        for start in range(0, len(domains), 500):
+            self._domain_company.update({d: c for d, c in self.session.execute(
+                select(CompanyDomain.domain, CompanyDomain.company_id).where(
+                    CompanyDomain.domain.in_(domains[start:start + 500])))})
+        companies = sorted({c for c in self._company_of.values() if c is not None}
+                           | set(self._domain_company.values()))
+        self._accounts = {}
+        for start in range(0, len(companies), 500):
+            for company_id, owner, count in self.session.execute(
+                    select(Contact.company_id, Contact.owner, func.count()).where(
+                        Contact.company_id.in_(companies[start:start + 500]),
+                        Contact.owner.is_not(None), Contact.merged_into_id.is_(None),
+                        Contact.deleted_at.is_(None))
+                    .group_by(Contact.company_id, Contact.owner)):
+                if company_id is not None and owner is not None:
+                    self._accounts.setdefault(company_id, Counter())[owner] = count
 
     # -- the Context protocol ------------------------------------------------------------
 
@@ -204,6 +242,21 @@ class LiveContext:
         company_owner = facts.get("company.owner")
         if company_owner:
             found.append(str(company_owner))
+        if self._accounts is not None and lead.contact_id in self._company_of:
+            counts: Counter[str] = Counter()
+            domain = facts.get("contact.email_domain")
+            for company_id in {self._company_of[lead.contact_id],
+                               self._domain_company.get(str(domain)) if domain else None}:
+                if company_id is not None:
+                    counts.update(self._accounts.get(company_id, Counter()))
+            mine = facts.get("owner")
+            if mine and self._company_of[lead.contact_id] is not None:
+                counts[str(mine)] -= 1  # the lead itself is not a colleague
+            found += [o for o, n in sorted(counts.items(), key=lambda i: (-i[1], i[0]))
+                      if n > 0]
+            owners = list(dict.fromkeys(found))
+            self.inputs["account"] = owners
+            return owners
         company_ids: set[int] = set()
         contact = self.session.get(Contact, lead.contact_id)
         if contact is not None and contact.company_id:

@@ -38,14 +38,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from hub.assign.conditions import Condition, ConditionError, compile_condition
 from hub.assign.facts import INTERACTION_FIELDS, load_facts
 from hub.assign.model import ContactScore
 from hub.config import ConfigError, ConfigIssue, parse_duration
-from hub.model import Contact, Interaction, InteractionContact
+from hub.model import Contact, Interaction, InteractionContact, table_of
 
 RESCORE_AFTER = timedelta(hours=1)
 
@@ -238,16 +238,21 @@ class Scoring:
         score = round(sum(item["points"] for item in breakdown), 2)
         return score, breakdown, ages
 
-    def rescore(self, session: Session, contact_ids: list[int], now: datetime) -> int:
-        """Recompute these contacts' scores; returns how many changed."""
+    def rescore(self, session: Session, contact_ids: list[int], now: datetime,
+                facts: dict[int, dict[str, Any]] | None = None) -> int:
+        """Recompute these contacts' scores; returns how many changed. ``facts`` (loaded
+        by the caller for these contacts) get their ``score`` updated."""
         ids = sorted(set(contact_ids))
         if not ids:
             return 0
-        facts = load_facts(session, ids, interactions=self.interaction_facts, now=now)
+        if facts is None:
+            facts = load_facts(session, ids, interactions=self.interaction_facts, now=now)
+        facts = {c: facts[c] for c in ids if c in facts and facts[c].get("_live", True)}
         activity = self._activity(session, list(facts), now)
         stored = {s.contact_id: s for chunk in _chunks(list(facts)) for s in session.scalars(
             select(ContactScore).where(ContactScore.contact_id.in_(chunk)))}
-        changed = 0
+        fresh: list[dict[str, Any]] = []
+        scores: list[dict[str, Any]] = []
         for contact_id, contact_facts in facts.items():
             score, breakdown, ages = self.compute(contact_facts, activity.get(contact_id, []),
                                                   now)
@@ -259,17 +264,20 @@ class Scoring:
                 row.computed_at = now
                 continue
             if row is None:
-                row = ContactScore(contact_id=contact_id)
-                session.add(row)
-            row.score, row.breakdown, row.inputs_hash = score, breakdown, digest
-            row.decays, row.computed_at = ages, now
-            contact = session.get(Contact, contact_id)
-            if contact is not None and contact.score != score:
-                contact.score = score
+                fresh.append({"contact_id": contact_id, "score": score, "breakdown": breakdown,
+                              "inputs_hash": digest, "decays": ages, "computed_at": now})
+            else:
+                row.score, row.breakdown, row.inputs_hash = score, breakdown, digest
+                row.decays, row.computed_at = ages, now
+            if contact_facts.get("score") != score:
+                scores.append({"id": contact_id, "score": score})
                 contact_facts["score"] = score
-            changed += 1
         session.flush()
-        return changed
+        if fresh:
+            session.execute(insert(table_of(ContactScore)), fresh)
+        if scores:
+            session.execute(update(Contact), scores)
+        return len(fresh) + len(scores)
 
     def rescore_decayed(self, session: Session, now: datetime, limit: int = 1000) -> int:
         """Contacts whose activity points age, not rescored for an hour."""
