@@ -162,15 +162,6 @@ class Routing:
                    SourceRecord.last_seen == now).distinct())
         return {contact_id for (contact_id,) in rows}
 
-    def _unowned_leads(self, session: Session, ids: list[int]) -> list[int]:
-        first = self.lifecycle.stages[0]
-        out: list[int] = []
-        for chunk in _chunks(ids):
-            out += session.scalars(select(Contact.id).where(
-                Contact.id.in_(chunk), Contact.owner.is_(None), Contact.stage == first,
-                Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None)))
-        return sorted(out)
-
     def _inactive_owned(self, session: Session, ids: list[int]) -> list[int]:
         """Contacts whose owner is inactive and whose owner came from an automatic
         assignment (an owner chosen by a person stays)."""
@@ -324,6 +315,9 @@ class Routing:
         same rule, excluding everyone who already missed it. Returns how many moved."""
         if self.ruleset is None:
             return 0
+        # The routing lock first, then only rows nobody holds: a batch that holds a contact
+        # and waits for the routing lock is skipped, never waited for (no deadlock).
+        lock_routing(session)
         query = select(Assignment).where(Assignment.sla_state == "pending",
                                          Assignment.sla_due_at <= now,
                                          Assignment.current).order_by(Assignment.sla_due_at,
@@ -331,6 +325,8 @@ class Routing:
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         due = list(session.scalars(query.limit(500)))
+        free = _lockable(session, [a.contact_id for a in due])
+        due = [a for a in due if a.contact_id in free]
         to_route: list[tuple[int, str]] = []
         exclude: dict[int, frozenset[str]] = {}
         only: dict[int, str] = {}
@@ -365,9 +361,11 @@ class Routing:
         if self.ruleset is not None and self.ruleset.settings.reroute_inactive:
             inactive = [o for o, i in self.ruleset.owners.items() if not i.spec.active]
             if inactive:
+                lock_routing(session)
                 ids = list(session.scalars(select(Contact.id).where(
                     Contact.owner.in_(inactive), Contact.merged_into_id.is_(None),
                     Contact.deleted_at.is_(None)).order_by(Contact.id).limit(500)))
+                ids = sorted(_lockable(session, ids))
                 moved = self.route(session, [(c, OWNER_INACTIVE)
                                              for c in self._inactive_owned(session, ids)], now)
                 out["inactive"] = len(moved)
@@ -392,6 +390,17 @@ def _event(routed: Routed, ruleset: RuleSet | None, now: datetime,
     payload = {**routed.as_dict(), "owner": owner, "owner_id": routed.owner,
                "contact": contact}
     return {"type": kind, "payload": payload, "created_at": now, "attempts": 0}
+
+
+def _lockable(session: Session, contact_ids: list[int]) -> set[int]:
+    """The contacts whose rows this transaction could lock now (PostgreSQL; all on SQLite)."""
+    if not contact_ids or session.get_bind().dialect.name != "postgresql":
+        return set(contact_ids)
+    free: set[int] = set()
+    for chunk in _chunks(sorted(set(contact_ids))):
+        free.update(session.scalars(select(Contact.id).where(Contact.id.in_(chunk))
+                                    .with_for_update(skip_locked=True)))
+    return free
 
 
 def _chunks(values: list[int], size: int = 500) -> list[list[int]]:

@@ -113,3 +113,20 @@ def test_a_synced_outbound_email_through_the_pipeline_is_a_touch(
     with session_factory(sqlite_engine).begin() as session:
         assert routing.reroute_sla(session, T0 + timedelta(hours=6)) == 0
     assert current(sqlite_engine, 1).sla_state == "met"
+
+
+def test_sla_and_inactive_owner_passes_work_on_both_engines(tmp_path: Path,
+                                                            engine: Engine) -> None:
+    routing = routing_from(tmp_path, RULES)
+    new_leads(engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
+    with session_factory(engine).begin() as session:
+        done = routing.periodic(session, T0 + timedelta(hours=5))
+    assert done["sla"] == 2
+    assert owners_of(engine) == {1: "chloe", 2: "alice"}
+    alice_gone = RULES.replace('id = "alice"\nteam = "sales"', 'id = "alice"\nactive = false\n'
+                             'team = "sales"')
+    routing = routing_from(tmp_path, alice_gone)
+    with session_factory(engine).begin() as session:
+        done = routing.periodic(session, T0 + timedelta(hours=5, minutes=1))
+    assert done["inactive"] == 1
+    assert owners_of(engine)[2] in ("bob", "chloe")
