@@ -357,6 +357,9 @@ class Routing:
     def periodic(self, session: Session, now: datetime) -> dict[str, int]:
         """The daemon's regular pass: SLA re-routing, contacts of owners who became
         inactive, and scores whose activity points decayed."""
+        if self.ruleset is not None:
+            lock_routing(session)
+            sync_directory(session, self.ruleset, now)  # removed owners show as inactive
         out = {"sla": self.reroute_sla(session, now), "inactive": 0, "rescored": 0}
         if self.ruleset is not None and self.ruleset.settings.reroute_inactive:
             inactive = [o for o, i in self.ruleset.owners.items() if not i.spec.active]
