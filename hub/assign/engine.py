@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from hub.assign.decide import Decision, decide
 from hub.assign.directory import sync_directory
-from hub.assign.facts import INTERACTION_FIELDS, load_facts
+from hub.assign.facts import INTERACTION_FIELDS, POINT_FIELDS, load_facts
 from hub.assign.lifecycle import Lifecycle
 from hub.assign.live import LiveContext, lock_routing
 from hub.assign.model import Assignment
@@ -79,11 +79,17 @@ class Routing:
         self.ruleset = ruleset
         self.scoring = scoring
         self.lifecycle = Lifecycle(scoring.lifecycle if scoring else None)
-        reads = set()
+        reads: set[str] = set()
         if ruleset is not None:
             for rule in ruleset.rules:
                 reads |= rule.condition.fields
         self.interaction_facts = bool(reads & INTERACTION_FIELDS)
+        if scoring is not None:
+            for _, condition in scoring.points:
+                reads |= condition.fields
+            for transition in scoring.lifecycle.transitions if scoring.lifecycle else []:
+                reads |= transition.condition.fields
+        self.reads = reads  # every field some condition reads
 
     @classmethod
     def load(cls, config: HubConfig, plugins: HubPlugins | None = None) -> Routing:
@@ -120,7 +126,9 @@ class Routing:
         facts = load_facts(session, touched, source=connector.name, now=now,
                            interactions=self.interaction_facts or self.lifecycle
                            .reads_interactions or (self.scoring is not None
-                                                   and self.scoring.interaction_facts))
+                                                   and self.scoring.interaction_facts),
+                           points_for=None if self.reads & POINT_FIELDS else new,
+                           sources="sources" in self.reads)
         if self.scoring is not None:
             self.scoring.rescore(session, touched, now, facts)
         if self.lifecycle.enabled:
@@ -197,7 +205,7 @@ class Routing:
         lock_routing(session)
         sync_directory(session, ruleset, now)
         ids = [c for c, _ in contacts]
-        if facts is None or any(c not in facts for c in ids):
+        if facts is None or any(c not in facts or not facts[c]["_points"] for c in ids):
             facts = load_facts(session, ids, source=source,
                                interactions=self.interaction_facts, now=now)
         current = {a.contact_id: a for chunk in _chunks(ids) for a in session.scalars(

@@ -7,7 +7,7 @@ Interaction counts are loaded only when some condition reads them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -81,10 +81,17 @@ def contact_facts(contact: Any, company: Any, domains: list[str],
     return facts
 
 
+POINT_FIELDS = {"contact.emails", "contact.email_domain", "contact.phones"}
+
+
 def load_facts(session: Session, contact_ids: list[int], *, source: str | None = None,
-               interactions: bool = False,
-               now: datetime | None = None) -> dict[int, dict[str, Any]]:
-    """Facts of these (live) contacts, keyed by id, in a handful of queries."""
+               interactions: bool = False, now: datetime | None = None,
+               points_for: Collection[int] | None = None,
+               sources: bool = True) -> dict[int, dict[str, Any]]:
+    """Facts of these contacts, keyed by id, in a handful of queries.
+
+    ``points_for``: the contacts whose e-mails and phones are needed (default: all; the
+    others get ``_points = False``); ``sources=False`` skips the connectors list."""
     ids = sorted(set(contact_ids))
     contacts: dict[int, Any] = {}
     for chunk in _chunks(ids):  # columns, not entities: provenance JSON is never decoded
@@ -101,8 +108,9 @@ def load_facts(session: Session, contact_ids: list[int], *, source: str | None =
                 .where(CompanyDomain.company_id.in_(chunk)).order_by(CompanyDomain.domain)):
             domains.setdefault(company_id, []).append(domain)
     points: dict[int, dict[str, list[str]]] = {}
-    sources: dict[int, set[str]] = {}
-    for chunk in _chunks(list(contacts)):
+    connectors: dict[int, set[str]] = {}
+    wanted = list(contacts) if points_for is None else sorted(set(points_for) & set(contacts))
+    for chunk in _chunks(wanted):
         for contact_id, kind, value in session.execute(
                 select(ContactPoint.contact_id, ContactPoint.kind, ContactPoint.value)
                 .where(ContactPoint.contact_id.in_(chunk), ContactPoint.kind.in_(
@@ -112,19 +120,22 @@ def load_facts(session: Session, contact_ids: list[int], *, source: str | None =
             mine = points.setdefault(contact_id, {"email": [], "phone": []})
             if value not in mine[kind]:
                 mine[kind].append(value)
+    for chunk in _chunks(list(contacts)) if sources else ():
         for source_contact, connector in session.execute(
                 select(SourceRecord.contact_id, SourceRecord.connector).distinct()
                 .where(SourceRecord.contact_id.in_(chunk), SourceRecord.deleted_at.is_(None))):
             if source_contact is not None:
-                sources.setdefault(source_contact, set()).add(connector)
+                connectors.setdefault(source_contact, set()).add(connector)
     out: dict[int, dict[str, Any]] = {}
+    wanted_set = set(wanted)
     for contact_id, contact in contacts.items():
         company = companies.get(contact.company_id) if contact.company_id else None
         company_domains = domains.get(company.id, []) if company is not None else []
         mine = points.get(contact_id, {"email": [], "phone": []})
         out[contact_id] = contact_facts(
             contact, company, company_domains, mine["email"],
-            mine["phone"], sorted(sources.get(contact_id, ())), source)
+            mine["phone"], sorted(connectors.get(contact_id, ())), source)
+        out[contact_id]["_points"] = points_for is None or contact_id in wanted_set
     if interactions and out:
         add_interaction_facts(session, out, now)
     return out

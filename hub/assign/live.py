@@ -57,7 +57,8 @@ class LiveContext:
     # -- per decision --------------------------------------------------------------------
 
     def begin(self, lead: Lead) -> None:
-        self.inputs = {"now": self.now.isoformat(), "facts": dict(lead.facts), "pointers": {},
+        facts = {k: v for k, v in lead.facts.items() if v is not None and v != "" and v != []}
+        self.inputs = {"now": self.now.isoformat(), "facts": facts, "pointers": {},
                        "pointers_after": {}, "open": {}, "day": {}, "month": {}}
 
     def assigned(self, owner: str | None, company_id: int | None = None) -> None:

@@ -249,35 +249,37 @@ class Scoring:
             facts = load_facts(session, ids, interactions=self.interaction_facts, now=now)
         facts = {c: facts[c] for c in ids if c in facts and facts[c].get("_live", True)}
         activity = self._activity(session, list(facts), now)
-        stored = {s.contact_id: s for chunk in _chunks(list(facts)) for s in session.scalars(
-            select(ContactScore).where(ContactScore.contact_id.in_(chunk)))}
+        stored = {row.contact_id: row for chunk in _chunks(list(facts)) for row in
+                  session.execute(select(ContactScore.contact_id, ContactScore.inputs_hash,
+                                         ContactScore.decays)
+                                  .where(ContactScore.contact_id.in_(chunk)))}
         fresh: list[dict[str, Any]] = []
+        rewritten: list[dict[str, Any]] = []
         scores: list[dict[str, Any]] = []
         for contact_id, contact_facts in facts.items():
             score, breakdown, ages = self.compute(contact_facts, activity.get(contact_id, []),
                                                   now)
             digest = hashlib.sha256(json.dumps(breakdown, sort_keys=True).encode()).hexdigest()
             row = stored.get(contact_id)
+            values = {"contact_id": contact_id, "score": score, "breakdown": breakdown,
+                      "inputs_hash": digest, "decays": ages, "computed_at": now}
             if row is not None and row.inputs_hash == digest:
-                if row.decays != ages:
-                    row.decays = ages
-                row.computed_at = now
+                rewritten.append({"contact_id": contact_id, "decays": ages,
+                                  "computed_at": now})
                 continue
-            if row is None:
-                fresh.append({"contact_id": contact_id, "score": score, "breakdown": breakdown,
-                              "inputs_hash": digest, "decays": ages, "computed_at": now})
-            else:
-                row.score, row.breakdown, row.inputs_hash = score, breakdown, digest
-                row.decays, row.computed_at = ages, now
+            (fresh if row is None else rewritten).append(values)
             if contact_facts.get("score") != score:
                 scores.append({"id": contact_id, "score": score})
                 contact_facts["score"] = score
-        session.flush()
         if fresh:
             session.execute(insert(table_of(ContactScore)), fresh)
+        unchanged = [r for r in rewritten if "score" not in r]
+        for group in (unchanged, [r for r in rewritten if "score" in r]):
+            if group:
+                session.execute(update(ContactScore), group)
         if scores:
             session.execute(update(Contact), scores)
-        return len(fresh) + len(scores)
+        return len(fresh) + len(rewritten) - len(unchanged)
 
     def rescore_decayed(self, session: Session, now: datetime, limit: int = 1000) -> int:
         """Contacts whose activity points age, not rescored for an hour."""
