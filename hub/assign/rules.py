@@ -36,8 +36,6 @@ names the file, the rule (index and name) or owner, the key, and a hint.
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -56,6 +54,9 @@ from hub.assign.calendar import (
     zone,
 )
 from hub.assign.conditions import ALWAYS, Condition, ConditionError, compile_condition
+from hub.assign.issues import digest as _digest
+from hub.assign.issues import label as _label
+from hub.assign.issues import validation_issues as _issues
 from hub.assign.strategies import Strategy, StrategyParams
 from hub.config import ConfigError, ConfigIssue, parse_duration
 
@@ -213,64 +214,6 @@ def _bosses(spec: OwnerSpec, teams: dict[str, TeamSpec]) -> list[str]:
     if team is not None and team.manager and team.manager != spec.id:
         bosses.append(team.manager)
     return bosses
-
-
-def _label(items: list[Any], index: int, attr: str) -> str:
-    item = items[index] if index < len(items) else None
-    value = item.get(attr) if isinstance(item, dict) else None
-    return f"[{index} {attr}={value}]" if value else f"[{index}]"
-
-
-def _key(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
-    """``rules[2 name=big-accounts].when`` from a location in the raw file."""
-    out = ""
-    node: Any = raw
-    for part in loc:
-        if isinstance(part, int) and isinstance(node, list):
-            attr = "id" if out.endswith(("owners", "teams")) else "name"
-            out += _label(node, part, attr)
-            node = node[part] if part < len(node) else None
-        else:
-            out += ("." if out else "") + str(part)
-            node = node.get(part) if isinstance(node, dict) else None
-    return out or "(top level)"
-
-
-def _issues(exc: ValidationError, raw: dict[str, Any], file: str, prefix: tuple[Any, ...],
-            model: type[BaseModel]) -> list[ConfigIssue]:
-    issues = []
-    for error in exc.errors():
-        loc = (*prefix, *error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        hint = None
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-            known = _known_keys(model, error["loc"][:-1])
-            close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else (
-                f"known keys here: {', '.join(sorted(known))}" if known else None)
-        elif error["type"] == "missing":
-            message = "required key is missing"
-            hint = f"add {error['loc'][-1]} = ..."
-        elif error["type"] == "string_pattern_mismatch":
-            hint = "letters, digits, '_', '.', '@' and '-' only"
-        issues.append(ConfigIssue(file, _key(loc, raw), message, hint))
-    return issues
-
-
-def _known_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
-    for part in loc:
-        if model is None or isinstance(part, int):
-            continue
-        info = model.model_fields.get(str(part))
-        if info is None:
-            return []
-        annotation = info.annotation
-        model = next((a for a in (annotation, *getattr(annotation, "__args__", ()))
-                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
-    if model is None:
-        return []
-    return [info.alias or name for name, info in model.model_fields.items()]
 
 
 def load_rules(path: Path, strategies: dict[str, type[Strategy]],
@@ -464,8 +407,3 @@ def _cycles(owners: list[OwnerSpec]) -> list[list[str]]:
                 turn = loop.index(first)
                 found.append(loop[turn:] + loop[:turn])
     return found
-
-
-def _digest(data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from hub.assign.conditions import Condition, ConditionError, compile_condition
 from hub.assign.facts import INTERACTION_FIELDS, load_facts
+from hub.assign.issues import validation_issues as _issues
 from hub.assign.model import ContactScore
 from hub.config import ConfigError, ConfigIssue, parse_duration
 from hub.model import Contact, Interaction, InteractionContact, table_of
@@ -123,8 +124,6 @@ class LifecycleConfig:
 
 def load_scoring(path: Path) -> Scoring:
     """Read and validate a scoring file; :class:`ConfigError` names file, entry and key."""
-    from hub.assign.rules import _issues
-
     file = str(path)
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
