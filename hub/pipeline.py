@@ -298,10 +298,10 @@ class _BatchRun:
         if self.batch.snapshot_end is not None:
             self._end_snapshot(self.batch.snapshot_end)
         self._rebuild()
+        self._outbox()  # contact.created before the contact.assigned routing adds
         self.p.routing.after_batch(session, connector=self.connector,
                                    new_contact_ids=sorted(self.new_contacts),
                                    changed_contact_ids=sorted(self.touched), now=self.now)
-        self._outbox()
         self._sync_state()
         session.flush()
         return self.stats

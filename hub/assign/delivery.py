@@ -21,6 +21,7 @@ row in ``sink_deliveries``: ``pending`` until sent, retried with exponential bac
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,7 +61,7 @@ class SinkContext:
     logger: logging.LoggerAdapter[logging.Logger]
 
 
-class Sink:
+class Sink(ABC):
     """Base class of outbound sinks. ``send`` raises to fail (retried later)."""
 
     name: ClassVar[str]
@@ -70,8 +71,9 @@ class Sink:
         self.settings = settings
         self.context = context
 
+    @abstractmethod
     def send(self, event: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Deliver one outbox event; raise to have it retried with backoff."""
 
 
 def backoff(attempts: int) -> float:

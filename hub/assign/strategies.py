@@ -18,6 +18,7 @@ plugin's (:mod:`hub.assign.builtin`). A plugin's strategy subclasses :class:`Str
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,7 +83,7 @@ class Plan:
     note: dict[str, Any] = field(default_factory=dict)
 
 
-class Strategy:
+class Strategy(ABC):
     """Base class of assignment strategies; ``name`` is what ``strategy = ...`` refers to."""
 
     name: ClassVar[str]
@@ -96,10 +97,11 @@ class Strategy:
         """(owner ids, team ids) the parameters name, checked against the rules file."""
         return [], []
 
+    @abstractmethod
     def plan(self, lead: Lead, ctx: Context) -> Plan:
-        raise NotImplementedError
+        """The owners this strategy would try for ``lead``, in order, with its inputs."""
 
-    def chosen(self, lead: Lead, ctx: Context, plan: Plan, owner: str,
+    def chosen(self, lead: Lead, ctx: Context, plan: Plan, owner: str,  # noqa: B027
                eligible: list[str]) -> None:
         """Called with the owner who got the lead (``eligible``: who could have)."""
 

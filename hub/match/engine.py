@@ -30,7 +30,7 @@ from hub.canonical import NAME, STRONG, WEAK
 from hub.config import MatchSection
 from hub.match.blocking import lookup_only_keys
 from hub.match.compare import Profile, comparators
-from hub.match.resolve import Item, live_contacts
+from hub.match.resolve import CHUNK, Item, _chunks, live_contacts
 from hub.match.score import Model, Scored
 from hub.match.survivorship import MANUAL
 from hub.model import (
@@ -40,7 +40,6 @@ from hub.model import (
     SourceRecord,
 )
 
-CHUNK = 500
 MAX_MEMBERS = 200  # records of one contact scored against a newcomer
 
 
@@ -121,11 +120,6 @@ def _keyed(session: Session, template: str,
                 params[f"k{i}"], params[f"v{i}"] = kind, values
             yield from (tuple(row) for row in session.execute(statement, params))
         group, size = ([part], len(part[1])) if part is not None else ([], 0)
-
-
-def _chunks(values: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start:start + CHUNK]
 
 
 class _Clusters:
