@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ class Run:
     sampled_rss_mb: float = 0.0  # psutil, every 50 ms, whole process tree
     counters: dict[str, int] = field(default_factory=dict)
     live_contacts: int | None = None  # --verify: contacts in `crmhub export contacts`
+    accuracy: dict[str, float] | None = None  # --verify: pairwise P/R/F1 against the truth
     error: str | None = None
     database: str = ""
 
@@ -142,11 +144,12 @@ def dataset(rows: int, seed: int, dup_rate: float) -> Dataset:
     OUT.mkdir(parents=True, exist_ok=True)
     stem = f"outlook-{rows}-seed{seed}-dup{dup_rate:g}-v{GENERATOR_VERSION}"
     path, stats_path = OUT / f"{stem}.csv", OUT / f"{stem}.json"
-    if not (path.exists() and stats_path.exists()):
+    truth = OUT / f"{stem}.truth"
+    if not (path.exists() and stats_path.exists() and truth.exists()):
         print(f"generating {path.name}...", file=sys.stderr)
         subprocess.run([sys.executable, str(HERE / "generate_outlook.py"), "--rows", str(rows),
                         "--seed", str(seed), "--dup-rate", str(dup_rate), "--out", str(path),
-                        "--stats", str(stats_path)], check=True)
+                        "--stats", str(stats_path), "--truth", str(truth)], check=True)
     stats = json.loads(stats_path.read_text(encoding="utf-8"))
     return Dataset(rows, path, stats["persons"], stats["duplicates"], path.stat().st_size)
 
@@ -265,7 +268,39 @@ def run_once(engine: str, data: Dataset, number: int, args: argparse.Namespace,
         if export.returncode == 0:
             with (workdir / "contacts.jsonl").open("rb") as lines:
                 run.live_contacts = sum(1 for _ in lines)
+        run.accuracy = accuracy(url, data.path.with_suffix(".truth"))
     return run
+
+
+def accuracy(url: str, truth_path: Path) -> dict[str, float]:
+    """Pairwise precision, recall and F1 of the contacts against the generator's truth.
+
+    Rows are stored in file order (one source record per row, ids ascending), so the n-th
+    person record is the n-th row; the truth file names each row's person.
+    """
+    from sqlalchemy import create_engine, text  # the crmhub venv has it
+
+    truth = [int(line) for line in truth_path.read_text(encoding="ascii").split()]
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        contacts = [row[0] for row in connection.execute(text(
+            "SELECT contact_id FROM source_records WHERE kind = 'person' ORDER BY id"))]
+    engine.dispose()
+    if len(contacts) != len(truth):
+        raise SystemExit(f"{len(contacts)} person records for {len(truth)} rows: the truth "
+                         "cannot be lined up")
+
+    def pairs(counts: Counter[Any]) -> int:
+        return sum(n * (n - 1) // 2 for n in counts.values())
+
+    found = pairs(Counter(contacts))
+    true = pairs(Counter(truth))
+    both = pairs(Counter(zip(contacts, truth, strict=True)))
+    precision = both / found if found else 1.0
+    recall = both / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "false_pairs": found - both, "missed_pairs": true - both}
 
 
 def profile(data: Dataset) -> Path:
@@ -373,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep each run's database, config and logs for inspection")
     parser.add_argument("--verify", action="store_true",
                         help="after each run, count live contacts with `crmhub export "
-                             "contacts` (untimed)")
+                             "contacts` and score the contacts pairwise against the "
+                             "generator's truth (untimed)")
     args = parser.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if unknown := set(engines) - {"sqlite", "postgresql"}:
@@ -398,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{engine} {rows:,} rows run {number}: {run.wall_seconds:.2f} s, "
                       f"{run.rows_per_second:,.0f} rows/s, {run.peak_rss_mb:.0f} MB, "
                       f"{json.dumps(run.counters)} {status}", file=sys.stderr)
+                if run.accuracy is not None:
+                    print(f"  pairwise against the truth: {json.dumps(run.accuracy)}",
+                          file=sys.stderr)
                 if args.keep:
                     print(f"  kept: {workdir} (database {run.database})", file=sys.stderr)
                 else:

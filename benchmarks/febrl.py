@@ -100,6 +100,7 @@ class HubResult:
     review_open: int | None  # open rows of match_candidates, when the table exists
     score: Score
     sync: list[dict[str, Any]] = field(default_factory=list)
+    trained: dict[str, Any] | None = None  # --train: the same after train + match run
 
 
 @dataclass
@@ -141,7 +142,7 @@ def write_csv(source: Source, directory: Path, with_identifier: bool) -> None:
 
 
 def write_config(directory: Path, database_url: str, sources: list[Source],
-                 with_identifier: bool) -> Path:
+                 with_identifier: bool, vetoes: list[str] | None = None) -> Path:
     mapping = dict(MAPPING)
     if with_identifier:
         mapping[IDENTIFIER] = f"person.identifiers.{IDENTIFIER}"
@@ -153,6 +154,7 @@ def write_config(directory: Path, database_url: str, sources: list[Source],
         "",
         "[match]",
         f"identifiers = {json.dumps([IDENTIFIER] if with_identifier else [])}",
+        *([f"vetoes = {json.dumps(vetoes)}"] if vetoes is not None else []),
     ]
     for source in sources:
         lines += [
@@ -248,13 +250,8 @@ class Postgres:
 
 
 def run_hub(config: Path, sources: list[Source], truth: set[Pair], linkage: bool,
-            engine_name: str, database_url: str) -> HubResult:
-    from sqlalchemy import func, inspect, select, text
-    from sqlalchemy.orm import Session
-
+            engine_name: str, database_url: str, train_model: bool = False) -> HubResult:
     from hub.db import make_engine, upgrade
-    from hub.match.resolve import live_contacts
-    from hub.model import MergeEvent, SourceRecord
     from hub.runtime import Hub
     from hub.sync import run_sync
 
@@ -274,29 +271,69 @@ def run_hub(config: Path, sources: list[Source], truth: set[Pair], linkage: bool
         reports.append(report.as_dict())
     seconds = time.perf_counter() - started
 
+    predicted, counts = clusters_of(hub, sources, linkage)
+    trained = None
+    if train_model:
+        trained = train_and_rerun(hub, sources, truth, linkage)
+    hub.close()
+    return HubResult(
+        engine=engine_name, seconds=round(seconds, 3), open_seconds=round(open_seconds, 3),
+        records=counts["records"], quarantined=sum(r["quarantined"] for r in reports),
+        contacts=counts["contacts"], merged=counts["merged"],
+        review_open=counts["review_open"], score=score(predicted, truth), sync=reports,
+        trained=trained)
+
+
+def clusters_of(hub: Any, sources: list[Source], linkage: bool) -> tuple[set[Pair],
+                                                                         dict[str, Any]]:
+    """The record pairs the hub's live contacts hold, and a few counts."""
+    from sqlalchemy import func, inspect, select, text
+    from sqlalchemy.orm import Session
+
+    from hub.match.resolve import live_contacts
+    from hub.model import MergeEvent, SourceRecord
+
     with Session(hub.engine) as session:
         rows = session.execute(
             select(SourceRecord.connector, SourceRecord.external_id, SourceRecord.contact_id)
             .where(SourceRecord.deleted_at.is_(None))).all()
         live = live_contacts(session, [r.contact_id for r in rows if r.contact_id is not None])
-        merged = session.scalar(select(func.count()).select_from(MergeEvent)) or 0
+        merged = session.scalar(select(func.count()).select_from(MergeEvent)
+                                .where(MergeEvent.action == "merge")) or 0
         review_open = None
         if inspect(session.connection()).has_table("match_candidates"):
             review_open = session.scalar(
                 text("SELECT count(*) FROM match_candidates WHERE status = 'open'"))
-    hub.close()
-
     clusters: dict[int, list[Record]] = defaultdict(list)
     for row in rows:
         if row.contact_id is not None:  # a record without a contact stays alone
             clusters[live[row.contact_id]].append((row.connector, row.external_id))
     predicted = cluster_pairs(clusters.values(), sources[0].connector if linkage else None)
-    return HubResult(
-        engine=engine_name, seconds=round(seconds, 3), open_seconds=round(open_seconds, 3),
-        records=len(rows), quarantined=sum(r["quarantined"] for r in reports),
-        contacts=len(clusters), merged=int(merged),
-        review_open=None if review_open is None else int(review_open),
-        score=score(predicted, truth), sync=reports)
+    return predicted, {"records": len(rows), "contacts": len(clusters), "merged": int(merged),
+                       "review_open": None if review_open is None else int(review_open)}
+
+
+def train_and_rerun(hub: Any, sources: list[Source], truth: set[Pair],
+                    linkage: bool) -> dict[str, Any]:
+    """What an admin does after a first import: `crmhub match train`, then `crmhub match
+    run` (batch re-deduplication with the trained model, applied)."""
+    from sqlalchemy.orm import Session
+
+    from hub.match.batch import rededuplicate, train
+    from hub.match.engine import ProbabilisticResolver
+
+    started = time.perf_counter()
+    now = dt.datetime.now(dt.UTC)
+    with Session(hub.engine) as session:
+        report = train(session, ProbabilisticResolver(hub.config.match), now)
+        session.commit()
+        resolver = ProbabilisticResolver(hub.config.match)
+        resolver.refresh(session)
+        run = rededuplicate(session, resolver, now, apply=True)
+        session.commit()
+    seconds = time.perf_counter() - started
+    predicted, counts = clusters_of(hub, sources, linkage)
+    return {"seconds": round(seconds, 3), "duplicates_per_record": round(report.duplicates, 3), "run": run.as_dict(), **counts, "score": asdict(score(predicted, truth))}
 
 
 # --- the peer: recordlinkage -----------------------------------------------------------
@@ -391,6 +428,8 @@ def render(result: dict[str, Any]) -> str:
 
     h = result["hub"]
     lines.append(row(f"crmhub ({h['engine']})", h["score"], h["seconds"]))
+    if t := h.get("trained"):
+        lines.append(row("crmhub, trained + match run", t["score"], t["seconds"]))
     if p := result.get("peer"):
         lines.append(row("recordlinkage ECM, pairs", p["pairs"], p["seconds"]))
         lines.append(row("recordlinkage ECM, closure", p["closure"], p["seconds"]))
@@ -402,6 +441,10 @@ def render(result: dict[str, Any]) -> str:
         f"; ingest {h['seconds']:.2f}s ({h['records'] / max(h['seconds'], 1e-9):.0f} rec/s), "
         f"Hub.open {h['open_seconds']:.2f}s",
     ]
+    if t:
+        lines.append(f"crmhub trained: {t['duplicates_per_record']} duplicates per record, "
+                     f"{t['contacts']} contacts, {t['merged']} merges, review queue "
+                     f"{t['review_open']}; train + run {t['seconds']:.2f}s")
     if p:
         lines.append(f"recordlinkage: {p['candidate_pairs']} candidate pairs, blocking keeps "
                      f"{p['blocking_recall']:.4f} of the true pairs")
@@ -424,6 +467,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--vetoes", help="comma-separated [match] vetoes for the hub "
+                        "(default: the config's default, all of them); '' for none")
+    parser.add_argument("--train", action="store_true",
+                        help="after the streaming import, `match train` and `match run` "
+                             "(applied), and score the hub again")
     args = parser.parse_args(argv)
 
     random.seed(args.seed)
@@ -440,8 +488,10 @@ def main(argv: list[str] | None = None) -> int:
         for source in sources:
             write_csv(source, workdir, with_identifier)
         url = pg.sqlalchemy_url if pg else f"sqlite:///{workdir / 'hub.db'}"
-        config = write_config(workdir, url, sources, with_identifier)
-        hub_result = run_hub(config, sources, truth, linkage, args.engine, url)
+        vetoes = None if args.vetoes is None else \
+            [v.strip() for v in args.vetoes.split(",") if v.strip()]
+        config = write_config(workdir, url, sources, with_identifier, vetoes)
+        hub_result = run_hub(config, sources, truth, linkage, args.engine, url, args.train)
         if not with_identifier:
             for source in sources:
                 source.frame = source.frame.drop(columns=[IDENTIFIER])
@@ -456,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict[str, Any] = {
         "dataset": args.dataset, "identifier": with_identifier, "seed": args.seed,
+        "vetoes": args.vetoes,
         "records": sum(len(s.frame) for s in sources), "true_pairs": len(truth),
         "machine": info, "hub": asdict(hub_result),
         "peer": asdict(peer) if peer else None,

@@ -160,7 +160,7 @@ class Company:
 class Person:
     __slots__ = ("birthday", "business_address", "company", "country", "department", "emails",
                  "family", "given", "home", "job", "middle", "notes", "phones", "salutation",
-                 "website")
+                 "serial", "website")
 
     given: str
     middle: str
@@ -177,6 +177,7 @@ class Person:
     website: str
     birthday: str
     notes: str
+    serial: int  # which distinct person: the ground truth of a row
 
 
 def local_part(email: str) -> str:
@@ -323,6 +324,7 @@ class Generator:
     def new_person(self, serial: int) -> Person:
         random, pick = self.random, self.pick
         person = Person()
+        person.serial = serial
         company = self.company_slot() if random() < 0.74 else None
         person.company = company
         if company is not None and random() < 0.85:
@@ -534,17 +536,24 @@ class Generator:
                 plain(company)
         return self.render(p, given, middle, family, emails, phones, company, drop, strip)
 
-    def write(self, writerow: Callable[[list[str]], object], rows: int) -> None:
+    def write(self, writerow: Callable[[list[str]], object], rows: int,
+              truth: Callable[[int], object] | None = None) -> None:
+        """Write `rows` rows; `truth` gets each row's person serial (no random draw)."""
         random, reservoir, dup_rate = self.random, self.reservoir, self.dup_rate
         duplicate, new_person, original = self.duplicate, self.new_person, self.original
         persons = self.persons
         for _ in range(rows):
             if reservoir and random() < dup_rate:
-                writerow(duplicate(reservoir[int(random() * len(reservoir))]))
+                twin = reservoir[int(random() * len(reservoir))]
+                writerow(duplicate(twin))
+                if truth is not None:
+                    truth(twin.serial)
                 continue
             person = new_person(persons)
             persons += 1
             writerow(original(person))
+            if truth is not None:
+                truth(person.serial)
             if len(reservoir) < RESERVOIR:
                 reservoir.append(person)
             else:  # Algorithm R: every earlier person is equally likely to be kept
@@ -563,6 +572,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dup-rate", type=float, default=0.2,
                         help="share of rows that repeat an earlier person (default 0.2)")
     parser.add_argument("--stats", type=Path, help="also write the counts here, as JSON")
+    parser.add_argument("--truth", type=Path,
+                        help="also write each row's person serial here, one per line (the "
+                             "ground truth for accuracy checks; the CSV is unchanged)")
     parser.add_argument("--check-phones", type=int, default=0, metavar="N",
                         help="first parse N sample numbers with phonenumbers; exit 1 if any "
                              "is invalid")
@@ -584,7 +596,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with partial.open("w", encoding="utf-8-sig", newline="", buffering=1 << 20) as file:
         writer = csv.writer(file, lineterminator="\r\n")
         writer.writerow(HEADER)
-        generator.write(writer.writerow, args.rows)
+        if args.truth:
+            with args.truth.open("w", encoding="ascii") as truth:
+                generator.write(writer.writerow, args.rows,
+                                lambda serial: truth.write(f"{serial}\n"))
+        else:
+            generator.write(writer.writerow, args.rows)
     os.replace(partial, args.out)
     seconds = time.perf_counter() - started
     size = args.out.stat().st_size

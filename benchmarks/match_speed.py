@@ -27,28 +27,36 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub.canonical import canonical_person  # noqa: E402
-from hub.config import ConnectorConfig, HubConfig, HubSection  # noqa: E402
-from hub.connectors import Batch  # noqa: E402
-from hub.db import ensure_schema, make_engine  # noqa: E402
-from hub.match.batch import rededuplicate  # noqa: E402
-from hub.match.engine import ProbabilisticResolver  # noqa: E402
-from hub.match.resolve import Item  # noqa: E402
-from hub.pipeline import Pipeline  # noqa: E402
-from hub.records import Observation, PersonData  # noqa: E402
+from hub.canonical import canonical_person
+from hub.config import ConnectorConfig, HubConfig, HubSection
+from hub.connectors import Batch
+from hub.db import ensure_schema, make_engine
+from hub.match.batch import rededuplicate
+from hub.match.engine import ProbabilisticResolver
+from hub.match.resolve import Item
+from hub.pipeline import Pipeline
+from hub.records import Observation, PersonData
 
-GIVEN = ("Anna Louis Emma Hugo Chloé Jules Léa Adam Inès Gabriel Manon Lucas Jade Nathan "
-         "Camille Théo Sarah Tom Lina Noah Alice Arthur Rose Paul Zoé Victor Louise Raphaël "
-         "Julia Ethan Mila Léo Ambre Sacha Lou Maël Anna Eden Iris Nolan").split()
-FAMILY = ("Martin Bernard Dubois Thomas Robert Richard Petit Durand Leroy Moreau Simon "
-          "Laurent Lefebvre Michel Garcia David Bertrand Roux Vincent Fournier Morel Girard "
-          "André Mercier Dupont Lambert Bonnet François Martinez Legrand Garnier Faure Rousseau "
-          "Blanc Guerin Muller Henry Roussel Nicolas Perrin Morin Mathieu Clement Gauthier "
-          "Dumont Lopez Fontaine Chevalier Robin Masson Sanchez Gerard Nguyen Boyer Denis "
-          "Lemaire Duval Joly Gautier Roger Roche Roy Noel Meyer Lucas Meunier Jean Perez "
-          "Marchand Dufour Blanchard Marie Barbier Brun Dumas Brunet Schmitt Leroux Colin "
-          "Fernandez Pierre Renard Arnaud Rolland Caron Aubert Giraud Leclerc Vidal Bourgeois "
-          "Renaud Lemoine Picard Gaillard Philippe Leclercq Lacroix Fabre Dupuis").split()
+GIVEN = (
+    "Anna", "Louis", "Emma", "Hugo", "Chloé", "Jules", "Léa", "Adam", "Inès", "Gabriel",
+    "Manon", "Lucas", "Jade", "Nathan", "Camille", "Théo", "Sarah", "Tom", "Lina", "Noah",
+    "Alice", "Arthur", "Rose", "Paul", "Zoé", "Victor", "Louise", "Raphaël", "Julia", "Ethan",
+    "Mila", "Léo", "Ambre", "Sacha", "Lou", "Maël", "Anna", "Eden", "Iris", "Nolan"
+)
+FAMILY = (
+    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy",
+    "Moreau", "Simon", "Laurent", "Lefebvre", "Michel", "Garcia", "David", "Bertrand", "Roux",
+    "Vincent", "Fournier", "Morel", "Girard", "André", "Mercier", "Dupont", "Lambert",
+    "Bonnet", "François", "Martinez", "Legrand", "Garnier", "Faure", "Rousseau", "Blanc",
+    "Guerin", "Muller", "Henry", "Roussel", "Nicolas", "Perrin", "Morin", "Mathieu",
+    "Clement", "Gauthier", "Dumont", "Lopez", "Fontaine", "Chevalier", "Robin", "Masson",
+    "Sanchez", "Gerard", "Nguyen", "Boyer", "Denis", "Lemaire", "Duval", "Joly", "Gautier",
+    "Roger", "Roche", "Roy", "Noel", "Meyer", "Lucas", "Meunier", "Jean", "Perez", "Marchand",
+    "Dufour", "Blanchard", "Marie", "Barbier", "Brun", "Dumas", "Brunet", "Schmitt", "Leroux",
+    "Colin", "Fernandez", "Pierre", "Renard", "Arnaud", "Rolland", "Caron", "Aubert",
+    "Giraud", "Leclerc", "Vidal", "Bourgeois", "Renaud", "Lemoine", "Picard", "Gaillard",
+    "Philippe", "Leclercq", "Lacroix", "Fabre", "Dupuis"
+)
 
 
 def person(rng: random.Random, i: int) -> dict[str, object]:

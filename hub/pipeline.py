@@ -464,6 +464,9 @@ class _BatchRun:
             session.execute(delete(MatchKey).where(MatchKey.source_record_id.in_(chunk)))
         fresh_ids = iter(ids)
         record_of = [p.record.id if p.record is not None else next(fresh_ids) for p in persons]
+        for person, record_id, profile in zip(persons, record_of, resolution.profiles,
+                                              strict=False):
+            self.p.resolver.remember(record_id, person.digest, profile)
         keys: list[dict[str, Any]] = []
         for person, node, record_id in zip(persons, resolution.contact_of, record_of,
                                            strict=True):

@@ -13,11 +13,15 @@ built once per record from ``source_records.data``. Plugins add comparators thro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
+from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
+
+HOUSE_NUMBER = re.compile(r"\b\d+[a-z]?\b")
 
 
 @dataclass(slots=True)
@@ -36,6 +40,8 @@ class Profile:
     postcode: str = ""
     city: str = ""
     street: str = ""
+    street_name: str = ""  # the street without its house numbers
+    houses: frozenset[str] = frozenset()  # house numbers: "12", "12b"
     region: str = ""
     companies: frozenset[str] = frozenset()
 
@@ -57,6 +63,8 @@ class Profile:
         address = data.get("address") or {}
         company = data.get("company") or {}
         companies = {v for v in (company.get("domain"), company.get("name_key")) if v}
+        street = " ".join(str(address.get("street") or "").lower().split())
+        houses = frozenset(HOUSE_NUMBER.findall(street))
         return cls(
             data=data,
             given=data.get("given_key") or "",
@@ -67,7 +75,10 @@ class Profile:
             birthday=data.get("birthday") or "",
             postcode="".join(str(address.get("postcode") or "").split()).lower(),
             city=" ".join(str(address.get("city") or "").lower().split()),
-            street=" ".join(str(address.get("street") or "").lower().split()),
+            street=street,
+            street_name=" ".join(HOUSE_NUMBER.sub(" ", street).replace(",", " ").split())
+            if houses else street,
+            houses=houses,
             region=str(address.get("region") or "").strip().lower(),
             companies=frozenset(companies),
         )
@@ -244,80 +255,72 @@ class Birthday:
         return 4
 
 
-class Postcode:
-    """Neighbouring postcodes are often neighbouring districts: a near miss is weak."""
+def _street_level(a: Profile, b: Profile) -> int:
+    """1 the same house, 2 a similar street (a rougher spelling), 3 a different street,
+    4 the same street with another house number; 0 when a street is missing on either side.
 
-    name = "postcode"
-    levels = ("missing", "exact", "near", "different")
-    m = (0.0, 0.88, 0.06, 0.06)
-    u = (0.0, 0.001, 0.03, 0.969)
-
-    def compare(self, a: Profile, b: Profile) -> int:
-        x, y = a.postcode, b.postcode
-        if not x or not y:
-            return 0
-        if x == y:
-            return 1
-        return 2 if _digits_near(x, y) else 3
-
-
-class City:
-    name = "city"
-    levels = ("missing", "exact", "jw88", "different")
-    m = (0.0, 0.85, 0.08, 0.07)
-    u = (0.0, 0.05, 0.01, 0.94)
-
-    def compare(self, a: Profile, b: Profile) -> int:
-        x, y = a.city, b.city
-        if not x or not y:
-            return 0
-        if x == y:
-            return 1
-        return 2 if _jw(x, y) >= 0.88 else 3
+    Street names are compared as sets of words too, so a part left out or moved
+    ("4, bynoe place, rhosewyn" / "4, rhosewyn, bynoe place") is still the same street.
+    """
+    if not a.street or not b.street:
+        return 0
+    x, y = a.street_name, b.street_name
+    alike = x == y or _jw(x, y) >= 0.92 or fuzz.token_set_ratio(x, y) >= 90
+    if a.houses and b.houses and not a.houses & b.houses:
+        return 4 if alike or _jw(x, y) >= 0.90 else 3
+    if alike:
+        return 1
+    return 2 if _jw(a.street, b.street) >= 0.85 else 3
 
 
-class Street:
-    name = "street"
-    levels = ("missing", "jw95", "jw85", "different")
-    m = (0.0, 0.85, 0.08, 0.07)
-    u = (0.0, 0.0005, 0.002, 0.9975)
+class Place:
+    """Where someone works or lives, as one comparison: company and address together.
+
+    Colleagues share a company *and* its address, relatives a home: scored as separate
+    fields, those would count one fact three or four times (the street implies the postcode
+    and the city) and outweigh two plainly different names. So the levels are one scale,
+    best first: the same company at the same address; the same company; the same house
+    (no company in common); the same postcode (and no other street or house); the same
+    city, the same postcode with another street or house, or a neighbouring postcode; known
+    and different companies; different addresses.
+    """
+
+    name = "place"
+    levels = ("missing", "company_street", "company", "street", "postcode", "city",
+              "other_company", "different")
+    m = (0.0, 0.45, 0.15, 0.20, 0.06, 0.04, 0.05, 0.05)
+    u = (0.0, 0.0005, 0.0005, 0.0003, 0.003, 0.05, 0.50, 0.4457)
 
     def compare(self, a: Profile, b: Profile) -> int:
-        x, y = a.street, b.street
-        if not x or not y:
-            return 0
-        similarity = 1.0 if x == y else _jw(x, y)
-        if similarity >= 0.95:
-            return 1
-        return 2 if similarity >= 0.85 else 3
-
-
-class Region:
-    name = "region"
-    levels = ("missing", "exact", "different")
-    m = (0.0, 0.92, 0.08)
-    u = (0.0, 0.2, 0.8)
-
-    def compare(self, a: Profile, b: Profile) -> int:
-        x, y = a.region, b.region
-        if not x or not y:
-            return 0
-        return 1 if x == y else 2
-
-
-class Company:
-    name = "company"
-    levels = ("missing", "exact", "different")
-    m = (0.0, 0.95, 0.05)
-    u = (0.0, 0.01, 0.99)
-
-    def compare(self, a: Profile, b: Profile) -> int:
-        return _sets(a.companies, b.companies)
+        street = _street_level(a, b)
+        postcode = 0
+        if a.postcode and b.postcode:
+            postcode = 1 if a.postcode == b.postcode else 2 if _digits_near(a.postcode,
+                                                                             b.postcode) else 3
+        city = 0
+        if a.city and b.city:
+            city = 1 if a.city == b.city or _jw(a.city, b.city) >= 0.88 else 3
+        # The same house needs its locality to agree somewhere (a typo in the postcode or
+        # the town is common) and nowhere plainly to disagree on both.
+        same_house = street == 1 and (postcode in (1, 2) or city == 1)
+        if a.companies and b.companies:
+            if a.companies & b.companies:
+                return 1 if same_house else 2
+            if not same_house:
+                return 6
+        if same_house:
+            return 3
+        if (postcode == 1 and street in (0, 2)) or (street == 1 and not postcode and not city):
+            return 4
+        if postcode in (1, 2) or (city == 1 and postcode != 3):
+            return 5
+        if street or postcode or city:
+            return 7
+        return 0
 
 
 BUILTIN: tuple[type[Any], ...] = (
-    Email, Phone, Handle, Identifier, GivenName, FamilyName, Birthday, Postcode, City,
-    Street, Region, Company,
+    Email, Phone, Handle, Identifier, GivenName, FamilyName, Birthday, Place,
 )
 
 

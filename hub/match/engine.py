@@ -19,6 +19,7 @@ Records of the same batch see each other exactly as if they had come one at a ti
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -41,6 +42,7 @@ from hub.model import (
 )
 
 MAX_MEMBERS = 200  # records of one contact scored against a newcomer
+PROFILE_CACHE = 50_000  # profiles of stored records kept between batches (~2 KB each)
 
 
 @dataclass
@@ -87,10 +89,14 @@ class Resolution:
     splits: list[Split] = field(default_factory=list)
     capped: list[Capped] = field(default_factory=list)
     scores: list[Scored | None] = field(default_factory=list)
+    profiles: list[Profile] = field(default_factory=list)  # per item, for the cache
 
 
 class Resolver(Protocol):
     def resolve(self, session: Session, items: Sequence[Item]) -> Resolution: ...
+
+    def remember(self, record_id: int, digest: str, profile: Profile) -> None:
+        """The stored record and content an item's profile belongs to (a cache hint)."""
 
 
 def _keyed(session: Session, template: str,
@@ -155,6 +161,35 @@ def pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
 
 
+class ProfileCache:
+    """Profiles of stored records by (record id, content hash), least recently used out.
+
+    A record's profile only changes with its content, and its content hash says when: a
+    hit needs no JSON read. Another process updating a record changes the hash, so a stale
+    entry is never used.
+    """
+
+    def __init__(self, size: int = PROFILE_CACHE) -> None:
+        self.size = size
+        self.entries: OrderedDict[int, tuple[str, Profile]] = OrderedDict()
+
+    def get(self, record_id: int, digest: str) -> Profile | None:
+        entry = self.entries.get(record_id)
+        if entry is None or entry[0] != digest:
+            return None
+        self.entries.move_to_end(record_id)
+        return entry[1]
+
+    def put(self, record_id: int, digest: str, profile: Profile) -> Profile:
+        if self.size <= 0:
+            return profile
+        self.entries[record_id] = (digest, profile)
+        self.entries.move_to_end(record_id)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return profile
+
+
 class ProbabilisticResolver:
     """Fellegi-Sunter matching through stored match keys (see the module docstring).
 
@@ -172,9 +207,13 @@ class ProbabilisticResolver:
         self.model = model or Model.default(self.comparators)
         self.model.vetoes = frozenset(settings.vetoes)
         self.model_id: int | None = None
+        self.cache = ProfileCache()
 
     def profile(self, data: dict[str, Any]) -> Profile:
         return Profile.of(data, self.identifiers)
+
+    def remember(self, record_id: int, digest: str, profile: Profile) -> None:
+        self.cache.put(record_id, digest, profile)
 
     def refresh(self, session: Session, newest: int | bool | None = False) -> Model:
         """The model to use; ``newest`` is the newest stored model id when known."""
@@ -258,10 +297,14 @@ class _State:
         contacts.update(i.current for i in self.items if i.current is not None)
         live = live_contacts(session, contacts)
         # Every record of every candidate contact: a newcomer is scored against them all.
+        # Profiles come from the resolver's cache when the record's content is unchanged,
+        # so ``data`` (JSON) is read and parsed only for records not seen in that version.
         members: dict[int, list[int]] = {}
+        missing: list[int] = []
+        cache = self.r.cache
         for chunk in _chunks(sorted(set(live.values()))):
-            for record_id, contact_id, data in session.execute(
-                    select(SourceRecord.id, SourceRecord.contact_id, SourceRecord.data)
+            for record_id, contact_id, digest in session.execute(
+                    select(SourceRecord.id, SourceRecord.contact_id, SourceRecord.content_hash)
                     .where(SourceRecord.contact_id.in_(chunk),
                            SourceRecord.kind == "person", SourceRecord.connector != MANUAL,
                            SourceRecord.deleted_at.is_(None))
@@ -269,8 +312,17 @@ class _State:
                 assert contact_id is not None
                 if len(members.setdefault(contact_id, [])) < MAX_MEMBERS:
                     members[contact_id].append(record_id)
-                    self.profiles[record_id] = self.r.profile(data)
                     self.node_of[record_id] = contact_id
+                    cached = cache.get(record_id, digest)
+                    if cached is None:
+                        missing.append(record_id)
+                    else:
+                        self.profiles[record_id] = cached
+        for chunk in _chunks(missing):
+            for record_id, digest, data in session.execute(
+                    select(SourceRecord.id, SourceRecord.content_hash, SourceRecord.data)
+                    .where(SourceRecord.id.in_(chunk))):
+                self.profiles[record_id] = cache.put(record_id, digest, self.r.profile(data))
         for contact_id, records in members.items():
             self.clusters.members[contact_id] = sorted(records)
         # Keys of records that are not live any more (rare) name no candidate.
@@ -410,6 +462,7 @@ class _State:
                 self._cap(key[0], key[1], f"too common: more than {self.cap} records share it")
         self.out.contact_of.append(target)
         self.out.scores.append(chosen)
+        self.out.profiles.append(profile)
 
     def _share_identity_keys(self, item: Item, profile: Profile, member: int,
                              scored: Scored) -> None:

@@ -89,6 +89,7 @@ class Model:
                          for c in self.comparators}
         self.set_population(self.population)
         self._names = {c.name: i for i, c in enumerate(self.comparators)}
+        self._compare = [c.compare for c in self.comparators]
 
     @classmethod
     def default(cls, comparators: list[Comparator]) -> Model:
@@ -116,7 +117,7 @@ class Model:
     # -- scoring -----------------------------------------------------------------------
 
     def levels(self, a: Profile, b: Profile) -> list[int]:
-        return [c.compare(a, b) for c in self.comparators]
+        return [compare(a, b) for compare in self._compare]
 
     def weight_of(self, name: str, level: int, value: str = "") -> float:
         weight = self._weights[name][level]
@@ -140,7 +141,8 @@ class Model:
         weight = self._total(levels, a)
         was_swapped = False
         if a.given and a.family and b.given and b.family and \
-                (a.given, a.family) != (b.given, b.family):
+                (a.given, a.family) != (b.given, b.family) and \
+                (a.given[0] == b.family[0] or a.family[0] == b.given[0]):
             turned = swapped(a)
             alt = self.levels(turned, b)
             alt_weight = self._total(alt, turned)
@@ -163,7 +165,9 @@ def veto(a: Profile, b: Profile, levels: dict[str, str],
     family name and a home: when the given names plainly differ, only an identity key
     (the same e-mail, phone, handle or identifier) or the same birth date may merge (twins
     at one address are the known price). Birth dates more than two digits apart (a parent
-    and a child) only merge on the same identifier or handle.
+    and a child) only merge on the same identifier or handle. Two different work addresses
+    at one company domain are two colleagues (two Jean Martin: jean.martin@, jean.martin2@)
+    unless another identity key is shared; with different given names, even then.
     """
     if "birth_date" in enabled and levels.get("birthday") == "different" and \
             not any(levels.get(name) == "exact" for name in ("identifier", "handle")):
@@ -174,9 +178,12 @@ def veto(a: Profile, b: Profile, levels: dict[str, str],
         return "different given names and no shared birth date, e-mail, phone, handle " \
             "or identifier"
     if "email_domain" in enabled and levels.get("email") == "different" and \
-            levels.get("given") == "different" and \
             a.email_domains & b.email_domains:
-        return "different e-mails at the same company domain with different given names"
+        if levels.get("given") == "different":
+            return "different e-mails at the same company domain with different given names"
+        if not any(levels.get(name) == "exact" for name in ("phone", "handle", "identifier")):
+            return "different e-mails at the same company domain and no other shared " \
+                "identity"
     return None
 
 

@@ -158,6 +158,45 @@ def test_parent_and_child_with_same_name_and_address_are_never_auto_merged(
         assert candidate.comparison["veto"] == "different birth dates"
 
 
+OFFICE = {"company": {"name": "Méndez y Martínez S.L.U."},
+          "address": {"street": "Calle Mayor 3", "postcode": "07001", "city": "Palma"}}
+
+
+@pytest.mark.parametrize(("left", "right"), [
+    ({"given_name": "Mónica", "family_name": "Santiago",
+      "emails": ["monica_santiago@mendezymartinez.com"], **OFFICE},
+     {"given_name": "Verónica", "family_name": "Vega", "phones": ["+34 654 40 92 83"],
+      **OFFICE}),
+    ({"given_name": "Stéphane", "family_name": "Leroy",
+      "emails": ["stephane.leroy@mendezymartinez.com"], **OFFICE},
+     {"given_name": "Stéphane", "family_name": "David",
+      "emails": ["stephane.david@mendezymartinez.com"], **OFFICE}),
+    ({"given_name": "Jessica", "family_name": "Fitzgerald", "phones": ["+44 121 456 8281"],
+      "address": {"street": "31 Victoria Road", "postcode": "OX1 2JD", "city": "Oxford"}},
+     {"given_name": "Jessica", "family_name": "Barnes", "phones": ["+44 7518 400315"],
+      "address": {"street": "84 Victoria Road", "postcode": "OX1 2JD", "city": "Oxford"}}),
+], ids=["colleagues-similar-given-names", "colleagues-same-given-name", "neighbours"])
+def test_a_shared_workplace_or_street_does_not_outweigh_different_names(
+        pipeline: Pipeline, left: dict[str, Any], right: dict[str, Any]) -> None:
+    # The company, street, postcode and city are one fact for colleagues (and neighbours
+    # share all but the house number): they are scored once, as one place.
+    assert ingest_pair(pipeline, person("1", **left), person("2", **right)) == 2
+    assert open_reviews(pipeline) == 0
+
+
+def test_namesakes_with_two_work_addresses_at_one_company_are_never_auto_merged(
+        pipeline: Pipeline) -> None:
+    n = ingest_pair(pipeline,
+                    person("1", given_name="Jean", family_name="Martin",
+                           emails=["jean.martin@acme-indus.fr"], **OFFICE),
+                    person("2", given_name="Jean", family_name="Martin",
+                           emails=["jean.martin2@acme-indus.fr"], **OFFICE))
+    assert n == 2
+    with pipeline.sessions() as session:
+        [candidate] = session.scalars(select(MatchCandidate)).all()
+        assert "same company domain" in candidate.comparison["veto"]
+
+
 def test_a_number_shared_by_different_given_names_is_capped_with_its_reason(
         pipeline: Pipeline) -> None:
     shared = {"family_name": "Moreau", "phones": ["04 78 00 00 00"]}

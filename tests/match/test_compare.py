@@ -1,0 +1,59 @@
+"""Comparators and the resolver's profile cache, without a database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hub.match.compare import Place, Profile
+from hub.match.engine import ProfileCache
+
+
+def place(left: dict[str, Any], right: dict[str, Any]) -> str:
+    return Place.levels[Place().compare(Profile.of(left), Profile.of(right))]
+
+
+def at(street: str = "", postcode: str = "", city: str = "",
+       company: str = "") -> dict[str, Any]:
+    data: dict[str, Any] = {"address": {"street": street, "postcode": postcode, "city": city}}
+    if company:
+        data["company"] = {"name_key": company}
+    return data
+
+
+@pytest.mark.parametrize(("left", "right", "level"), [
+    (at("3 rue Neuve", "69001", "Lyon", "acme"), at("3 rue neuve", "69001", "Lyon", "acme"),
+     "company_street"),
+    (at("3 rue Neuve", "69001", "Lyon", "acme"), at(company="acme"), "company"),
+    (at("4, bynoe place, rhosewyn", "2640", "lake clifton"),
+     at("4, rhosewyn, bynoe place", "2649", "lakeclifton"), "street"),
+    (at("256, coghill close, bay city plaza", "5253", "blacktown"),
+     at("256, coghill close", "5253", "blackown"), "street"),
+    (at("31 Victoria Road", "OX1 2JD", "Oxford"), at("84 Victoria Road", "OX1 2JD", "Oxford"),
+     "city"),
+    (at("31 Victoria Road", "OX1 2JD", "Oxford"), at(postcode="OX1 2JD"), "postcode"),
+    (at("3 rue Neuve", "69001", "Lyon", "acme"), at("3 rue Neuve", "69001", "Lyon", "other"),
+     "street"),
+    (at("3 rue Neuve", "69001", "Lyon", "acme"), at("9 quai Sud", "13002", "Marseille",
+                                                    "other"), "other_company"),
+    (at("3 rue Neuve", "69001", "Lyon"), at("9 quai Sud", "13002", "Marseille"), "different"),
+    (at("3 rue Neuve"), at(city="Lyon"), "missing"),
+], ids=["colleagues", "same-company", "street-parts-moved", "street-part-left-out",
+        "neighbours", "same-postcode", "same-house-other-company", "other-company",
+        "different", "nothing-comparable"])
+def test_place_is_one_level_for_company_and_address(
+        left: dict[str, Any], right: dict[str, Any], level: str) -> None:
+    assert place(left, right) == level
+
+
+def test_profile_cache_hits_only_for_the_same_content_and_forgets_the_oldest() -> None:
+    cache = ProfileCache(size=2)
+    first, second, third = (Profile.of({"given_key": n}) for n in ("ann", "bob", "cy"))
+    cache.put(1, "h1", first)
+    cache.put(2, "h2", second)
+    assert cache.get(1, "h1") is first
+    assert cache.get(1, "changed") is None  # the record's content changed since
+    cache.put(3, "h3", third)  # 2 is now the least recently used
+    assert cache.get(2, "h2") is None
+    assert (cache.get(1, "h1"), cache.get(3, "h3")) == (first, third)
