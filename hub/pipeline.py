@@ -431,10 +431,10 @@ class _BatchRun:
         if resolution.capped:
             mark_shared(session, [(c.kind, c.key, c.reason) for c in resolution.capped],
                         self.now)
-        for node in born:  # new contacts holding stored records are rebuilt from the store
-            if any(p.record is not None and n == node
-                   for p, n in zip(persons, resolution.contact_of, strict=True)):
-                out.touched.add(real(node))
+        # New contacts holding stored records are rebuilt from the store.
+        holding = {n for p, n in zip(persons, resolution.contact_of, strict=True)
+                   if p.record is not None and n < 0}
+        out.touched.update(real(node) for node in born if node in holding)
         fresh: list[dict[str, Any]] = []
         changed: list[SourceRecord] = []
         for person, node, company_id in zip(persons, resolution.contact_of, companies,
