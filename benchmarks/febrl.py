@@ -333,7 +333,9 @@ def train_and_rerun(hub: Any, sources: list[Source], truth: set[Pair],
         session.commit()
     seconds = time.perf_counter() - started
     predicted, counts = clusters_of(hub, sources, linkage)
-    return {"seconds": round(seconds, 3), "duplicates_per_record": round(report.duplicates, 3), "run": run.as_dict(), **counts, "score": asdict(score(predicted, truth))}
+    return {"seconds": round(seconds, 3),
+            "duplicates_per_record": round(report.duplicates, 3), "run": run.as_dict(),
+            **counts, "score": asdict(score(predicted, truth))}
 
 
 # --- the peer: recordlinkage -----------------------------------------------------------

@@ -19,7 +19,7 @@ from hub.plugins import HubPlugins
 from hub.records import Observation
 
 # Bump when normalisation changes what is stored, so that `sync --full` re-applies it.
-NORMALIZATION_VERSION = "2"  # 2: name-based blocking keys
+NORMALIZATION_VERSION = "3"  # 2: name-based blocking keys; 3: no street key at a company
 
 
 def content_hash(observation: Observation, salt: str = "") -> str:

@@ -11,8 +11,9 @@ Two families of keys:
   initial, and a phonetic code of the family name (NYSIIS, via ``jellyfish``) combined with
   the company, postcode, city or birth date; given name with birth date (a married name)
   or postcode; birth date with postcode, and house number + street with postcode or birth
-  date (typos in both names). They narrow the search; on their own they
-  prove nothing.
+  date (typos in both names; the street with the postcode only for someone without a
+  company, since a company's address is shared by its whole staff). They narrow the
+  search; on their own they prove nothing.
 
 A key shared by too many records (a switchboard number, a role address, ``smith|j``) stops
 producing candidates: the matcher caps it in ``shared_points`` with the count and the reason
@@ -86,8 +87,8 @@ def name_keys(data: dict[str, Any]) -> list[tuple[str, str]]:
         keys.append(("gn_pc", f"{given}|{postcode}"))
     if birthday and postcode:
         keys.append(("dob_pc", f"{birthday}|{postcode}"))
-    if street and postcode:
-        keys.append(("st_pc", f"{street}|{postcode}"))
+    if street and postcode and not company:  # a company's address is its staff's, all
+        keys.append(("st_pc", f"{street}|{postcode}"))  # of them: ph_co blocks those
     if street and birthday:
         keys.append(("dob_st", f"{birthday}|{street}"))
     return [(kind, key[:320]) for kind, key in keys]

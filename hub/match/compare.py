@@ -170,6 +170,8 @@ class Identifier:
     u = (0.0, 1e-8, 1e-6, 0.999999)
 
     def compare(self, a: Profile, b: Profile) -> int:
+        if not a.identifiers or not b.identifiers:
+            return 0
         shared = a.identifiers.keys() & b.identifiers.keys()
         if not shared:
             return 0

@@ -262,14 +262,18 @@ class _State:
         self.capped: set[tuple[str, str]] = set()
         self.user_merged: set[int] = set()
         self.any_rejection = True
+        self.lookup: dict[int, list[tuple[str, str]]] = {}  # id(item) -> its lookup keys
         self.out = Resolution(contact_of=[], new_contacts=0)
 
     # -- loading -----------------------------------------------------------------------
 
     def _lookup_keys(self, item: Item) -> list[tuple[str, str]]:
-        keys = [(k.kind, k.key[:320]) for k in item.person.keys]
-        keys.extend(lookup_only_keys(item.person.data))
-        return list(dict.fromkeys(keys))
+        keys = self.lookup.get(id(item))
+        if keys is None:
+            keys = [(k.kind, k.key[:320]) for k in item.person.keys]
+            keys.extend(lookup_only_keys(item.person.data))
+            keys = self.lookup[id(item)] = list(dict.fromkeys(keys))
+        return keys
 
     def load(self) -> None:
         session = self.session

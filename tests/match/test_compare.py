@@ -1,4 +1,4 @@
-"""Comparators and the resolver's profile cache, without a database."""
+"""Comparators, blocking keys and the resolver's profile cache, without a database."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from hub.match.blocking import name_keys
 from hub.match.compare import Place, Profile
 from hub.match.engine import ProfileCache
 
@@ -57,3 +58,12 @@ def test_profile_cache_hits_only_for_the_same_content_and_forgets_the_oldest() -
     cache.put(3, "h3", third)  # 2 is now the least recently used
     assert cache.get(2, "h2") is None
     assert (cache.get(1, "h1"), cache.get(3, "h3")) == (first, third)
+
+
+def test_a_company_address_gives_no_street_key_since_the_whole_staff_shares_it() -> None:
+    home = {"family_key": "martin", "given_key": "jean",
+            "address": {"street": "3 rue Neuve", "postcode": "69001", "city": "Lyon"}}
+    at_work = {**home, "company": {"name_key": "acme", "domain": "acme.fr"}}
+    assert "st_pc" in {kind for kind, _ in name_keys(home)}
+    kinds = {kind for kind, _ in name_keys(at_work)}
+    assert "st_pc" not in kinds and "ph_co" in kinds
