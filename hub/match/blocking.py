@@ -11,8 +11,8 @@ Two families of keys:
   initial, and a phonetic code of the family name (NYSIIS, via ``jellyfish``) combined with
   the company, postcode, city or birth date; given name with birth date (a married name)
   or postcode; birth date with postcode, and house number + street with postcode or birth
-  date (typos in both names; the street with the postcode only for someone without a
-  company, since a company's address is shared by its whole staff). They narrow the
+  date (typos in both names; the postcode keys with a street or a given name only for
+  someone without a company, since a company's address is shared by its whole staff). They narrow the
   search; on their own they prove nothing.
 
 A key shared by too many records (a switchboard number, a role address, ``smith|j``) stops
@@ -83,7 +83,7 @@ def name_keys(data: dict[str, Any]) -> list[tuple[str, str]]:
     street = street_head(data)
     if given and birthday:
         keys.append(("gn_dob", f"{given}|{birthday}"))
-    if given and postcode:
+    if given and postcode and not company:  # a company's postcode: see st_pc
         keys.append(("gn_pc", f"{given}|{postcode}"))
     if birthday and postcode:
         keys.append(("dob_pc", f"{birthday}|{postcode}"))

@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 
 from hub.canonical import NAME, STRONG, WEAK
 from hub.config import MatchSection
-from hub.match.blocking import lookup_only_keys
-from hub.match.compare import Profile, comparators
+from hub.match.blocking import NAME_KINDS, lookup_only_keys
+from hub.match.compare import BUILTIN, Profile, comparators
 from hub.match.resolve import CHUNK, Item, _chunks, live_contacts
 from hub.match.score import Model, Scored
 from hub.match.survivorship import MANUAL
@@ -203,6 +203,7 @@ class ProbabilisticResolver:
         self.settings = settings
         self.identifiers = tuple(settings.identifiers)
         self.comparators = comparators(extra_comparators)
+        self.plugin_comparators = len(self.comparators) > len(BUILTIN)  # they read .data
         self.fixed = model is not None
         self.model = model or Model.default(self.comparators)
         self.model.vetoes = frozenset(settings.vetoes)
@@ -210,7 +211,7 @@ class ProbabilisticResolver:
         self.cache = ProfileCache()
 
     def profile(self, data: dict[str, Any]) -> Profile:
-        return Profile.of(data, self.identifiers)
+        return Profile.of(data, self.identifiers, keep_data=self.plugin_comparators)
 
     def remember(self, record_id: int, digest: str, profile: Profile) -> None:
         self.cache.put(record_id, digest, profile)
@@ -254,6 +255,7 @@ class _State:
         self.auto = resolver.settings.auto_merge
         self.review = resolver.settings.review
         self.cap = resolver.settings.key_cap
+        self.limit = resolver.settings.max_candidates
         self.clusters = _Clusters()
         self.profiles: dict[int, Profile] = {}  # record ref -> profile
         self.index: dict[tuple[str, str], list[int]] = {}  # key -> record refs
@@ -291,13 +293,16 @@ class _State:
                 session, "SELECT kind, key, source_record_id, contact_id FROM match_keys "
                 "WHERE kind = :k{i} AND key IN :v{i}", wanted_keys):
             rows.setdefault((kind, key), []).append((record_id, contact_id))
-        contacts: set[int] = set()
+        contact_of: dict[int, int] = {}
         for (kind, key), found in sorted(rows.items()):
             if len(found) > self.cap:
                 self._cap(kind, key, f"too common: {len(found)} records share it")
                 continue
             self.index[(kind, key)] = sorted({r for r, _ in found})
-            contacts.update(c for _, c in found)
+            contact_of.update(found)
+        # Only the best candidates of each item are loaded (and later scored).
+        contacts = {contact_of[r] for position, item in enumerate(self.items)
+                    for r in self._candidates(item, -position - 1)}
         contacts.update(i.current for i in self.items if i.current is not None)
         live = live_contacts(session, contacts)
         # Every record of every candidate contact: a newcomer is scored against them all.
@@ -349,6 +354,29 @@ class _State:
                     MergeEvent.undone_at.is_(None), MergeEvent.survivor_id.in_(chunk))))
         self.live = live
 
+    def _candidates(self, item: Item, ref: int) -> list[int]:
+        """The records sharing keys with ``item``, best first, at most ``max_candidates``.
+
+        A record sharing an identity key (e-mail, phone, handle, identifier) outranks one
+        sharing name keys only; more shared keys outrank fewer; newer records break ties.
+        Stored records only in the load phase (batch records are not indexed yet).
+        """
+        weight: dict[int, int] = {}
+        for key in self._lookup_keys(item):
+            if key in self.capped:
+                continue
+            refs = self.index.get(key)
+            if not refs:
+                continue
+            points = 1 if key[0] in NAME_KINDS else 2 if key[0] == "name" else 8
+            for other in refs:
+                if other != item.record_id and other != ref:
+                    weight[other] = weight.get(other, 0) + points
+        if len(weight) <= self.limit:
+            return sorted(weight)
+        best = sorted(weight, key=lambda r: (-weight[r], -r))[:self.limit]
+        return sorted(best)
+
     def _cap(self, kind: str, key: str, reason: str) -> None:
         if (kind, key) not in self.capped:
             self.capped.add((kind, key))
@@ -381,14 +409,7 @@ class _State:
         ref = -position - 1  # this record, among the batch's records
         own_id = item.record_id
         profile = self.r.profile(item.person.data)
-        keys = self._lookup_keys(item)
-        candidates: set[int] = set()
-        for key in keys:
-            if key in self.capped:
-                continue
-            for other in self.index.get(key, ()):
-                if other != own_id and other != ref:
-                    candidates.add(other)
+        candidates = self._candidates(item, ref)
         current = self.clusters.find(self.live[item.current]) if item.current is not None \
             else None
         nodes: dict[int, None] = {}

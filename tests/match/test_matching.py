@@ -220,6 +220,27 @@ def test_a_key_shared_by_more_records_than_the_cap_stops_producing_candidates(
     assert all("too common" in reason for reason in capped.values())
 
 
+def test_a_record_sharing_an_identity_key_is_scored_before_namesakes_past_the_candidate_limit(
+        engine: Engine) -> None:
+    pipeline = Pipeline(engine, HubConfig(match=MatchSection(max_candidates=1)))
+    def namesake(district: int) -> dict[str, Any]:
+        return {"given_name": "Jean", "family_name": "Dupont",
+                "address": {"postcode": f"6900{district}", "city": "Lyon"}}
+
+    pipeline.ingest(A, Batch([person("first", emails=["jean.dupont@free.fr"], **namesake(1))]))
+    pipeline.ingest(A, Batch([person(f"other{i}", phones=[f"06 11 22 33 4{i}"], **namesake(i))
+                              for i in range(2, 5)]))
+    assert len(contacts(pipeline)) == 4  # the same name in the same town: review, not merge
+    # "again" shares more name keys (its postcode) with other2 than with first, but first
+    # shares its e-mail: first is the one candidate scored.
+    pipeline.ingest(B, Batch([person("again", emails=["Jean.Dupont@free.fr"],
+                                     **namesake(2))]))
+    with pipeline.sessions() as session:
+        first, again = (session.scalars(select(SourceRecord.contact_id).where(
+            SourceRecord.external_id == ext)).one() for ext in ("first", "again"))
+    assert first == again and len(contacts(pipeline)) == 4
+
+
 # -- review queue ------------------------------------------------------------------------
 
 
