@@ -12,8 +12,8 @@ Two families of keys:
   the company, postcode, city or birth date; given name with birth date (a married name)
   or postcode; birth date with postcode, and house number + street with postcode or birth
   date (typos in both names; the postcode keys with a street or a given name only for
-  someone without a company, since a company's address is shared by its whole staff). They narrow the
-  search; on their own they prove nothing.
+  someone without a company, since a company's address is shared by its whole staff).
+  They narrow the search; on their own they prove nothing.
 
 A key shared by too many records (a switchboard number, a role address, ``smith|j``) stops
 producing candidates: the matcher caps it in ``shared_points`` with the count and the reason
