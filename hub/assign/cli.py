@@ -12,8 +12,7 @@ import click
 from sqlalchemy import select
 
 from hub.assign.conditions import OPERATORS, ConditionError, compile_condition, known_field
-from hub.assign.engine import ON_DEMAND, Routing, strategy_classes
-from hub.assign.facts import load_facts
+from hub.assign.engine import Routing, strategy_classes
 from hub.assign.model import Assignment, ContactScore
 from hub.assign.replay import parse_since, replay
 from hub.assign.rules import load_rules
@@ -191,30 +190,11 @@ def assign_run(where: str | None, reassign: bool, limit: int, dry_run: bool, con
         fail("no rules file: set [hub] rules in the config", 2)
     assert routing.ruleset is not None
     condition = parse_where(where) if where else None
-    now = _now()
     session = hub.pipeline.sessions()
     session.begin()
     try:
-        query = select(Contact.id, Contact.owner).where(
-            Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None),
-            Contact.stage.in_(routing.ruleset.settings.open_stages)).order_by(Contact.id)
-        candidates = list(session.execute(query))
-        manual = set(session.scalars(select(Assignment.contact_id).where(
-            Assignment.current, Assignment.by == "user")))
-        auto = {c: o for c, o in session.execute(select(Assignment.contact_id, Assignment.owner)
-                                                 .where(Assignment.current,
-                                                        Assignment.by == "auto"))}
-        ids = [c for c, owner in candidates if c not in manual and (
-            owner is None or (reassign and auto.get(c) == owner))]
-        if condition is not None and ids:
-            facts = load_facts(session, ids, interactions=bool(
-                condition.fields & {"interactions.count", "interactions.inbound",
-                                    "interactions.outbound", "interactions.days_since_last"}),
-                now=now)
-            ids = [c for c in ids if c in facts and condition(facts[c])]
-        ids = ids[:limit]
-        reason = {c: ON_DEMAND for c in ids}
-        routed = routing.route(session, [(c, reason[c]) for c in ids], now)
+        routed = routing.on_demand(session, _now(), where=condition, reassign=reassign,
+                                   limit=limit)
         if dry_run:
             session.rollback()
         else:

@@ -81,14 +81,16 @@ def skip_reason(ruleset: RuleSet, owner_id: str, rule: Rule | None, ctx: Decisio
 def decide(ruleset: RuleSet, lead: Lead, ctx: DecisionContext, *,
            exclude: frozenset[str] = frozenset(), only_rule: str | None = None) -> Decision:
     """Route one lead. ``only_rule``: an SLA re-route stays within the rule that routed it
-    (falling back as usual when nobody is left)."""
+    (falling back as usual when nobody is left). That rule already matched the lead, so its
+    condition is not read again: the source is not known outside the batch that brought
+    the lead, and a score that moved since must not drop it to the fallback."""
     now = ctx.now
     tried: list[dict[str, Any]] = []
     first_match: int | None = None
     for rule in ruleset.rules:
         if only_rule is not None and rule.name != only_rule:
             continue
-        if not rule.condition(lead.facts):
+        if only_rule is None and not rule.condition(lead.facts):
             continue
         if first_match is None:
             first_match = rule.index

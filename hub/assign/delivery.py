@@ -11,11 +11,18 @@ and ``email`` come from ``plugins/hub_notify``). The rules file says which to us
     url = "https://hooks.example.com/crmhub"
     secret = { env = "CRMHUB_WEBHOOK_SECRET" }
 
-Each configured sink reads the outbox after its own cursor (a sink added later starts with
-the events of the last hour, not the whole history). Every event it subscribes to gets a
-row in ``sink_deliveries``: ``pending`` until sent, retried with exponential backoff
-(30 s doubling up to an hour) and given up as ``dead`` after ``max_attempts``.
-``crmhub status`` shows the pending, failing and dead deliveries per sink.
+Every event a sink subscribes to gets a row in ``sink_deliveries``: ``pending`` until
+sent, retried with exponential backoff (30 s doubling up to an hour) and given up as
+``dead`` after ``max_attempts``. ``crmhub status`` shows the pending, failing and dead
+deliveries per sink.
+
+Each sink scans the outbox after its own cursor for events without a delivery row (a sink
+added later starts with the events of the last hour, not the whole history). The cursor
+is not the highest id seen: on PostgreSQL an id is handed out before its transaction
+commits, so event 41 may become visible after event 42 was delivered. The cursor only
+moves over ids that are all there, or over a gap once the event after it is
+:data:`SETTLE` old (the transaction that held the missing id rolled back, or it would
+have committed by then).
 """
 
 from __future__ import annotations
@@ -23,29 +30,44 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.assign.model import SinkCursor, SinkDelivery
 from hub.assign.rules import NotifySpec, RuleSet
-from hub.http import HttpClient
-from hub.logs import describe_error
+from hub.http import HttpClient, redact_url
+from hub.logs import add_secret, describe_error
 from hub.model import OutboxEvent
-from hub.secrets import resolve_secret
+from hub.secrets import SecretError, SecretRef, find_secret_refs, resolve_secret
 
 log = logging.getLogger(__name__)
 FIRST_BACKOFF = 30.0
 MAX_BACKOFF = 3600.0
 NEW_SINK_LOOKBACK = timedelta(hours=1)
+SETTLE = timedelta(hours=1)  # how long a missing outbox id may still be committed
 
 
 class SinkSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _text_or_secret(value: Any) -> str:
+    return "(text)" if isinstance(value, str) else "(secret)"
+
+
+# Sink settings that may be written as text or as a secret reference ({ env = "VAR" }), e.g.
+# a URL that carries a token or an Authorization header; send() passes them through
+# context.resolve_secret when they are SecretRefs. Tagged, so an error names one form.
+TextOrSecret = Annotated[Annotated[str, Tag("(text)")] | Annotated[SecretRef, Tag("(secret)")],
+                         Discriminator(_text_or_secret)]
+UrlOrSecret = Annotated[Annotated[str, Field(pattern=r"^https?://"), Tag("(text)")]
+                        | Annotated[SecretRef, Tag("(secret)")], Discriminator(_text_or_secret)]
 
 
 class PermanentDeliveryError(Exception):
@@ -76,6 +98,16 @@ class Sink(ABC):
         """Deliver one outbox event; raise to have it retried with backoff."""
 
 
+def resolve_masked(ref: Any) -> str:
+    """The secret resolver sinks get: each value is masked in logs and stored errors from
+    then on, like connectors' secrets. A URL also in the form HTTP errors quote it."""
+    value = resolve_secret(ref)
+    add_secret(value)
+    if value.startswith(("http://", "https://")):
+        add_secret(redact_url(value))
+    return value
+
+
 def backoff(attempts: int) -> float:
     return float(min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF))
 
@@ -87,29 +119,43 @@ def _event_dict(event: OutboxEvent) -> dict[str, Any]:
 
 def enqueue(session: Session, notify: list[NotifySpec], now: datetime) -> int:
     """Give every configured sink a delivery row for each new event it subscribes to."""
+    postgres = session.get_bind().dialect.name == "postgresql"
     created = 0
     for spec in notify:
-        cursor = session.get(SinkCursor, spec.name)
+        # Locked: two daemons enqueueing for one sink take turns (one delivery row each).
+        cursor = session.get(SinkCursor, spec.name, with_for_update=postgres)
         if cursor is None:
             start = session.scalar(select(func.max(OutboxEvent.id)).where(
                 OutboxEvent.created_at < now - NEW_SINK_LOOKBACK)) or 0
             cursor = SinkCursor(sink=spec.name, last_event_id=start, updated_at=now)
             session.add(cursor)
-        top = session.scalar(select(func.max(OutboxEvent.id))) or 0
-        if top <= cursor.last_event_id:
-            continue
         existing = set(session.scalars(select(SinkDelivery.event_id).where(
             SinkDelivery.sink == spec.name, SinkDelivery.event_id > cursor.last_event_id)))
         for event_id in session.scalars(select(OutboxEvent.id).where(
-                OutboxEvent.id > cursor.last_event_id, OutboxEvent.id <= top,
-                OutboxEvent.type.in_(spec.events)).order_by(OutboxEvent.id)):
+                OutboxEvent.id > cursor.last_event_id, OutboxEvent.type.in_(spec.events))
+                .order_by(OutboxEvent.id)):
             if event_id not in existing:
                 session.add(SinkDelivery(event_id=event_id, sink=spec.name, status="pending",
                                          attempts=0, next_attempt_at=now, created_at=now))
                 created += 1
-        cursor.last_event_id = top
-        cursor.updated_at = now
+        settled = _settled(session, cursor.last_event_id, now)
+        if settled != cursor.last_event_id:
+            cursor.last_event_id = settled
+            cursor.updated_at = now
     return created
+
+
+def _settled(session: Session, after: int, now: datetime) -> int:
+    """The highest outbox id up to which no event can still appear: ids after ``after``
+    with no gap, or with gaps the next event shows are :data:`SETTLE` old."""
+    settled = after
+    for event_id, created_at in session.execute(
+            select(OutboxEvent.id, OutboxEvent.created_at).where(OutboxEvent.id > after)
+            .order_by(OutboxEvent.id)):
+        if event_id != settled + 1 and created_at > now - SETTLE:
+            break
+        settled = event_id
+    return settled
 
 
 @dataclass
@@ -132,10 +178,14 @@ def deliver(sessions: sessionmaker[Session], ruleset: RuleSet | None,
         klass = sink_classes.get(spec.sink)
         if klass is None:
             continue
-        context = SinkContext(http, resolve_secret, logging.LoggerAdapter(
+        context = SinkContext(http, resolve_masked, logging.LoggerAdapter(
             logging.getLogger(f"crmhub.sink.{spec.sink}"), {"sink": spec.name}))
         settings_model = getattr(klass, "Settings", SinkSettings)
-        sinks[spec.name] = (spec, klass(settings_model.model_validate(spec.settings), context))
+        settings = settings_model.model_validate(spec.settings)
+        for ref in find_secret_refs(settings):  # masked before any error can quote them
+            with suppress(SecretError):  # send() reports it, and the delivery is retried
+                resolve_masked(ref)
+        sinks[spec.name] = (spec, klass(settings, context))
     with sessions.begin() as session:
         enqueue(session, ruleset.notify, now)
         query = select(SinkDelivery).where(

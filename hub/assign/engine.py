@@ -22,12 +22,13 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from hub.assign.conditions import Condition
 from hub.assign.decide import Decision, decide
 from hub.assign.directory import sync_directory
 from hub.assign.facts import INTERACTION_FIELDS, POINT_FIELDS, load_facts
 from hub.assign.lifecycle import Lifecycle
 from hub.assign.live import LiveContext, lock_routing
-from hub.assign.model import Assignment
+from hub.assign.model import Assignment, Owner
 from hub.assign.rules import RuleSet, load_rules
 from hub.assign.scoring import Scoring, load_scoring
 from hub.assign.sla import find_touch
@@ -43,6 +44,7 @@ OWNER_INACTIVE = "owner_inactive"
 SLA = "sla"
 ON_DEMAND = "on_demand"        # crmhub assign run
 MANUAL = "manual"
+PASS_LIMIT = 500               # contacts one daemon pass re-routes at most, per kind
 
 
 def strategy_classes(plugins: HubPlugins | None) -> dict[str, type[Strategy]]:
@@ -129,6 +131,9 @@ class Routing:
                                                    and self.scoring.interaction_facts),
                            points_for=None if self.reads & POINT_FIELDS else new,
                            sources="sources" in self.reads)
+        # A new contact is a lead by the stage it arrived in: scoring and the lifecycle may
+        # make it a prospect in this very batch, and it must still get an owner.
+        arrived = {c: facts[c]["stage"] for c in new if c in facts}
         if self.scoring is not None:
             self.scoring.rescore(session, touched, now, facts)
         if self.lifecycle.enabled:
@@ -137,13 +142,14 @@ class Routing:
             return []
         to_route: list[tuple[int, str]] = []
         if connector.route_new_contacts and new:
-            first = self.lifecycle.stages[0]
+            first, open_stages = self.lifecycle.stages[0], self.ruleset.settings.open_stages
             to_route += [(c, NEW) for c in new if c in facts and facts[c]["_live"]
-                         and facts[c]["owner"] is None and facts[c]["stage"] == first]
+                         and facts[c]["owner"] is None and arrived[c] == first
+                         and facts[c]["stage"] in open_stages]
         if changed and self.ruleset.settings.reroute_inactive:
             gone = [c for c in changed if c in facts and facts[c]["owner"] is not None
                     and facts[c]["owner"] not in self._active]
-            to_route += [(c, OWNER_INACTIVE) for c in self._inactive_owned(session, gone)]
+            to_route += [(c, OWNER_INACTIVE) for c in self._orphans(session, gone)]
         if not to_route:
             return []
         routed = self.route(session, to_route, now, source=connector.name, facts=facts)
@@ -170,31 +176,46 @@ class Routing:
                    SourceRecord.last_seen == now).distinct())
         return {contact_id for (contact_id,) in rows}
 
-    def _inactive_owned(self, session: Session, ids: list[int]) -> list[int]:
-        """Contacts whose owner is inactive and whose owner came from an automatic
-        assignment (an owner chosen by a person stays)."""
+    def _orphans(self, session: Session, ids: list[int] | None = None,
+                 limit: int | None = None) -> list[int]:
+        """Open contacts whose owner is not an active owner (inactive, or removed from the
+        rules file) and came from an automatic assignment: an owner chosen by a person
+        stays. Among ``ids``, else the first ``limit`` of all contacts."""
         assert self.ruleset is not None
-        active = {o for o, info in self.ruleset.owners.items() if info.spec.active}
-        out: list[int] = []
-        for chunk in _chunks(ids):
-            for contact_id, owner, by, assigned in session.execute(
-                    select(Contact.id, Contact.owner, Assignment.by, Assignment.owner)
-                    .join(Assignment, (Assignment.contact_id == Contact.id)
-                          & Assignment.current)
-                    .where(Contact.id.in_(chunk), Contact.owner.is_not(None),
-                           Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None),
-                           Contact.stage.in_(self.ruleset.settings.open_stages))):
-                if owner not in active and by == "auto" and assigned == owner:
-                    out.append(contact_id)
-        return sorted(out)
+        query = (select(Contact.id)
+                 .join(Assignment, (Assignment.contact_id == Contact.id) & Assignment.current
+                       & (Assignment.by == "auto") & (Assignment.owner == Contact.owner))
+                 .where(Contact.owner.is_not(None), Contact.owner.not_in(sorted(self._active)),
+                        Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None),
+                        Contact.stage.in_(self.ruleset.settings.open_stages))
+                 .order_by(Contact.id))
+        if ids is None:
+            # Every owner a rule ever chose is in the owners table (synced before each
+            # routing write), and one removed from the file is kept there as inactive: the
+            # table narrows the pass to their contacts, through the owner index.
+            inactive = set(session.scalars(select(Owner.id).where(Owner.active.is_(False))))
+            inactive |= {o for o, i in self.ruleset.owners.items() if not i.spec.active}
+            if not inactive:
+                return []
+            return list(session.scalars(query.where(Contact.owner.in_(sorted(inactive)))
+                                        .limit(limit)))
+        return sorted(c for chunk in _chunks(sorted(set(ids)))
+                      for c in session.scalars(query.where(Contact.id.in_(chunk))))
 
     # -- routing -----------------------------------------------------------------------
 
     def route(self, session: Session, contacts: list[tuple[int, str]], now: datetime, *,
               source: str | None = None, exclude: dict[int, frozenset[str]] | None = None,
               only_rule: dict[int, str] | None = None,
-              facts: dict[int, dict[str, Any]] | None = None) -> list[Routed]:
+              facts: dict[int, dict[str, Any]] | None = None,
+              seen: Mapping[int, str | None] | None = None) -> list[Routed]:
         """Route each ``(contact id, reason)`` in order; write assignments and events.
+
+        The caller chose the contacts, perhaps before this transaction held the routing
+        lock. Under the lock each contact's row is locked and read again, and the contact
+        is skipped when a person assigned it or set its owner by hand, when its owner is no
+        longer the one it was chosen with (``seen``, by default the owner in the caller's
+        ``facts``: another worker routed it), or when another transaction holds its row.
 
         Written in bulk at the end (assignments, contact owners, pointers, outbox), so the
         cost per lead is the decision itself."""
@@ -202,14 +223,29 @@ class Routing:
         if ruleset is None or not contacts:
             return []
         contacts = list(dict(contacts).items())  # one decision per contact
+        if seen is None:
+            seen = {c: f.get("owner") for c, f in (facts or {}).items()}
         lock_routing(session)
         sync_directory(session, ruleset, now)
         ids = [c for c, _ in contacts]
+        owned = _hold(session, ids)
+        current = {a.contact_id: a for chunk in _chunks(ids) for a in session.scalars(
+            select(Assignment).where(Assignment.contact_id.in_(chunk), Assignment.current)
+            .execution_options(populate_existing=True))}
+        routable: list[tuple[int, str]] = []
+        for contact_id, reason in contacts:
+            why = _not_routable(owned.get(contact_id), current.get(contact_id),
+                                seen.get(contact_id, _ANY))
+            if why is None:
+                routable.append((contact_id, reason))
+            else:
+                log.info("contact %s not routed (%s): %s", contact_id, reason, why)
+        contacts, ids = routable, [c for c, _ in routable]
+        if not contacts:
+            return []
         if facts is None or any(c not in facts or not facts[c]["_points"] for c in ids):
             facts = load_facts(session, ids, source=source,
                                interactions=self.interaction_facts, now=now)
-        current = {a.contact_id: a for chunk in _chunks(ids) for a in session.scalars(
-            select(Assignment).where(Assignment.contact_id.in_(chunk), Assignment.current))}
         ctx = LiveContext(session, ruleset, now)
         ctx.warm(self.pointer_keys)
         if any(rule.strategy.name == "account" for rule in ruleset.rules):
@@ -230,7 +266,7 @@ class Routing:
             decision.inputs = ctx.inputs
             if rule_name is not None:
                 decision.inputs["only_rule"] = rule_name
-            before = facts[contact_id].get("owner")
+            before = owned[contact_id].owner
             previous = current.get(contact_id)
             if previous is not None:
                 previous.current = False
@@ -288,14 +324,20 @@ class Routing:
     def assign_manual(self, session: Session, contact_id: int, owner: str, *, actor: str | None,
                       now: datetime, note: str | None = None) -> Routed:
         """``crmhub assign set``: a person's choice, which rules never override."""
-        contact = session.get(Contact, contact_id)
+        # The contact's row first, then the routing lock: the order a batch takes them in,
+        # so waiting for a batch that holds this contact can never deadlock with it.
+        contact = session.get(Contact, contact_id, with_for_update=True)
         if contact is None or contact.merged_into_id is not None or contact.deleted_at:
             raise LookupError(f"no live contact {contact_id}")
         if self.ruleset is not None:
+            info = self.ruleset.owners.get(owner)
+            if info is None:
+                raise LookupError(f"no owner {owner!r} in the rules file")
+            if not info.spec.active:
+                raise LookupError(f"owner {owner!r} is inactive (active = false in the rules "
+                                  "file): choose an active owner")
             lock_routing(session)
             sync_directory(session, self.ruleset, now)
-            if owner not in self.ruleset.owners:
-                raise LookupError(f"no owner {owner!r} in the rules file")
         for previous in session.scalars(select(Assignment).where(
                 Assignment.contact_id == contact_id, Assignment.current)):
             previous.current = False
@@ -316,6 +358,36 @@ class Routing:
                         [_event(routed, self.ruleset, now, facts)])
         return routed
 
+    def on_demand(self, session: Session, now: datetime, *, where: Condition | None = None,
+                  reassign: bool = False, limit: int = 10_000) -> list[Routed]:
+        """``crmhub assign run``: open contacts without an owner (with ``reassign``, also
+        those whose owner came from the rules), never one a person assigned.
+
+        The routing lock is taken before the contacts are chosen, so a run or an ``assign
+        set`` that committed meanwhile is seen; contacts another transaction holds are
+        skipped (see :meth:`route`)."""
+        assert self.ruleset is not None
+        lock_routing(session)
+        chosen: dict[int, str | None] = {}
+        for contact_id, owner, by, assigned in session.execute(
+                select(Contact.id, Contact.owner, Assignment.by, Assignment.owner)
+                .outerjoin(Assignment, (Assignment.contact_id == Contact.id)
+                           & Assignment.current)
+                .where(Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None),
+                       Contact.stage.in_(self.ruleset.settings.open_stages))
+                .order_by(Contact.id)):
+            if by != "user" and (owner is None or (reassign and by == "auto"
+                                                   and assigned == owner)):
+                chosen[contact_id] = owner
+        ids = list(chosen)
+        if where is not None and ids:
+            facts = load_facts(session, ids, interactions=bool(
+                where.fields & INTERACTION_FIELDS), now=now)
+            ids = [c for c in ids if c in facts and where(facts[c])]
+        ids = ids[:limit]
+        return self.route(session, [(c, ON_DEMAND) for c in ids], now,
+                          seen={c: chosen[c] for c in ids})
+
     # -- the daemon's calls ------------------------------------------------------------
 
     def reroute_sla(self, session: Session, now: datetime) -> int:
@@ -332,7 +404,7 @@ class Routing:
                                                                       Assignment.id)
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        due = list(session.scalars(query.limit(500)))
+        due = list(session.scalars(query.limit(PASS_LIMIT)))
         free = _lockable(session, [a.contact_id for a in due])
         due = [a for a in due if a.contact_id in free]
         to_route: list[tuple[int, str]] = []
@@ -359,7 +431,8 @@ class Routing:
             if assignment.rule:
                 only[assignment.contact_id] = assignment.rule
             to_route.append((assignment.contact_id, SLA))
-        routed = self.route(session, to_route, now, exclude=exclude, only_rule=only)
+        routed = self.route(session, to_route, now, exclude=exclude, only_rule=only,
+                            seen={a.contact_id: a.owner for a in due})
         return len(routed)
 
     def periodic(self, session: Session, now: datetime) -> dict[str, int]:
@@ -370,19 +443,43 @@ class Routing:
             sync_directory(session, self.ruleset, now)  # removed owners show as inactive
         out = {"sla": self.reroute_sla(session, now), "inactive": 0, "rescored": 0}
         if self.ruleset is not None and self.ruleset.settings.reroute_inactive:
-            inactive = [o for o, i in self.ruleset.owners.items() if not i.spec.active]
-            if inactive:
-                lock_routing(session)
-                ids = list(session.scalars(select(Contact.id).where(
-                    Contact.owner.in_(inactive), Contact.merged_into_id.is_(None),
-                    Contact.deleted_at.is_(None)).order_by(Contact.id).limit(500)))
-                ids = sorted(_lockable(session, ids))
-                moved = self.route(session, [(c, OWNER_INACTIVE)
-                                             for c in self._inactive_owned(session, ids)], now)
-                out["inactive"] = len(moved)
+            lock_routing(session)
+            # Filtered before the limit: contacts kept by hand never crowd out the others.
+            ids = self._orphans(session, limit=PASS_LIMIT)
+            moved = self.route(session, [(c, OWNER_INACTIVE) for c in ids], now)
+            out["inactive"] = len(moved)
         if self.scoring is not None:
             out["rescored"] = self.scoring.rescore_decayed(session, now)
         return out
+
+
+_ANY = object()  # no owner seen by the caller: any owner will do
+
+
+def _hold(session: Session, contact_ids: list[int]) -> dict[int, Any]:
+    """The contacts' rows as committed now, locked for this transaction. On PostgreSQL a
+    row another transaction holds is left out, never waited for: that transaction may be
+    a batch waiting for the routing lock this one holds, or ``assign set``."""
+    query = select(Contact.id, Contact.owner, Contact.merged_into_id, Contact.deleted_at)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return {row.id: row for chunk in _chunks(sorted(set(contact_ids)))
+            for row in session.execute(query.where(Contact.id.in_(chunk)))}
+
+
+def _not_routable(contact: Any, assignment: Assignment | None, seen: object) -> str | None:
+    """Why rules must leave this contact alone now, or ``None``."""
+    if contact is None:
+        return "another transaction holds it, or it is gone"
+    if contact.merged_into_id is not None or contact.deleted_at:
+        return "no longer a live contact"
+    if seen is not _ANY and contact.owner != seen:
+        return f"its owner changed to {contact.owner} meanwhile"
+    if assignment is not None and assignment.by == "user":
+        return f"assigned to {assignment.owner} by {assignment.actor or 'a user'}"
+    if contact.owner is not None and (assignment is None or assignment.owner != contact.owner):
+        return f"its owner {contact.owner} was set by hand"
+    return None
 
 
 def _event(routed: Routed, ruleset: RuleSet | None, now: datetime,

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from hub.config import ConfigIssue
 
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"  # owner, team and queue ids
+
 
 def label(items: list[Any], index: int, attr: str) -> str:
     item = items[index] if index < len(items) else None
@@ -41,7 +43,9 @@ def validation_issues(exc: ValidationError, raw: dict[str, Any], file: str, pref
             model: type[BaseModel]) -> list[ConfigIssue]:
     issues = []
     for error in exc.errors():
-        loc = (*prefix, *error["loc"])
+        # Not keys of the file: validator names and the tags of a union's forms, "(text)".
+        loc = (*prefix, *(p for p in error["loc"]
+                          if not (isinstance(p, str) and p.startswith(("function-", "(")))))
         message = error["msg"].removeprefix("Value error, ")
         hint = None
         if error["type"] == "extra_forbidden":
@@ -54,7 +58,9 @@ def validation_issues(exc: ValidationError, raw: dict[str, Any], file: str, pref
             message = "required key is missing"
             hint = f"add {error['loc'][-1]} = ..."
         elif error["type"] == "string_pattern_mismatch":
-            hint = "letters, digits, '_', '.', '@' and '-' only"
+            pattern = str((error.get("ctx") or {}).get("pattern", ""))
+            hint = "letters, digits, '_', '.', '@' and '-' only" if pattern == ID_PATTERN \
+                else f"write it to match {pattern}"
         issues.append(ConfigIssue(file, key_path(loc, raw), message, hint))
     return issues
 

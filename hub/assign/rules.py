@@ -54,13 +54,13 @@ from hub.assign.calendar import (
     zone,
 )
 from hub.assign.conditions import ALWAYS, Condition, ConditionError, compile_condition
+from hub.assign.issues import ID_PATTERN
 from hub.assign.issues import digest as _digest
 from hub.assign.issues import label as _label
 from hub.assign.issues import validation_issues as _issues
 from hub.assign.strategies import Strategy, StrategyParams
 from hub.config import ConfigError, ConfigIssue, parse_duration
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
 DEFAULT_EVENTS = ["contact.assigned", "contact.reassigned"]
 
 

@@ -1,9 +1,9 @@
 """SLA touches: proof from synced activity that an owner worked a lead.
 
 A touch is a real interaction, never a status field: an outbound e-mail whose sender
-(participant role ``from``) is one of the owner's addresses, or a call where one of the
-owner's extensions is the agent, or the caller of an outbound call. The interaction must
-be linked to the lead and have happened after the assignment.
+(participant role ``from``) is one of the owner's addresses, or an outbound call from one
+of the owner's extensions (as its agent or its caller). The interaction must be linked to
+the lead and have happened after the assignment.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def _digits(value: Any) -> str:
 def is_touch(interaction: Interaction, owner: OwnerInfo) -> bool:
     """Whether this interaction is ``owner`` working the lead."""
     spec = owner.spec
+    extensions = {_digits(e) for e in spec.extensions} - {""}
     for participant in interaction.participants or []:
         role = participant.get("role")
         if interaction.channel == "email" and interaction.direction == "outbound" \
@@ -35,16 +36,15 @@ def is_touch(interaction: Interaction, owner: OwnerInfo) -> bool:
             email = str(participant.get("email") or "").strip().lower()
             if email and email in spec.emails:
                 return True
-        if interaction.channel == "call" and (
-                role == "agent" or (role == "from" and interaction.direction == "outbound")):
-            phone = _digits(participant.get("phone"))
-            if not phone:
-                continue
-            for extension in spec.extensions:
-                ext = _digits(extension)
-                if phone == ext or (len(ext) >= 2 and participant.get("own")
-                                    and phone.endswith(ext)):
-                    return True
+        # Only an outbound call is the owner reaching out, answered or not, as an e-mail
+        # counts whether or not it gets a reply. An inbound call is the lead's move, and an
+        # answered one cannot be told from a missed one reliably: call status and duration
+        # vocabularies differ from one telephony connector to the next. Numbers compare
+        # whole, digits only: "01" is not "201" (a suffix would match a colleague).
+        if interaction.channel == "call" and interaction.direction == "outbound" \
+                and role in ("agent", "from") \
+                and _digits(participant.get("phone")) in extensions:
+            return True
     return False
 
 

@@ -136,7 +136,8 @@ class RoundRobin(Strategy):
 
     The pointer is the position in the pool of the next owner whose turn it is; when that
     owner is skipped the next available one gets the lead and the pointer moves past *them*,
-    so the skipped owner keeps their place for the next lead.
+    so the skipped owner loses this turn and is next served when the rotation comes round
+    to them again (nobody returns from an absence to a backlog of owed leads).
     """
 
     name = "round_robin"
@@ -262,15 +263,23 @@ class LoadBalanced(Strategy):
 
 
 class Account(Strategy):
-    """The owner of the contact's company, else the usual owner of other contacts at the
-    same company domain (most contacts first). Nobody found: the next rule is tried."""
+    """The owner of the contact's company, else the usual owner of other contacts at that
+    company or at the company of its e-mail domain (most contacts first). With
+    ``same_domain = false`` only the company's own owner: colleagues' owners are not
+    followed. Nobody found: the next rule is tried."""
 
     name = "account"
 
     class Params(StrategyParams):
         same_domain: bool = True
 
+    params: Params
+
     def plan(self, lead: Lead, ctx: Context) -> Plan:
+        if not self.params.same_domain:
+            company_owner = lead.facts.get("company.owner")
+            owners = [str(company_owner)] if company_owner else []
+            return Plan(owners, {"account_owners": owners, "same_domain": False})
         owners = ctx.account_owners(lead)
         return Plan(owners, {"account_owners": owners})
 

@@ -111,6 +111,14 @@ def test_manual_assignment_is_never_overridden_and_explain_tells_the_story(env: 
     env.run("assign", "set", "1", "nobody", code=2)
 
 
+def test_assign_set_refuses_an_inactive_owner_with_a_clear_error(env: Env) -> None:
+    rules = env.dir / "rules.toml"
+    rules.write_text(rules.read_text().replace('id = "ned"\n', 'id = "ned"\nactive = false\n'))
+    result = env.run("assign", "set", "1", "ned", code=2)
+    assert "owner 'ned' is inactive" in result.output
+    assert env.json("assign", "list") == []
+
+
 def test_rules_test_replays_the_live_rules_unchanged_and_a_draft_with_moves(env: Env) -> None:
     env.run("assign", "run")
     same = env.json("rules", "test", "--since", "1d")

@@ -1,8 +1,11 @@
-"""Two workers routing at once on PostgreSQL: turns kept, caps kept, no lead twice."""
+"""Two workers routing at once on PostgreSQL: turns kept, caps kept, no lead twice, no
+manual assignment overridden, no outbox event skipped by a sink."""
 
 from __future__ import annotations
 
+import json
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from hub.assign.engine import Routing
 from hub.assign.model import Assignment
 from hub.config import ConnectorConfig
 from hub.db import make_engine, session_factory, upgrade
+from hub.model import Contact, OutboxEvent
 from tests.assign.conftest import OWNERS, T0, add_contact, routing_from
 
 pytestmark = pytest.mark.postgres
@@ -92,3 +96,110 @@ queue = "overflow"
     engine.dispose()
     assert counts.pop(None) == queued == 2 * PER_WORKER - 21
     assert counts == {"alice": 7, "bob": 7, "chloe": 7}
+
+
+def test_two_runs_and_a_manual_assignment_on_the_same_leads_route_each_once(
+        tmp_path: Path, pg_url: str) -> None:
+    """Two `assign run`s over the same unowned leads while a person assigns some of them
+    by hand: each lead is routed once, and no manual assignment is overridden."""
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "rr"
+strategy = "round_robin"
+team = "sales"
+""")
+    with session_factory(engine).begin() as session:
+        ids = [add_contact(session, email=f"lead{n}@x.org") for n in range(40)]
+    by_hand = ids[::4]
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        own = make_engine(pg_url)
+        try:
+            barrier.wait()
+            with session_factory(own).begin() as session:
+                routing.on_demand(session, T0)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    def assign_by_hand() -> None:
+        own = make_engine(pg_url)
+        try:
+            barrier.wait()
+            for contact_id in by_hand:
+                with session_factory(own).begin() as session:
+                    routing.assign_manual(session, contact_id, "marie", actor="boss", now=T0)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=run), threading.Thread(target=run),
+               threading.Thread(target=assign_by_hand)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with session_factory(engine)() as session:
+        auto = dict(session.execute(select(Assignment.contact_id, func.count())
+                                    .where(Assignment.by == "auto")
+                                    .group_by(Assignment.contact_id)).all())
+        now_current = {a.contact_id: a for a in session.scalars(
+            select(Assignment).where(Assignment.current))}
+        owners = dict(session.execute(select(Contact.id, Contact.owner)).all())
+        order = list(session.scalars(select(Assignment.owner).where(Assignment.by == "auto")
+                                     .order_by(Assignment.id)))
+    engine.dispose()
+    assert set(auto.values()) == {1}  # no lead assigned twice
+    assert set(auto) | set(by_hand) == set(ids)
+    for contact_id in by_hand:  # never overridden, whichever came first
+        assert (now_current[contact_id].by, owners[contact_id]) == ("user", "marie")
+    assert order == (["alice", "bob", "chloe"] * 40)[:len(order)]  # turns kept
+
+
+def test_an_outbox_event_committed_after_a_higher_one_was_delivered_is_delivered(
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At least once on PostgreSQL: ids are handed out before commit, so a transaction
+    can commit event n after event n + 1 was already delivered."""
+    import responses
+
+    from hub.assign.delivery import deliver
+    from hub.http import HttpClient
+    from hub_notify import EmailSink, WebhookSink
+
+    monkeypatch.setenv("HOOK_SECRET", "s3cret-pg")
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    ruleset = routing_from(tmp_path, OWNERS + """
+[[notify]]
+name = "hook"
+sink = "webhook"
+events = ["test.event"]
+[notify.settings]
+url = "https://hooks.example.com/pg"
+secret = { env = "HOOK_SECRET" }
+""").ruleset
+    sessions = session_factory(engine)
+    sinks = {"webhook": WebhookSink, "email": EmailSink}
+    slow = sessions()
+    slow.begin()
+    slow.add(OutboxEvent(type="test.event", payload={"n": "slow"}, created_at=T0))
+    slow.flush()  # id allocated, not committed yet
+    with sessions.begin() as session:
+        session.add(OutboxEvent(type="test.event", payload={"n": "fast"}, created_at=T0))
+    with responses.RequestsMock() as mock:
+        mock.post("https://hooks.example.com/pg", status=204)
+        http = HttpClient(max_attempts=1, sleep=lambda _s: None)
+        assert deliver(sessions, ruleset, sinks, http, T0).delivered == 1
+        slow.commit()
+        slow.close()
+        assert deliver(sessions, ruleset, sinks, http, T0 + timedelta(minutes=1)).delivered == 1
+        sent = [json.loads(call.request.body)["payload"]["n"] for call in mock.calls]
+    engine.dispose()
+    assert sent == ["fast", "slow"]

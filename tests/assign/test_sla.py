@@ -9,10 +9,11 @@ from sqlalchemy import Engine, select
 
 from hub.assign.calendar import Calendar, parse_hours, zone
 from hub.assign.model import Assignment
+from hub.assign.sla import is_touch
 from hub.config import ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
 from hub.db import session_factory
-from hub.model import Interaction, InteractionContact
+from hub.model import Contact, Interaction, InteractionContact
 from hub.pipeline import Pipeline
 from hub.records import Observation
 from tests.assign.conftest import OWNERS, T0, current, new_leads, owners_of, routing_from
@@ -27,11 +28,13 @@ sla = "4h"
 
 
 def touch(engine: Engine, contact_id: int, at: datetime, *, channel: str = "email",
-          direction: str = "outbound", **participant: str) -> None:
+          direction: str = "outbound", status: str | None = None,
+          duration_s: int | None = None, **participant: str) -> None:
     with session_factory(engine).begin() as session:
         ext = f"m{contact_id}-{at.timestamp()}-{direction}-{channel}"
         row = Interaction(connector="mail", external_id=ext,
                           channel=channel, direction=direction, occurred_at=at,
+                          status=status, duration_s=duration_s,
                           participants=[{**participant, "own": True}])
         session.add(row)
         session.flush()
@@ -77,19 +80,84 @@ def test_untouched_lead_is_rerouted_by_the_same_rule_excluding_its_owner(
     assert skipped["alice"] == "excluded"
 
 
-def test_a_status_field_or_someone_elses_mail_is_not_a_touch_but_a_call_is(
+def test_a_status_field_or_someone_elses_mail_is_not_a_touch_but_an_outbound_call_is(
         tmp_path: Path, sqlite_engine: Engine) -> None:
     routing = routing_from(tmp_path, RULES)
     new_leads(sqlite_engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
+    with session_factory(sqlite_engine).begin() as session:
+        contacted = session.get(Contact, 1)
+        assert contacted is not None
+        # alice marks the lead as worked in the CRM, as a sync or `contacts set` would
+        contacted.stage = "prospect"
+        contacted.custom = {"lead_status": "contacted"}
+        contacted.updated_at = T0 + timedelta(hours=1)
     touch(sqlite_engine, 1, T0 + timedelta(hours=1), email="bob@acme.fr", role="from")
     touch(sqlite_engine, 1, T0 + timedelta(hours=1), direction="inbound",
           email="alice@acme.fr", role="from")
     touch(sqlite_engine, 2, T0 + timedelta(hours=2), channel="call", phone="202",
-          role="agent", direction="inbound")
+          role="from", direction="outbound", status="no-answer", duration_s=0)
     with session_factory(sqlite_engine).begin() as session:
         assert routing.reroute_sla(session, T0 + timedelta(hours=5)) == 1
     assert owners_of(sqlite_engine) == {1: "chloe", 2: "bob"}
+    assert current(sqlite_engine, 1).previous_owner == "alice"
     assert current(sqlite_engine, 2).touched_at == T0 + timedelta(hours=2)
+
+
+def test_an_inbound_missed_call_on_the_owners_extension_is_not_a_touch(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, RULES)
+    new_leads(sqlite_engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
+    touch(sqlite_engine, 1, T0 + timedelta(hours=1), channel="call", phone="201",
+          role="agent", direction="inbound", status="missed", duration_s=0)
+    touch(sqlite_engine, 2, T0 + timedelta(hours=1), channel="call", phone="202",
+          role="agent", direction="outbound", status="answered", duration_s=95)
+    with session_factory(sqlite_engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=5)) == 1
+    assert current(sqlite_engine, 1).previous_owner == "alice"
+    assert current(sqlite_engine, 2).sla_state == "met"
+
+
+def test_an_extension_matches_a_caller_number_exactly_never_as_a_suffix(
+        tmp_path: Path) -> None:
+    ruleset = routing_from(tmp_path, RULES.replace('extensions = ["201"]',
+                                                   'extensions = ["01", "+33 1 40 00 12 34"]')
+                           ).ruleset
+    assert ruleset is not None
+    alice = ruleset.owners["alice"]
+
+    def call(phone: str) -> Interaction:
+        return Interaction(channel="call", direction="outbound", participants=[
+            {"phone": phone, "role": "from", "own": True}])
+
+    assert not is_touch(call("201"), alice)  # bob's colleague at 201, not alice's 01
+    assert not is_touch(call("+33 1 40 00 12 34 5"), alice)
+    assert is_touch(call("01"), alice)
+    assert is_touch(call("+33 1-40-00-12-34"), alice)  # the same number, written otherwise
+
+
+def test_an_sla_reroute_stays_in_its_rule_when_the_condition_no_longer_reads_true(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "web"
+when = { all = [ { source = "web-forms" }, { score = { lt = 50 } } ] }
+strategy = "round_robin"
+owners = ["alice", "bob"]
+sla = "4h"
+[fallback]
+owner = "marie"
+""")
+    new_leads(sqlite_engine, routing, [{"email": "a@x.org"}])
+    assert (current(sqlite_engine, 1).owner, current(sqlite_engine, 1).rule) == ("alice", "web")
+    with session_factory(sqlite_engine).begin() as session:
+        contact = session.get(Contact, 1)
+        assert contact is not None
+        contact.score = 80  # the lead got hotter meanwhile
+    with session_factory(sqlite_engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=4)) == 1
+    moved = current(sqlite_engine, 1)
+    assert (moved.owner, moved.rule, moved.reason) == ("bob", "web", "sla")
+    assert moved.explanation["exclude"] == ["alice"]
 
 
 def test_a_synced_outbound_email_through_the_pipeline_is_a_touch(

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 
 from hub.assign.model import Assignment, Owner, RoundRobinState
 from hub.db import session_factory
-from hub.model import Contact, OutboxEvent
+from hub.model import Company, Contact, OutboxEvent
 from tests.assign.conftest import (
     MIGRATION,
     OWNERS,
@@ -249,6 +249,67 @@ owner = "chloe"
     owners = owners_of(sqlite_engine)
     assert (owners[4], owners[5], owners[6]) == ("bob", "alice", "chloe")
     assert current(sqlite_engine, 6).explanation["tried"][0]["outcome"] == "no candidate"
+
+
+def test_account_strategy_prefers_the_company_owner_over_the_colleagues_owner(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "account"
+strategy = "account"
+""")
+    with session_factory(sqlite_engine).begin() as session:
+        for n in range(2):
+            add_contact(session, email=f"c{n}@globex.com", company="Globex", domain="globex.com",
+                        owner="bob")
+        company = session.get(Company, 1)
+        assert company is not None
+        company.owner = "chloe"  # the account manager of Globex
+    new_leads(sqlite_engine, routing, [
+        {"email": "new@globex.com", "company": "Globex", "domain": "globex.com"}])
+    decision = current(sqlite_engine, 3)
+    assert decision.owner == "chloe"
+    assert decision.explanation["tried"][0]["note"]["account_owners"] == ["chloe", "bob"]
+
+
+def test_account_strategy_without_same_domain_follows_the_company_owner_only(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "account"
+strategy = "account"
+same_domain = false
+[fallback]
+queue = "triage"
+""")
+    with session_factory(sqlite_engine).begin() as session:
+        add_contact(session, email="boss@globex.com", company="Globex", domain="globex.com",
+                    owner="bob")
+        add_contact(session, email="x@initech.com", company="Initech", domain="initech.com",
+                    owner="bob")
+        initech = session.get(Company, 2)
+        assert initech is not None
+        initech.owner = "alice"
+    new_leads(sqlite_engine, routing, [
+        {"email": "new@globex.com", "company": "Globex", "domain": "globex.com"},
+        {"email": "new@initech.com", "company": "Initech", "domain": "initech.com"}])
+    assert (current(sqlite_engine, 3).queue, current(sqlite_engine, 4).owner) == (
+        "triage", "alice")
+
+
+def test_round_robin_owner_skipped_while_away_loses_that_turn(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    away = 'id = "alice"\nout_of_office = [{ from = 2026-01-05, to = 2026-01-05 }]\n'
+    routing = routing_from(tmp_path, OWNERS.replace('id = "alice"\n', away) + """
+[[rules]]
+name = "rr"
+strategy = "round_robin"
+team = "sales"
+""")
+    new_leads(sqlite_engine, routing, [{"email": "l1@x.org"}])  # alice's turn: she is away
+    new_leads(sqlite_engine, routing, [{"email": "l2@x.org"}, {"email": "l3@x.org"}],
+              now=T0 + timedelta(days=1))
+    assert list(owners_of(sqlite_engine).values()) == ["bob", "chloe", "alice"]
 
 
 def test_territory_uses_the_most_specific_match(tmp_path: Path, sqlite_engine: Engine) -> None:
