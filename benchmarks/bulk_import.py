@@ -181,12 +181,20 @@ class Postgres:
         return f"postgresql+psycopg://{rest}/{name}"
 
 
-def write_config(directory: Path, database_url: str, csv_path: Path) -> Path:
+def write_config(directory: Path, database_url: str, csv_path: Path,
+                 routing: bool = False) -> Path:
+    """The run's config; with `routing`, the shipped example rules and scoring
+    (config/rules.toml, config/scoring.toml: 200+ lines of owners, rules, SLAs)."""
     config = directory / "crmhub.toml"
+    extra = ""
+    if routing:
+        extra = (f"rules = {json.dumps(str(REPO / 'config' / 'rules.toml'))}\n"
+                 f"scoring = {json.dumps(str(REPO / 'config' / 'scoring.toml'))}\n")
     config.write_text(
         "[hub]\n"
         f"database_url = {json.dumps(database_url)}\n"
-        'default_region = "FR"\n\n'
+        'default_region = "FR"\n'
+        f"{extra}\n"
         "[[connectors]]\n"
         'name = "bench"\n'
         'kind = "csv"\n'
@@ -240,7 +248,7 @@ def run_once(engine: str, data: Dataset, number: int, args: argparse.Namespace,
         assert pg is not None
         run.database = pg.create()
         url = pg.sqlalchemy_url(run.database)
-    config = write_config(workdir, url, data.path)
+    config = write_config(workdir, url, data.path, args.routing)
     upgrade = subprocess.run([*crmhub, "db", "upgrade", "--config", str(config)],
                              capture_output=True, text=True, env=child_env())
     if upgrade.returncode != 0:
@@ -406,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(benchmarks/out/profile.txt); not counted in the figures")
     parser.add_argument("--keep", action="store_true",
                         help="keep each run's database, config and logs for inspection")
+    parser.add_argument("--routing", action="store_true",
+                        help="route new leads with the example config/rules.toml and "
+                             "config/scoring.toml (lead scoring, lifecycle, assignment)")
     parser.add_argument("--verify", action="store_true",
                         help="after each run, count live contacts with `crmhub export "
                              "contacts` and score the contacts pairwise against the "
