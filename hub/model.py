@@ -187,6 +187,9 @@ class SourceRecord(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What matching compares (hub.match.compare.Profile.pack): a person's few normalised
+    # values, read instead of `data` when candidates are scored.
+    match_profile: Mapped[list[Any] | None] = mapped_column(JSON)
     observed_at: Mapped[datetime]
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]

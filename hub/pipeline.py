@@ -437,12 +437,15 @@ class _BatchRun:
         out.touched.update(real(node) for node in born if node in holding)
         fresh: list[dict[str, Any]] = []
         changed: list[SourceRecord] = []
-        for person, node, company_id in zip(persons, resolution.contact_of, companies,
-                                            strict=True):
+        packed = [p.pack() for p in resolution.profiles] if \
+            len(resolution.profiles) == len(persons) else [None] * len(persons)
+        for person, node, company_id, stored in zip(persons, resolution.contact_of, companies,
+                                                    packed, strict=True):
             contact_id = real(node)
             if node > 0:  # new contacts get their golden record below, from memory
                 out.touched.add(contact_id)
             values = self._record_values(person, contact_id, company_id)
+            values["match_profile"] = stored
             if person.record is None:
                 fresh.append({"connector": self.connector.name,
                               "external_id": person.observation.external_id,

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from hub.golden import rebuild_contacts
 from hub.match.compare import Profile
 from hub.match.engine import ProbabilisticResolver, _Clusters, pair
-from hub.match.resolve import live_contacts, merge_contacts
+from hub.match.resolve import _chunks, live_contacts, merge_contacts
 from hub.match.score import Model, estimate_u, term_frequencies
 from hub.match.score import train as em_train
 from hub.match.survivorship import MANUAL
@@ -61,14 +61,26 @@ class Store:
 def load_store(session: Session, resolver: ProbabilisticResolver) -> Store:
     contact_of: dict[int, int] = {}
     profiles: dict[int, Profile] = {}
+    # The stored match profile when there is one (records stored before revision 0004
+    # have none until they change) and no plugin comparator needs the whole record.
+    packed = not resolver.plugin_comparators
+    missing: list[int] = []
     rows = session.execute(
-        select(SourceRecord.id, SourceRecord.contact_id, SourceRecord.data)
+        select(SourceRecord.id, SourceRecord.contact_id, SourceRecord.match_profile)
         .where(SourceRecord.kind == "person", SourceRecord.deleted_at.is_(None),
                SourceRecord.connector != MANUAL, SourceRecord.contact_id.is_not(None))
         .order_by(SourceRecord.id).execution_options(yield_per=5000))
-    for record_id, contact_id, data in rows:
+    for record_id, contact_id, stored in rows:
         contact_of[record_id] = contact_id
-        profiles[record_id] = resolver.profile(data)
+        profile = Profile.unpack(stored, resolver.identifiers) if packed else None
+        if profile is None:
+            missing.append(record_id)
+        else:
+            profiles[record_id] = profile
+    for chunk in _chunks(missing):
+        for record_id, data in session.execute(
+                select(SourceRecord.id, SourceRecord.data).where(SourceRecord.id.in_(chunk))):
+            profiles[record_id] = resolver.profile(data)
     live = live_contacts(session, set(contact_of.values()))
     return Store({r: live[c] for r, c in contact_of.items()}, profiles)
 

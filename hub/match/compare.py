@@ -22,6 +22,13 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 HOUSE_NUMBER = re.compile(r"\b\d+[a-z]?\b")
+PACK_VERSION = 1  # bump when Profile.of or pack() change what a stored profile holds
+
+
+def _street_name(street: str, houses: frozenset[str]) -> str:
+    """The street without its house numbers: "12, rue neuve" -> "rue neuve"."""
+    return " ".join(HOUSE_NUMBER.sub(" ", street).replace(",", " ").split()) if houses \
+        else street
 
 
 @dataclass(slots=True)
@@ -79,12 +86,40 @@ class Profile:
             postcode="".join(str(address.get("postcode") or "").split()).lower(),
             city=" ".join(str(address.get("city") or "").lower().split()),
             street=street,
-            street_name=" ".join(HOUSE_NUMBER.sub(" ", street).replace(",", " ").split())
-            if houses else street,
+            street_name=_street_name(street, houses),
             houses=houses,
             region=str(address.get("region") or "").strip().lower(),
             companies=frozenset(companies),
         )
+
+
+    def pack(self) -> list[Any]:
+        """The profile as a short JSON list (stored as ``source_records.match_profile``);
+        ``data`` is left out. :meth:`unpack` reads it back."""
+        return [PACK_VERSION, self.given, self.family, sorted(self.emails),
+                sorted(self.email_domains), sorted(self.phones), sorted(self.handles),
+                self.identifiers, self.birthday, self.postcode, self.city, self.street,
+                self.region, sorted(self.companies)]
+
+    @classmethod
+    def unpack(cls, packed: Any, identifiers: Sequence[str] = ()) -> Profile | None:
+        """A packed profile, or None when it is missing or of another version; only the
+        ``identifiers`` configured now are kept."""
+        if not isinstance(packed, list) or not packed or packed[0] != PACK_VERSION:
+            return None
+        (_, given, family, emails, domains, phones, handles, ids, birthday, postcode,
+         city, street, region, companies) = packed
+        wanted = set(identifiers)
+        houses = frozenset(HOUSE_NUMBER.findall(street))
+        return cls(
+            data={}, given=given, family=family, emails=frozenset(emails),
+            email_domains=frozenset(domains), phones=frozenset(phones),
+            handles=frozenset(handles),
+            identifiers={k: v for k, v in ids.items() if k in wanted},
+            birthday=birthday,
+            postcode=postcode, city=city, street=street,
+            street_name=_street_name(street, houses), houses=houses, region=region,
+            companies=frozenset(companies))
 
 
 class Comparator(Protocol):

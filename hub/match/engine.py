@@ -311,9 +311,11 @@ class _State:
         members: dict[int, list[int]] = {}
         missing: list[int] = []
         cache = self.r.cache
+        packed = not self.r.plugin_comparators  # plugin comparators read the whole record
         for chunk in _chunks(sorted(set(live.values()))):
-            for record_id, contact_id, digest in session.execute(
-                    select(SourceRecord.id, SourceRecord.contact_id, SourceRecord.content_hash)
+            for record_id, contact_id, digest, stored in session.connection().execute(
+                    select(SourceRecord.id, SourceRecord.contact_id, SourceRecord.content_hash,
+                           SourceRecord.match_profile)
                     .where(SourceRecord.contact_id.in_(chunk),
                            SourceRecord.kind == "person", SourceRecord.connector != MANUAL,
                            SourceRecord.deleted_at.is_(None))
@@ -323,6 +325,8 @@ class _State:
                     members[contact_id].append(record_id)
                     self.node_of[record_id] = contact_id
                     cached = cache.get(record_id, digest)
+                    if cached is None and packed:
+                        cached = Profile.unpack(stored, self.r.identifiers)
                     if cached is None:
                         missing.append(record_id)
                     else:

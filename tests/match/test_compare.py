@@ -67,3 +67,20 @@ def test_a_company_address_gives_no_street_key_since_the_whole_staff_shares_it()
     assert "st_pc" in {kind for kind, _ in name_keys(home)}
     kinds = {kind for kind, _ in name_keys(at_work)}
     assert not {"st_pc", "gn_pc"} & kinds and "ph_co" in kinds
+
+
+def test_a_packed_profile_reads_back_as_the_profile_without_the_record_body() -> None:
+    data = {"given_key": "jean", "family_key": "dupont", "birthday": "1980-05-02",
+            "emails": [{"key": "jd@acme.fr", "flags": []},
+                       {"key": "jd@gmail.com", "flags": ["freemail"]}],
+            "phones": [{"value": "+33611223344"}], "handles": {"linkedin": "jdupont"},
+            "identifiers": {"customer_number": " C-17 ", "vat": "x"},
+            "address": {"street": "12 rue Neuve", "postcode": "69001", "city": "Lyon",
+                        "region": "ARA"},
+            "company": {"name_key": "acme", "domain": "acme.fr"}}
+    profile = Profile.of(data, ["customer_number"], keep_data=False)
+    assert Profile.unpack(profile.pack(), ["customer_number"]) == profile
+    # An identifier no longer configured is dropped; another version is not read at all.
+    assert Profile.unpack(profile.pack(), []).identifiers == {}  # type: ignore[union-attr]
+    assert Profile.unpack([0, *profile.pack()[1:]]) is None
+    assert Profile.unpack(None) is None

@@ -241,6 +241,22 @@ def test_a_record_sharing_an_identity_key_is_scored_before_namesakes_past_the_ca
     assert first == again and len(contacts(pipeline)) == 4
 
 
+def test_records_stored_without_a_match_profile_are_matched_from_their_body(
+        pipeline: Pipeline) -> None:
+    pipeline.ingest(A, Batch([person("1", given_name="Anna", family_name="Keller",
+                                     emails=["anna.keller@example.com"])]))
+    with pipeline.sessions.begin() as session:
+        [stored] = session.scalars(select(SourceRecord)).all()
+        assert stored.match_profile is not None and stored.match_profile[1:3] == [
+            "anna", "keller"]
+        stored.match_profile = None  # as stored before revision 0004
+    assert isinstance(pipeline.resolver, ProbabilisticResolver)
+    pipeline.resolver.cache.entries.clear()  # as after a restart
+    pipeline.ingest(B, Batch([person("2", given_name="Anna", family_name="Keller",
+                                     emails=["Anna.Keller+crm@example.com"])]))
+    assert len(contacts(pipeline)) == 1
+
+
 # -- review queue ------------------------------------------------------------------------
 
 
