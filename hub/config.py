@@ -203,7 +203,7 @@ class MatchSection(_Section):
     identifiers: list[str] = Field(default_factory=list)
     key_cap: int = Field(default=100, ge=2)  # a key shared by more records stops matching
     # Records scored per incoming record: those sharing the most (and strongest) keys.
-    max_candidates: int = Field(default=50, ge=1)
+    max_candidates: int = Field(default=20, ge=1)
     # Conflicting evidence that forbids an automatic merge (the pair goes to review).
     vetoes: list[Veto] = Field(default_factory=lambda: list(VETOES))
     survivorship: SurvivorshipSection = Field(default_factory=SurvivorshipSection)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from hub.canonical import NAME, STRONG, WEAK
 from hub.config import MatchSection
 from hub.match.blocking import NAME_KINDS, lookup_only_keys
-from hub.match.compare import BUILTIN, Profile, comparators
+from hub.match.compare import BUILTIN, Profile, comparators, given_differs
 from hub.match.resolve import CHUNK, Item, _chunks, live_contacts
 from hub.match.score import Model, Scored
 from hub.match.survivorship import MANUAL
@@ -42,6 +42,8 @@ from hub.model import (
 )
 
 MAX_MEMBERS = 200  # records of one contact scored against a newcomer
+FAMILY_ONLY = 1  # the weight of a candidate linked by one family-name key alone
+FAMILY_KINDS = frozenset({"fi", "ph_co", "ph_pc", "ph_city", "ph_dob"})  # hold the family name
 PROFILE_CACHE = 50_000  # profiles of stored records kept between batches (~2 KB each)
 
 
@@ -358,8 +360,9 @@ class _State:
                     MergeEvent.undone_at.is_(None), MergeEvent.survivor_id.in_(chunk))))
         self.live = live
 
-    def _candidates(self, item: Item, ref: int) -> list[int]:
-        """The records sharing keys with ``item``, best first, at most ``max_candidates``.
+    def _candidates(self, item: Item, ref: int) -> dict[int, int]:
+        """The records sharing keys with ``item`` (with how much they share), at most
+        ``max_candidates``, the best ones.
 
         A record sharing an identity key (e-mail, phone, handle, identifier) outranks one
         sharing name keys only; more shared keys outrank fewer; newer records break ties.
@@ -372,14 +375,15 @@ class _State:
             refs = self.index.get(key)
             if not refs:
                 continue
-            points = 1 if key[0] in NAME_KINDS else 2 if key[0] == "name" else 8
+            points = FAMILY_ONLY if key[0] in FAMILY_KINDS else 2 if key[0] in NAME_KINDS \
+                else 3 if key[0] == "name" else 16
             for other in refs:
                 if other != item.record_id and other != ref:
                     weight[other] = weight.get(other, 0) + points
         if len(weight) <= self.limit:
-            return sorted(weight)
+            return weight
         best = sorted(weight, key=lambda r: (-weight[r], -r))[:self.limit]
-        return sorted(best)
+        return {r: weight[r] for r in best}
 
     def _cap(self, kind: str, key: str, reason: str) -> None:
         if (kind, key) not in self.capped:
@@ -413,7 +417,14 @@ class _State:
         ref = -position - 1  # this record, among the batch's records
         own_id = item.record_id
         profile = self.r.profile(item.person.data)
-        candidates = self._candidates(item, ref)
+        # A record linked by one family-name key alone (the same family name and initial,
+        # say) whose given name plainly differs cannot reach `review`: the given-name veto
+        # applies and nothing else was shared. It is not scored. (Keys without the family
+        # name, like birth date + street, also link swapped names: those are scored.)
+        prune = "given_name" in self.r.model.vetoes
+        candidates = [other for other, weight in self._candidates(item, ref).items()
+                      if weight != FAMILY_ONLY or not prune or
+                      not given_differs(profile, self.profiles[other])]
         current = self.clusters.find(self.live[item.current]) if item.current is not None \
             else None
         nodes: dict[int, None] = {}

@@ -257,6 +257,28 @@ def test_records_stored_without_a_match_profile_are_matched_from_their_body(
     assert len(contacts(pipeline)) == 1
 
 
+def test_a_namesake_linked_by_one_name_key_with_another_given_name_is_not_scored(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(pipeline.resolver, ProbabilisticResolver)
+    model = pipeline.resolver.model
+    scored: list[tuple[str, str]] = []
+    score = model.score
+
+    def counting(a: Profile, b: Profile) -> Any:
+        scored.append((a.given, b.given))
+        return score(a, b)
+
+    monkeypatch.setattr(model, "score", counting)
+    pipeline.ingest(A, Batch([person("1", given_name="Jean", family_name="Martin",
+                                     emails=["jean@martin.fr"])]))
+    pipeline.ingest(A, Batch([person("2", given_name="Julie", family_name="Martin",
+                                     emails=["julie@martin-co.fr"])]))
+    assert scored == []  # linked by "martin|j" alone, and Julie is plainly not Jean
+    pipeline.ingest(A, Batch([person("3", given_name="Jaen", family_name="Martin",
+                                     emails=["jaen@martin.org"])]))
+    assert ("jaen", "jean") in scored  # a typo of Jean: scored
+
+
 # -- review queue ------------------------------------------------------------------------
 
 
