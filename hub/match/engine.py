@@ -44,7 +44,7 @@ from hub.model import (
 MAX_MEMBERS = 200  # records of one contact scored against a newcomer
 FAMILY_ONLY = 1  # the weight of a candidate linked by one family-name key alone
 FAMILY_KINDS = frozenset({"fi", "ph_co", "ph_pc", "ph_city", "ph_dob"})  # hold the family name
-PROFILE_CACHE = 50_000  # profiles of stored records kept between batches (~2 KB each)
+PROFILE_CACHE = 10_000  # profiles of stored records kept between batches (~2 KB each)
 
 
 @dataclass
