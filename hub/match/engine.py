@@ -413,6 +413,16 @@ class _State:
         right = [m for m in self.clusters.members.get(b, []) if m > 0]
         return any(pair(x, y) in self.rejected for x in left for y in right)
 
+    def _cross_vetoed(self, a: int, b: int) -> bool:
+        """Whether any record of contact ``a`` vetoes any record of contact ``b``: a record
+        matching both (a phone-only row between two namesakes at one company) must not
+        make one contact of two people that conflict."""
+        left = self.clusters.members.get(self.clusters.find(a), [])
+        right = self.clusters.members.get(self.clusters.find(b), [])
+        score = self.r.model.score
+        return any(score(self.profiles[x], self.profiles[y]).veto is not None
+                   for x in left for y in right)
+
     def _one(self, position: int, item: Item) -> None:
         ref = -position - 1  # this record, among the batch's records
         own_id = item.record_id
@@ -474,6 +484,9 @@ class _State:
                     target, chosen = node, scored
                     continue
                 if self._cross_rejected(target, node):
+                    continue
+                if self._cross_vetoed(target, node):  # a bridge between two people
+                    self.out.reviews.append(Review(position, member, node, scored))
                     continue
                 root = self.clusters.find(target)
                 if root > 0 and node > 0:  # two stored contacts become one

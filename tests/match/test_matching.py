@@ -279,6 +279,28 @@ def test_a_namesake_linked_by_one_name_key_with_another_given_name_is_not_scored
     assert ("jaen", "jean") in scored  # a typo of Jean: scored
 
 
+def test_a_record_matching_two_namesakes_never_joins_them_when_they_conflict(
+        pipeline: Pipeline) -> None:
+    aurelie = {"given_name": "Aurélie", "family_name": "Richard",
+               "company": {"name": "Thomas Services"}, "address": {"city": "Lyon"}}
+    pipeline.ingest(A, Batch([person("a", emails=["aurelie.richard.2860@societe260.fr"],
+                                     phones=["06 34 09 83 38"], **aurelie),
+                              person("b", emails=["aurelie.richard.6884@societe260.fr"],
+                                     phones=["06 24 82 39 62"], **aurelie)]))
+    assert len(contacts(pipeline)) == 2  # two work addresses at one domain: two people
+    # The phone of the first, nothing of the second: it joins the first and also scores
+    # high against the second (same name, same company) -- the bridge must not hold.
+    pipeline.ingest(B, Batch([person("c", phones=["+33 6 34 09 83 38"], **aurelie)]))
+    pipeline.ingest(B, Batch([person("d", emails=["Aurelie.Richard.2860@societe260.fr"],
+                                     **aurelie)]))
+    with pipeline.sessions() as session:
+        owner = dict(session.execute(select(SourceRecord.external_id,
+                                            SourceRecord.contact_id)).all())
+        assert session.scalar(select(func.count()).select_from(MergeEvent)) == 0
+    assert owner["a"] == owner["c"] == owner["d"] != owner["b"]
+    assert len(contacts(pipeline)) == 2
+
+
 # -- review queue ------------------------------------------------------------------------
 
 
