@@ -327,7 +327,7 @@ def contacts_list(limit: int, search: str | None, as_owner: str | None, config_p
     from hub.export import export_contacts
 
     hub = open_hub(config_path)
-    visible = _visibility(hub, as_owner)
+    visible = visible_to(hub, as_owner)
     rows = []
     with hub.pipeline.sessions() as session:
         for row in export_contacts(session, visible=visible):
@@ -352,7 +352,7 @@ def contacts_list(limit: int, search: str | None, as_owner: str | None, config_p
 def _contact_row(hub: Hub, contact_id: int, as_owner: str | None = None) -> dict[str, Any]:
     from hub.export import export_objects
 
-    visible = _visibility(hub, as_owner)
+    visible = visible_to(hub, as_owner)
     with hub.pipeline.sessions() as session:
         contact = session.get(Contact, contact_id)
         if contact is None or (visible is not None and session.scalar(
@@ -388,11 +388,13 @@ def contacts_show(contact_id: int, as_owner: str | None, config_path: Path,
 
 @contacts_group.command("explain")
 @click.argument("contact_id", type=int)
+@click.option("--as", "as_owner", help="Only if this owner may see it.")
 @config_option
 @json_option
-def contacts_explain(contact_id: int, config_path: Path, as_json: bool) -> None:
+def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
+                     as_json: bool) -> None:
     """Where each value of a contact came from, and every merge it took part in."""
-    row = _contact_row(open_hub(config_path), contact_id)
+    row = _contact_row(open_hub(config_path), contact_id, as_owner)
 
     def render(r: dict[str, Any]) -> None:
         click.echo(f"contact {r['id']}: {r['full_name']}")
@@ -451,7 +453,7 @@ def export_contacts_cmd(fmt: str, as_owner: str | None, output: Path | None,
     hub = open_hub(config_path)
     out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     with hub.pipeline.sessions() as session:
-        rows = export_contacts(session, visible=_visibility(hub, as_owner))
+        rows = export_contacts(session, visible=visible_to(hub, as_owner))
         count = write_csv(rows, out) if fmt == "csv" else write_jsonl(rows, out)
     if output:
         out.close()
@@ -552,7 +554,7 @@ def _register_matching() -> None:
 
 
 
-def _visibility(hub: Hub, as_owner: str | None) -> Any:
+def visible_to(hub: Hub, as_owner: str | None) -> Any:
     """The one read filter for ``--as`` (rep: own; manager: reports'; admin: all)."""
     if as_owner is None:
         return None

@@ -26,7 +26,7 @@ from hub.assign.conditions import Condition
 from hub.assign.decide import Decision, decide
 from hub.assign.directory import sync_directory
 from hub.assign.facts import INTERACTION_FIELDS, POINT_FIELDS, load_facts
-from hub.assign.lifecycle import Lifecycle
+from hub.assign.lifecycle import INTERACTION, MERGED, Happening, Lifecycle, Merge
 from hub.assign.live import LiveContext, lock_routing
 from hub.assign.model import Assignment, Owner
 from hub.assign.rules import RuleSet, load_rules
@@ -34,7 +34,7 @@ from hub.assign.scoring import Scoring, load_scoring
 from hub.assign.sla import find_touch
 from hub.assign.strategies import BUILTIN, Lead, Strategy
 from hub.config import ConnectorConfig, HubConfig
-from hub.model import Contact, OutboxEvent, SourceRecord, table_of
+from hub.model import Company, Contact, MergeEvent, OutboxEvent, SourceRecord, table_of
 from hub.plugins import HubPlugins
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,9 @@ class Routing:
             for _, condition in scoring.points:
                 reads |= condition.fields
             for transition in scoring.lifecycle.transitions if scoring.lifecycle else []:
-                reads |= transition.condition.fields
+                reads |= transition.fields
         self.reads = reads  # every field some condition reads
+        self._open_rescored = False  # by the first daemon pass (see periodic)
 
     @classmethod
     def load(cls, config: HubConfig, plugins: HubPlugins | None = None) -> Routing:
@@ -120,8 +121,15 @@ class Routing:
         new = sorted(set(new_contact_ids))
         changed = sorted(set(changed_contact_ids) - set(new))
         session.flush()
-        touched = sorted(set(new) | set(changed) | self._interaction_contacts(
-            session, connector.name, now))
+        # Merges never move a survivor back (by the default stage order without a
+        # scoring file); the transitions below may still move it on.
+        merges = self._merges(session, [*new, *changed], now)
+        self.lifecycle.carry_merges(session, merges, now)
+        rescore, happened = self._batch_interactions(session, connector.name, now)
+        for merge in merges:
+            happened.setdefault(merge.survivor_id, []).append(Happening(MERGED))
+        touched = sorted(set(new) | set(changed) | rescore | set(happened)
+                         | self._company_contacts(session, connector.name, now))
         if not touched:
             return []
         # One load of the facts serves scoring, lifecycle and routing.
@@ -137,7 +145,7 @@ class Routing:
         if self.scoring is not None:
             self.scoring.rescore(session, touched, now, facts)
         if self.lifecycle.enabled:
-            self.lifecycle.apply(session, touched, now, facts)
+            self.lifecycle.apply(session, touched, now, facts, happened)
         if self.ruleset is None:
             return []
         to_route: list[tuple[int, str]] = []
@@ -160,21 +168,71 @@ class Routing:
         return {o for o, i in self.ruleset.owners.items() if i.spec.active} \
             if self.ruleset else set()
 
-    def _interaction_contacts(self, session: Session, connector: str,
-                              now: datetime) -> set[int]:
-        """Contacts linked to interactions this batch stored (their score may change)."""
-        if self.scoring is None or not self.scoring.reads_interactions:
-            return set()
+    def after_merges(self, session: Session, contact_ids: Iterable[int],
+                     now: datetime) -> int:
+        """After merges made outside a batch (``crmhub review merge``, ``match run``): the
+        survivors among ``contact_ids`` keep the further stage, then the transitions run on
+        them (those ``on = "contact.merged"`` too). Returns the stage moves made."""
+        if not self.enabled:
+            return 0
+        session.flush()
+        merges = self._merges(session, contact_ids, now)
+        moved = self.lifecycle.carry_merges(session, merges, now)
+        if merges and self.lifecycle.enabled:
+            survivors = sorted({m.survivor_id for m in merges})
+            moved += self.lifecycle.apply(session, survivors, now, happened={
+                c: [Happening(MERGED)] for c in survivors})
+        return moved
+
+    def _merges(self, session: Session, contact_ids: Iterable[int],
+                now: datetime) -> list[Merge]:
+        """The merges made at ``now`` (this transaction) into these contacts."""
+        return [Merge(*row) for chunk in _chunks(sorted(set(contact_ids)))
+                for row in session.execute(
+                    select(MergeEvent.id, MergeEvent.survivor_id, MergeEvent.merged_id)
+                    .where(MergeEvent.entity == "contact", MergeEvent.action == "merge",
+                           MergeEvent.undone_at.is_(None), MergeEvent.created_at == now,
+                           MergeEvent.survivor_id.in_(chunk)))]
+
+    def _batch_interactions(self, session: Session, connector: str, now: datetime
+                            ) -> tuple[set[int], dict[int, list[Happening]]]:
+        """Contacts linked to interactions this batch stored (their score may change), and
+        the interactions it brought for the first time, as events of their contacts."""
+        scored = self.scoring is not None and self.scoring.reads_interactions
+        if not scored and not self.lifecycle.on_interactions:
+            return set(), {}
         from hub.model import Interaction, InteractionContact
 
         rows = session.execute(
-            select(InteractionContact.contact_id)
+            select(InteractionContact.contact_id, Interaction.id, Interaction.channel,
+                   Interaction.direction, Interaction.status, SourceRecord.first_seen,
+                   Interaction.deleted_at)
             .join(Interaction, Interaction.id == InteractionContact.interaction_id)
             .join(SourceRecord, (SourceRecord.connector == Interaction.connector)
                   & (SourceRecord.external_id == Interaction.external_id))
             .where(SourceRecord.connector == connector, SourceRecord.kind == "interaction",
-                   SourceRecord.last_seen == now).distinct())
-        return {contact_id for (contact_id,) in rows}
+                   SourceRecord.last_seen == now)
+            .order_by(Interaction.id)).all()
+        happened: dict[int, list[Happening]] = {}
+        if self.lifecycle.on_interactions:
+            for contact_id, _, channel, direction, status, first_seen, deleted in rows:
+                if first_seen == now and deleted is None:
+                    happened.setdefault(contact_id, []).append(
+                        Happening(INTERACTION, channel, direction, status))
+        return ({row.contact_id for row in rows} if scored else set()), happened
+
+    def _company_contacts(self, session: Session, connector: str, now: datetime) -> set[int]:
+        """Live contacts of companies this batch's company records changed, when a score,
+        transition or rule reads the company: their facts changed, the contacts did not."""
+        if not any(f.startswith("company.") for f in self.reads):
+            return set()
+        return set(session.scalars(
+            select(Contact.id).join(Company, Company.id == Contact.company_id)
+            .join(SourceRecord, SourceRecord.company_id == Company.id)
+            .where(SourceRecord.connector == connector, SourceRecord.kind == "company",
+                   SourceRecord.last_seen == now, Company.updated_at == now,
+                   Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None))
+            .distinct()))
 
     def _orphans(self, session: Session, ids: list[int] | None = None,
                  limit: int | None = None) -> list[int]:
@@ -368,6 +426,7 @@ class Routing:
         skipped (see :meth:`route`)."""
         assert self.ruleset is not None
         lock_routing(session)
+        self.rescore_open(session, now)  # the scoring file may have changed since
         chosen: dict[int, str | None] = {}
         for contact_id, owner, by, assigned in session.execute(
                 select(Contact.id, Contact.owner, Assignment.by, Assignment.owner)
@@ -387,6 +446,29 @@ class Routing:
         ids = ids[:limit]
         return self.route(session, [(c, ON_DEMAND) for c in ids], now,
                           seen={c: chosen[c] for c in ids})
+
+    def rescore_open(self, session: Session, now: datetime, chunk: int = 500) -> int:
+        """Rescore every open lead (stage in the rules' ``open_stages``, else lead and
+        prospect) and apply the transitions, as a changed scoring file requires; only
+        scores whose breakdown changed are written. Returns how many changed."""
+        if self.scoring is None:
+            return 0
+        stages = self.ruleset.settings.open_stages if self.ruleset else self.lifecycle.stages[:2]
+        ids = list(session.scalars(select(Contact.id).where(
+            Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None),
+            Contact.stage.in_(stages)).order_by(Contact.id)))
+        changed = 0
+        for part in _chunks(ids, chunk):
+            facts = load_facts(session, part, now=now, interactions=self.interaction_facts
+                               or self.lifecycle.reads_interactions
+                               or self.scoring.interaction_facts,
+                               sources="sources" in self.reads)
+            changed += self.scoring.rescore(session, part, now, facts)
+            if self.lifecycle.enabled:
+                self.lifecycle.apply(session, part, now, facts)
+        if changed:
+            log.info("%d open lead(s) rescored", changed)
+        return changed
 
     # -- the daemon's calls ------------------------------------------------------------
 
@@ -442,6 +524,11 @@ class Routing:
             lock_routing(session)
             sync_directory(session, self.ruleset, now)  # removed owners show as inactive
         out = {"sla": self.reroute_sla(session, now), "inactive": 0, "rescored": 0}
+        if not self._open_rescored:
+            # The first pass after the daemon started or reloaded: the scoring file may
+            # have changed while no daemon ran it.
+            out["rescored"] += self.rescore_open(session, now)
+            self._open_rescored = True
         if self.ruleset is not None and self.ruleset.settings.reroute_inactive:
             lock_routing(session)
             # Filtered before the limit: contacts kept by hand never crowd out the others.
@@ -449,7 +536,7 @@ class Routing:
             moved = self.route(session, [(c, OWNER_INACTIVE) for c in ids], now)
             out["inactive"] = len(moved)
         if self.scoring is not None:
-            out["rescored"] = self.scoring.rescore_decayed(session, now)
+            out["rescored"] += self.scoring.rescore_decayed(session, now)
         return out
 
 

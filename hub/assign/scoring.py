@@ -86,9 +86,18 @@ class DecaySpec(_Strict):
 
 class TransitionSpec(_Strict):
     to: str
-    when: dict[str, Any]
+    when: dict[str, Any] | None = None
+    on: Literal["interaction", "contact.merged"] | None = None
+    channel: Literal["email", "call", "sms", "social", "form", "meeting"] | None = None
+    direction: Literal["inbound", "outbound", "internal"] | None = None
+    status: list[str] | None = None
     name: str | None = None
     from_stages: list[str] = Field(default_factory=list, alias="from")
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -109,10 +118,22 @@ class ScoringFile(_Strict):
 
 @dataclass
 class Transition:
+    """A move to ``to``: on a condition, on an event (``on``), or on an event that also
+    meets a condition. An interaction event may be narrowed by channel, direction and
+    status (any of them, compared without case)."""
+
     name: str
     to: str
-    condition: Condition
+    condition: Condition | None
     from_stages: frozenset[str]
+    on: str | None = None
+    channel: str | None = None
+    direction: str | None = None
+    status: frozenset[str] = frozenset()
+
+    @property
+    def fields(self) -> set[str]:
+        return set(self.condition.fields) if self.condition is not None else set()
 
 
 @dataclass
@@ -175,13 +196,30 @@ def _lifecycle(spec: LifecycleSpec, file: str, issues: list[ConfigIssue]) -> Lif
             if stage not in stages:
                 issues.append(ConfigIssue(file, f"{where}.{key}", f"unknown stage {stage!r}",
                                           f"stages: {', '.join(stages)}"))
-        try:
-            condition = compile_condition(entry.when, "when")
-        except ConditionError as exc:
-            issues.append(ConfigIssue(file, f"{where}.{exc.key}", exc.message, exc.hint))
+        if entry.when is None and entry.on is None:
+            issues.append(ConfigIssue(file, f"{where}.when", "a transition needs a condition "
+                                      "(when) or an event (on)",
+                                      'e.g. on = "interaction" or when = { score = { gte = 40 }'
+                                      ' }'))
             continue
-        transitions.append(Transition(entry.name or f"to {entry.to}", entry.to, condition,
-                                      frozenset(entry.from_stages)))
+        filters = [key for key in ("channel", "direction", "status")
+                   if getattr(entry, key) is not None]
+        if filters and entry.on != "interaction":
+            issues.append(ConfigIssue(file, f"{where}.{filters[0]}", "only an interaction "
+                                      "event can be narrowed by channel, direction or status",
+                                      'add on = "interaction"'))
+            continue
+        condition = None
+        if entry.when is not None:
+            try:
+                condition = compile_condition(entry.when, "when")
+            except ConditionError as exc:
+                issues.append(ConfigIssue(file, f"{where}.{exc.key}", exc.message, exc.hint))
+                continue
+        transitions.append(Transition(
+            entry.name or f"to {entry.to}", entry.to, condition, frozenset(entry.from_stages),
+            entry.on, entry.channel, entry.direction,
+            frozenset(s.lower() for s in entry.status or ())))
     return LifecycleConfig(stages, spec.lost, transitions)
 
 
@@ -200,7 +238,7 @@ class Scoring:
         for _, condition in points:
             reads |= condition.fields
         for transition in lifecycle.transitions if lifecycle else []:
-            reads |= transition.condition.fields
+            reads |= transition.fields
         self.interaction_facts = bool(reads & INTERACTION_FIELDS)
         self.reads_interactions = bool(activity) or self.interaction_facts
 

@@ -1,7 +1,8 @@
 """Who sees which contacts: a rep their own, a manager everyone under them, an admin all.
 
 One filter (:func:`contact_filter`) is applied by every read path that takes ``--as``
-(export, contacts list/show, assign list/explain). A manager's reach follows the
+(export, contacts list/show/explain, assign list/explain, review list/show: a candidate
+only when both its contacts are visible). A manager's reach follows the
 management chain recursively (``manager`` of owners, ``manager`` of teams) and includes
 the leads waiting in the queues of the teams they manage.
 """

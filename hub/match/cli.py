@@ -12,7 +12,7 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
-from hub.cli import config_option, emit, fail, json_option, open_hub, table
+from hub.cli import config_option, emit, fail, json_option, open_hub, table, visible_to
 from hub.config import parse_duration
 from hub.match.engine import ProbabilisticResolver
 from hub.match.review import (
@@ -22,7 +22,7 @@ from hub.match.review import (
     reject_candidate,
     unmerge,
 )
-from hub.model import MatchCandidate, SharedPoint, SourceRecord
+from hub.model import Contact, MatchCandidate, SharedPoint, SourceRecord
 
 
 def _user() -> str:
@@ -111,11 +111,15 @@ def match_run(since: str | None, dry_run: bool, config_path: Path, as_json: bool
         except ValueError as exc:
             fail(f"--since: {exc}", 2)
     show = sys.stderr.isatty() and not as_json
+    now = _now()
     with hub.pipeline.sessions.begin() as session:
-        report = rededuplicate(session, _resolver(hub), _now(), apply=not dry_run,
+        report = rededuplicate(session, _resolver(hub), now, apply=not dry_run,
                                since=cutoff, progress=_progress(show))
         if dry_run:
             session.rollback()
+        else:  # survivors keep the further lifecycle stage
+            hub.pipeline.routing.after_merges(session, {c for m in report.merges for c in m},
+                                              now)
     if show:
         click.echo("", err=True)
 
@@ -154,19 +158,42 @@ def review_group() -> None:
     """The review queue: pairs the matcher was unsure about."""
 
 
+def _visible(session: Any, visible: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The candidates whose contacts are all visible under ``--as`` (a candidate shows
+    both sides, so one the person may not see hides it)."""
+    if visible is None:
+        return rows
+    ids = sorted({r[side] for r in rows for side in ("left_contact", "right_contact")})
+    seen = {c for start in range(0, len(ids), 500) for c in session.scalars(
+        select(Contact.id).where(Contact.id.in_(ids[start:start + 500]), visible))}
+    return [r for r in rows if r["left_contact"] in seen and r["right_contact"] in seen]
+
+
 @review_group.command("list")
 @click.option("--status", type=click.Choice(["open", "merged", "rejected", "all"]),
               default="open", show_default=True)
 @click.option("--limit", default=100, show_default=True)
+@click.option("--as", "as_owner", help="Only candidates between contacts this owner may see.")
 @config_option
 @json_option
-def review_list(status: str, limit: int, config_path: Path, as_json: bool) -> None:
+def review_list(status: str, limit: int, as_owner: str | None, config_path: Path,
+                as_json: bool) -> None:
     """Candidates, best score first."""
     hub = open_hub(config_path)
+    visible = visible_to(hub, as_owner)
     with hub.pipeline.sessions() as session:
-        rows = list_candidates(session, status=status, limit=limit)
-        total = session.scalar(select(func.count()).select_from(MatchCandidate).where(
-            MatchCandidate.status == "open"))
+        if visible is None:
+            rows = list_candidates(session, status=status, limit=limit)
+            total = session.scalar(select(func.count()).select_from(MatchCandidate).where(
+                MatchCandidate.status == "open"))
+        else:  # filtered before the limit, so a rep's candidates are never crowded out
+            shown = _visible(session, visible, list_candidates(session, status="open",
+                                                               limit=10**9))
+            total = len(shown)
+            if status != "open":
+                shown = _visible(session, visible, list_candidates(session, status=status,
+                                                                   limit=10**9))
+            rows = shown[:limit]
 
     def render(r: list[dict[str, Any]]) -> None:
         table([{**x, "levels": _levels(x["comparison"])} for x in r],
@@ -184,20 +211,25 @@ def _levels(comparison: dict[str, Any]) -> str:
 
 @review_group.command("show")
 @click.argument("candidate_id", type=int)
+@click.option("--as", "as_owner", help="Only if this owner may see both contacts.")
 @config_option
 @json_option
-def review_show(candidate_id: int, config_path: Path, as_json: bool) -> None:
+def review_show(candidate_id: int, as_owner: str | None, config_path: Path,
+                as_json: bool) -> None:
     """Both records side by side with the per-field comparison."""
     hub = open_hub(config_path)
+    visible = visible_to(hub, as_owner)
     with hub.pipeline.sessions() as session:
         candidate = session.get(MatchCandidate, candidate_id)
-        if candidate is None:
-            fail(f"no review candidate {candidate_id}", 1)
+        found = [r for r in list_candidates(session, status="all", limit=10**9)
+                 if r["id"] == candidate_id] if candidate is not None else []
+        if not _visible(session, visible, found):
+            fail(f"no review candidate {candidate_id}"
+                 + (f" visible to {as_owner}" if as_owner else ""), 1)
         assert candidate is not None
         records = {r.id: r for r in session.scalars(select(SourceRecord).where(
             SourceRecord.id.in_([candidate.left_record_id, candidate.right_record_id])))}
-        row = next(r for r in list_candidates(session, status="all", limit=10**9)
-                   if r["id"] == candidate_id)
+        row = found[0]
         sides = []
         for record_id in (candidate.left_record_id, candidate.right_record_id):
             record = records.get(record_id)
@@ -233,8 +265,11 @@ def review_merge(candidate_id: int, config_path: Path, as_json: bool) -> None:
     """Accept: merge the two contacts (never split automatically afterwards)."""
     hub = open_hub(config_path)
     try:
+        now = _now()
         with hub.pipeline.sessions.begin() as session:
-            decision = merge_candidate(session, candidate_id, by=_user(), now=_now())
+            decision = merge_candidate(session, candidate_id, by=_user(), now=now)
+            if decision.survivor_id is not None:  # it keeps the further lifecycle stage
+                hub.pipeline.routing.after_merges(session, [decision.survivor_id], now)
     except ReviewError as exc:
         fail(str(exc), 1)
     emit(decision.__dict__, as_json, lambda d: click.echo(

@@ -170,3 +170,54 @@ def test_config_check_reports_rules_file_errors_with_file_rule_and_key(env: Env)
 
 def test_status_lists_notification_deliveries(env: Env) -> None:
     assert env.json("status")["notifications"] == []
+
+
+def test_visibility_applies_to_contacts_explain_and_the_review_queue(env: Env) -> None:
+    from datetime import UTC, datetime
+
+    from hub.model import MatchCandidate
+
+    env.run("assign", "run")  # 1, 3: ann; 2, 4: ned; 5: sue; 6 (a customer): nobody
+    engine = make_engine(env.url)
+    with session_factory(engine).begin() as session:
+        for left, right in ((1, 3), (1, 2), (5, 6)):
+            session.add(MatchCandidate(left_id=left, right_id=right, left_record_id=left,
+                                       right_record_id=right, score=0.5, weight=1.0,
+                                       created_at=datetime.now(UTC)))
+    engine.dispose()
+
+    def pairs(who: str) -> list[tuple[int, int]]:
+        return [(r["left_contact"], r["right_contact"])
+                for r in env.json("review", "list", "--as", who)]
+
+    assert pairs("ann") == [(1, 3)]          # (1, 2) shows ned's contact too
+    assert pairs("nora") == [(1, 3), (1, 2)]
+    assert pairs("sue") == []                # contact 6 is nobody's
+    assert len(pairs("vera")) == 3
+    assert "1 open" in env.run("review", "list", "--as", "ann").stdout
+    env.run("review", "show", "2", "--as", "ann", code=1)
+    assert env.json("review", "show", "2", "--as", "nora")["id"] == 2
+    env.run("review", "show", "1", "--as", "anne", code=2)
+    env.run("contacts", "explain", "1", "--as", "sue", code=1)
+    assert env.json("contacts", "explain", "1", "--as", "ann")["id"] == 1
+
+
+def test_review_merge_keeps_the_further_stage_of_the_two_contacts(env: Env) -> None:
+    from datetime import UTC, datetime
+
+    from hub.model import Contact, MatchCandidate, SourceRecord
+
+    engine = make_engine(env.url)
+    now = datetime.now(UTC)
+    with session_factory(engine).begin() as session:
+        for contact in (1, 6):  # 1 a lead, 6 a customer: 1 survives as the lower id
+            session.add(SourceRecord(connector="csv", external_id=str(contact), kind="person",
+                                     content_hash="x", data={}, observed_at=now,
+                                     first_seen=now, last_seen=now, contact_id=contact))
+        session.flush()
+        session.add(MatchCandidate(left_id=1, right_id=6, left_record_id=1, right_record_id=2,
+                                   score=0.5, weight=1.0, created_at=now))
+    env.run("review", "merge", "1")
+    with session_factory(engine)() as session:
+        assert session.get(Contact, 1).stage == "customer"  # type: ignore[union-attr]
+    engine.dispose()

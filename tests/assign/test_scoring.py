@@ -192,3 +192,59 @@ when = { score = { gt = 1 } }
     keys = {issue.key: issue for issue in caught.value.issues}
     assert keys["points[0 name=x].when.scor"].hint == "did you mean 'score'?"
     assert keys["lifecycle.transitions[0].to"].message == "unknown stage 'customer'"
+
+
+def test_open_leads_are_rescored_when_the_scoring_file_changed(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    with session_factory(sqlite_engine).begin() as session:
+        lead = add_contact(session, title="CEO")
+        customer = add_contact(session, title="CEO", stage="customer")
+        routing_from(tmp_path, None, SCORING).after_batch(
+            session, connector=MIGRATION, new_contact_ids=[lead, customer],
+            changed_contact_ids=[], now=T0)
+    assert score_of(sqlite_engine, lead)[0] == 20
+    # the file changes while no batch touches the contact: the daemon's first pass after
+    # a start or a reload rescores open leads (and the transitions run), later ones don't
+    changed = SCORING.replace("points = 20", "points = 30") + LIFECYCLE
+    routing = routing_from(tmp_path, None, changed)
+    with session_factory(sqlite_engine).begin() as session:
+        assert routing.periodic(session, T0 + timedelta(minutes=1))["rescored"] == 1
+        assert routing.periodic(session, T0 + timedelta(minutes=2))["rescored"] == 0
+    assert score_of(sqlite_engine, lead)[0] == 30
+    assert score_of(sqlite_engine, customer)[0] == 20  # no open lead: left alone
+    with session_factory(sqlite_engine)() as session:
+        assert session.get(Contact, lead).stage == "prospect"  # type: ignore[union-attr]
+    # `crmhub assign run` rescores too, before it routes
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "hot"
+when = { score = { gte = 40 } }
+strategy = "fixed"
+owner = "alice"
+""", changed.replace("points = 30", "points = 40"))
+    with session_factory(sqlite_engine).begin() as session:
+        routed = routing.on_demand(session, T0 + timedelta(minutes=3))
+    assert [(r.contact_id, r.owner) for r in routed] == [(lead, "alice")]
+    assert score_of(sqlite_engine, lead)[0] == 40
+
+
+def test_contacts_are_rescored_when_their_company_changes(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    from hub.config import ConnectorConfig, HubConfig, HubSection
+    from hub.connectors import Batch
+    from hub.pipeline import Pipeline
+    from hub.records import Observation
+
+    pipeline = Pipeline(sqlite_engine, HubConfig(hub=HubSection()), clock=lambda: T0)
+    pipeline.routing = routing_from(tmp_path, None, SCORING)
+    with session_factory(sqlite_engine).begin() as session:
+        contact = add_contact(session, company="Big", domain="big.com", employees=10)
+        pipeline.routing.after_batch(session, connector=MIGRATION, new_contact_ids=[contact],
+                                     changed_contact_ids=[], now=T0)
+    assert score_of(sqlite_engine, contact)[0] == 0
+    pipeline.clock = lambda: T0 + timedelta(hours=1)
+    pipeline.ingest(ConnectorConfig(name="erp", kind="csv"), Batch([Observation(
+        kind="company", external_id="big", observed_at=T0 + timedelta(hours=1),
+        company={"name": "Big", "domains": ["big.com"], "employees": 900})]))
+    assert score_of(sqlite_engine, contact) == (15, [
+        {"name": "big company", "points": 15, "kind": "condition"}])
