@@ -151,6 +151,15 @@ def given_differs(a: Profile, b: Profile) -> bool:
     return _jw(x, y) < 0.80
 
 
+def _point_level(x: frozenset[str], y: frozenset[str], a: Profile, b: Profile) -> int:
+    """E-mails or phones: 1 exact, 2 shared by two plainly different given names (a team or
+    household point, no evidence), 3 different, 0 missing."""
+    level = _sets(x, y)
+    if level == 1 and given_differs(a, b):
+        return 2
+    return 3 if level == 2 else level
+
+
 class Email:
     """Any shared e-mail key; different keys say little (people have several). An address
     shared by two plainly different given names is a family or team address: no evidence."""
@@ -161,10 +170,7 @@ class Email:
     u = (0.0, 1e-7, 1e-6, 0.999999)
 
     def compare(self, a: Profile, b: Profile) -> int:
-        level = _sets(a.emails, b.emails)
-        if level == 1 and given_differs(a, b):
-            return 2
-        return 3 if level == 2 else level
+        return _point_level(a.emails, b.emails, a, b)
 
 
 class Phone:
@@ -177,10 +183,7 @@ class Phone:
     u = (0.0, 1e-6, 2e-6, 0.999997)
 
     def compare(self, a: Profile, b: Profile) -> int:
-        level = _sets(a.phones, b.phones)
-        if level == 1 and given_differs(a, b):
-            return 2
-        return 3 if level == 2 else level
+        return _point_level(a.phones, b.phones, a, b)
 
 
 class Handle:
