@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from hub.runtime import Hub
+from hub.sync import tune_gc
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +47,7 @@ def main() -> None:
                           f'kind = "csv"\n[connectors.settings]\npaths = ["{data}"]\n'
                           'mode = "append"\n')
         hub = Hub.open(config)
+        tune_gc()  # as `crmhub sync` does
         cfg = hub.config.connector("bench")
         # Batch by batch, as a sync runs: holding every row at once would make the
         # garbage collector's passes, not the stages, dominate the figures.

@@ -102,8 +102,10 @@ def main() -> None:
 def run(config_path: Path) -> None:
     """Run the daemon: every connector at its interval, until SIGTERM."""
     from hub.daemon import Daemon
+    from hub.sync import tune_gc
 
     hub = open_hub(config_path, create=True)
+    tune_gc()
     daemon = Daemon(config_path, hub)
     daemon.install_signals()
     sys.exit(daemon.serve())
@@ -119,9 +121,10 @@ def run(config_path: Path) -> None:
 def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path: Path,
          as_json: bool) -> None:
     """Sync one connector now, then exit."""
-    from hub.sync import run_sync
+    from hub.sync import run_sync, tune_gc
 
     hub = open_hub(config_path, create=True)
+    tune_gc()
     try:
         hub.config.connector(name)
     except KeyError as exc:

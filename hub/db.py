@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -36,8 +37,16 @@ def sqlite_file_exists(url: str) -> bool:
     return not database or database == ":memory:" or Path(database).is_file()
 
 
+def json_text(value: Any) -> str:
+    """JSON columns are written by orjson: several times faster than the json module on
+    the ingest path, and the same JSON (compact, UTF-8 instead of \\u escapes)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the pragmas crmhub relies on; creates a SQLite file's directory."""
+    kwargs.setdefault("json_serializer", json_text)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

@@ -16,9 +16,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from hub.bulk import insert_rows
 from hub.match.survivorship import SCALARS, SourceView, SurvivorshipPolicy, build_golden
 from hub.model import Contact, ContactPoint, SourceRecord, table_of
 
@@ -100,8 +101,7 @@ def rebuild_contacts(session: Session, ids: Iterable[int], now: datetime,
             if contact is not None:
                 changed[contact_id] = _apply(contact, sources.get(contact_id, []), points, now,
                                              policy)
-        if points:
-            session.execute(insert(table_of(ContactPoint)), points)
+        insert_rows(session, table_of(ContactPoint), points)
     return changed
 
 

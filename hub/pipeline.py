@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from hub.bulk import insert_rows, insert_with_ids
 from hub.canonical import CanonicalPerson
 from hub.companies import CompanyRef, CompanyResolver
 from hub.config import ConnectorConfig, HubConfig
@@ -409,9 +410,7 @@ class _BatchRun:
                 rows.append({"stage": "lead", "score": 0.0, "created_at": self.now,
                              "updated_at": self.now, **values})
                 new_points.extend(points)
-            contacts = table_of(Contact)
-            new_ids = list(session.scalars(
-                insert(contacts).returning(contacts.c.id, sort_by_parameter_order=True), rows))
+            new_ids = insert_with_ids(session, table_of(Contact), rows)
             out.new_contacts.update(new_ids)
             out.contacts_created = len(new_ids)
 
@@ -459,9 +458,7 @@ class _BatchRun:
         session.flush()
         ids: list[int] = []
         if fresh:
-            table = table_of(SourceRecord)
-            ids = list(session.scalars(insert(table).returning(
-                table.c.id, sort_by_parameter_order=True), fresh))
+            ids = insert_with_ids(session, table_of(SourceRecord), fresh)
         out.created, out.updated = len(fresh), len(changed)
         for chunk in _chunks([r.id for r in changed]):
             session.execute(delete(MatchKey).where(MatchKey.source_record_id.in_(chunk)))
@@ -475,14 +472,12 @@ class _BatchRun:
                                            strict=True):
             keys.extend({"contact_id": real(node), "source_record_id": record_id,
                          "kind": k.kind, "key": k.key[:320]} for k in person.canon.keys)
-        if keys:
-            session.execute(insert(table_of(MatchKey)), keys)
+        insert_rows(session, table_of(MatchKey), keys)
         for point in new_points:  # positions and provisional contacts become real ids
             point["contact_id"] = real(point["contact_id"])
             if point["source_record_id"] is not None:
                 point["source_record_id"] = ids[point["source_record_id"] - 1]
-        if new_points:
-            session.execute(insert(table_of(ContactPoint)), new_points)
+        insert_rows(session, table_of(ContactPoint), new_points)
         self._splits(resolution, persons, record_of, real, out)
         self._reviews(resolution, record_of, real)
         return out
