@@ -81,6 +81,11 @@ def _default_of(arg: Any) -> _Default:
     return lambda: arg
 
 
+def placeholder(dialect: Dialect) -> str:
+    """The DBAPI's positional parameter marker: ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    return "?" if dialect.paramstyle == "qmark" else "%s"
+
+
 def _quoted(dialect: Dialect, table: Table) -> str:
     return dialect.identifier_preparer.format_table(table)
 
@@ -99,7 +104,7 @@ def _plan(connection: Connection, table: Table, given: tuple[str, ...]) -> _Plan
         columns.append(column.name)
         defaults.append(_default_of(default.arg))
     quote = dialect.identifier_preparer.quote
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    marker = placeholder(dialect)
     sql = (f"INSERT INTO {_quoted(dialect, table)} "
            f"({', '.join(quote(c) for c in columns)}) "
            f"VALUES ({', '.join(marker for _ in columns)})")

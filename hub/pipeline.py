@@ -203,7 +203,7 @@ def quarantine(session: Session, connector: str, reason: str, payload: str | Non
 class _Person:
     """A person record ready to resolve: normalised once, here."""
 
-    observation: Observation
+    item: Prepared  # its header, digest and canonical form; the observation is not parsed
     record: SourceRecord | None
     digest: str
     canon: CanonicalPerson
@@ -249,11 +249,11 @@ class _BatchRun:
         for item in self.items:
             if item.error is not None:
                 self._reject(item.observation, item.error)
-            elif "\x00" in item.observation.external_id:
+            elif "\x00" in item.external_id:
                 self._reject(item.observation, "external id contains a NUL byte")
             else:
                 items.append(item)
-        existing = self._existing([i.observation.external_id for i in items] +
+        existing = self._existing([i.external_id for i in items] +
                                   [r.external_id for r in self.batch.rejected
                                    if r.external_id and "\x00" not in r.external_id])
         self.existing = existing
@@ -266,25 +266,25 @@ class _BatchRun:
         persons: dict[str, _Person] = {}  # the last version of each record in the batch
         others: list[tuple[Observation, SourceRecord | None, str]] = []
         for item in items:
-            observation, digest = item.observation, item.digest
+            digest = item.digest
             try:
-                record = existing.get(observation.external_id)
-                if observation.deleted and (record is None or record.deleted_at is not None):
+                record = existing.get(item.external_id)
+                if item.deleted and (record is None or record.deleted_at is not None):
                     self.stats.unchanged += 1  # already gone: a repeated tombstone is a no-op
                     continue
                 if record is not None and record.content_hash == digest and \
-                        (record.deleted_at is not None) == observation.deleted:
+                        (record.deleted_at is not None) == item.deleted:
                     unchanged.append(record.id)
                     self.stats.unchanged += 1
                     continue
                 prepared = self._prepare(item, record)
                 if prepared is not None:
-                    persons.pop(observation.external_id, None)
-                    persons[observation.external_id] = prepared
-                elif observation.kind != "person" or observation.deleted:
-                    others.append((observation, record, digest))
+                    persons.pop(item.external_id, None)
+                    persons[item.external_id] = prepared
+                elif item.kind != "person" or item.deleted:
+                    others.append((item.observation, record, digest))
             except Exception as exc:
-                self._reject(observation, exc)
+                self._reject(item.observation, exc)
         self._persons(list(persons.values()))
         for observation, record, digest in others:
             try:
@@ -335,8 +335,7 @@ class _BatchRun:
 
     def _prepare(self, item: Prepared, record: SourceRecord | None) -> _Person | None:
         """A live person record ready to resolve; ``None`` when it is not one."""
-        observation = item.observation
-        if observation.kind != "person" or observation.deleted:
+        if item.kind != "person" or item.deleted:
             return None
         self.p.preparer.normalise(self.connector, item)
         if item.error is not None:
@@ -351,7 +350,7 @@ class _BatchRun:
         if not canon.identifiable:
             raise RecordRejected("carries nothing that identifies a person "
                                  "(no name, e-mail, phone, handle or identifier)")
-        return _Person(observation, record, item.digest, canon)
+        return _Person(item, record, item.digest, canon)
 
     def _persons(self, persons: list[_Person]) -> None:
         """Resolve and store persons in bulk; a failure is narrowed down by halving until
@@ -363,7 +362,7 @@ class _BatchRun:
                 outcome = self._store_persons(persons)
         except Exception as exc:
             if len(persons) == 1:
-                self._reject(persons[0].observation, exc)
+                self._reject(persons[0].item.observation, exc)
                 return
             middle = len(persons) // 2
             self._persons(persons[:middle])
@@ -396,8 +395,8 @@ class _BatchRun:
                 position += 1
                 if node < 0:
                     view = SourceView(position, self.connector.name,
-                                      person.observation.external_id,
-                                      person.observation.observed_at, person.canon.data)
+                                      person.item.external_id,
+                                      person.item.observed_at, person.canon.data)
                     born.setdefault(node, []).append((view, company_id))
             elif node < 0:  # a stored record split off into a new contact
                 born.setdefault(node, [])
@@ -447,7 +446,7 @@ class _BatchRun:
             values["match_profile"] = stored
             if person.record is None:
                 fresh.append({"connector": self.connector.name,
-                              "external_id": person.observation.external_id,
+                              "external_id": person.item.external_id,
                               "kind": "person", "first_seen": self.now, **values})
             else:
                 if person.record.contact_id is not None:
@@ -532,10 +531,10 @@ class _BatchRun:
 
     def _record_values(self, person: _Person, contact_id: int,
                        company_id: int | None) -> dict[str, Any]:
-        observation = person.observation
+        item = person.item
         return {"kind": "person", "content_hash": person.digest,
-                "raw": observation.raw or None, "data": person.canon.data,
-                "observed_at": observation.observed_at, "last_seen": self.now,
+                "raw": item.raw or None, "data": person.canon.data,
+                "observed_at": item.observed_at, "last_seen": self.now,
                 "deleted_at": None, "scope": self.batch.scope, "seen_token": self.batch.token,
                 "contact_id": contact_id, "company_id": company_id}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, replace
+from typing import Any
 
 from hub.canonical import CanonicalPerson, Policy, canonical_person
 from hub.config import ConnectorConfig, HubConfig
@@ -46,23 +47,50 @@ def build_policy(config: HubConfig) -> Policy:
                   default_region=region, identifiers=tuple(config.match.identifiers))
 
 
-@dataclass
 class Prepared:
-    """One observation after the steps that need no database."""
+    """One observation after the steps that need no database.
 
-    observation: Observation
-    digest: str
-    canon: CanonicalPerson | None = None  # None: not normalised yet (or not a live person)
-    error: str | None = None  # why it cannot be stored at all
+    Sent from the producer to the writer process (see hub.sync). The writer of a person
+    record reads only its header (external id, kind, deleted, observed_at, raw) and its
+    canonical form, so the observation itself travels as pydantic JSON and is parsed
+    only if something asks for it (a quarantined record, a company or interaction).
+    """
 
-    # Sent from the producer to the writer process: pydantic's JSON (Rust) is several
-    # times cheaper than pickling the model tree.
-    def __getstate__(self) -> tuple[str, str, CanonicalPerson | None, str | None]:
-        return self.observation.model_dump_json(), self.digest, self.canon, self.error
+    __slots__ = ("_observation", "_text", "canon", "deleted", "digest", "error",
+                 "external_id", "kind", "observed_at", "raw")
 
-    def __setstate__(self, state: tuple[str, str, CanonicalPerson | None, str | None]) -> None:
-        text, self.digest, self.canon, self.error = state
-        self.observation = Observation.model_validate_json(text)
+    def __init__(self, observation: Observation, digest: str,
+                 canon: CanonicalPerson | None = None, error: str | None = None) -> None:
+        self._observation: Observation | None = observation
+        self._text: str | None = None
+        self.external_id = observation.external_id
+        self.kind = observation.kind
+        self.deleted = observation.deleted
+        self.observed_at = observation.observed_at
+        self.raw = observation.raw
+        self.digest = digest
+        self.canon = canon  # None: not normalised yet (or not a live person)
+        self.error = error  # why it cannot be stored at all
+
+    @property
+    def observation(self) -> Observation:
+        if self._observation is None:
+            assert self._text is not None
+            observation = Observation.model_validate_json(self._text)
+            observation.raw = self.raw
+            self._observation = observation
+        return self._observation
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        text = self._text if self._observation is None else \
+            self._observation.model_dump_json(exclude={"raw"})
+        return (text, self.external_id, self.kind, self.deleted, self.observed_at, self.raw,
+                self.digest, self.canon, self.error)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        (self._text, self.external_id, self.kind, self.deleted, self.observed_at, self.raw,
+         self.digest, self.canon, self.error) = state
+        self._observation = None
 
 
 @dataclass

@@ -24,9 +24,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, or_, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
+from hub.bulk import placeholder
 from hub.canonical import NAME, STRONG, WEAK
 from hub.config import MatchSection
 from hub.match.blocking import NAME_KINDS, lookup_only_keys
@@ -102,13 +103,17 @@ class Resolver(Protocol):
 
 
 def _keyed(session: Session, template: str,
-           by_kind: dict[str, list[str]]) -> Iterable[tuple[Any, ...]]:
+           by_kind: dict[str, list[str]]) -> Iterable[Sequence[Any]]:
     """Rows for (kind IN one list of values) per kind, every kind in one statement.
 
     ``kind = ? AND key IN (...)`` walks the (kind, key) index on both engines (a row-value
     IN would make SQLite scan); one UNION ALL round trip per 500 values keeps the streaming
-    path to a few statements whatever the number of key kinds.
+    path to a few statements whatever the number of key kinds. ``template`` has ``{kind}``
+    and ``{values}`` where the placeholders go; the SQL goes to the driver as it is (no
+    statement compilation for thousands of IN values per batch).
     """
+    connection = session.connection()
+    mark = placeholder(connection.dialect)
     parts: list[tuple[str, list[str]]] = [
         (kind, chunk) for kind, values in sorted(by_kind.items()) if values
         for chunk in _chunks(values)]
@@ -120,13 +125,11 @@ def _keyed(session: Session, template: str,
             size += len(part[1])
             continue
         if group:
-            sql = " UNION ALL ".join(template.format(i=i) for i in range(len(group)))
-            statement = text(sql).bindparams(*(bindparam(f"v{i}", expanding=True)
-                                               for i in range(len(group))))
-            params: dict[str, Any] = {}
-            for i, (kind, values) in enumerate(group):
-                params[f"k{i}"], params[f"v{i}"] = kind, values
-            yield from (tuple(row) for row in session.execute(statement, params))
+            sql = " UNION ALL ".join(
+                template.format(kind=mark, values=", ".join([mark] * len(values)))
+                for _, values in group)
+            params = tuple(p for kind, values in group for p in (kind, *values))
+            yield from connection.exec_driver_sql(sql, params)
         group, size = ([part], len(part[1])) if part is not None else ([], 0)
 
 
@@ -286,14 +289,14 @@ class _State:
         for kind, key in wanted:
             by_kind.setdefault(kind, []).append(key)
         for kind, key in _keyed(session, "SELECT kind, value FROM shared_points WHERE "
-                                "kind = :k{i} AND value IN :v{i}", by_kind):
+                                "kind = {kind} AND value IN ({values})", by_kind):
             self.capped.add((kind, key))
         wanted_keys = {k: [v for v in vs if (k, v) not in self.capped]
                        for k, vs in by_kind.items()}
         rows: dict[tuple[str, str], list[tuple[int, int]]] = {}
         for kind, key, record_id, contact_id in _keyed(
                 session, "SELECT kind, key, source_record_id, contact_id FROM match_keys "
-                "WHERE kind = :k{i} AND key IN :v{i}", wanted_keys):
+                "WHERE kind = {kind} AND key IN ({values})", wanted_keys):
             rows.setdefault((kind, key), []).append((record_id, contact_id))
         contact_of: dict[int, int] = {}
         for (kind, key), found in sorted(rows.items()):

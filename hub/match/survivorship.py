@@ -81,9 +81,17 @@ def _when(moment: datetime) -> str:
     return moment.isoformat()
 
 
+@functools.lru_cache(maxsize=1024)
+def _origin_of(connector: str, external_id: str, observed_at: datetime,
+               rule: str) -> dict[str, Any]:
+    return {"connector": connector, "external_id": external_id,
+            "observed_at": _when(observed_at), "rule": rule}
+
+
 def _origin(source: SourceView, rule: str) -> dict[str, Any]:
-    return {"connector": source.connector, "external_id": source.external_id,
-            "observed_at": _when(source.observed_at), "rule": rule}
+    """Where a golden value came from. One dict per (source, rule), shared by every field
+    it won: provenance is read and serialised, never changed in place."""
+    return _origin_of(source.connector, source.external_id, source.observed_at, rule)
 
 
 def _recency(source: SourceView) -> tuple[datetime, int]:
