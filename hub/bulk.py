@@ -7,7 +7,7 @@ costs more than the insert itself. Here the ids are handed out first, in one sta
 (PostgreSQL: the table's sequence; SQLite: after the highest id, under the write lock
 that ``BEGIN IMMEDIATE`` holds, see hub.db), and the rows then go to the DBAPI's
 ``executemany`` as tuples, each value through its column type's own bind processor, so
-what is stored is byte for byte what Core would store.
+what is stored is byte for byte what Core would store. PostgreSQL takes them by COPY.
 """
 
 from __future__ import annotations
@@ -62,7 +62,21 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         values = [*map(row.__getitem__, columns), *(default() for default in defaults)]
         params.append(tuple(value if process is None or value is None else process(value)
                             for process, value in zip(processors, values, strict=True)))
-    connection.exec_driver_sql(sql, params)
+    if connection.dialect.name == "postgresql":
+        _copy(connection, sql, params)
+    else:
+        connection.exec_driver_sql(sql, params)
+
+
+def _copy(connection: Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: the rows stream in through COPY, in the same transaction (several times
+    faster than executemany, even pipelined: no per-row statement to parse and bind)."""
+    head = sql.partition(" VALUES ")[0].replace("INSERT INTO ", "COPY ", 1)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(f"{head} FROM STDIN") as copy:
+        for row in params:
+            copy.write_row(row)
 
 
 def insert_with_ids(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:

@@ -738,10 +738,9 @@ class _BatchRun:
                 self.events.append((kind, payload))
 
     def _outbox(self) -> None:
-        if self.events:
-            self.session.execute(insert(table_of(OutboxEvent)), [
-                {"type": kind, "payload": payload, "created_at": self.now, "attempts": 0}
-                for kind, payload in self.events])
+        insert_rows(self.session, table_of(OutboxEvent), [
+            {"type": kind, "payload": payload, "created_at": self.now, "attempts": 0}
+            for kind, payload in self.events])
 
     def _sync_state(self) -> None:
         state = self.session.get(SyncState, self.connector.name)

@@ -127,9 +127,10 @@ class Preparer:
         return PreparedBatch(replace(batch, observations=[]), items)
 
     def normalise(self, connector: ConnectorConfig, item: Prepared) -> None:
+        if item.canon is not None or item.error is not None or item.deleted:
+            return  # (the observation is not parsed again in the writer)
         observation = item.observation
-        if item.canon is not None or item.error is not None or observation.deleted \
-                or observation.person is None:
+        if observation.person is None:
             return
         try:
             item.canon = canonical_person(observation.person, self.policy,
