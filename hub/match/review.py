@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from hub.assign.model import StageChange
 from hub.golden import rebuild_contacts
 from hub.match.engine import pair
 from hub.match.resolve import live_contacts, merge_contacts
@@ -30,6 +31,7 @@ from hub.model import (
     MatchKey,
     MatchRejection,
     MergeEvent,
+    OutboxEvent,
     SourceRecord,
 )
 
@@ -218,8 +220,34 @@ def unmerge(session: Session, merge_id: int, *, by: str, now: datetime) -> Merge
             session.add(InteractionContact(interaction_id=interaction_id,
                                            contact_id=merged.id, role=role))
     event.undone_at = now
+    _restore_stage(session, event, holder, by=by, now=now)
     session.flush()
     remember_rejection(session, _records(session, holder), _records(session, merged.id),
                        by=by, now=now)
     rebuild_contacts(session, [holder, merged.id], now)
     return event
+
+
+def _restore_stage(session: Session, event: MergeEvent, holder: int, *, by: str,
+                   now: datetime) -> None:
+    """A survivor that took the merged contact's further stage in this merge goes back to
+    its own, unless its stage moved again since (a later rule or merge decided that)."""
+    carried = session.scalar(select(StageChange).where(
+        StageChange.contact_id == event.survivor_id, StageChange.by == "merge",
+        StageChange.rule == f"merge {event.id}").order_by(StageChange.id.desc()).limit(1))
+    survivor = session.get(Contact, holder)
+    if carried is None or holder != event.survivor_id or survivor is None or \
+            survivor.stage != carried.to_stage or carried.from_stage is None:
+        return
+    later = session.scalar(select(StageChange.id).where(
+        StageChange.contact_id == holder, StageChange.id > carried.id).limit(1))
+    if later is not None:
+        return
+    survivor.stage, survivor.updated_at = carried.from_stage, now
+    session.add(StageChange(contact_id=holder, from_stage=carried.to_stage,
+                            to_stage=carried.from_stage, rule=f"unmerge {event.id}",
+                            by="unmerge", at=now))
+    session.add(OutboxEvent(type="contact.stage_changed", created_at=now, attempts=0,
+                            payload={"contact_id": holder, "from": carried.to_stage,
+                                     "to": carried.from_stage, "reason": "unmerge",
+                                     "by": by}))

@@ -205,3 +205,48 @@ when = { score = { gte = 1 } }
     assert keys["lifecycle.transitions[0].when"].message == \
         "a transition needs a condition (when) or an event (on)"
     assert keys["lifecycle.transitions[1].channel"].hint == 'add on = "interaction"'
+
+
+def test_unmerge_gives_the_survivor_back_the_stage_it_had_before_the_merge(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    from hub.match.review import unmerge
+    from hub.model import MergeEvent
+
+    routing = routing_from(tmp_path, None, STAGES)
+    [survivor] = merge_pairs(sqlite_engine, routing, [("lead", "customer")])
+    with session_factory(sqlite_engine).begin() as session:
+        merge_id = session.scalar(select(MergeEvent.id).where(
+            MergeEvent.survivor_id == survivor))
+        assert merge_id is not None
+        merged_id = session.scalar(select(MergeEvent.merged_id).where(
+            MergeEvent.id == merge_id))
+        unmerge(session, merge_id, by="alice", now=T0 + timedelta(hours=1))
+    assert stages(sqlite_engine)[survivor] == "lead"
+    assert stages(sqlite_engine)[merged_id] == "customer"
+    with session_factory(sqlite_engine)() as session:
+        last = session.scalars(select(StageChange).order_by(StageChange.id.desc())).first()
+        event = session.scalars(select(OutboxEvent).where(
+            OutboxEvent.type == "contact.stage_changed").order_by(OutboxEvent.id.desc())).first()
+    assert last is not None and (last.contact_id, last.from_stage, last.to_stage, last.by) == \
+        (survivor, "customer", "lead", "unmerge")
+    assert event is not None and event.payload["reason"] == "unmerge"
+
+
+def test_unmerge_keeps_a_stage_the_survivor_reached_after_the_merge(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    from hub.match.review import unmerge
+    from hub.model import MergeEvent
+
+    routing = routing_from(tmp_path, None, STAGES)
+    [survivor] = merge_pairs(sqlite_engine, routing, [("lead", "prospect")])
+    with session_factory(sqlite_engine).begin() as session:
+        contact = session.get(Contact, survivor)
+        assert contact is not None
+        contact.stage = "customer"  # a rule moved it on since
+        session.add(StageChange(contact_id=survivor, from_stage="prospect",
+                                to_stage="customer", rule="won", by="rule", at=T0))
+        merge_id = session.scalar(select(MergeEvent.id).where(
+            MergeEvent.survivor_id == survivor))
+        assert merge_id is not None
+        unmerge(session, merge_id, by="alice", now=T0 + timedelta(hours=1))
+    assert stages(sqlite_engine)[survivor] == "customer"
