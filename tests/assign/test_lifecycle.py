@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from hub.assign.model import StageChange
 from hub.config import ConfigError, ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
 from hub.db import session_factory
 from hub.match.resolve import merge_contacts
-from hub.model import Contact, OutboxEvent
+from hub.model import Contact, MergeEvent, OutboxEvent
 from hub.pipeline import Pipeline
 from hub.records import Observation
 from tests.assign.conftest import MIGRATION, OWNERS, T0, add_contact, routing_from
@@ -207,20 +208,22 @@ when = { score = { gte = 1 } }
     assert keys["lifecycle.transitions[1].channel"].hint == 'add on = "interaction"'
 
 
+def merge_of(session: Session, survivor: int) -> MergeEvent:
+    """The merge that made ``survivor`` what it is."""
+    event = session.scalars(select(MergeEvent).where(MergeEvent.survivor_id == survivor)).one()
+    return event
+
+
 def test_unmerge_gives_the_survivor_back_the_stage_it_had_before_the_merge(
         tmp_path: Path, sqlite_engine: Engine) -> None:
     from hub.match.review import unmerge
-    from hub.model import MergeEvent
 
     routing = routing_from(tmp_path, None, STAGES)
     [survivor] = merge_pairs(sqlite_engine, routing, [("lead", "customer")])
     with session_factory(sqlite_engine).begin() as session:
-        merge_id = session.scalar(select(MergeEvent.id).where(
-            MergeEvent.survivor_id == survivor))
-        assert merge_id is not None
-        merged_id = session.scalar(select(MergeEvent.merged_id).where(
-            MergeEvent.id == merge_id))
-        unmerge(session, merge_id, by="alice", now=T0 + timedelta(hours=1))
+        event = merge_of(session, survivor)
+        merged_id = event.merged_id
+        unmerge(session, event.id, by="alice", now=T0 + timedelta(hours=1))
     assert stages(sqlite_engine)[survivor] == "lead"
     assert stages(sqlite_engine)[merged_id] == "customer"
     with session_factory(sqlite_engine)() as session:
@@ -235,7 +238,6 @@ def test_unmerge_gives_the_survivor_back_the_stage_it_had_before_the_merge(
 def test_unmerge_keeps_a_stage_the_survivor_reached_after_the_merge(
         tmp_path: Path, sqlite_engine: Engine) -> None:
     from hub.match.review import unmerge
-    from hub.model import MergeEvent
 
     routing = routing_from(tmp_path, None, STAGES)
     [survivor] = merge_pairs(sqlite_engine, routing, [("lead", "prospect")])
@@ -245,8 +247,6 @@ def test_unmerge_keeps_a_stage_the_survivor_reached_after_the_merge(
         contact.stage = "customer"  # a rule moved it on since
         session.add(StageChange(contact_id=survivor, from_stage="prospect",
                                 to_stage="customer", rule="won", by="rule", at=T0))
-        merge_id = session.scalar(select(MergeEvent.id).where(
-            MergeEvent.survivor_id == survivor))
-        assert merge_id is not None
-        unmerge(session, merge_id, by="alice", now=T0 + timedelta(hours=1))
+        unmerge(session, merge_of(session, survivor).id, by="alice",
+                now=T0 + timedelta(hours=1))
     assert stages(sqlite_engine)[survivor] == "customer"
