@@ -158,6 +158,9 @@ class MatchKey(Base):
         ForeignKey("source_records.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(320))
+    # The record's given-name key on keys holding the family name (blocking.key_given):
+    # the matcher drops a namesake with a plainly different given name before loading it.
+    given: Mapped[str | None] = mapped_column(String(320))
 
 
 class SharedPoint(Base):

@@ -27,6 +27,7 @@ from hub.connectors import Batch, SnapshotEnd
 from hub.db import session_factory
 from hub.golden import SURVIVORSHIP, Source, golden_values, policy_of, rebuild_contacts
 from hub.logs import describe_error
+from hub.match.blocking import key_given
 from hub.match.engine import ProbabilisticResolver, Resolution, Resolver, pair
 from hub.match.resolve import (
     Item,
@@ -469,8 +470,10 @@ class _BatchRun:
         keys: list[dict[str, Any]] = []
         for person, node, record_id in zip(persons, resolution.contact_of, record_of,
                                            strict=True):
+            data = person.canon.data
             keys.extend({"contact_id": real(node), "source_record_id": record_id,
-                         "kind": k.kind, "key": k.key[:320]} for k in person.canon.keys)
+                         "kind": k.kind, "key": k.key[:320], "given": key_given(k.kind, data)}
+                        for k in person.canon.keys)
         insert_rows(session, table_of(MatchKey), keys)
         for point in new_points:  # positions and provisional contacts become real ids
             point["contact_id"] = real(point["contact_id"])

@@ -32,6 +32,10 @@ BLOCK = "block"  # narrows the search; never identifies
 # Key kinds, in the order they are computed; a kind is the stored ``match_keys.kind``.
 NAME_KINDS = ("fi", "ph_co", "ph_pc", "ph_city", "ph_dob", "gn_dob", "gn_pc", "dob_pc",
               "st_pc", "dob_st")
+# Kinds holding the family name: a record linked by one of them alone is a namesake until
+# the given names agree, so their rows carry the record's given-name key (``given``).
+FAMILY_KINDS = frozenset({"fi", "ph_co", "ph_pc", "ph_city", "ph_dob"})
+GIVEN_MAX = 320  # longer given-name keys are not stored (``None``: never pruned on)
 
 
 def phonetic(text: str) -> str:
@@ -101,6 +105,15 @@ def lookup_only_keys(data: dict[str, Any]) -> list[tuple[str, str]]:
     if family and given and family != given:
         return [("name", f"{given}|{family}"[:320])]
     return []
+
+
+def key_given(kind: str, data: dict[str, Any]) -> str | None:
+    """What ``match_keys.given`` holds for a key of ``kind`` of this record: its given-name
+    key ("" when it has none) on family-name kinds, else ``None``."""
+    if kind not in FAMILY_KINDS:
+        return None
+    given = str(data.get("given_key") or "")
+    return given if len(given) <= GIVEN_MAX else None
 
 
 def unique(keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -143,7 +143,11 @@ def _sets(a: frozenset[str], b: frozenset[str]) -> int:
 
 def given_differs(a: Profile, b: Profile) -> bool:
     """Both given names known and plainly different (not a typo, not an initial)."""
-    x, y = a.given, b.given
+    return givens_differ(a.given, b.given)
+
+
+def givens_differ(x: str, y: str) -> bool:
+    """:func:`given_differs` on two given-name keys."""
     if not x or not y or x == y:
         return False
     if x[0] == y[0] and (len(x) == 1 or len(y) == 1):

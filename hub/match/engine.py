@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 from hub.bulk import placeholder
 from hub.canonical import NAME, STRONG, WEAK
 from hub.config import MatchSection
-from hub.match.blocking import NAME_KINDS, lookup_only_keys
-from hub.match.compare import BUILTIN, Profile, comparators, given_differs
+from hub.match.blocking import FAMILY_KINDS, NAME_KINDS, lookup_only_keys
+from hub.match.compare import BUILTIN, Profile, comparators, givens_differ
 from hub.match.resolve import CHUNK, Item, _chunks, live_contacts
 from hub.match.score import Model, Scored
 from hub.match.survivorship import MANUAL
@@ -44,7 +44,6 @@ from hub.model import (
 
 MAX_MEMBERS = 200  # records of one contact scored against a newcomer
 FAMILY_ONLY = 1  # the weight of a candidate linked by one family-name key alone
-FAMILY_KINDS = frozenset({"fi", "ph_co", "ph_pc", "ph_city", "ph_dob"})  # hold the family name
 PROFILE_CACHE = 10_000  # profiles of stored records kept between batches (~2 KB each)
 
 
@@ -129,7 +128,14 @@ def _keyed(session: Session, template: str,
                 template.format(kind=mark, values=", ".join([mark] * len(values)))
                 for _, values in group)
             params = tuple(p for kind, values in group for p in (kind, *values))
-            yield from connection.exec_driver_sql(sql, params)
+            # The driver's own cursor: thousands of plain rows per batch, no result
+            # processing needed (every column is text or an integer).
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                yield from cursor.fetchall()
+            finally:
+                cursor.close()
         group, size = ([part], len(part[1])) if part is not None else ([], 0)
 
 
@@ -270,6 +276,12 @@ class _State:
         self.user_merged: set[int] = set()
         self.any_rejection = True
         self.lookup: dict[int, list[tuple[str, str]]] = {}  # id(item) -> its lookup keys
+        self.given_of: dict[int, str] = {}  # stored record -> given-name key, from its keys
+        # A record linked by one family-name key alone (the same family name and initial,
+        # say) whose given name plainly differs cannot reach `review`: the given-name veto
+        # applies and nothing else was shared. It is never a candidate. (Keys without the
+        # family name, like birth date + street, also link swapped names: those count.)
+        self.prune = "given_name" in resolver.model.vetoes
         self.out = Resolution(contact_of=[], new_contacts=0)
 
     # -- loading -----------------------------------------------------------------------
@@ -294,10 +306,13 @@ class _State:
         wanted_keys = {k: [v for v in vs if (k, v) not in self.capped]
                        for k, vs in by_kind.items()}
         rows: dict[tuple[str, str], list[tuple[int, int]]] = {}
-        for kind, key, record_id, contact_id in _keyed(
-                session, "SELECT kind, key, source_record_id, contact_id FROM match_keys "
-                "WHERE kind = {kind} AND key IN ({values})", wanted_keys):
+        given_of = self.given_of
+        for kind, key, record_id, contact_id, given in _keyed(
+                session, "SELECT kind, key, source_record_id, contact_id, given FROM "
+                "match_keys WHERE kind = {kind} AND key IN ({values})", wanted_keys):
             rows.setdefault((kind, key), []).append((record_id, contact_id))
+            if given is not None:
+                given_of[record_id] = given
         contact_of: dict[int, int] = {}
         for (kind, key), found in sorted(rows.items()):
             if len(found) > self.cap:
@@ -383,10 +398,20 @@ class _State:
             for other in refs:
                 if other != item.record_id and other != ref:
                     weight[other] = weight.get(other, 0) + points
+        given = item.person.data.get("given_key") or ""
+        if self.prune and given:
+            weight = {other: points for other, points in weight.items()
+                      if points != FAMILY_ONLY or not givens_differ(given, self._given(other))}
         if len(weight) <= self.limit:
             return weight
         best = sorted(weight, key=lambda r: (-weight[r], -r))[:self.limit]
         return {r: weight[r] for r in best}
+
+    def _given(self, ref: int) -> str:
+        """A record's given-name key: from its profile once loaded, else from its keys
+        ("" when unknown, which prunes nothing)."""
+        profile = self.profiles.get(ref)
+        return profile.given if profile is not None else self.given_of.get(ref, "")
 
     def _cap(self, kind: str, key: str, reason: str) -> None:
         if (kind, key) not in self.capped:
@@ -430,14 +455,7 @@ class _State:
         ref = -position - 1  # this record, among the batch's records
         own_id = item.record_id
         profile = self.r.profile(item.person.data)
-        # A record linked by one family-name key alone (the same family name and initial,
-        # say) whose given name plainly differs cannot reach `review`: the given-name veto
-        # applies and nothing else was shared. It is not scored. (Keys without the family
-        # name, like birth date + street, also link swapped names: those are scored.)
-        prune = "given_name" in self.r.model.vetoes
-        candidates = [other for other, weight in self._candidates(item, ref).items()
-                      if weight != FAMILY_ONLY or not prune or
-                      not given_differs(profile, self.profiles[other])]
+        candidates = list(self._candidates(item, ref))
         current = self.clusters.find(self.live[item.current]) if item.current is not None \
             else None
         nodes: dict[int, None] = {}

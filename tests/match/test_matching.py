@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from hub.config import ConnectorConfig, HubConfig, HubSection, MatchSection
 from hub.connectors import Batch
@@ -25,6 +25,7 @@ from hub.match.review import (
 from hub.model import (
     Contact,
     MatchCandidate,
+    MatchKey,
     MatchModel,
     MatchRejection,
     MergeEvent,
@@ -277,6 +278,52 @@ def test_a_namesake_linked_by_one_name_key_with_another_given_name_is_not_scored
     pipeline.ingest(A, Batch([person("3", given_name="Jaen", family_name="Martin",
                                      emails=["jaen@martin.org"])]))
     assert ("jaen", "jean") in scored  # a typo of Jean: scored
+
+
+def test_a_namesake_with_another_given_name_is_not_even_loaded(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.match.engine as engine_module
+
+    pipeline.ingest(A, Batch([person("1", given_name="Jean", family_name="Martin",
+                                     emails=["jean@martin.fr"])]))
+    with pipeline.sessions() as session:
+        givens = dict(session.execute(select(MatchKey.kind, MatchKey.given)).all())
+    assert givens["fi"] == "jean" and givens["email"] is None  # family-name kinds only
+    loaded: list[int] = []
+    live = engine_module.live_contacts
+
+    def spying(session: Any, ids: Any) -> Any:
+        loaded.extend(ids)
+        return live(session, ids)
+
+    monkeypatch.setattr(engine_module, "live_contacts", spying)
+    pipeline.ingest(A, Batch([person("2", given_name="Julie", family_name="Martin",
+                                     emails=["julie@martin-co.fr"])]))
+    assert loaded == []  # "martin|j" found Jean's record, and its key said "jean"
+    pipeline.ingest(A, Batch([person("3", given_name="Jaen", family_name="Martin",
+                                     emails=["jaen@martin.org"])]))
+    assert len(set(loaded)) == 1  # a typo of Jean: loaded (and scored)
+
+
+def test_keys_stored_without_a_given_name_still_keep_namesakes_unscored(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(pipeline.resolver, ProbabilisticResolver)
+    pipeline.ingest(A, Batch([person("1", given_name="Jean", family_name="Martin",
+                                     emails=["jean@martin.fr"])]))
+    with pipeline.sessions.begin() as session:
+        session.execute(update(MatchKey).values(given=None))  # as stored before 0005
+    model = pipeline.resolver.model
+    scored: list[str] = []
+    score = model.score
+
+    def counting(a: Profile, b: Profile) -> Any:
+        scored.append(b.given)
+        return score(a, b)
+
+    monkeypatch.setattr(model, "score", counting)
+    pipeline.ingest(A, Batch([person("2", given_name="Julie", family_name="Martin",
+                                     emails=["julie@martin-co.fr"])]))
+    assert scored == [] and len(contacts(pipeline)) == 2
 
 
 def test_a_record_matching_two_namesakes_never_joins_them_when_they_conflict(
