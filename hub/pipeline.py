@@ -28,6 +28,7 @@ from hub.db import session_factory
 from hub.golden import SURVIVORSHIP, Source, golden_values, policy_of, rebuild_contacts
 from hub.logs import describe_error
 from hub.match.blocking import key_given
+from hub.match.company import rebuild_company
 from hub.match.engine import ProbabilisticResolver, Resolution, Resolver, pair
 from hub.match.resolve import (
     Item,
@@ -38,7 +39,6 @@ from hub.match.resolve import (
 )
 from hub.match.survivorship import SourceView
 from hub.model import (
-    Company,
     Contact,
     ContactPoint,
     Interaction,
@@ -581,6 +581,8 @@ class _BatchRun:
         self.session.execute(delete(MatchKey).where(MatchKey.source_record_id == record.id))
         if record.contact_id is not None:
             self.touched.add(record.contact_id)
+        if record.kind == "company" and record.company_id is not None:
+            rebuild_company(self.session, record.company_id, self.now)
         if record.kind == "interaction":
             self.session.execute(update(Interaction).where(
                 Interaction.connector == record.connector,
@@ -601,19 +603,14 @@ class _BatchRun:
         [company_id] = CompanyResolver(self.session, self.now).resolve([CompanyRef(
             name, company_name_key(name) or None, tuple(sorted(domains)), country,
             clean_text(data.website))])
+        previous = record.company_id if record is not None else None
         record = self._store(observation, record, digest, {
             "name": name, "domains": sorted(domains), "country": country,
-            "industry": clean_text(data.industry), "employees": data.employees,
-            "tags": data.tags, "custom": data.custom})
+            "website": clean_text(data.website), "industry": clean_text(data.industry),
+            "employees": data.employees, "tags": data.tags, "custom": data.custom})
         record.company_id = company_id
-        company = self.session.get(Company, company_id)
-        if company is not None:
-            company.name = name or company.name
-            company.industry = clean_text(data.industry) or company.industry
-            company.employees = data.employees or company.employees
-            company.tags = sorted(set(company.tags or []) | set(data.tags))
-            company.custom = {**(company.custom or {}), **data.custom}
-            company.updated_at = self.now
+        for changed in sorted({c for c in (previous, company_id) if c is not None}):
+            rebuild_company(self.session, changed, self.now)  # from its records, never in place
         return record
 
     def _interaction(self, observation: Observation, record: SourceRecord | None,

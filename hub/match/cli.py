@@ -1,4 +1,5 @@
-"""``crmhub match``, ``crmhub review`` and ``crmhub unmerge`` (registered by hub.cli)."""
+"""``crmhub match``, ``crmhub review``, ``crmhub companies`` and ``crmhub unmerge``
+(registered by hub.cli)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from sqlalchemy import func, select
 
 from hub.cli import config_option, emit, fail, json_option, open_hub, table, visible_to
 from hub.config import parse_duration
+from hub.match.company import ENTITY as COMPANY
+from hub.match.company import CompanyMergeError, company_view, merge_companies
 from hub.match.engine import ProbabilisticResolver
 from hub.match.review import (
     ReviewError,
+    company_candidate_row,
     list_candidates,
     merge_candidate,
     reject_candidate,
@@ -172,20 +176,31 @@ def _visible(session: Any, visible: Any, rows: list[dict[str, Any]]) -> list[dic
 @review_group.command("list")
 @click.option("--status", type=click.Choice(["open", "merged", "rejected", "all"]),
               default="open", show_default=True)
+@click.option("--entity", type=click.Choice(["contact", COMPANY]), default="contact",
+              show_default=True, help="Pairs of contacts or pairs of companies.")
 @click.option("--limit", default=100, show_default=True)
 @click.option("--as", "as_owner", help="Only candidates between contacts this owner may see.")
 @config_option
 @json_option
-def review_list(status: str, limit: int, as_owner: str | None, config_path: Path,
-                as_json: bool) -> None:
+def review_list(status: str, entity: str, limit: int, as_owner: str | None,
+                config_path: Path, as_json: bool) -> None:
     """Candidates, best score first."""
     hub = open_hub(config_path)
     visible = visible_to(hub, as_owner)
+    if entity == COMPANY:
+        if visible is not None:
+            fail("company candidates are for admins: drop --as", 2)
+        with hub.pipeline.sessions() as session:
+            companies = list_candidates(session, status=status, limit=limit, entity=COMPANY)
+        emit(companies, as_json, lambda r: table(
+            [{**x, "levels": _levels(x["comparison"]), "why": x["comparison"].get("rule")}
+             for x in r], ["id", "score", "left_company", "right_company", "status", "why"]))
+        return
     with hub.pipeline.sessions() as session:
         if visible is None:
             rows = list_candidates(session, status=status, limit=limit)
             total = session.scalar(select(func.count()).select_from(MatchCandidate).where(
-                MatchCandidate.status == "open"))
+                MatchCandidate.status == "open", MatchCandidate.entity == "contact"))
         else:  # filtered before the limit, so a rep's candidates are never crowded out
             shown = _visible(session, visible, list_candidates(session, status="open",
                                                                limit=10**9))
@@ -221,6 +236,12 @@ def review_show(candidate_id: int, as_owner: str | None, config_path: Path,
     visible = visible_to(hub, as_owner)
     with hub.pipeline.sessions() as session:
         candidate = session.get(MatchCandidate, candidate_id)
+        if candidate is not None and candidate.entity == COMPANY and visible is None:
+            row = company_candidate_row(session, candidate)
+            row["companies"] = [company_view(session, row[side])
+                                for side in ("left_company", "right_company")]
+            emit(row, as_json, _render_company_candidate)
+            return
         found = [r for r in list_candidates(session, status="all", limit=10**9)
                  if r["id"] == candidate_id] if candidate is not None else []
         if not _visible(session, visible, found):
@@ -295,6 +316,70 @@ def review_reject(candidate_id: int, config_path: Path, as_json: bool) -> None:
         "remembered)"))
 
 
+def _render_company_candidate(r: dict[str, Any]) -> None:
+    click.echo(f"company candidate {r['id']} ({r['status']}): {r['comparison'].get('rule')}")
+    for company in r["companies"]:
+        click.echo(f"  company {company['id']}: {company['name']} ({company['country']}), "
+                   f"domains {', '.join(company['domains']) or '-'}, "
+                   f"{company['contacts']} contacts")
+
+
+# -- crmhub companies --------------------------------------------------------------------
+
+
+@click.group("companies")
+def companies_group() -> None:
+    """Companies: the golden record with its provenance, and manual merges."""
+
+
+@companies_group.command("show")
+@click.argument("company_id", type=int)
+@config_option
+@json_option
+def companies_show(company_id: int, config_path: Path, as_json: bool) -> None:
+    """One company: its values, where each came from, its domains and contacts."""
+    hub = open_hub(config_path)
+    with hub.pipeline.sessions() as session:
+        view = company_view(session, company_id)
+    if view is None:
+        fail(f"no company {company_id}", 1)
+
+    def render(c: dict[str, Any]) -> None:
+        if c["merged_into"] is not None:
+            click.echo(f"company {c['id']} was merged into {c['merged_into']}")
+        click.echo(f"company {c['id']}: {c['name']} ({c['country'] or '-'}), "
+                   f"{c['contacts']} contacts, domains {', '.join(c['domains']) or '-'}")
+        for name in ("name", "website", "country", "industry", "employees"):
+            origin = c["provenance"].get(name)
+            where = (f"{origin['connector']}:{origin['external_id']} "
+                     f"({origin['observed_at']}), {origin['rule']}") if origin else "-"
+            click.echo(f"  {name:10} {c[name]!s:30} {where}")
+
+    emit(view, as_json, render)
+
+
+@companies_group.command("merge")
+@click.argument("survivor_id", type=int)
+@click.argument("merged_id", type=int)
+@config_option
+@json_option
+def companies_merge(survivor_id: int, merged_id: int, config_path: Path,
+                    as_json: bool) -> None:
+    """Fold MERGED_ID into SURVIVOR_ID (domains, records, contacts); undo with unmerge."""
+    hub = open_hub(config_path)
+    try:
+        with hub.pipeline.sessions.begin() as session:
+            event = merge_companies(session, survivor_id, merged_id, decided_by="user",
+                                    reason=f"merged by {_user()}", now=_now())
+            result = {"merge_id": event.id, "survivor_id": survivor_id,
+                      "merged_id": merged_id}
+    except CompanyMergeError as exc:
+        fail(str(exc), 1)
+    emit(result, as_json, lambda r: click.echo(
+        f"company {r['merged_id']} merged into {r['survivor_id']} (merge {r['merge_id']}; "
+        f"undo with `crmhub unmerge {r['merge_id']}`)"))
+
+
 # -- crmhub unmerge ----------------------------------------------------------------------
 
 
@@ -308,13 +393,13 @@ def unmerge_cmd(merge_id: int, config_path: Path, as_json: bool) -> None:
     try:
         with hub.pipeline.sessions.begin() as session:
             event = unmerge(session, merge_id, by=_user(), now=_now())
-            result = {"merge_id": event.id, "survivor_id": event.survivor_id,
-                      "restored_id": event.merged_id}
+            result = {"merge_id": event.id, "entity": event.entity,
+                      "survivor_id": event.survivor_id, "restored_id": event.merged_id}
     except ReviewError as exc:
         fail(str(exc), 1)
     emit(result, as_json, lambda r: click.echo(
-        f"merge {r['merge_id']} undone: contact {r['restored_id']} restored beside "
+        f"merge {r['merge_id']} undone: {r['entity']} {r['restored_id']} restored beside "
         f"{r['survivor_id']}"))
 
 
-COMMANDS = (match_group, review_group, unmerge_cmd)
+COMMANDS = (match_group, review_group, companies_group, unmerge_cmd)

@@ -8,6 +8,9 @@
 * ``unmerge`` undoes a merge event: the merged contact comes back with its source records,
   match keys, interaction links, owner and stage, both golden records are rebuilt, and the
   pair is remembered as rejected (a user said they are two people).
+
+Company candidates and merges (``entity = "company"``) go through the same calls and are
+carried out by :mod:`hub.match.company`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,14 @@ from sqlalchemy.orm import Session
 
 from hub.assign.model import StageChange
 from hub.golden import rebuild_contacts
+from hub.match.company import ENTITY as COMPANY
+from hub.match.company import (
+    CompanyMergeError,
+    live_company,
+    merge_companies,
+    unmerge_company,
+)
+from hub.match.company import remember_rejection as remember_company_rejection
 from hub.match.engine import pair
 from hub.match.resolve import live_contacts, merge_contacts
 from hub.model import (
@@ -58,15 +69,27 @@ def candidate_row(c: MatchCandidate) -> dict[str, Any]:
             "decided_by": c.decided_by}
 
 
-def list_candidates(session: Session, *, status: str = "open",
-                    limit: int = 100) -> list[dict[str, Any]]:
-    query = select(MatchCandidate).where(MatchCandidate.entity == "contact")
+def company_candidate_row(session: Session, c: MatchCandidate) -> dict[str, Any]:
+    """A company pair: the companies as proposed and the live ones they are now."""
+    return {"id": c.id, "entity": COMPANY, "status": c.status, "score": round(c.score, 6),
+            "left_company": live_company(session, c.left_id),
+            "right_company": live_company(session, c.right_id),
+            "comparison": c.comparison, "created_at": c.created_at,
+            "decided_at": c.decided_at, "decided_by": c.decided_by}
+
+
+def list_candidates(session: Session, *, status: str = "open", limit: int = 100,
+                    entity: str = "contact") -> list[dict[str, Any]]:
+    query = select(MatchCandidate).where(MatchCandidate.entity == entity)
     if status != "all":
         query = query.where(MatchCandidate.status == status)
     rows = session.scalars(query.order_by(MatchCandidate.score.desc(), MatchCandidate.id)
                            .limit(limit))
     out = []
     for c in rows:
+        if entity == COMPANY:
+            out.append(company_candidate_row(session, c))
+            continue
         row = candidate_row(c)
         live = live_contacts(session, [c.left_id, c.right_id])
         row["left_contact"], row["right_contact"] = live[c.left_id], live[c.right_id]
@@ -76,9 +99,38 @@ def list_candidates(session: Session, *, status: str = "open",
 
 def _candidate(session: Session, candidate_id: int) -> MatchCandidate:
     candidate = session.get(MatchCandidate, candidate_id)
-    if candidate is None or candidate.entity != "contact":
+    if candidate is None or candidate.entity not in ("contact", COMPANY):
         raise ReviewError(f"no review candidate {candidate_id}")
+    if candidate.status != "open":
+        raise ReviewError(f"candidate {candidate_id} is {candidate.status} already")
     return candidate
+
+
+def _decide_companies(session: Session, candidate: MatchCandidate, merge: bool, *, by: str,
+                      now: datetime) -> Decision:
+    """A company candidate's answer: the two live companies merged, or remembered as two."""
+    left, right = live_company(session, candidate.left_id), \
+        live_company(session, candidate.right_id)
+    status = "merged" if merge else "rejected"
+    decision = Decision(candidate.id, status, left if left == right else None)
+    if left != right and merge:
+        survivor, merged = sorted((left, right))
+        try:
+            event = merge_companies(session, survivor, merged, decided_by="user",
+                                    score=candidate.score, comparison=candidate.comparison,
+                                    now=now, reason=f"review candidate {candidate.id} "
+                                    f"merged by {by}")
+        except CompanyMergeError as exc:
+            raise ReviewError(f"candidate {candidate.id}: {exc}") from exc
+        decision.survivor_id, decision.merge_id = survivor, event.id
+    elif left == right and not merge:
+        raise ReviewError(f"candidate {candidate.id}: both sides are company {left} now; "
+                          "unmerge it first")
+    elif not merge:
+        decision.rejected_pairs = remember_company_rejection(session, left, right, by=by,
+                                                             now=now)
+    candidate.status, candidate.decided_at, candidate.decided_by = status, now, by
+    return decision
 
 
 def _records(session: Session, contact_id: int) -> list[int]:
@@ -112,8 +164,8 @@ def _close_between(session: Session, a: int, b: int, status: str, by: str,
 def merge_candidate(session: Session, candidate_id: int, *, by: str,
                     now: datetime) -> Decision:
     candidate = _candidate(session, candidate_id)
-    if candidate.status != "open":
-        raise ReviewError(f"candidate {candidate_id} is {candidate.status} already")
+    if candidate.entity == COMPANY:
+        return _decide_companies(session, candidate, True, by=by, now=now)
     left, right = _sides(session, candidate)
     if left == right:
         candidate.status, candidate.decided_at, candidate.decided_by = "merged", now, by
@@ -162,8 +214,8 @@ def remember_rejection(session: Session, left: Iterable[int], right: Iterable[in
 def reject_candidate(session: Session, candidate_id: int, *, by: str,
                      now: datetime) -> Decision:
     candidate = _candidate(session, candidate_id)
-    if candidate.status != "open":
-        raise ReviewError(f"candidate {candidate_id} is {candidate.status} already")
+    if candidate.entity == COMPANY:
+        return _decide_companies(session, candidate, False, by=by, now=now)
     left, right = _sides(session, candidate)
     if left == right:
         raise ReviewError(f"candidate {candidate_id}: both records are in contact {left} "
@@ -176,12 +228,18 @@ def reject_candidate(session: Session, candidate_id: int, *, by: str,
 
 
 def unmerge(session: Session, merge_id: int, *, by: str, now: datetime) -> MergeEvent:
-    """Undo one merge: both contacts as they were, rebuilt from their own records."""
+    """Undo one merge: both contacts (or companies) as they were, rebuilt from their own
+    records."""
     event = session.get(MergeEvent, merge_id)
-    if event is None or event.entity != "contact" or event.action != "merge":
-        raise ReviewError(f"no contact merge {merge_id}")
+    if event is None or event.entity not in ("contact", COMPANY) or event.action != "merge":
+        raise ReviewError(f"no merge {merge_id}")
     if event.undone_at is not None:
         raise ReviewError(f"merge {merge_id} was undone already at {event.undone_at}")
+    if event.entity == COMPANY:
+        try:
+            return unmerge_company(session, event, by=by, now=now)
+        except CompanyMergeError as exc:
+            raise ReviewError(str(exc)) from exc
     merged = session.get(Contact, event.merged_id)
     if merged is None:
         raise ReviewError(f"merge {merge_id}: contact {event.merged_id} no longer exists")

@@ -88,7 +88,7 @@ def _origin_of(connector: str, external_id: str, observed_at: datetime,
             "observed_at": _when(observed_at), "rule": rule}
 
 
-def _origin(source: SourceView, rule: str) -> dict[str, Any]:
+def source_origin(source: SourceView, rule: str) -> dict[str, Any]:
     """Where a golden value came from. One dict per (source, rule), shared by every field
     it won: provenance is read and serialised, never changed in place."""
     return _origin_of(source.connector, source.external_id, source.observed_at, rule)
@@ -108,27 +108,27 @@ def build_golden(sources: Sequence[SourceView], policy: SurvivorshipPolicy | Non
     newest = sorted(sources, key=_recency, reverse=True)
     manual = [s for s in newest if s.connector == MANUAL]
     others = [s for s in newest if s.connector != MANUAL] if manual else newest
-    order = [*manual, *others]  # what _pick expects: a manual correction first
+    order = [*manual, *others]  # what pick expects: a manual correction first
     golden: dict[str, Any] = {}
     provenance: dict[str, Any] = {}
     for name in (*GROUPS, *SCALARS):  # the address before the country that may follow it
-        won = _pick(name, policy.rule_of(name), policy,
+        won = pick(name, policy.rule_of(name), policy,
                     [(s, v) for s in order if (v := s.data.get(name))])
         if name == "country" and won is not None and won[2] != "manual correction":
             won = _with_address(policy, provenance, others) or won
         golden[name] = won[1] if won else None
         if won:
-            provenance[name] = _origin(won[0], won[2])
+            provenance[name] = source_origin(won[0], won[2])
     for name in KEYED:
         keys = sorted({k for s in newest for k in s.data.get(name) or {}})
         merged: dict[str, Any] = {}
         for key in keys:
-            won = _pick(f"{name}.{key}", policy.default, policy, [
+            won = pick(f"{name}.{key}", policy.default, policy, [
                 (s, v) for s in order
                 if (v := (s.data.get(name) or {}).get(key)) is not None and v != ""])
             if won:
                 merged[key] = won[1]
-                provenance[f"{name}.{key}"] = _origin(won[0], won[2])
+                provenance[f"{name}.{key}"] = source_origin(won[0], won[2])
         golden[name] = merged
     ranked = _by_source(policy, order)
     for name, identity in (("emails", _email_identity), ("phones", _phone_identity)):
@@ -138,7 +138,7 @@ def build_golden(sources: Sequence[SourceView], policy: SurvivorshipPolicy | Non
     return golden, provenance
 
 
-def _pick(name: str, rule: PolicyName, policy: SurvivorshipPolicy,
+def pick(name: str, rule: PolicyName, policy: SurvivorshipPolicy,
           candidates: list[Candidate]) -> Choice | None:
     """The winner among non-empty candidates: manual corrections first, then the others
     newest first (so every tie goes to the newest).
@@ -265,7 +265,7 @@ def _union(ranked: list[SourceView], name: str, identity: Callable[[dict[str, An
                 continue
             points[ident] = {**point, "sources": [source.id]}
             firsts[ident] = source
-            provenance[f"{name}.{point['value']}"] = _origin(source, "union")
+            provenance[f"{name}.{point['value']}"] = source_origin(source, "union")
     if not points:
         return []
     flagged = [i for i, p in points.items() if p.get("primary")]
@@ -282,7 +282,7 @@ def _union(ranked: list[SourceView], name: str, identity: Callable[[dict[str, An
     for ident, point in points.items():
         point["primary"] = ident == chosen
     if rule:
-        provenance[f"{name}.{points[chosen]['value']}"] = _origin(origin,
+        provenance[f"{name}.{points[chosen]['value']}"] = source_origin(origin,
                                                                   f"union, primary by {rule}")
     return list(points.values())
 
