@@ -142,7 +142,8 @@ def write_csv(source: Source, directory: Path, with_identifier: bool) -> None:
 
 
 def write_config(directory: Path, database_url: str, sources: list[Source],
-                 with_identifier: bool, vetoes: list[str] | None = None) -> Path:
+                 with_identifier: bool, vetoes: list[str] | None = None,
+                 thresholds: dict[str, float] | None = None) -> Path:
     mapping = dict(MAPPING)
     if with_identifier:
         mapping[IDENTIFIER] = f"person.identifiers.{IDENTIFIER}"
@@ -155,6 +156,7 @@ def write_config(directory: Path, database_url: str, sources: list[Source],
         "[match]",
         f"identifiers = {json.dumps([IDENTIFIER] if with_identifier else [])}",
         *([f"vetoes = {json.dumps(vetoes)}"] if vetoes is not None else []),
+        *(f"{name} = {value}" for name, value in sorted((thresholds or {}).items())),
     ]
     for source in sources:
         lines += [
@@ -471,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--vetoes", help="comma-separated [match] vetoes for the hub "
                         "(default: the config's default, all of them); '' for none")
+    parser.add_argument("--auto-merge", type=float, help="[match] auto_merge for the hub "
+                        "(default: the product default)")
+    parser.add_argument("--review", type=float, help="[match] review for the hub")
     parser.add_argument("--train", action="store_true",
                         help="after the streaming import, `match train` and `match run` "
                              "(applied), and score the hub again")
@@ -492,7 +497,10 @@ def main(argv: list[str] | None = None) -> int:
         url = pg.sqlalchemy_url if pg else f"sqlite:///{workdir / 'hub.db'}"
         vetoes = None if args.vetoes is None else \
             [v.strip() for v in args.vetoes.split(",") if v.strip()]
-        config = write_config(workdir, url, sources, with_identifier, vetoes)
+        thresholds = {name: value for name, value in (("auto_merge", args.auto_merge),
+                                                      ("review", args.review))
+                      if value is not None}
+        config = write_config(workdir, url, sources, with_identifier, vetoes, thresholds)
         hub_result = run_hub(config, sources, truth, linkage, args.engine, url, args.train)
         if not with_identifier:
             for source in sources:
@@ -508,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict[str, Any] = {
         "dataset": args.dataset, "identifier": with_identifier, "seed": args.seed,
-        "vetoes": args.vetoes,
+        "vetoes": args.vetoes, "auto_merge": args.auto_merge, "review": args.review,
         "records": sum(len(s.frame) for s in sources), "true_pairs": len(truth),
         "machine": info, "hub": asdict(hub_result),
         "peer": asdict(peer) if peer else None,

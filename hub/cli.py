@@ -437,6 +437,34 @@ def contacts_set(contact_id: int, assignments: tuple[str, ...], config_path: Pat
     click.echo(f"contact {contact_id} updated: {', '.join(sorted(pairs))}")
 
 
+@contacts_group.command("rebuild")
+@click.argument("contact_ids", nargs=-1, type=int)
+@click.option("--all", "everything", is_flag=True, help="Every live contact.")
+@config_option
+@json_option
+def contacts_rebuild(contact_ids: tuple[int, ...], everything: bool, config_path: Path,
+                     as_json: bool) -> None:
+    """Recompute golden records from their sources under the current survivorship policy
+    (after changing [match.survivorship]); changed ones are rescored and announced."""
+    from hub.golden import rebuild_store
+
+    if bool(contact_ids) == everything:
+        fail("name contact ids or --all (not both)", 2)
+    hub = open_hub(config_path)
+    now = datetime.now(UTC)
+
+    def show(done: int, total: int) -> None:
+        if sys.stderr.isatty() and not as_json:
+            click.echo(f"\r{done}/{total} contacts", nl=False, err=True)
+
+    rebuilt, changed = rebuild_store(
+        hub.pipeline.sessions, None if everything else list(contact_ids), now,
+        after=lambda session, ids: hub.pipeline.routing.rescore(session, ids, now),
+        progress=show)
+    emit({"rebuilt": rebuilt, "changed": changed}, as_json, lambda r: click.echo(
+        f"{r['rebuilt']} contacts rebuilt, {r['changed']} changed"))
+
+
 @main.group("export")
 def export_group() -> None:
     """Export golden records."""

@@ -12,7 +12,7 @@ review merges, unmerge, batch re-deduplication) applies the same policy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from hub.bulk import insert_rows
 from hub.match.survivorship import SCALARS, SourceView, SurvivorshipPolicy, build_golden
-from hub.model import Contact, ContactPoint, SourceRecord, table_of
+from hub.model import Contact, ContactPoint, OutboxEvent, SourceRecord, table_of
 
 CHUNK = 500
 STATE = (*SCALARS, "tags", "identifiers", "custom", "handles", "flags", "address", "company_id")
@@ -103,6 +103,35 @@ def rebuild_contacts(session: Session, ids: Iterable[int], now: datetime,
                                              policy)
         insert_rows(session, table_of(ContactPoint), points)
     return changed
+
+
+def rebuild_store(sessions: Callable[[], Session], ids: Sequence[int] | None, now: datetime,
+                  *, after: Callable[[Session, list[int]], object] | None = None,
+                  progress: Callable[[int, int], None] | None = None,
+                  chunk: int = CHUNK) -> tuple[int, int]:
+    """Rebuild these contacts (``None``: every live one) from their sources under the
+    current policy, a chunk per transaction so a running daemon waits for one chunk at
+    most. Each changed contact gets a ``contact.updated`` event, then ``after`` runs on
+    the changed ones (rescoring). Returns (rebuilt, changed)."""
+    with sessions() as session:
+        todo = sorted(set(ids)) if ids is not None else list(session.scalars(
+            select(Contact.id).where(Contact.merged_into_id.is_(None),
+                                     Contact.deleted_at.is_(None)).order_by(Contact.id)))
+    rebuilt = changed = 0
+    for start in range(0, len(todo), chunk):
+        part = todo[start:start + chunk]
+        with sessions() as session, session.begin():
+            moved = [c for c, did in rebuild_contacts(session, part, now).items() if did]
+            insert_rows(session, table_of(OutboxEvent), [
+                {"type": "contact.updated", "created_at": now, "attempts": 0,
+                 "payload": {"contact_id": c, "reason": "rebuild"}} for c in moved])
+            if after is not None and moved:
+                after(session, moved)
+        rebuilt += len(part)
+        changed += len(moved)
+        if progress is not None:
+            progress(rebuilt, len(todo))
+    return rebuilt, changed
 
 
 def rebuild_contact(session: Session, contact: Contact, now: datetime,

@@ -14,7 +14,7 @@ never overridden by rules.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -457,8 +457,20 @@ class Routing:
         ids = list(session.scalars(select(Contact.id).where(
             Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None),
             Contact.stage.in_(stages)).order_by(Contact.id)))
+        changed = self.rescore(session, ids, now, chunk)
+        if changed:
+            log.info("%d open lead(s) rescored", changed)
+        return changed
+
+    def rescore(self, session: Session, ids: Sequence[int], now: datetime,
+                chunk: int = 500) -> int:
+        """Rescore these contacts and apply the transitions (after their golden records
+        changed outside a batch, ``crmhub contacts rebuild``). Returns how many changed."""
+        if self.scoring is None:
+            return 0
+        session.flush()
         changed = 0
-        for part in _chunks(ids, chunk):
+        for part in _chunks(list(ids), chunk):
             facts = load_facts(session, part, now=now, interactions=self.interaction_facts
                                or self.lifecycle.reads_interactions
                                or self.scoring.interaction_facts,
@@ -466,8 +478,6 @@ class Routing:
             changed += self.scoring.rescore(session, part, now, facts)
             if self.lifecycle.enabled:
                 self.lifecycle.apply(session, part, now, facts)
-        if changed:
-            log.info("%d open lead(s) rescored", changed)
         return changed
 
     # -- the daemon's calls ------------------------------------------------------------

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from click.testing import CliRunner
+from sqlalchemy import Engine, select
 
+from hub.cli import main
 from hub.config import ConfigError, ConnectorConfig, HubConfig, SurvivorshipFields, load_config
 from hub.connectors import Batch
 from hub.golden import SURVIVORSHIP, golden_values
@@ -20,7 +23,7 @@ from hub.match.survivorship import (
     SurvivorshipPolicy,
     build_golden,
 )
-from hub.model import Contact
+from hub.model import Contact, OutboxEvent
 from hub.pipeline import Pipeline
 from hub.records import Observation
 
@@ -336,3 +339,40 @@ def test_a_policy_built_in_code_is_checked_too() -> None:
         SurvivorshipPolicy(fields={"titel": "longest"})
     with pytest.raises(ValueError, match="no survivorship policy 'newest'"):
         SurvivorshipPolicy("newest")  # type: ignore[arg-type]
+
+
+def test_contacts_rebuild_applies_a_changed_policy_and_announces_only_changes(
+        engine: Engine, db_url: str, tmp_path: Path) -> None:
+    pipeline = Pipeline(engine, HubConfig())
+    for name, given, day in (("billing", "Jon", 1), ("outlook", "John", 2)):
+        pipeline.ingest(ConnectorConfig(name=name, kind="csv"), Batch([Observation(
+            kind="person", external_id="1", observed_at=datetime(2026, 1, day, tzinfo=UTC),
+            person={"given_name": given, "family_name": "Smith",
+                    "emails": [{"value": "jon.smith@example.com"}]})]))
+        pipeline.ingest(ConnectorConfig(name=name, kind="csv"), Batch([Observation(
+            kind="person", external_id="2", observed_at=datetime(2026, 1, day, tzinfo=UTC),
+            person={"given_name": "Ada", "family_name": "Byron",
+                    "emails": [{"value": "ada@example.com"}]})]))
+    with pipeline.sessions() as session:
+        assert sorted(session.scalars(select(Contact.given_name))) == ["Ada", "John"]
+    config = tmp_path / "crmhub.toml"
+    config.write_text('[match.survivorship]\ndefault = "source_priority"\n'
+                      'source_priority = ["billing"]\n')
+
+    def rebuild() -> dict[str, int]:
+        result = CliRunner().invoke(main, ["contacts", "rebuild", "--all", "--json",
+                                           "--config", str(config)],
+                                    env={"CRMHUB_DATABASE_URL": db_url})
+        assert result.exit_code == 0, (result.output, result.exception)
+        return dict(json.loads(result.stdout))
+
+    assert rebuild() == {"rebuilt": 2, "changed": 1}  # Ada's sources agree
+    with pipeline.sessions() as session:
+        assert sorted(session.scalars(select(Contact.given_name))) == ["Ada", "Jon"]
+        events = session.scalars(select(OutboxEvent.payload).where(
+            OutboxEvent.type == "contact.updated")).all()
+        assert [e["reason"] for e in events if e.get("reason")] == ["rebuild"]
+    assert rebuild() == {"rebuilt": 2, "changed": 0}  # nothing left to change
+    result = CliRunner().invoke(main, ["contacts", "rebuild", "--config", str(config)],
+                                env={"CRMHUB_DATABASE_URL": db_url})
+    assert result.exit_code == 2 and "--all" in result.output
