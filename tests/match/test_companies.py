@@ -26,6 +26,7 @@ from hub.match.review import (
 from hub.model import Company, CompanyDomain, MatchCandidate, MergeEvent, OutboxEvent
 from hub.pipeline import Pipeline
 from hub.records import Observation
+from tests.assign.conftest import OWNERS, routing_from
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
@@ -181,3 +182,41 @@ def test_companies_cli_merges_shows_and_unmerges(pipeline: Pipeline, db_url: str
     with pipeline.sessions() as session:
         event = session.get(MergeEvent, merged["merge_id"])
         assert event is not None and event.undone_at is not None
+
+
+def test_a_merged_company_brings_its_account_owner_and_unmerge_takes_it_back(
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline.routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "account"
+strategy = "account"
+same_domain = false
+[fallback]
+queue = "triage"
+""")
+    web = ConnectorConfig(name="web", kind="csv", route_new_contacts=True)
+    fr, de = acme_in_two_countries(pipeline)
+    with pipeline.sessions.begin() as session:
+        german = session.get(Company, de)
+        assert german is not None
+        german.owner = "alice"  # the account manager of the German company
+        event = merge_companies(session, fr, de, reason="one group", decided_by="user",
+                                now=NOW)
+        assert session.get(Company, fr).owner == "alice"  # type: ignore[union-attr]
+
+    def lead(ext: str, domain: str) -> str | None:
+        pipeline.ingest(web, Batch([Observation(
+            kind="person", external_id=ext, observed_at=T0, person={
+                "given_name": ext, "family_name": "Lead",
+                "emails": [{"value": f"{ext}@{domain}"}],
+                "company": {"name": "Acme", "domain": domain}})]))
+        with pipeline.sessions() as session:
+            return next(c["owner"] for c in export_contacts(session) if c["given_name"] == ext)
+
+    assert lead("Carl", "acme.fr") == "alice"  # the survivor's owner now
+    with pipeline.sessions.begin() as session:
+        unmerge(session, event.id, by="alice", now=NOW)
+        assert session.get(Company, fr).owner is None  # type: ignore[union-attr]
+        assert session.get(Company, de).owner == "alice"  # type: ignore[union-attr]
+    assert lead("Dora", "acme.fr") is None  # no account owner: the triage queue
+    assert lead("Emil", "acme.de") == "alice"
