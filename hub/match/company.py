@@ -25,14 +25,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hub.golden import policy_of, rebuild_contacts
-from hub.match.engine import pair
+from hub.match.resolve import pair, rejected_between, remember_rejection
 from hub.match.survivorship import DEFAULT_POLICY, SourceView, pick, source_origin
 from hub.model import (
     Company,
     CompanyDomain,
     Contact,
     MatchCandidate,
-    MatchRejection,
     MergeEvent,
     OutboxEvent,
     SourceRecord,
@@ -152,11 +151,9 @@ def company_view(session: Session, company_id: int) -> dict[str, Any] | None:
 
 def propose(session: Session, existing: int, new: int, reason: str, now: datetime) -> bool:
     """Queue a pair of companies for review unless a user already answered it."""
-    left, right = pair(existing, new)
-    if session.scalar(select(MatchRejection.id).where(
-            MatchRejection.entity == ENTITY, MatchRejection.record_a == left,
-            MatchRejection.record_b == right)) is not None:
+    if rejected_between(session, [existing], [new], entity=ENTITY):
         return False
+    left, right = pair(existing, new)
     if session.scalar(select(MatchCandidate.id).where(
             MatchCandidate.entity == ENTITY, MatchCandidate.left_record_id == left,
             MatchCandidate.right_record_id == right)) is not None:
@@ -167,22 +164,6 @@ def propose(session: Session, existing: int, new: int, reason: str, now: datetim
         comparison={"levels": {"name": "exact", "country": "different"}, "rule": reason},
         status="open", created_at=now))
     return True
-
-
-def rejected(session: Session, a: int, b: int) -> bool:
-    left, right = pair(a, b)
-    return session.scalar(select(MatchRejection.id).where(
-        MatchRejection.entity == ENTITY, MatchRejection.record_a == left,
-        MatchRejection.record_b == right)) is not None
-
-
-def remember_rejection(session: Session, a: int, b: int, *, by: str, now: datetime) -> int:
-    if a == b or rejected(session, a, b):
-        return 0
-    left, right = pair(a, b)
-    session.add(MatchRejection(entity=ENTITY, record_a=left, record_b=right, decided_by=by,
-                               created_at=now))
-    return 1
 
 
 # -- merge and unmerge -------------------------------------------------------------------
@@ -201,7 +182,7 @@ def merge_companies(session: Session, survivor_id: int, merged_id: int, *, reaso
         if company.merged_into_id is not None:
             raise CompanyMergeError(f"company {company.id} was merged into "
                                     f"{company.merged_into_id} already")
-    if rejected(session, survivor_id, merged_id):
+    if rejected_between(session, [survivor_id], [merged_id], entity=ENTITY):
         raise CompanyMergeError(f"companies {survivor_id} and {merged_id} were rejected as "
                                 "different companies by a user")
     domains = list(session.scalars(select(CompanyDomain.id).where(
@@ -254,7 +235,7 @@ def unmerge_company(session: Session, event: MergeEvent, *, by: str,
         survivor.owner = None
     merged.merged_into_id, merged.updated_at = None, now
     event.undone_at = now
-    remember_rejection(session, holder, merged.id, by=by, now=now)
+    remember_rejection(session, [holder], [merged.id], by=by, now=now, entity=ENTITY)
     session.flush()
     rebuild_company(session, holder, now)
     rebuild_company(session, merged.id, now)

@@ -32,7 +32,7 @@ from hub.canonical import NAME, STRONG, WEAK
 from hub.config import MatchSection
 from hub.match.blocking import FAMILY_KINDS, NAME_KINDS, lookup_only_keys
 from hub.match.compare import BUILTIN, Profile, comparators, givens_differ
-from hub.match.resolve import CHUNK, Item, _chunks, live_contacts
+from hub.match.resolve import CHUNK, Item, _chunks, live_contacts, pair
 from hub.match.score import Model, Scored
 from hub.match.survivorship import MANUAL
 from hub.model import (
@@ -166,10 +166,6 @@ class _Clusters:
         self.parent[drop] = keep
         self.members.setdefault(keep, []).extend(self.members.pop(drop, []))
         return keep
-
-
-def pair(a: int, b: int) -> tuple[int, int]:
-    return (a, b) if a < b else (b, a)
 
 
 class ProfileCache:

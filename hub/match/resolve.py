@@ -1,4 +1,5 @@
-"""What every resolver shares: the item it resolves, live contacts, merges and caps.
+"""What every resolver shares: the item it resolves, live contacts, merges, caps and the
+rejections users made.
 
 The matcher itself is :class:`hub.match.engine.ProbabilisticResolver`.
 """
@@ -19,6 +20,7 @@ from hub.model import (
     ContactPoint,
     InteractionContact,
     MatchKey,
+    MatchRejection,
     MergeEvent,
     SharedPoint,
     SourceRecord,
@@ -34,6 +36,41 @@ class Item:
     person: CanonicalPerson
     current: int | None = None
     record_id: int | None = None  # the stored source record this is a new version of
+
+
+def pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def rejected_between(session: Session, left: Iterable[int], right: Iterable[int], *,
+                     entity: str = "contact") -> bool:
+    """Whether a user rejected any cross pair (source records; company ids for companies)."""
+    pairs = {pair(a, b) for a in left for b in right}
+    if not pairs:
+        return False
+    firsts = sorted({a for a, _ in pairs})
+    found = {(a, b) for a, b in session.execute(
+        select(MatchRejection.record_a, MatchRejection.record_b).where(
+            MatchRejection.entity == entity, MatchRejection.record_a.in_(firsts)))}
+    return bool(found & pairs)
+
+
+def remember_rejection(session: Session, left: Iterable[int], right: Iterable[int], *,
+                       by: str, now: datetime, entity: str = "contact") -> int:
+    """Store every cross pair as "different people" (source records; company ids for
+    companies); returns the new pairs."""
+    pairs = sorted({pair(a, b) for a in left for b in right if a != b})
+    if not pairs:
+        return 0
+    known = {(a, b) for a, b in session.execute(
+        select(MatchRejection.record_a, MatchRejection.record_b).where(
+            MatchRejection.entity == entity,
+            MatchRejection.record_a.in_(sorted({a for a, _ in pairs}))))}
+    fresh = [p for p in pairs if p not in known]
+    session.add_all(MatchRejection(entity=entity, record_a=a, record_b=b, decided_by=by,
+                                   created_at=now) for a, b in fresh)
+    session.flush()
+    return len(fresh)
 
 
 def _chunks(values: list[Any]) -> Iterable[list[Any]]:

@@ -15,7 +15,6 @@ carried out by :mod:`hub.match.company`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,15 +31,17 @@ from hub.match.company import (
     merge_companies,
     unmerge_company,
 )
-from hub.match.company import remember_rejection as remember_company_rejection
-from hub.match.engine import pair
-from hub.match.resolve import live_contacts, merge_contacts
+from hub.match.resolve import (
+    live_contacts,
+    merge_contacts,
+    rejected_between,
+    remember_rejection,
+)
 from hub.model import (
     Contact,
     InteractionContact,
     MatchCandidate,
     MatchKey,
-    MatchRejection,
     MergeEvent,
     OutboxEvent,
     SourceRecord,
@@ -127,8 +128,8 @@ def _decide_companies(session: Session, candidate: MatchCandidate, merge: bool, 
         raise ReviewError(f"candidate {candidate.id}: both sides are company {left} now; "
                           "unmerge it first")
     elif not merge:
-        decision.rejected_pairs = remember_company_rejection(session, left, right, by=by,
-                                                             now=now)
+        decision.rejected_pairs = remember_rejection(session, [left], [right], by=by, now=now,
+                                                     entity=COMPANY)
     candidate.status, candidate.decided_at, candidate.decided_by = status, now, by
     return decision
 
@@ -181,34 +182,6 @@ def merge_candidate(session: Session, candidate_id: int, *, by: str,
     candidate.status, candidate.decided_at, candidate.decided_by = "merged", now, by
     rebuild_contacts(session, [survivor, merged], now)
     return Decision(candidate_id, "merged", survivor, event.id)
-
-
-def rejected_between(session: Session, left: Iterable[int], right: Iterable[int]) -> bool:
-    pairs = {pair(a, b) for a in left for b in right}
-    if not pairs:
-        return False
-    firsts = sorted({a for a, _ in pairs})
-    found = {(a, b) for a, b in session.execute(
-        select(MatchRejection.record_a, MatchRejection.record_b).where(
-            MatchRejection.entity == "contact", MatchRejection.record_a.in_(firsts)))}
-    return bool(found & pairs)
-
-
-def remember_rejection(session: Session, left: Iterable[int], right: Iterable[int], *,
-                       by: str, now: datetime) -> int:
-    """Store every cross pair of source records as "different people"; returns new pairs."""
-    pairs = sorted({pair(a, b) for a in left for b in right if a != b})
-    if not pairs:
-        return 0
-    known = {(a, b) for a, b in session.execute(
-        select(MatchRejection.record_a, MatchRejection.record_b).where(
-            MatchRejection.entity == "contact",
-            MatchRejection.record_a.in_(sorted({a for a, _ in pairs}))))}
-    fresh = [p for p in pairs if p not in known]
-    session.add_all(MatchRejection(entity="contact", record_a=a, record_b=b, decided_by=by,
-                                   created_at=now) for a, b in fresh)
-    session.flush()
-    return len(fresh)
 
 
 def reject_candidate(session: Session, candidate_id: int, *, by: str,
