@@ -18,21 +18,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 from typing import Any
+
+from stages import generated, sqlite_hub  # the sibling script: same file, same hub
 
 from hub.match import engine
 from hub.match.blocking import FAMILY_KINDS
 from hub.match.compare import givens_differ
-from hub.runtime import Hub
-from hub.sync import tune_gc
 
-ROOT = Path(__file__).resolve().parent.parent
 Class = tuple[str, int, str]
 
 
@@ -68,24 +63,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100000)
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    out = ROOT / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    data = out / f"stages-{args.rows}.csv"
-    if not data.exists():
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate_outlook.py"),
-                        "--rows", str(args.rows), "--out", str(data)], check=True)
+    data = generated(args.rows)
     counts: Counter[Class] = Counter()
     best: dict[Class, float] = defaultdict(float)
     instrument(counts, best)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "crmhub.toml"
-        config.write_text(f'[hub]\ndatabase_url = "sqlite:///{tmp}/hub.db"\n'
-                          'default_region = "FR"\n[[connectors]]\nname = "bench"\n'
-                          f'kind = "csv"\n[connectors.settings]\npaths = ["{data}"]\n'
-                          'mode = "append"\n')
-        hub = Hub.open(config)
-        tune_gc()
+    with sqlite_hub(data) as hub:
         cfg = hub.config.connector("bench")
         review = hub.config.match.review
         rows = 0
@@ -93,7 +76,6 @@ def main() -> None:
             batch.on_commit = None
             rows += len(batch.observations)
             hub.pipeline.ingest(cfg, hub.pipeline.preparer.prepare(cfg, batch))
-        hub.close()
     print(f"# candidates scored per incoming row, {rows:,} Outlook rows, SQLite — "
           f"{time.strftime('%Y-%m-%d')} ({time.perf_counter() - started:.0f} s)")
     print(f"command: python benchmarks/candidates.py --rows {args.rows}\n")

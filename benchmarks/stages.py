@@ -15,12 +15,14 @@ so its rate is bounded by the slower of the two sums.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import pickle
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from hub.runtime import Hub
@@ -29,17 +31,21 @@ from hub.sync import tune_gc
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20000)
-    args = parser.parse_args()
-    logging.disable(logging.WARNING)
+def generated(rows: int) -> Path:
+    """The generated Outlook file of ``rows`` rows, written once to benchmarks/out."""
     out = ROOT / "benchmarks" / "out"
     out.mkdir(exist_ok=True)
-    data = out / f"stages-{args.rows}.csv"
+    data = out / f"stages-{rows}.csv"
     if not data.exists():
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate_outlook.py"),
-                        "--rows", str(args.rows), "--out", str(data)], check=True)
+                        "--rows", str(rows), "--out", str(data)], check=True)
+    return data
+
+
+@contextlib.contextmanager
+def sqlite_hub(data: Path) -> Iterator[Hub]:
+    """A hub on a fresh SQLite file with one append-mode CSV connector, ``bench``, over
+    ``data``; the collector tuned as `crmhub sync` tunes it."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "crmhub.toml"
         config.write_text(f'[hub]\ndatabase_url = "sqlite:///{tmp}/hub.db"\n'
@@ -47,7 +53,19 @@ def main() -> None:
                           f'kind = "csv"\n[connectors.settings]\npaths = ["{data}"]\n'
                           'mode = "append"\n')
         hub = Hub.open(config)
-        tune_gc()  # as `crmhub sync` does
+        tune_gc()
+        try:
+            yield hub
+        finally:
+            hub.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    with sqlite_hub(generated(args.rows)) as hub:
         cfg = hub.config.connector("bench")
         # Batch by batch, as a sync runs: holding every row at once would make the
         # garbage collector's passes, not the stages, dominate the figures.
@@ -74,7 +92,6 @@ def main() -> None:
             started = time.perf_counter()
             hub.pipeline.ingest(cfg, prepared)
             write += time.perf_counter() - started
-        hub.close()
 
     def us(seconds: float) -> str:
         return f"{seconds / rows * 1e6:,.0f}"
