@@ -64,6 +64,16 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     yield engine
     engine.dispose()
 
+# The company's owner only (not other contacts at its domain), else the triage queue.
+ACCOUNT_OWNER_ONLY = OWNERS + """
+[[rules]]
+name = "account"
+strategy = "account"
+same_domain = false
+[fallback]
+queue = "triage"
+"""
+
 
 def routing_from(tmp_path: Path, rules: str | None, scoring: str | None = None) -> Routing:
     strategies = {k.name: k for k in BUILTIN}

@@ -11,6 +11,7 @@ from hub.assign.model import Assignment, Owner, RoundRobinState
 from hub.db import session_factory
 from hub.model import Company, Contact, OutboxEvent
 from tests.assign.conftest import (
+    ACCOUNT_OWNER_ONLY,
     MIGRATION,
     OWNERS,
     T0,
@@ -274,14 +275,7 @@ strategy = "account"
 
 def test_account_strategy_without_same_domain_follows_the_company_owner_only(
         tmp_path: Path, sqlite_engine: Engine) -> None:
-    routing = routing_from(tmp_path, OWNERS + """
-[[rules]]
-name = "account"
-strategy = "account"
-same_domain = false
-[fallback]
-queue = "triage"
-""")
+    routing = routing_from(tmp_path, ACCOUNT_OWNER_ONLY)
     with session_factory(sqlite_engine).begin() as session:
         add_contact(session, email="boss@globex.com", company="Globex", domain="globex.com",
                     owner="bob")

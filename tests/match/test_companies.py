@@ -26,7 +26,7 @@ from hub.match.review import (
 from hub.model import Company, CompanyDomain, MatchCandidate, MergeEvent, OutboxEvent
 from hub.pipeline import Pipeline
 from hub.records import Observation
-from tests.assign.conftest import OWNERS, routing_from
+from tests.assign.conftest import ACCOUNT_OWNER_ONLY, routing_from
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
@@ -186,14 +186,7 @@ def test_companies_cli_merges_shows_and_unmerges(pipeline: Pipeline, db_url: str
 
 def test_a_merged_company_brings_its_account_owner_and_unmerge_takes_it_back(
         pipeline: Pipeline, tmp_path: Path) -> None:
-    pipeline.routing = routing_from(tmp_path, OWNERS + """
-[[rules]]
-name = "account"
-strategy = "account"
-same_domain = false
-[fallback]
-queue = "triage"
-""")
+    pipeline.routing = routing_from(tmp_path, ACCOUNT_OWNER_ONLY)
     web = ConnectorConfig(name="web", kind="csv", route_new_contacts=True)
     fr, de = acme_in_two_countries(pipeline)
     with pipeline.sessions.begin() as session:
