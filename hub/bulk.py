@@ -13,6 +13,7 @@ what is stored is byte for byte what Core would store. PostgreSQL takes them by 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, text
@@ -55,13 +56,25 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     columns = tuple(rows[0])
     connection = session.connection()
     sql, processors, defaults = _plan(connection, table, columns)
-    params = []
-    for row in rows:
-        if len(row) != len(columns):
-            raise ValueError(f"{table.name}: every row must name the same columns")
-        values = [*map(row.__getitem__, columns), *(default() for default in defaults)]
-        params.append(tuple(value if process is None or value is None else process(value)
-                            for process, value in zip(processors, values, strict=True)))
+    width = len(columns)
+    if any(len(row) != width for row in rows):
+        raise ValueError(f"{table.name}: every row must name the same columns")
+    # Values are read by one itemgetter per row; only the columns whose type has a bind
+    # processor (JSON, dates, booleans) are touched one by one.
+    take = itemgetter(*columns)
+    params = [take(row) for row in rows] if width > 1 else [(take(row),) for row in rows]
+    if defaults:
+        params = [(*values, *(default() for default in defaults)) for values in params]
+    convert = [(index, process) for index, process in enumerate(processors)
+               if process is not None]
+    if convert:
+        for position, values in enumerate(params):
+            changed = list(values)
+            for index, process in convert:
+                value = changed[index]
+                if value is not None:
+                    changed[index] = process(value)
+            params[position] = tuple(changed)
     if connection.dialect.name == "postgresql":
         _copy(connection, sql, params)
     else:
