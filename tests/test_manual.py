@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -85,5 +85,7 @@ def test_retention_drops_old_raw_payloads_and_quarantine_but_keeps_data(
     with pipeline.sessions.begin() as session:
         record = session.scalars(select(SourceRecord)).one()
         assert record.raw is None and record.data["title"] == "Engineer"
-        assert purge_expired(session, 30, datetime(2027, 1, 1, tzinfo=UTC)).quarantine_items == 1
+        # Quarantined "now" (the pipeline's clock): expired once 30 days have passed.
+        later = datetime.now(UTC) + timedelta(days=31)
+        assert purge_expired(session, 30, later).quarantine_items == 1
         assert session.scalars(select(QuarantineItem)).all() == []
