@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from hub.canonical import Policy, canonical_person
 from hub.golden import rebuild_contact
-from hub.match.blocking import key_given
+from hub.match.blocking import stored_keys
 from hub.match.survivorship import MANUAL
 from hub.model import Contact, MatchKey, SourceRecord
 from hub.prepare import content_hash
@@ -79,9 +79,10 @@ def set_fields(session: Session, contact_id: int, assignments: dict[str, str],
     record.deleted_at = None
     session.flush()
     session.execute(delete(MatchKey).where(MatchKey.source_record_id == record.id))
-    session.add_all(MatchKey(contact_id=contact_id, source_record_id=record.id, kind=k.kind,
-                             key=k.key, given=key_given(k.kind, canon.data))
-                    for k in canon.keys)
+    session.add_all(MatchKey(contact_id=contact_id, source_record_id=record.id, kind=kind,
+                             key=key, given=given)
+                    for kind, key, given in stored_keys(((k.kind, k.key) for k in canon.keys),
+                                                        canon.data))
     rebuild_contact(session, contact, now)
     contact.updated_at = now
     return contact

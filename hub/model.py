@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -30,6 +31,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations work the same on SQLite and PostgreSQL.
+KEY_MAX = 320  # the longest stored match key; longer ones are cut to it
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -146,18 +149,24 @@ class ContactPoint(Base):
 
 
 class MatchKey(Base):
-    """A blocking/identity key of a source record's contact: indexed, never scanned."""
+    """A blocking/identity key of a source record's contact: indexed, never scanned.
+
+    The primary key is the lookup itself, (kind, key, record): on SQLite the table is
+    stored WITHOUT ROWID, clustered on it, so a lookup reads its matches from one place
+    with their contact and given name (no second index to keep, no row to fetch by id);
+    on PostgreSQL it is the one index lookups walk.
+    """
 
     __tablename__ = "match_keys"
-    __table_args__ = (Index("ix_match_keys_kind_key", "kind", "key"),)
+    __table_args__ = (PrimaryKeyConstraint("kind", "key", "source_record_id"),
+                      {"sqlite_with_rowid": False})
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"),
-                                            index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(KEY_MAX))
     source_record_id: Mapped[int] = mapped_column(
         ForeignKey("source_records.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    key: Mapped[str] = mapped_column(String(320))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"),
+                                            index=True)
     # The record's given-name key on keys holding the family name (blocking.key_given):
     # the matcher drops a namesake with a plainly different given name before loading it.
     given: Mapped[str | None] = mapped_column(String(320))

@@ -27,7 +27,7 @@ from hub.connectors import Batch, SnapshotEnd
 from hub.db import session_factory
 from hub.golden import SURVIVORSHIP, Source, golden_values, policy_of, rebuild_contacts
 from hub.logs import describe_error
-from hub.match.blocking import key_given
+from hub.match.blocking import stored_keys
 from hub.match.company import rebuild_company
 from hub.match.engine import ProbabilisticResolver, Resolution, Resolver, pair
 from hub.match.resolve import (
@@ -470,10 +470,10 @@ class _BatchRun:
         keys: list[dict[str, Any]] = []
         for person, node, record_id in zip(persons, resolution.contact_of, record_of,
                                            strict=True):
-            data = person.canon.data
             keys.extend({"contact_id": real(node), "source_record_id": record_id,
-                         "kind": k.kind, "key": k.key[:320], "given": key_given(k.kind, data)}
-                        for k in person.canon.keys)
+                         "kind": kind, "key": key, "given": given}
+                        for kind, key, given in stored_keys(
+                            ((k.kind, k.key) for k in person.canon.keys), person.canon.data))
         insert_rows(session, table_of(MatchKey), keys)
         for point in new_points:  # positions and provisional contacts become real ids
             point["contact_id"] = real(point["contact_id"])
@@ -676,7 +676,8 @@ class _BatchRun:
             return None
         self.session.flush()
         found = self.session.scalar(select(MatchKey.contact_id).where(
-            MatchKey.kind == keys[0][0], MatchKey.key == keys[0][1]).order_by(MatchKey.id))
+            MatchKey.kind == keys[0][0], MatchKey.key == keys[0][1])
+            .order_by(MatchKey.source_record_id))
         if found is not None:
             return live_contact(self.session, found)
         # Someone we have never seen: their own record, stable across re-syncs.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 
 from hub.db import (
     SchemaError,
@@ -13,7 +15,7 @@ from hub.db import (
     make_engine,
     upgrade,
 )
-from hub.model import Base
+from hub.model import Base, Contact, SourceRecord, table_of
 
 
 def test_upgrade_creates_every_table_of_the_model(db_url: str) -> None:
@@ -66,3 +68,44 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: object) -> None:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
         assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -65536
+
+
+def test_match_keys_stored_before_0006_survive_it_each_once_and_the_downgrade_back(
+        db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine, "0005")
+    with engine.begin() as connection:
+        # Contacts and source records have not changed since 0005: the model writes them.
+        when = datetime(2026, 12, 1, tzinfo=UTC)
+        connection.execute(insert(table_of(Contact)).values(id=1, created_at=when,
+                                                            updated_at=when))
+        connection.execute(insert(table_of(SourceRecord)).values(
+            id=7, connector="csv", external_id="r1", kind="person", content_hash="h",
+            observed_at=when, first_seen=when, last_seen=when, contact_id=1))
+        for id_, kind, key, given in ((1, "email", "ada@example.com", None),
+                                      (2, "fi", "lovelace|a", "ada"),
+                                      (3, "email", "ada@example.com", None)):  # twice
+            connection.execute(text(
+                "INSERT INTO match_keys (id, contact_id, source_record_id, kind, key, given) "
+                "VALUES (:id, 1, 7, :kind, :key, :given)"),
+                {"id": id_, "kind": kind, "key": key, "given": given})
+    upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT kind, key, source_record_id, contact_id, given FROM match_keys "
+            "ORDER BY kind, key")).all()
+    assert [tuple(r) for r in rows] == [("email", "ada@example.com", 7, 1, None),
+                                        ("fi", "lovelace|a", 7, 1, "ada")]
+    assert "id" not in {c["name"] for c in inspect(engine).get_columns("match_keys")}
+    assert inspect(engine).get_pk_constraint("match_keys")["constrained_columns"] == [
+        "kind", "key", "source_record_id"]
+    from alembic import command
+
+    from hub.db import alembic_config
+    command.downgrade(alembic_config(engine), "0005")
+    with engine.connect() as connection:
+        back = connection.execute(text(
+            "SELECT id, kind, key FROM match_keys ORDER BY id")).all()
+    assert [(k, v) for _, k, v in back] == [("email", "ada@example.com"),
+                                            ("fi", "lovelace|a")]
+    assert len({id_ for id_, _, _ in back}) == 2

@@ -27,6 +27,8 @@ from typing import Any
 
 import jellyfish
 
+from hub.model import KEY_MAX
+
 BLOCK = "block"  # narrows the search; never identifies
 
 # Key kinds, in the order they are computed; a kind is the stored ``match_keys.kind``.
@@ -114,6 +116,14 @@ def key_given(kind: str, data: dict[str, Any]) -> str | None:
         return None
     given = str(data.get("given_key") or "")
     return given if len(given) <= GIVEN_MAX else None
+
+
+def stored_keys(keys: Iterable[tuple[str, str]],
+                data: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """A record's keys as ``match_keys`` stores them: (kind, key, given), each key cut to
+    the column's length and stored once (it is part of the primary key)."""
+    return [(kind, key, key_given(kind, data))
+            for kind, key in dict.fromkeys((kind, key[:KEY_MAX]) for kind, key in keys)]
 
 
 def unique(keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
