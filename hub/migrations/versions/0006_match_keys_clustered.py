@@ -26,7 +26,7 @@ depends_on = None
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _columns(with_id: bool) -> list[sa.Column]:  # type: ignore[type-arg]
+def _columns(with_id: bool) -> list[sa.schema.SchemaItem]:
     return [
         *([sa.Column("id", _ID, nullable=False)] if with_id else []),
         sa.Column("contact_id", _ID, nullable=False),
