@@ -99,6 +99,8 @@ def test_match_keys_stored_before_0006_survive_it_each_once_and_the_downgrade_ba
     assert "id" not in {c["name"] for c in inspect(engine).get_columns("match_keys")}
     assert inspect(engine).get_pk_constraint("match_keys")["constrained_columns"] == [
         "kind", "key", "source_record_id"]
+    assert {i["name"] for i in inspect(engine).get_indexes("match_keys")} == {
+        "ix_match_keys_source_record_id"}
     from alembic import command
 
     from hub.db import alembic_config
@@ -109,3 +111,5 @@ def test_match_keys_stored_before_0006_survive_it_each_once_and_the_downgrade_ba
     assert [(k, v) for _, k, v in back] == [("email", "ada@example.com"),
                                             ("fi", "lovelace|a")]
     assert len({id_ for id_, _, _ in back}) == 2
+    assert {i["name"] for i in inspect(engine).get_indexes("match_keys")} == {
+        "ix_match_keys_source_record_id", "ix_match_keys_contact_id", "ix_match_keys_kind_key"}

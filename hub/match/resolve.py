@@ -138,8 +138,9 @@ def merge_contacts(session: Session, survivor_id: int, merged_id: int, *, reason
     session.add(event)
     session.execute(update(SourceRecord).where(SourceRecord.contact_id == merged_id)
                     .values(contact_id=survivor_id))
-    session.execute(update(MatchKey).where(MatchKey.contact_id == merged_id)
-                    .values(contact_id=survivor_id))
+    for chunk in _chunks(sources):  # a key's contact is its record's (not indexed by it)
+        session.execute(update(MatchKey).where(MatchKey.source_record_id.in_(chunk))
+                        .values(contact_id=survivor_id))
     session.execute(delete(ContactPoint).where(ContactPoint.contact_id == merged_id))
     for interaction_id, role in links:
         if (interaction_id, role) in existing:

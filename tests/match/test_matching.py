@@ -404,6 +404,15 @@ def test_rejecting_twice_or_an_unknown_candidate_is_refused(pipeline: Pipeline) 
 # -- unmerge and splits ------------------------------------------------------------------
 
 
+def keys_follow_their_records(pipeline: Pipeline) -> bool:
+    """Every stored match key names its source record's contact (merges move them by
+    record), and there are keys to check."""
+    with pipeline.sessions() as session:
+        pairs = session.execute(select(MatchKey.contact_id, SourceRecord.contact_id).join(
+            SourceRecord, SourceRecord.id == MatchKey.source_record_id)).all()
+    return bool(pairs) and all(key == record for key, record in pairs)
+
+
 def test_unmerge_restores_exactly_the_state_before_the_merge(pipeline: Pipeline) -> None:
     pipeline.ingest(A, Batch([person("1", given_name="Kim", family_name="Wu",
                                      emails=["kim@wu.io"], title="Engineer"),
@@ -413,11 +422,13 @@ def test_unmerge_restores_exactly_the_state_before_the_merge(pipeline: Pipeline)
     pipeline.ingest(B, Batch([person("b", given_name="Kim", family_name="Wu",
                                      emails=["kim@wu.io", "kim@home.net"])]))
     assert len(contacts(pipeline)) == 1
+    assert keys_follow_their_records(pipeline)
     with pipeline.sessions() as session:
         merge = session.scalars(select(MergeEvent)).one()
         survivor, merged = merge.survivor_id, merge.merged_id
     with pipeline.sessions.begin() as session:
         unmerge(session, merge.id, by="alice", now=NOW)
+    assert keys_follow_their_records(pipeline)
     rows = contacts(pipeline)
     assert len(rows) == 2
     restored = next(r for r in rows if r["id"] == merged)
