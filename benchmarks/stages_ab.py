@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stages import ROOT, generated  # noqa: E402
+from stages import ROOT, generated
 
 STAGE = re.compile(r"^\| (?P<stage>[^|]+?) \| (?P<process>\w*) \| \**(?P<us>[\d,]+)\** \|$")
 

@@ -292,11 +292,14 @@ def rules_check(rules_path: Path | None, config_path: Path) -> None:
               help="How far back: 30d, 12h, or a date.")
 @click.option("--moves", type=int, default=50, show_default=True,
               help="How many moving leads to list.")
+@as_option
 @config_option
 @json_option
-def rules_test(rules_path: Path | None, since: str, moves: int, config_path: Path,
-               as_json: bool) -> None:
-    """Replay past routing with a draft rule set; print what would change. Writes nothing."""
+def rules_test(rules_path: Path | None, since: str, moves: int, as_owner: str | None,
+               config_path: Path, as_json: bool) -> None:
+    """Replay past routing with a draft rule set; print what would change. Writes nothing.
+
+    With ``--as``, only the leads that owner may see now are reported (all are replayed)."""
     hub = open_hub(config_path)
     path = _rules_path(hub, rules_path)
     try:
@@ -308,17 +311,25 @@ def rules_test(rules_path: Path | None, since: str, moves: int, config_path: Pat
         start = parse_since(since, _now())
     except ValueError:
         fail(f"--since {since!r}: write 30d, 12h or a date like 2026-01-31", 2)
+    only: set[int] | None = None
     session = hub.pipeline.sessions()
     try:
-        report = replay(session, draft, since=start, limit_moves=moves)
+        if as_owner is not None:
+            try:  # who may see what is the live directory's business, not the draft's
+                visible = contact_filter(load_routing(hub).ruleset, as_owner)
+            except VisibilityError as exc:
+                fail(str(exc), 2)
+            only = set(session.scalars(select(Contact.id).where(visible)))
+        report = replay(session, draft, since=start, limit_moves=moves, only=only)
     finally:
         session.rollback()
         session.close()
-    data = report.as_dict() | {"rules": str(path)}
+    data = report.as_dict() | {"rules": str(path), "as": as_owner}
 
     def render(d: dict[str, Any]) -> None:
         click.echo(f"replayed {d['decisions']} decision(s) since {d['since']} with {d['rules']}"
-                   f"{' (the rule set they were made with)' if d['same_ruleset'] else ''}")
+                   f"{' (the rule set they were made with)' if d['same_ruleset'] else ''}"
+                   f"{' for the leads ' + d['as'] + ' may see' if d['as'] else ''}")
         table(d["owners"], ["owner", "before", "after", "change"])
         click.echo(f"\n{d['changed']} lead(s) would move")
         if d["moves"]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -192,8 +193,12 @@ class ReplayReport:
 
 
 def replay(session: Session, ruleset: RuleSet, *, since: datetime,
-           until: datetime | None = None, limit_moves: int | None = None) -> ReplayReport:
-    """Replay every automatic decision since ``since`` with ``ruleset``; writes nothing."""
+           until: datetime | None = None, limit_moves: int | None = None,
+           only: Container[int] | None = None) -> ReplayReport:
+    """Replay every automatic decision since ``since`` with ``ruleset``; writes nothing.
+
+    ``only``: the contacts whose decisions are reported (``rules test --as``). Every
+    decision is still replayed, since pointers and loads depend on all of them."""
     report = ReplayReport(since=since)
     ctx = ReplayContext(session, ruleset)
     digests: set[str | None] = set()
@@ -209,6 +214,9 @@ def replay(session: Session, ruleset: RuleSet, *, since: datetime,
         decision: Decision = decide(ruleset, Lead(row.contact_id, facts), ctx, exclude=exclude,
                                     only_rule=(row.inputs or {}).get("only_rule"))
         ctx.settle(row.owner, decision.owner)
+        if only is not None and row.contact_id not in only:
+            session.expunge(row)
+            continue
         before, after = _label(row.owner, row.queue), _label(decision.owner, decision.queue)
         report.decisions += 1
         report.before[before] += 1

@@ -135,6 +135,22 @@ def test_rules_test_replays_the_live_rules_unchanged_and_a_draft_with_moves(env:
     assert len(env.json("assign", "list")) == 5  # nothing written
 
 
+def test_rules_test_as_an_owner_reports_only_the_leads_that_owner_may_see(env: Env) -> None:
+    env.run("assign", "run")
+    draft = env.dir / "draft.toml"
+    draft.write_text(RULES.replace('owner = "sue"', 'owner = "sam"').replace(
+        'when = { "contact.country" = "NO" }', 'when = { "contact.country" = "XX" }'))
+    mine = env.json("rules", "test", "--rules", str(draft), "--as", "ann")
+    assert (mine["decisions"], mine["changed"], mine["as"]) == (2, 2, "ann")
+    assert {o["owner"]: (o["before"], o["after"]) for o in mine["owners"]} == {
+        "ann": (2, 0), "sam": (0, 2)}
+    team = env.json("rules", "test", "--rules", str(draft), "--as", "nora")  # ann's manager
+    assert {m["before"] for m in team["moves"]} == {"ann", "ned"} and team["changed"] == 4
+    assert "for the leads ann may see" in env.run(
+        "rules", "test", "--rules", str(draft), "--as", "ann").stdout
+    assert "did you mean 'ann'?" in env.run("rules", "test", "--as", "anne", code=2).output
+
+
 def test_visibility_rep_sees_own_manager_reports_recursively_admin_all(env: Env) -> None:
     env.run("assign", "run")
 
