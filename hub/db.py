@@ -8,6 +8,7 @@ refused rather than written to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,20 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Engine,
+    Integer,
+    Text,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -74,6 +86,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # (benchmarks/stages.py, 100k rows: the writer's 677 -> 633 µs per row).
     cursor.execute("PRAGMA wal_autocheckpoint=16384")
     cursor.close()
+
+
+def among(session: Session, column: ColumnElement[Any] | QueryableAttribute[Any],
+          values: Sequence[int] | Sequence[str]) -> ColumnElement[bool]:
+    """``column IN values`` for the hot lookups of a batch.
+
+    On PostgreSQL the values travel as one array parameter (``= ANY(%s)``): the statement
+    is short and the same whatever the number of values, so psycopg converts it once and
+    the server can prepare it. A list of hundreds of placeholders was parsed again by
+    psycopg (a Python regular expression over the whole text) and planned again by the
+    server for every batch: a tenth of the writer's time at 100,000 rows. SQLite binds
+    the plain list, which its C parser reads at no cost worth saving.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)
+    kind = BigInteger() if isinstance(column.type, Integer) else Text()
+    return column == any_(bindparam(None, list(values), type_=ARRAY(kind)))
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

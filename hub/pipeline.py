@@ -24,7 +24,7 @@ from hub.canonical import CanonicalPerson
 from hub.companies import CompanyRef, CompanyResolver
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch, SnapshotEnd
-from hub.db import session_factory
+from hub.db import among, session_factory
 from hub.golden import SURVIVORSHIP, Source, golden_values, policy_of, rebuild_contacts
 from hub.logs import describe_error
 from hub.match.blocking import stored_keys
@@ -328,7 +328,7 @@ class _BatchRun:
         for chunk in _chunks(sorted(set(external_ids))):
             for record in self.session.scalars(select(SourceRecord).where(
                     SourceRecord.connector == self.connector.name,
-                    SourceRecord.external_id.in_(chunk))):
+                    among(self.session, SourceRecord.external_id, chunk))):
                 found[record.external_id] = record
         return found
 

@@ -113,3 +113,31 @@ def test_match_keys_stored_before_0006_survive_it_each_once_and_the_downgrade_ba
     assert len({id_ for id_, _, _ in back}) == 2
     assert {i["name"] for i in inspect(engine).get_indexes("match_keys")} == {
         "ix_match_keys_source_record_id", "ix_match_keys_contact_id", "ix_match_keys_kind_key"}
+
+
+def test_among_and_keyed_lookups_find_every_value_of_a_batch_larger_than_a_chunk(
+        db_url: str) -> None:
+    from sqlalchemy import select
+
+    from hub.bulk import insert_with_ids
+    from hub.db import among, session_factory
+    from hub.match.engine import _keyed
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    when = datetime(2026, 12, 1, tzinfo=UTC)
+    with session_factory(engine).begin() as session:
+        ids = insert_with_ids(session, table_of(Contact),
+                              [{"created_at": when, "updated_at": when}] * 1200)
+        wanted = ids[::2]  # 600 of them: more than one chunk of 500
+        found = set(session.scalars(select(Contact.id).where(among(session, Contact.id,
+                                                                    wanted))))
+        assert found == set(wanted)
+        assert set(session.scalars(select(Contact.id).where(among(session, Contact.id,
+                                                                   [])))) == set()
+        session.execute(text("INSERT INTO shared_points (kind, value, reason, created_at) "
+                             "VALUES ('phone', '+33612345678', 'test', :at)"), {"at": when})
+        keys = {"email": [f"p{i}@example.com" for i in range(700)], "phone": ["+33612345678"]}
+        rows = list(_keyed(session, "SELECT kind, value FROM shared_points WHERE "
+                           "kind = {kind} AND value {among}", keys))
+        assert [tuple(r) for r in rows] == [("phone", "+33612345678")]

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from hub.bulk import placeholder
 from hub.canonical import NAME, STRONG, WEAK
 from hub.config import MatchSection
+from hub.db import among
 from hub.match.blocking import FAMILY_KINDS, NAME_KINDS, lookup_only_keys
 from hub.match.compare import BUILTIN, Profile, comparators, givens_differ
 from hub.match.resolve import CHUNK, Item, _chunks, live_contacts, pair
@@ -103,31 +104,35 @@ class Resolver(Protocol):
 
 def _keyed(session: Session, template: str,
            by_kind: dict[str, list[str]]) -> Iterable[Sequence[Any]]:
-    """Rows for (kind IN one list of values) per kind, every kind in one statement.
+    """Rows for (kind, one of a list of values) per kind, every kind in one statement.
 
-    ``kind = ? AND key IN (...)`` walks the (kind, key) index on both engines (a row-value
-    IN would make SQLite scan); one UNION ALL round trip per 500 values keeps the streaming
-    path to a few statements whatever the number of key kinds. ``template`` has ``{kind}``
-    and ``{values}`` where the placeholders go; the SQL goes to the driver as it is (no
-    statement compilation for thousands of IN values per batch).
+    ``template`` has ``{kind}`` and ``{among}`` where the kind's and the values' condition
+    go: ``kind = ? AND key IN (?, ...)`` walks the (kind, key) index on SQLite (a row-value
+    IN would make it scan), 500 values a part; PostgreSQL takes each kind's values as one
+    array, ``= ANY(%s)``, so the statement is short and the same from batch to batch (see
+    :func:`hub.db.among`). One UNION ALL round trip keeps the streaming path to a few
+    statements whatever the number of key kinds. The SQL goes to the driver as it is.
     """
     connection = session.connection()
     mark = placeholder(connection.dialect)
+    array = connection.dialect.name == "postgresql"
     parts: list[tuple[str, list[str]]] = [
         (kind, chunk) for kind, values in sorted(by_kind.items()) if values
-        for chunk in _chunks(values)]
+        for chunk in ([values] if array else _chunks(values))]
     group: list[tuple[str, list[str]]] = []
     size = 0
     for part in [*parts, None]:
-        if part is not None and size + len(part[1]) <= CHUNK:
+        if part is not None and (array or size + len(part[1]) <= CHUNK):
             group.append(part)
             size += len(part[1])
             continue
         if group:
             sql = " UNION ALL ".join(
-                template.format(kind=mark, values=", ".join([mark] * len(values)))
+                template.format(kind=mark, among=f"= ANY({mark})" if array
+                                else f"IN ({', '.join([mark] * len(values))})")
                 for _, values in group)
-            params = tuple(p for kind, values in group for p in (kind, *values))
+            params = tuple(p for kind, values in group
+                           for p in ((kind, values) if array else (kind, *values)))
             # The driver's own cursor: thousands of plain rows per batch, no result
             # processing needed (every column is text or an integer).
             cursor = connection.connection.cursor()
@@ -297,7 +302,7 @@ class _State:
         for kind, key in wanted:
             by_kind.setdefault(kind, []).append(key)
         for kind, key in _keyed(session, "SELECT kind, value FROM shared_points WHERE "
-                                "kind = {kind} AND value IN ({values})", by_kind):
+                                "kind = {kind} AND value {among}", by_kind):
             self.capped.add((kind, key))
         wanted_keys = {k: [v for v in vs if (k, v) not in self.capped]
                        for k, vs in by_kind.items()}
@@ -305,7 +310,7 @@ class _State:
         given_of = self.given_of
         for kind, key, record_id, contact_id, given in _keyed(
                 session, "SELECT kind, key, source_record_id, contact_id, given FROM "
-                "match_keys WHERE kind = {kind} AND key IN ({values})", wanted_keys):
+                "match_keys WHERE kind = {kind} AND key {among}", wanted_keys):
             rows.setdefault((kind, key), []).append((record_id, contact_id))
             if given is not None:
                 given_of[record_id] = given
@@ -332,7 +337,7 @@ class _State:
             for record_id, contact_id, digest, stored in session.connection().execute(
                     select(SourceRecord.id, SourceRecord.contact_id, SourceRecord.content_hash,
                            SourceRecord.match_profile)
-                    .where(SourceRecord.contact_id.in_(chunk),
+                    .where(among(session, SourceRecord.contact_id, chunk),
                            SourceRecord.kind == "person", SourceRecord.connector != MANUAL,
                            SourceRecord.deleted_at.is_(None))
                     .order_by(SourceRecord.id.desc())):

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from hub.canonical import CanonicalPerson
+from hub.db import among
 from hub.model import (
     Contact,
     ContactPoint,
@@ -86,7 +87,8 @@ def live_contacts(session: Session, ids: Iterable[int]) -> dict[int, int]:
     while pending:
         for chunk in _chunks(pending):
             for contact_id, merged_into in session.execute(
-                    select(Contact.id, Contact.merged_into_id).where(Contact.id.in_(chunk))):
+                    select(Contact.id, Contact.merged_into_id)
+                    .where(among(session, Contact.id, chunk))):
                 parent[contact_id] = merged_into
         pending = sorted({p for p in parent.values() if p is not None and p not in parent})
     for contact_id in set(ids):
