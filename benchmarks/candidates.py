@@ -4,7 +4,7 @@ Imports the generated Outlook file (benchmarks/generate_outlook.py) batch by bat
 the pipeline on SQLite, in this one process, with the matcher instrumented: for each
 incoming record, each candidate record it is scored against is classed by
   links   "family-only" when every key it shares is a family-name key (fi, ph_co, ph_pc,
-          ph_city, ph_dob), else "other"
+          f3_city, f3_dob), else "other"
   keys    how many keys it shares
   given   whether the two given names plainly differ (the given-name veto's test)
 and the class's count per incoming row and highest match probability are printed. A

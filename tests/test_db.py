@@ -115,6 +115,67 @@ def test_match_keys_stored_before_0006_survive_it_each_once_and_the_downgrade_ba
         "ix_match_keys_source_record_id", "ix_match_keys_contact_id", "ix_match_keys_kind_key"}
 
 
+def test_0007_recomputes_stored_records_keys_as_the_pipeline_now_does_and_back(
+        db_url: str) -> None:
+    from alembic import command
+
+    from hub.canonical import Policy, canonical_person
+    from hub.db import alembic_config
+    from hub.match.blocking import stored_keys
+    from hub.records import Address, PersonData
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0006")
+    when = datetime(2026, 12, 1, tzinfo=UTC)
+    data = {"given_key": "makenzi", "family_key": "morrison", "birthday": "1981-05-22",
+            "address": {"street": "381 maclaurin crescent", "city": "Mayfield",
+                        "postcode": "5038"}}
+    old = [("fi", "morrison|m", "makenzi"), ("ph_city", "MARASAN|mayfield", "makenzi"),
+           ("ph_dob", "MARASAN|1981-05-22", "makenzi"), ("gn_pc", "makenzi|5038", None)]
+    with engine.begin() as connection:
+        connection.execute(insert(table_of(Contact)).values(id=1, created_at=when,
+                                                            updated_at=when))
+        for id_, deleted in ((7, None), (8, when)):  # a deleted record gets no keys
+            connection.execute(insert(table_of(SourceRecord)).values(
+                id=id_, connector="csv", external_id=f"r{id_}", kind="person",
+                content_hash="h", data=data, observed_at=when, first_seen=when,
+                last_seen=when, deleted_at=deleted, contact_id=1))
+        for kind, key, given in old:
+            connection.execute(text(
+                "INSERT INTO match_keys (contact_id, source_record_id, kind, key, given) "
+                "VALUES (1, 7, :kind, :key, :given)"), {"kind": kind, "key": key,
+                                                        "given": given})
+        connection.execute(text("INSERT INTO shared_points (kind, value, reason, created_at) "
+                                "VALUES ('ph_city', 'SNAT|london', 'too common', :at)"),
+                           {"at": when})
+    upgrade(engine)
+
+    def stored() -> set[tuple[str, str, str | None]]:
+        with engine.connect() as connection:
+            return {tuple(r) for r in connection.execute(text(
+                "SELECT kind, key, given FROM match_keys WHERE source_record_id = 7"))}
+
+    assert stored() == {("fi", "morrison|m", "makenzi"), ("gn_pc", "makenzi|5038", None),
+                        ("f3_city", "mor|mayfield", "makenzi"),
+                        ("f3_dob", "mor|1981-05-22", "makenzi"),
+                        ("dob_city", "1981-05-22|mayfield", None)}
+    # What the pipeline stores today for the same person has the same keys of those kinds.
+    person = canonical_person(PersonData(given_name="Makenzi", family_name="Morrison",
+                                         birthday="1981-05-22", address=Address(
+                                             street="381 Maclaurin Crescent",
+                                             city="Mayfield", postcode="5038")),
+                              Policy(), None)
+    now = {k for k in stored_keys(((k.kind, k.key) for k in person.keys), person.data)
+           if k[0] in {"f3_city", "f3_dob", "dob_city", "ph_city", "ph_dob"}}
+    assert now == {k for k in stored() if k[0] in {"f3_city", "f3_dob", "dob_city"}}
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM match_keys "
+                                      "WHERE source_record_id = 8")) == 0
+        assert connection.scalar(text("SELECT count(*) FROM shared_points")) == 0
+    command.downgrade(alembic_config(engine), "0006")
+    assert stored() == {(kind, key, given) for kind, key, given in old}
+
+
 def test_among_and_keyed_lookups_find_every_value_of_a_batch_larger_than_a_chunk(
         db_url: str) -> None:
     from sqlalchemy import select

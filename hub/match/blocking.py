@@ -8,11 +8,12 @@ Two families of keys:
 * **identity keys** (e-mail key, E.164 phone, social handles, configured identifiers,
   strength ``strong``/``weak``) come from :mod:`hub.canonical`;
 * **name keys** (strength ``block``): the accent-folded family name with the first
-  initial, and a phonetic code of the family name (NYSIIS, via ``jellyfish``) combined with
-  the company, postcode, city or birth date; given name with birth date (a married name)
-  or postcode; birth date with postcode, and house number + street with postcode or birth
-  date (typos in both names; the postcode keys with a street or a given name only for
-  someone without a company, since a company's address is shared by its whole staff).
+  initial; a phonetic code of the family name (NYSIIS, via ``jellyfish``) with the company
+  or postcode; the family name's first three letters with the city or birth date (a typo
+  late in the name); given name with birth date (a married name) or postcode; birth date
+  with postcode or city, and house number + street with postcode or birth date (typos in
+  both names; the postcode keys with a street or a given name only for someone without a
+  company, since a company's address is shared by its whole staff).
   They narrow the search; on their own they prove nothing.
 
 A key shared by too many records (a switchboard number, a role address, ``smith|j``) stops
@@ -32,11 +33,11 @@ from hub.model import KEY_MAX
 BLOCK = "block"  # narrows the search; never identifies
 
 # Key kinds, in the order they are computed; a kind is the stored ``match_keys.kind``.
-NAME_KINDS = ("fi", "ph_co", "ph_pc", "ph_city", "ph_dob", "gn_dob", "gn_pc", "dob_pc",
-              "st_pc", "dob_st")
+NAME_KINDS = ("fi", "ph_co", "ph_pc", "f3_city", "f3_dob", "gn_dob", "gn_pc", "dob_pc",
+              "dob_city", "st_pc", "dob_st")
 # Kinds holding the family name: a record linked by one of them alone is a namesake until
 # the given names agree, so their rows carry the record's given-name key (``given``).
-FAMILY_KINDS = frozenset({"fi", "ph_co", "ph_pc", "ph_city", "ph_dob"})
+FAMILY_KINDS = frozenset({"fi", "ph_co", "ph_pc", "f3_city", "f3_dob"})
 GIVEN_MAX = 320  # longer given-name keys are not stored (``None``: never pruned on)
 
 
@@ -79,13 +80,19 @@ def name_keys(data: dict[str, Any]) -> list[tuple[str, str]]:
     postcode, city, company = _postcode(data), _city(data), _company(data)
     keys: list[tuple[str, str]] = []
     code = phonetic(family) if family else ""
+    # The first three letters of the family name survive a typo further on (morrison,
+    # morrisn), which its phonetic code does not.
+    head = family[:3]
     if family and given:
         keys.append(("fi", f"{family}|{given[0]}"))
     if code:
-        for kind, value in (("ph_co", company), ("ph_pc", postcode), ("ph_city", city),
-                            ("ph_dob", birthday)):
+        for kind, value in (("ph_co", company), ("ph_pc", postcode)):
             if value:
                 keys.append((kind, f"{code}|{value}"))
+    if head:
+        for kind, value in (("f3_city", city), ("f3_dob", birthday)):
+            if value:
+                keys.append((kind, f"{head}|{value}"))
     street = street_head(data)
     if given and birthday:
         keys.append(("gn_dob", f"{given}|{birthday}"))
@@ -93,6 +100,8 @@ def name_keys(data: dict[str, Any]) -> list[tuple[str, str]]:
         keys.append(("gn_pc", f"{given}|{postcode}"))
     if birthday and postcode:
         keys.append(("dob_pc", f"{birthday}|{postcode}"))
+    if birthday and city:  # a typo in the postcode
+        keys.append(("dob_city", f"{birthday}|{city}"))
     if street and postcode and not company:  # a company's address is its staff's, all
         keys.append(("st_pc", f"{street}|{postcode}"))  # of them: ph_co blocks those
     if street and birthday:
