@@ -439,3 +439,57 @@ def test_a_prepared_batch_survives_the_trip_to_the_writer_process(engine: Engine
     assert copy.items[0].digest == prepared.items[0].digest
     assert pipeline.ingest(SRC, copy).created == 1
     assert live_contacts(pipeline)[0]["phones"][0]["value"] == "+33612345678"
+
+
+def _people(n: int) -> Batch:
+    return Batch([person(f"p{i}", given_name="Ada", family_name=f"Lovelace{i}",
+                         emails=[f"ada{i}@example.org"],
+                         phones=[f"+33 6 12 34 {i // 100:02d} {i % 100:02d}"])
+                  for i in range(n)], cursor=None)
+
+
+def test_an_unanalysed_store_gets_planner_statistics_at_the_first_batch_then_on_doubling(
+        pipeline: Pipeline, caplog: pytest.LogCaptureFixture) -> None:
+    pipeline.ingest(SRC, _people(30))
+    assert not pipeline._has_statistics()
+    with caplog.at_level("INFO", logger="hub.pipeline"):
+        pipeline.analyze_if_grown(30)
+        assert pipeline._has_statistics()
+        pipeline.analyze_if_grown(1000)  # analysed already, not 5,000 records yet
+        pipeline.analyze_if_grown(4000)  # 5,030 written in this process
+    refreshed = [r.getMessage() for r in caplog.records if "planner statistics" in r.message]
+    assert refreshed == ["planner statistics refreshed after 30 records",
+                         "planner statistics refreshed after 5030 records"]
+
+
+def test_with_statistics_sqlite_reads_a_batchs_points_through_the_contact_index(
+        tmp_path: Any) -> None:
+    from sqlalchemy import event
+
+    from hub.assign.facts import load_facts
+    from hub.db import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    upgrade(engine)
+    pipeline = Pipeline(engine, HubConfig(hub=HubSection(default_region="FR")))
+    pipeline.ingest(SRC, _people(200))
+    pipeline.analyze_if_grown(200)
+    seen: list[tuple[str, Any]] = []
+
+    def remember(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM contact_points" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", remember)
+    with pipeline.sessions() as session:
+        ids = list(session.scalars(select(Contact.id).order_by(Contact.id).limit(20)))
+        facts = load_facts(session, ids)
+    event.remove(engine, "before_cursor_execute", remember)
+    assert all(facts[i]["contact.emails"] for i in ids)  # the query found their points
+    assert seen
+    with engine.connect() as connection:
+        for statement, parameters in seen:
+            plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", parameters))
+            assert "ix_contact_points_contact_id" in plan, plan
+    engine.dispose()
