@@ -151,23 +151,22 @@ class Pipeline:
         """
         self._grown += written
         if self._unanalysed is None:
-            self._unanalysed = not self._has_statistics()
+            self._unanalysed = not self.has_statistics()
         if not self._unanalysed and self._grown < max(5000, 2 * self._analyzed_at):
             return
         self._unanalysed = False
         self._analyzed_at = self._grown
-        tables = ", ".join(ANALYZED)
         with self.engine.connect() as connection:
             if self.engine.dialect.name == "sqlite":
                 connection.exec_driver_sql(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
                 for table in ANALYZED:  # SQLite analyses one table (or all) at a time
                     connection.exec_driver_sql(f"ANALYZE {table}")
             else:
-                connection.exec_driver_sql(f"ANALYZE {tables}")
+                connection.exec_driver_sql(f"ANALYZE {', '.join(ANALYZED)}")
             connection.commit()
         log.info("planner statistics refreshed after %d records", self._grown)
 
-    def _has_statistics(self) -> bool:
+    def has_statistics(self) -> bool:
         """Whether the store's contacts table has ever been analysed."""
         with self.engine.connect() as connection:
             if self.engine.dialect.name == "sqlite":

@@ -451,10 +451,10 @@ def _people(n: int) -> Batch:
 def test_an_unanalysed_store_gets_planner_statistics_at_the_first_batch_then_on_doubling(
         pipeline: Pipeline, caplog: pytest.LogCaptureFixture) -> None:
     pipeline.ingest(SRC, _people(30))
-    assert not pipeline._has_statistics()
+    assert not pipeline.has_statistics()
     with caplog.at_level("INFO", logger="hub.pipeline"):
         pipeline.analyze_if_grown(30)
-        assert pipeline._has_statistics()
+        assert pipeline.has_statistics()
         pipeline.analyze_if_grown(1000)  # analysed already, not 5,000 records yet
         pipeline.analyze_if_grown(4000)  # 5,030 written in this process
     refreshed = [r.getMessage() for r in caplog.records if "planner statistics" in r.message]
