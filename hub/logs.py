@@ -6,6 +6,16 @@ because logs travel further than the database: e-mail addresses and phone number
 partly hidden and every registered secret value is replaced by ``***``, in the message,
 its arguments, the extra fields and the traceback alike.
 
+Secrets: a value is registered (:func:`add_secret`) when it is resolved, by
+:meth:`hub.secrets.SecretRef.resolve`, which every resolution goes through (config
+load, a connector's or a sink's ``context.resolve_secret`` at run time, the database
+URL), before the value is returned; so a ``{ file = ... }`` secret rotated on disk is
+masked from the run that first reads the new value. The registry is the one piece of
+process-wide state in this module: it only grows (a rotated-out value stays masked) and
+is shared by the installed handler's masker, :func:`describe_error` and
+:func:`mask_text`. Whether personal data is masked is the handler's own setting, not a
+global one.
+
 Phone rule (chosen to leave timestamps, durations and ids alone): a run of digits with
 optional ``+``, spaces, dots, dashes and parentheses, holding at least 8 digits, is masked
 when it starts with ``+`` or ``0``, or holds at least 9 digits and a separator. It is left
@@ -44,6 +54,7 @@ from sqlalchemy.exc import StatementError
 __all__ = [
     "ContextAdapter",
     "Masker",
+    "SecretValues",
     "add_secret",
     "configure_logging",
     "describe_error",
@@ -144,39 +155,59 @@ def _strip_sql_parameters(text: str) -> str:
     return _SQL_PARAMETERS_LINE.sub(_HIDDEN_PARAMETERS, text)
 
 
-class Masker:
-    """Replaces secrets by ``***`` and, when ``pii`` is set, masks e-mails and phones.
+class SecretValues:
+    """The secret values to replace by ``***``: a thread-safe set that only grows.
 
-    SQL parameter blocks are dropped first (always), then secrets, so a secret made of
-    digits is not half-masked as a phone number.
+    Values are never removed, so a secret rotated out stays masked in later lines (an old
+    log line may be quoted again, e.g. in an error).
     """
 
-    def __init__(self, *, pii: bool = True, secrets: Iterable[str] = ()) -> None:
-        self.pii = pii
+    def __init__(self, values: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self._secrets: set[str] = set()
+        self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
-        for secret in secrets:
-            self.add_secret(secret)
+        for value in values:
+            self.add(value)
 
-    def add_secret(self, value: str) -> None:
+    def add(self, value: str) -> None:
         """Mask ``value`` from now on (ignored when shorter than 4 characters)."""
         if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
             return
         with self._lock:
-            if value in self._secrets:
+            if value in self._values:
                 return
-            self._secrets.add(value)
+            self._values.add(value)
             # Longest first, so a secret containing another is replaced whole.
-            ordered = sorted(self._secrets, key=len, reverse=True)
+            ordered = sorted(self._values, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+    def replace(self, text: str) -> str:
+        """``text`` with every known value replaced by ``***``."""
+        pattern = self._pattern  # one read: a concurrent add swaps in a whole new pattern
+        return text if pattern is None else pattern.sub("***", text)
+
+
+class Masker:
+    """Replaces secrets by ``***`` and, when ``pii`` is set, masks e-mails and phones.
+
+    SQL parameter blocks are dropped first (always), then secrets, so a secret made of
+    digits is not half-masked as a phone number. ``secrets`` is either a list of values
+    (the masker's own) or a :class:`SecretValues` shared with others, such as the
+    process's registry of resolved secrets.
+    """
+
+    def __init__(self, *, pii: bool = True,
+                 secrets: Iterable[str] | SecretValues = ()) -> None:
+        self.pii = pii
+        self.secrets = secrets if isinstance(secrets, SecretValues) else SecretValues(secrets)
+
+    def add_secret(self, value: str) -> None:
+        """Mask ``value`` from now on (ignored when shorter than 4 characters)."""
+        self.secrets.add(value)
 
     def __call__(self, text: str, *, pii: bool | None = None) -> str:
         """``text`` masked; ``pii`` overrides the masker's own setting for this call."""
-        text = _strip_sql_parameters(text)
-        pattern = self._pattern
-        if pattern is not None:
-            text = pattern.sub("***", text)
+        text = self.secrets.replace(_strip_sql_parameters(text))
         if self.pii if pii is None else pii:
             text = _EMAIL.sub(_mask_email, text)
             text = _PHONE.sub(_mask_phone, text)
@@ -195,18 +226,26 @@ class Masker:
         return self(str(value))
 
 
-# The process-wide masker: secrets resolved after start-up are added to it.
-_masker = Masker()
+# Every secret value this process has resolved. The one piece of process-wide state here,
+# and it only grows; add_secret is its only writer (hub.secrets calls it for each value it
+# resolves). Whether personal data is masked belongs to the installed handler's masker.
+_SECRETS = SecretValues()
+_ERROR_MASKER = Masker(pii=True, secrets=_SECRETS)
 
 
 def add_secret(value: str) -> None:
-    """Register a secret value resolved at run time; it is replaced by ``***`` in logs."""
-    _masker.add_secret(value)
+    """Register a resolved secret value: ``***`` in every log line, error text and
+    :func:`mask_text` output from now on, whichever masker writes them."""
+    _SECRETS.add(value)
 
 
 def mask_text(text: str) -> str:
-    """``text`` as the configured log handler would write it (for other outputs, e.g. CLI)."""
-    return _masker(text)
+    """``text`` as the configured log handler would write it (for other outputs, e.g. CLI);
+    e-mails and phones masked too when no handler is configured."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _CrmhubHandler):
+            return handler.masker(text)
+    return _ERROR_MASKER(text)
 
 
 # Values some drivers quote on the first line of their message: PostgreSQL's
@@ -241,7 +280,7 @@ def describe_error(exc: BaseException) -> str:
         detail = _DRIVER_VALUES.sub(lambda m: f"{m.group()[0]}***{m.group()[0]}", first)
     else:
         detail = " ".join(_strip_sql_parameters(_safe_str(exc)).split())
-    text = _masker(f"{name}: {detail}" if detail else name, pii=True)
+    text = _ERROR_MASKER(f"{name}: {detail}" if detail else name)
     if len(text) > MAX_ERROR_LENGTH:
         text = text[: MAX_ERROR_LENGTH - 1] + "…"
     return text
@@ -312,7 +351,11 @@ class TextFormatter(logging.Formatter):
 
 
 class _CrmhubHandler(logging.StreamHandler[IO[str]]):
-    """Marks the handler configure_logging owns, so a reconfiguration replaces it."""
+    """The handler configure_logging owns (a reconfiguration replaces it), with its masker."""
+
+    def __init__(self, stream: IO[str], masker: Masker) -> None:
+        super().__init__(stream)
+        self.masker = masker
 
 
 def configure_logging(
@@ -325,17 +368,18 @@ def configure_logging(
 ) -> None:
     """Install crmhub's single log handler on the root logger (replacing a previous one).
 
-    Other handlers (pytest's capture, for one) are left in place. Secrets accumulate
-    across calls: a value once masked stays masked after a reload.
+    Other handlers (pytest's capture, for one) are left in place. ``secrets`` are
+    registered like resolved ones (:func:`add_secret`); they accumulate across calls, so a
+    value once masked stays masked after a reload.
     """
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}")
-    _masker.pii = mask_pii
     for secret in secrets:
-        _masker.add_secret(secret)
-    handler = _CrmhubHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter(_masker) if json else TextFormatter(_masker))
+        add_secret(secret)
+    masker = Masker(pii=mask_pii, secrets=_SECRETS)
+    handler = _CrmhubHandler(stream if stream is not None else sys.stderr, masker)
+    handler.setFormatter(JsonFormatter(masker) if json else TextFormatter(masker))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _CrmhubHandler)]:
         root.removeHandler(old)

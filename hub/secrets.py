@@ -4,6 +4,10 @@
 newline stripped), ``{ credential = "NAME" }`` a systemd credential from
 ``$CREDENTIALS_DIRECTORY/NAME`` (``LoadCredential=`` in the unit). The value is read when
 it is needed, so a secret rotated on disk is picked up by the next run.
+
+:meth:`SecretRef.resolve` is the one place a value is read, and it registers the value
+with the log masker (:func:`hub.logs.add_secret`) before returning it: whoever resolves
+a secret, at config load or a connector at run time, the value is ``***`` in the logs.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
+
+from hub.logs import add_secret
 
 
 class SecretError(Exception):
@@ -60,7 +66,13 @@ class SecretRef(BaseModel):
         return f"credential {self.credential}"
 
     def resolve(self) -> str:
-        """Read the secret now; raise :class:`SecretError` saying what is missing."""
+        """Read the secret now and register it with the log masker (so it is ``***`` in
+        every log line from then on); raise :class:`SecretError` saying what is missing."""
+        value = self._read()
+        add_secret(value)
+        return value
+
+    def _read(self) -> str:
         if self.env is not None:
             value = os.environ.get(self.env)
             if value is None:
@@ -85,7 +97,8 @@ def _read(path: Path) -> str:
 
 
 def resolve_secret(ref: Any) -> str:
-    """The resolver handed to connectors: accepts a :class:`SecretRef` or its dict form."""
+    """The resolver handed to connectors: accepts a :class:`SecretRef` or its dict form;
+    the value is registered with the log masker like every resolved secret."""
     secret = ref if isinstance(ref, SecretRef) else SecretRef.model_validate(ref)
     return secret.resolve()
 

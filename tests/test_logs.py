@@ -14,7 +14,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from hub.logs import Masker, add_secret, configure_logging, describe_error, get_logger
+from hub.logs import (
+    Masker,
+    add_secret,
+    configure_logging,
+    describe_error,
+    get_logger,
+    mask_text,
+)
 
 Configure = Callable[..., io.StringIO]
 
@@ -131,6 +138,26 @@ def test_secrets_are_replaced_everywhere(configure: Configure) -> None:
     assert first["msg"] == "password is ***"
     assert first["auth"] == "Bearer ***"
     assert second["msg"] == "short secrets such as abc are not masked"
+
+
+def test_mask_text_follows_the_configured_handler_and_its_registered_secrets(
+    configure: Configure,
+) -> None:
+    configure(mask_pii=False)
+    add_secret("tok-mask-text-1")
+    kept = mask_text("ada@example.com tok-mask-text-1")
+    configure(mask_pii=True)
+
+    assert kept == "ada@example.com ***"
+    assert mask_text("ada@example.com tok-mask-text-1") == "a***@example.com ***"
+
+
+def test_a_maskers_own_secrets_stay_its_own() -> None:
+    own = Masker(secrets=["tok-own-only-1"])
+
+    assert own("tok-own-only-1") == "***"
+    assert Masker()("tok-own-only-1") == "tok-own-only-1"
+    assert describe_error(ValueError("tok-own-only-1")) == "ValueError: tok-own-only-1"
 
 
 def test_mask_pii_false_keeps_pii_but_still_masks_secrets(configure: Configure) -> None:
