@@ -4,13 +4,20 @@ SQLite is the embedded default: WAL, foreign keys on, a busy timeout, and create
 upgraded by ``crmhub run``/``sync`` by themselves. PostgreSQL is upgraded explicitly with
 ``crmhub db upgrade``. Either way a database at a revision this code does not know is
 refused rather than written to.
+
+Every engine carries SQLAlchemy's fork guard: a pooled connection is only ever used by the
+process that opened it, so a forked child opens its own. PostgreSQL sessions also end
+themselves when left idle inside a transaction (:data:`PG_IDLE_IN_TRANSACTION_TIMEOUT`)
+and use TCP keepalives both ways, and a pooled connection is pinged before each use, so
+that a server restart costs the next checkout a reconnect rather than an error.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from alembic import command
@@ -27,12 +34,38 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    exc,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: Seconds a PostgreSQL session may sit idle inside a transaction before the server ends
+#: it (the ``idle_in_transaction_session_timeout`` setting, set on every session). A last
+#: guard: a process that hangs or dies mid-transaction while its socket lingers (a stopped
+#: or orphaned worker) would otherwise hold its row locks, and the leases, forever. A
+#: batch's transaction is never idle for more than a moment between two statements; the
+#: one legitimate long wait, ``crmhub sync --dry-run`` holding one transaction while the
+#: connector reads, turns it off for its transaction with
+#: ``SET LOCAL idle_in_transaction_session_timeout = 0``.
+PG_IDLE_IN_TRANSACTION_TIMEOUT = 600.0
+
+#: TCP keepalives on PostgreSQL connections, in seconds: idle time before the first probe,
+#: interval between probes, probes lost before the peer is declared gone. Set on both
+#: ends: libpq's (our side notices a server host that vanished instead of waiting on a
+#: read forever) and the server's ``tcp_keepalives_*`` (the server notices a crmhub host
+#: that vanished and ends its session, releasing its locks), after about two minutes.
+PG_KEEPALIVES_IDLE = 60
+PG_KEEPALIVES_INTERVAL = 10
+PG_KEEPALIVES_COUNT = 6
+
+# Pooled connections a forked child found in its copy of a pool and set aside, unused:
+# referenced here so that the child never finalises (closes) them while it runs. crmhub's
+# children end with os._exit, which finalises nothing.
+_INHERITED: list[Any] = []
 
 
 class SchemaError(Exception):
@@ -55,8 +88,15 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the pragmas crmhub relies on; creates a SQLite file's directory."""
+def make_engine(url: str, *,
+                idle_in_transaction_timeout: float = PG_IDLE_IN_TRANSACTION_TIMEOUT,
+                **kwargs: Any) -> Engine:
+    """An engine with the pragmas and session settings crmhub relies on, and the fork
+    guard; creates a SQLite file's directory.
+
+    ``idle_in_transaction_timeout`` (seconds, 0 for none) applies to PostgreSQL only; the
+    URL's own ``options`` and libpq keepalive parameters win over crmhub's.
+    """
     kwargs.setdefault("json_serializer", json_text)
     kwargs.setdefault("json_deserializer", orjson.loads)
     parsed = make_url(url)
@@ -68,8 +108,88 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy, not pysqlite, open transactions, so BEGIN covers reads too.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        _guard_forks(engine, ping=False)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    connect_args = _pg_connect_args(parsed.query, dict(kwargs.pop("connect_args", {})),
+                                    idle_in_transaction_timeout)
+    # No pool_pre_ping: SQLAlchemy pings before the checkout listeners run, so a forked
+    # child would ping over its parent's socket; the guard pings after its pid check.
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    _guard_forks(engine, ping=True)
+    return engine
+
+
+def _pg_connect_args(query: Any, connect_args: dict[str, Any],
+                     idle_in_transaction_timeout: float) -> dict[str, Any]:
+    """crmhub's session settings (``options``) and libpq keepalives, before the URL's."""
+    settings = {
+        "idle_in_transaction_session_timeout": round(idle_in_transaction_timeout * 1000),
+        "tcp_keepalives_idle": PG_KEEPALIVES_IDLE,
+        "tcp_keepalives_interval": PG_KEEPALIVES_INTERVAL,
+        "tcp_keepalives_count": PG_KEEPALIVES_COUNT,
+    }
+    ours = " ".join(f"-c {name}={value}" for name, value in settings.items())
+    # SQLAlchemy lets connect_args replace the URL's parameters; a later -c wins in
+    # PostgreSQL, so the URL's and the caller's options go after crmhub's.
+    theirs = [connect_args.get("options"), query.get("options")]
+    connect_args["options"] = " ".join([ours, *(str(o) for o in theirs if o)])
+    keepalives = {"keepalives": 1, "keepalives_idle": PG_KEEPALIVES_IDLE,
+                  "keepalives_interval": PG_KEEPALIVES_INTERVAL,
+                  "keepalives_count": PG_KEEPALIVES_COUNT}
+    for name, value in keepalives.items():
+        if name not in query:
+            connect_args.setdefault(name, value)
+    return connect_args
+
+
+def _guard_forks(engine: Engine, *, ping: bool) -> None:
+    """SQLAlchemy's guard for pools that cross ``os.fork()`` ("Using Connection Pools with
+    Multiprocessing or os.fork()"): a pooled connection checked out in a process other
+    than the one that opened it is set aside, neither used nor closed, and the pool opens
+    a fresh one. With ``ping`` a connection of this process is pinged first and replaced
+    when the server no longer answers (a restart).
+
+    A forked child also never invalidates the whole pool on a disconnect: that would make
+    later checkouts close the parent's connections (PostgreSQL: a Terminate message on the
+    parent's socket) before this guard could set them aside.
+    """
+    created_in = os.getpid()
+
+    def opened(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["pid"] = os.getpid()
+
+    def checkout(dbapi_connection: Any, record: ConnectionPoolEntry,
+                 proxy: PoolProxiedConnection) -> None:
+        pid = os.getpid()
+        if record.info.get("pid") != pid:
+            _INHERITED.append(dbapi_connection)
+            # The entry and the proxy are _ConnectionRecord and _ConnectionFairy, whose
+            # dbapi_connection is a plain attribute (the public types declare it read-only).
+            cast(Any, record).dbapi_connection = cast(Any, proxy).dbapi_connection = None
+            raise exc.DisconnectionError(
+                f"connection record belongs to pid {record.info.get('pid')}, "
+                f"attempting to check out in pid {pid}")
+        if ping and not _answers(engine, dbapi_connection):
+            raise exc.DisconnectionError("the database server closed the connection")
+
+    def failed(context: ExceptionContext) -> None:
+        if context.is_disconnect and os.getpid() != created_in:
+            context.invalidate_pool_on_disconnect = False
+
+    event.listen(engine, "connect", opened)
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "handle_error", failed)
+
+
+def _answers(engine: Engine, dbapi_connection: Any) -> bool:
+    """Whether the connection still reaches its server (False: a disconnect error)."""
+    dialect = engine.dialect
+    try:
+        return dialect.do_ping(dbapi_connection)
+    except dialect.loaded_dbapi.Error as error:
+        if dialect.is_disconnect(error, dbapi_connection, None):
+            return False
+        raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

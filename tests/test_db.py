@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import socket
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, insert, inspect, text
+from sqlalchemy.exc import InternalError, OperationalError
+from sqlalchemy.pool import NullPool
 
 from hub.db import (
     SchemaError,
@@ -202,3 +209,198 @@ def test_among_and_keyed_lookups_find_every_value_of_a_batch_larger_than_a_chunk
         rows = list(_keyed(session, "SELECT kind, value FROM shared_points WHERE "
                            "kind = {kind} AND value {among}", keys))
         assert [tuple(r) for r in rows] == [("phone", "+33612345678")]
+
+
+# -- connections and forks, session guards, reconnects -------------------------------------
+
+
+def _in_forked_child(work: Callable[[], object]) -> object:
+    """``work()`` run in a forked child (multiprocessing's fork context, as crmhub forks);
+    its result or its exception's repr comes back through a pipe."""
+    context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe()
+
+    def child() -> None:
+        try:
+            theirs.send(("ok", work()))
+        except BaseException as error:
+            theirs.send(("error", repr(error)))
+
+    process = context.Process(target=child)
+    process.start()
+    kind, result = ours.recv()
+    process.join(30)
+    assert process.exitcode == 0
+    assert kind == "ok", result
+    return result
+
+
+def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone(
+        engine: Engine) -> None:
+    import hub.db
+
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE fork_probe (n INTEGER)"))
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as connection:  # the one pooled connection, idle at the fork
+        parents = connection.connection.dbapi_connection
+        backend = _backend_pid(connection) if postgres else None
+    last_statement = _last_statement_at(engine, backend) if postgres else None
+
+    def child() -> object:
+        with engine.begin() as connection:
+            own = connection.connection.dbapi_connection
+            connection.execute(text("INSERT INTO fork_probe VALUES (1)"))
+            pid = _backend_pid(connection) if postgres else None
+        return own is not parents, [id(c) for c in hub.db._INHERITED], pid
+
+    fresh, set_aside, child_backend = _in_forked_child(child)  # type: ignore[misc]
+
+    # The child's guard set the parent's connection aside and opened its own.
+    assert fresh is True
+    assert set_aside == [id(parents)]
+    assert hub.db._INHERITED == []  # nothing was set aside in the parent
+    if postgres:  # the child sent nothing over the parent's socket: no ping, no Terminate
+        assert child_backend != backend
+        assert last_statement is not None
+        assert _last_statement_at(engine, backend) == last_statement
+    with engine.connect() as connection:  # the parent's own connection still works
+        assert connection.connection.dbapi_connection is parents
+        assert connection.execute(text("SELECT n FROM fork_probe")).all() == [(1,)]
+        if postgres:
+            assert _backend_pid(connection) == backend
+
+
+def _backend_pid(connection: Connection) -> int:
+    return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _last_statement_at(engine: Engine, backend: int | None) -> datetime | None:
+    """When a PostgreSQL backend last received a statement (None: no such backend), read
+    on a connection of its own so that the engine's pool is left as it is."""
+    admin = create_engine(engine.url, poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            value = connection.execute(text("SELECT query_start FROM pg_stat_activity "
+                                            "WHERE pid = :pid"), {"pid": backend}).scalar()
+    finally:
+        admin.dispose()
+    return value if isinstance(value, datetime) else None
+
+
+@pytest.mark.postgres
+def test_a_disconnect_in_a_forked_child_does_not_make_it_close_the_parents_connections(
+        pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    with engine.connect() as first, engine.connect() as second:  # two pooled connections
+        backends = {_backend_pid(first), _backend_pid(second)}
+    at = {b: _last_statement_at(engine, b) for b in backends}
+
+    def child() -> object:
+        with engine.connect() as connection:  # its own connection, which then dies
+            try:
+                connection.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+            except OperationalError as error:
+                assert error.connection_invalidated
+        with engine.connect() as connection:  # the next checkout finds the parent's other
+            return _backend_pid(connection)
+
+    child_backend = _in_forked_child(child)
+
+    assert child_backend not in backends
+    # Had the disconnect invalidated the child's whole pool, the next checkout would have
+    # closed the parent's other connection (a Terminate on its socket) instead of setting
+    # it aside.
+    assert {b: _last_statement_at(engine, b) for b in backends} == at
+    with engine.connect() as first, engine.connect() as second:
+        assert {_backend_pid(first), _backend_pid(second)} == backends
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_sessions_end_an_idle_transaction_and_use_tcp_keepalives(
+        pg_url: str) -> None:
+    from hub.db import (
+        PG_IDLE_IN_TRANSACTION_TIMEOUT,
+        PG_KEEPALIVES_COUNT,
+        PG_KEEPALIVES_IDLE,
+        PG_KEEPALIVES_INTERVAL,
+    )
+
+    assert PG_IDLE_IN_TRANSACTION_TIMEOUT == 600.0
+    engine = make_engine(pg_url)
+    with engine.connect() as connection:
+        def show(name: str) -> str:
+            return str(connection.execute(text(f"SHOW {name}")).scalar_one())
+
+        assert show("idle_in_transaction_session_timeout") == "10min"
+        assert show("tcp_keepalives_idle") == "60"  # the server's end of the socket
+        assert show("tcp_keepalives_interval") == "10"
+        assert show("tcp_keepalives_count") == "6"
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        sock = socket.socket(fileno=os.dup(raw.fileno()))
+        try:  # our end of the socket probes a silent server too
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == \
+                PG_KEEPALIVES_IDLE
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == \
+                PG_KEEPALIVES_INTERVAL
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == \
+                PG_KEEPALIVES_COUNT
+        finally:
+            sock.detach()
+            sock.close()
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_urls_own_options_win_over_crmhubs_session_settings(pg_url: str) -> None:
+    engine = make_engine(pg_url + "?options=-c%20idle_in_transaction_session_timeout%3D0"
+                         "%20-c%20application_name%3Dops")
+    with engine.connect() as connection:
+        assert connection.execute(text("SHOW idle_in_transaction_session_timeout")) \
+            .scalar_one() == "0"
+        assert connection.execute(text("SHOW application_name")).scalar_one() == "ops"
+        assert connection.execute(text("SHOW tcp_keepalives_idle")).scalar_one() == "60"
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_transaction_left_idle_is_ended_by_the_server_and_the_pool_reconnects(
+        pg_url: str) -> None:
+    engine = make_engine(pg_url, idle_in_transaction_timeout=0.2)
+    with engine.connect() as connection:
+        connection.begin()
+        backend = _backend_pid(connection)
+        deadline = time.monotonic() + 10
+        while _last_statement_at(engine, backend) is not None:  # the server ends it
+            assert time.monotonic() < deadline, "the idle transaction was not ended"
+            time.sleep(0.1)
+        with pytest.raises(InternalError) as ended:  # SQLSTATE 25P03
+            connection.execute(text("SELECT 1"))
+        assert ended.value.connection_invalidated
+        assert "terminating connection due to idle-in-transaction timeout" in \
+            str(ended.value.orig)
+    with engine.connect() as connection:  # the next checkout gets a live session
+        assert _backend_pid(connection) != backend
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_connections_the_server_dropped_while_pooled_are_replaced_at_checkout(
+        pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    with engine.connect() as a, engine.connect() as b, engine.connect() as c:
+        dropped = {_backend_pid(a), _backend_pid(b), _backend_pid(c)}
+    admin = create_engine(engine.url, poolclass=NullPool)
+    with admin.connect() as connection:  # what a server restart does to a pool
+        terminated = connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity, pg_terminate_backend(pid) "
+            "WHERE pid = ANY(:pids)"), {"pids": list(dropped)}).scalar_one()
+    admin.dispose()
+    assert terminated == 3
+    with engine.connect() as a, engine.connect() as b, engine.connect() as c:
+        fresh = {_backend_pid(a), _backend_pid(b), _backend_pid(c)}
+    assert len(fresh) == 3 and fresh.isdisjoint(dropped)
+    engine.dispose()
