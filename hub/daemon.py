@@ -29,28 +29,43 @@ from types import FrameType
 
 from sqlalchemy import select
 
-from hub import leases
+from hub import children, leases
 from hub.config import ConfigError
 from hub.db import SchemaError
+from hub.logs import describe_error
 from hub.model import SyncState
 from hub.retention import purge_expired
 from hub.runtime import Hub
 from hub.sync import SyncReport, dispatch_outbox, record_outcome, run_sync, run_timeout
-from hub.systemd import Notifier
+from hub.systemd import Notifier, Watchdog
 
 log = logging.getLogger(__name__)
 _fork = multiprocessing.get_context("fork")
+
+# The main loop's longest pass (a reload, a large SLA re-routing pass) stays well under
+# this; a loop that has not come round for this long is stuck, and the watchdog lets
+# systemd restart the service.
+STALL_AFTER = 600.0
+# A connector whose lease another process holds is tried again when that lease expires,
+# or after this many seconds if sooner (the holder may finish early): one conditional
+# UPDATE each time.
+HELD_RETRY = 5.0
 
 
 @dataclass
 class Worker:
     name: str
     kind: str
-    owner: str
+    owner: str  # the daemon's lease owner, handed to the worker as ``runner`` at its start
     process: ForkProcess
     started: float
     deadline: float
     stop_sent: bool = False
+
+    @property
+    def runner(self) -> str:
+        """The lease owner naming the worker process itself."""
+        return leases.owner_for_pid(self.owner, self.process.pid or 0)
 
 
 class _StopFlag:
@@ -66,17 +81,29 @@ class _StopFlag:
         return self.value
 
 
-def _work(hub: Hub, name: str, owner: str) -> None:
-    """Body of a worker process: one run of one connector, then exit."""
+def _work(hub: Hub, name: str, owner: str, daemon_pid: int) -> None:
+    """Body of a worker process: one run of one connector, then exit.
+
+    The worker stops after its current batch when the daemon dies (SIGTERM from the
+    kernel), and takes the lease over from the daemon first, so that a new daemon sees a
+    live holder until the run has really ended.
+    """
     os.setpgid(0, 0)  # its own process group: a deadline kill takes its helpers too
     stop = _StopFlag()
     signal.signal(signal.SIGTERM, stop.set)
     signal.signal(signal.SIGINT, stop.set)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    hub.engine.dispose(close=False)  # never share the parent's pooled connections
-    report = run_sync(hub, name, lease_owner=owner, should_stop=stop)
+    children.die_with_parent(daemon_pid, signal.SIGTERM)
+    hub.engine.dispose(close=False)  # the daemon closed its pool before forking
+    runner = leases.owner_for_pid(owner, os.getpid())
+    if not leases.transfer(hub.pipeline.sessions, name, owner, runner):
+        log.warning("sync %s not started: its lease was taken over before the worker ran",
+                    name, extra={"connector": name})
+        code = 1
+    else:
+        code = 0 if run_sync(hub, name, lease_owner=runner, should_stop=stop).ok else 1
     logging.shutdown()
-    os._exit(0 if report.ok else 1)  # skip the parent's atexit handlers
+    os._exit(code)  # skip the parent's atexit handlers
 
 
 def _kill_group(worker: Worker) -> None:
@@ -107,6 +134,9 @@ class Daemon:
         self._last_purge: float | None = None
         self._last_status = ""
         self._last_routing: float | None = None
+        self.watchdog = Watchdog(self.notifier, STALL_AFTER)
+        self.deferred: dict[str, float] = {}  # connector held elsewhere -> retry (monotonic)
+        self._held_by: dict[str, str] = {}  # connector -> the holder last logged
 
     # -- signals: flags only -------------------------------------------------------------
 
@@ -140,15 +170,23 @@ class Daemon:
     def serve(self) -> int:
         self.hub.plugins.startup(self.hub)
         self.notifier.ready(self.summary())
+        self.watchdog.start()
         log.info("crmhub running: %d connector(s), %d worker(s)",
                  len(self.hub.config.connectors), self.hub.config.hub.workers)
+        failing = False
         while not self.stopping:
             try:
                 self.tick()
                 pause = self.seconds_to_next()
-            except Exception:  # the database away, a bug: log it, never die of it
-                log.exception("daemon loop error; retrying in 5 s")
+                failing = False
+            except Exception as exc:  # the database away, a bug: log it, never die of it
+                if not failing:
+                    log.exception("daemon loop error; retrying every 5 s")
+                failing = True
+                self.report_status(f"{self.summary()}; retrying every 5 s after an error: "
+                                   f"{describe_error(exc)}")
                 pause = 5.0
+            self.watchdog.beat()
             if not self.stopping:
                 self.sleep(pause)
         self.shutdown()
@@ -173,8 +211,10 @@ class Daemon:
             self.route_if_due()
         except Exception:
             log.exception("housekeeping failed; the daemon goes on")
-        self.notifier.watchdog()
-        status = self.summary()
+        self.report_status(self.summary())
+
+    def report_status(self, status: str) -> None:
+        """``STATUS=`` for ``systemctl status``, sent when it changes."""
         if status != self._last_status:
             self.notifier.status(status)
             self._last_status = status
@@ -185,9 +225,11 @@ class Daemon:
             planned = {name: when for name, when in session.execute(
                 select(SyncState.connector, SyncState.next_run))}
         ready = []
+        clock = time.monotonic()
         for cfg in self.hub.config.connectors:
             when = planned.get(cfg.name) or now
-            if cfg.enabled and cfg.name not in self.workers and when <= now:
+            if cfg.enabled and cfg.name not in self.workers and when <= now \
+                    and self.deferred.get(cfg.name, 0.0) <= clock:
                 ready.append((when, cfg.name))
         return [name for _, name in sorted(ready)]
 
@@ -195,13 +237,15 @@ class Daemon:
         if self.workers:
             return 0.25
         now = datetime.now(UTC)
-        waits = [60.0]
-        if self.notifier.watchdog_interval is not None:
-            waits.append(self.notifier.watchdog_interval)
+        clock = time.monotonic()
         with self.hub.pipeline.sessions() as session:
-            for next_run in session.scalars(select(SyncState.next_run)):
-                if next_run is not None:
-                    waits.append((next_run - now).total_seconds())
+            planned = dict(session.execute(select(SyncState.connector, SyncState.next_run)).all())
+        waits = [60.0]
+        for cfg in self.hub.config.connectors:
+            if cfg.enabled:
+                next_run = planned.get(cfg.name)
+                at = (next_run - now).total_seconds() if next_run is not None else 0.0
+                waits.append(max(at, self.deferred.get(cfg.name, clock) - clock))
         return max(0.05, min(waits))
 
     def start_due(self) -> None:
@@ -214,20 +258,33 @@ class Daemon:
         cfg = self.hub.config.connector(name)
         owner = leases.new_owner()
         timeout = run_timeout(self.hub, name)
+        now = datetime.now(UTC)
         held = leases.acquire(self.hub.pipeline.sessions, name, cfg.kind, owner,
-                              timeout + 60, datetime.now(UTC))
+                              timeout + 60, now)
         if held is not None:
-            log.info("connector %s skipped this round: %s", name, held,
-                     extra={"connector": name})
+            self.defer(name, held, now)
             return None
-        process = _fork.Process(target=_work, args=(self.hub, name, owner),
+        self.deferred.pop(name, None)
+        self._held_by.pop(name, None)
+        children.forget_connections(self.hub.engine)
+        process = _fork.Process(target=_work, args=(self.hub, name, owner, os.getpid()),
                                 name=f"crmhub-{name}", daemon=False)
         process.start()
-        now = time.monotonic()
-        worker = Worker(name, cfg.kind, owner, process, now, now + timeout)
+        started = time.monotonic()
+        worker = Worker(name, cfg.kind, owner, process, started, started + timeout)
         self.workers[name] = worker
         log.debug("worker %s started for %s", process.pid, name, extra={"connector": name})
         return worker
+
+    def defer(self, name: str, held: leases.Held, now: datetime) -> None:
+        """Another process runs ``name``: try again when its lease expires or after
+        ``HELD_RETRY`` seconds, logging once per holder rather than at every pass."""
+        wait = max(0.5, min((held.until - now).total_seconds(), HELD_RETRY))
+        self.deferred[name] = time.monotonic() + wait
+        level = logging.INFO if self._held_by.get(name) != held.owner else logging.DEBUG
+        self._held_by[name] = held.owner
+        log.log(level, "connector %s skipped: %s; trying again in %.0f s", name, held, wait,
+                extra={"connector": name})
 
     def reap(self) -> None:
         for name, worker in list(self.workers.items()):
@@ -256,7 +313,8 @@ class Daemon:
                             error=error, error_kind="retriable")
         try:
             record_outcome(self.hub, worker.kind, report)
-            leases.release(self.hub.pipeline.sessions, worker.name, worker.owner)
+            for owner in (worker.runner, worker.owner):  # handed over or not yet
+                leases.release(self.hub.pipeline.sessions, worker.name, owner)
         except Exception:
             log.exception("could not record the failure of %s", worker.name)
 
@@ -301,6 +359,7 @@ class Daemon:
             log.exception("outbox dispatch at shutdown failed")
         self.hub.plugins.shutdown(self.hub)
         self.hub.close()
+        self.watchdog.stop()
         self.notifier.close()
         os.close(self._wake_r)
         os.close(self._wake_w)

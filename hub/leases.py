@@ -4,7 +4,8 @@ A lease is taken with one conditional UPDATE (free, expired, or already ours), w
 atomic on SQLite (the write lock) and on PostgreSQL (the row lock), so two daemons sharing
 one PostgreSQL, or a daemon and a manual ``crmhub sync``, never run the same connector
 together. The holder renews it after every batch. A lease whose holder process is gone on
-this host is taken over at once instead of waiting for it to expire.
+this host is taken over at once instead of waiting for it to expire; so a lease always
+names the process that really runs the connector (a daemon hands it to its worker).
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ from hub.model import SyncState
 HOST = socket.gethostname()
 
 
-def new_owner() -> str:
+def new_owner(pid: int | None = None, run: str | None = None) -> str:
     """``host:pid:run`` — who holds a lease, readable in ``crmhub status``."""
-    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{HOST}:{os.getpid() if pid is None else pid}:{run or uuid.uuid4().hex[:8]}"
+
+
+def owner_for_pid(owner: str, pid: int) -> str:
+    """The same run's lease owner, naming process ``pid`` instead."""
+    host, _, rest = owner.partition(":")
+    return f"{host}:{pid}:{rest.partition(':')[2]}"
 
 
 def _dead_local_holder(owner: str | None) -> bool:
@@ -95,6 +102,16 @@ def renew(sessions: sessionmaker[Session], connector: str, owner: str, ttl: floa
         return bool(session.execute(update(SyncState).where(
             SyncState.connector == connector, SyncState.lease_owner == owner)
             .values(lease_until=now + timedelta(seconds=ttl))).rowcount)  # type: ignore[attr-defined]
+
+
+def transfer(sessions: sessionmaker[Session], connector: str, owner: str,
+             to: str) -> bool:
+    """Hand a held lease to another owner (the daemon to the worker that runs the
+    connector, so that the lease names the process a crash check must look at)."""
+    with sessions.begin() as session:
+        return bool(session.execute(update(SyncState).where(
+            SyncState.connector == connector, SyncState.lease_owner == owner)
+            .values(lease_owner=to)).rowcount)  # type: ignore[attr-defined]
 
 
 def release(sessions: sessionmaker[Session], connector: str, owner: str) -> None:

@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from hub import leases
+from hub import children, leases
 from hub.connectors import FatalError, RetriableError
 from hub.logs import describe_error
 from hub.model import OutboxEvent, SyncState
@@ -133,6 +133,10 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
     dry_session = hub.pipeline.sessions() if dry_run else None
     if dry_session is not None:
         dry_session.begin()
+        if hub.engine.dialect.name == "postgresql":
+            # The one transaction stays open while the connector reads (idle in between):
+            # the server's guard against abandoned transactions must not end it.
+            dry_session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
     try:
         connector = hub.connector(name, dry_run=dry_run)
         log.info("sync %s started%s", name, " (full)" if full else "", extra=extra)
@@ -197,9 +201,16 @@ IN_FLIGHT = 2  # prepared batches the producer may run ahead of the last commit
 
 
 def _produce(hub: Hub, name: str, cursor: dict[str, Any] | None, full: bool,
-             conn: Connection) -> None:
+             conn: Connection, parents_end: Connection, parent_pid: int) -> None:
     """Producer process: run the connector and prepare its batches (normalisation is the
-    costly part); the parent writes them. ``on_commit`` runs here, once acknowledged."""
+    costly part); the parent writes them. ``on_commit`` runs here, once acknowledged.
+
+    It holds no database connection and dies with its parent: killed by the kernel when
+    the parent dies, and it stops at end-of-file on its pipe (it closes the parent's end
+    that fork gave it, so the parent's death closes the pipe).
+    """
+    parents_end.close()
+    children.die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     gc.freeze()  # the parent's heap, shared copy-on-write: never scanned, never copied
     pending: deque[Callable[[], None] | None] = deque()
@@ -248,23 +259,37 @@ def _run_split(hub: Hub, name: str, cursor: dict[str, Any] | None, report: SyncR
     writes and commits each batch with its cursor, then acknowledges it."""
     cfg = hub.config.connector(name)
     mine, theirs = _fork.Pipe()
-    producer = _fork.Process(target=_produce, args=(hub, name, cursor, full, theirs),
+    children.forget_connections(hub.engine)
+    producer = _fork.Process(target=_produce,
+                             args=(hub, name, cursor, full, theirs, mine, os.getpid()),
                              name=f"crmhub-{name}-read", daemon=True)
     producer.start()
     theirs.close()
+
+    def ended() -> RuntimeError:
+        producer.join(5)
+        return RuntimeError(f"the connector process ended unexpectedly "
+                            f"(exit code {producer.exitcode})")
+
     try:
         while True:
             while not mine.poll(0.5):
                 if not producer.is_alive() and not mine.poll(0):
-                    raise RuntimeError(f"the connector process ended unexpectedly "
-                                       f"(exit code {producer.exitcode})")
-            kind, payload = mine.recv()
+                    raise ended()
+            try:
+                kind, payload = mine.recv()
+            except EOFError:
+                raise ended() from None
             if kind == "end":
                 return
             if kind == "error":
                 raise ProducerError(*payload)
             stats = hub.pipeline.ingest(cfg, payload, allow_deletes=allow_deletes)
-            mine.send("ack")
+            # The batch is committed whatever happens to the acknowledgement: a producer
+            # whose connector failed after its last batch has sent its error and exited,
+            # and that error (still in the pipe) is what the run reports.
+            with contextlib.suppress(OSError):
+                mine.send("ack")
             _after_batch(hub, report, stats, progress, owner, ttl, committed=True)
             if should_stop():
                 report.stopped = True
@@ -312,7 +337,9 @@ def record_outcome(hub: Hub, kind: str, report: SyncReport) -> None:
             session.add(OutboxEvent(type="sync.failed", created_at=now, payload={
                 "connector": report.connector, "run_id": report.run_id,
                 "error": report.error, "kind": report.error_kind}))
-        delay = next_delay(every, state.consecutive_failures, hub.config.hub.max_backoff)
+        # A run stopped before its end (shutdown, its daemon gone) resumes at once next time.
+        delay = 0.0 if report.stopped and report.ok else \
+            next_delay(every, state.consecutive_failures, hub.config.hub.max_backoff)
         state.next_run = now + timedelta(seconds=delay)
 
 

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import textwrap
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
-from hub.model import Contact, SourceRecord, SyncState
+from hub.model import Contact, SourceRecord
+from tests.daemon_process import Daemon
 
 pytestmark = pytest.mark.slow
 
@@ -73,109 +66,12 @@ def crmhub_register_connectors():
 '''
 
 
-def install_test_plugin(root: Path) -> Path:
-    site = root / "site"
-    info = site / "crmhub_misbehave-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: crmhub-misbehave\n"
-                                   "Version: 0.1\n")
-    (info / "entry_points.txt").write_text("[crmhub]\nmisbehave = hub_misbehave\n")
-    (site / "hub_misbehave.py").write_text(TEST_PLUGIN)
-    return site
-
-
-class Daemon:
-    """``crmhub run`` in a subprocess with a notify socket and captured logs."""
-
-    def __init__(self, root: Path, config: str):
-        self.root = root
-        self.conf = root / "etc"
-        (self.conf / "conf.d").mkdir(parents=True)
-        self.db = root / "hub.db"
-        (self.conf / "crmhub.toml").write_text(
-            f'[hub]\ndatabase_url = "sqlite:///{self.db}"\nworkers = 4\n'
-            'stop_timeout = "10s"\n' + textwrap.dedent(config))
-        self.log = root / "daemon.log"
-        self.sock_path = str(root / "notify.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.sock_path)
-        self.sock.settimeout(0.2)
-        self.messages: list[str] = []
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, env: dict[str, str] | None = None) -> None:
-        site = install_test_plugin(self.root)
-        full_env = {**os.environ, "NOTIFY_SOCKET": self.sock_path, "TICK_SECRET": "s3cr3t-v4lue",
-                    "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-                    **(env or {})}
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hub.cli", "run", "--config",
-                 str(self.conf / "crmhub.toml")], env=full_env, stdout=out,
-                stderr=subprocess.STDOUT)
-        self.wait_for(lambda: any(m.startswith("READY=1") for m in self.messages), "READY=1")
-
-    def poll_notify(self) -> None:
-        try:
-            while True:
-                self.messages.append(self.sock.recv(4096).decode())
-        except (TimeoutError, BlockingIOError):
-            pass
-
-    def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.poll_notify()
-            if predicate():
-                return
-            assert self.proc is None or self.proc.poll() is None, self.logs()
-            time.sleep(0.1)
-        pytest.fail(f"timed out waiting for {what}\n{self.logs()[-3000:]}")
-
-    def logs(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def log_lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.logs().splitlines() if line.startswith("{")]
-
-    def query(self, statement: Any) -> list[Any]:
-        engine = create_engine(f"sqlite:///{self.db}")
-        try:
-            with engine.connect() as connection:
-                return list(connection.execute(statement))
-        finally:
-            engine.dispose()
-
-    def state(self, name: str) -> Any:
-        rows = self.query(select(SyncState).where(SyncState.connector == name))
-        return rows[0] if rows else None
-
-    def signal(self, signum: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signum)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=30)
-        self.stop_seconds = time.monotonic() - started
-        self.poll_notify()
-        return code
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.sock.close()
-
-
 @pytest.fixture
 def daemon_factory(tmp_path: Path) -> Iterator[Callable[[str], Daemon]]:
     made: list[Daemon] = []
 
     def make(config: str) -> Daemon:
-        daemon = Daemon(tmp_path, config)
+        daemon = Daemon(tmp_path, config, TEST_PLUGIN)
         made.append(daemon)
         return daemon
 
