@@ -17,13 +17,29 @@ is shared by the installed handler's masker, :func:`describe_error` and
 global one.
 
 Phone rule (chosen to leave timestamps, durations and ids alone): a run of digits with
-optional ``+``, spaces, dots, dashes and parentheses, holding at least 8 digits, is masked
-when it starts with ``+`` or ``0``, or holds at least 9 digits and a separator. It is left
-alone when glued to a word (``12345678-aaaa``, ``id_0612345678``), when it is a date
-(``2026-11-22``), an IPv4 address, a decimal number (``0.123456789``) or a digits-only
-UUID. So ``+33 6 12 34 56 10`` becomes ``+336******10`` and ``took 123456789 ms`` stays.
-An extension written after the number (``x123``, ``ext. 12``, ``poste 12``, ``;ext=5``,
-``#12``) is taken with it and its digits are starred too.
+optional ``+``, spaces, dots, dashes and parentheses, holding at least 8 digits, is a
+phone number when
+
+* it starts with ``+`` or ``0`` (``+33 6 12 34 56 10``, ``0612345678``);
+* or it holds at least 9 digits and a separator (``612 345 678``);
+* or it is a bare run of 9 to 15 digits (the length of an E.164 number), a national
+  number without its leading 0 or an international one without its ``+``
+  (``612345678``, ``33612345678``, ``4915198765432``), except a compact ISO 8601
+  date-time (``20261122154835``, ``202611221548``) and a Unix time in seconds or
+  milliseconds (10 or 13 digits starting with 1: ``1732290515``, 2001 to 2033).
+
+A number of the last two kinds followed by a unit (``ms``, ``s``, ``min``, ``bytes``,
+``KiB``, ``rows``, ``records``...) is a quantity and is left alone (``took 123456789 ms``).
+Any run is left alone when glued to a word (``12345678-aaaa``, ``id_0612345678``,
+``export-612345678.csv``), except through ``.``, ``-`` or ``/`` to a phone label
+(``Tel.0612345678``, ``Mob-33612345678``: tel, tél, phone, ph, mob, mobile, fax, gsm,
+cell, handy, port), and when it is a date (``2026-11-22``), an IPv4 address, a decimal
+number (``0.123456789``) or a digits-only UUID. A masked number keeps its ``+``, first
+three and last two digits: ``+33 6 12 34 56 10`` becomes ``+336******10``, ``612345678``
+``612****78``. An extension written after the number (``x123``, ``ext. 12``,
+``poste 12``, ``;ext=5``, ``#12``) is taken with it and its digits are starred too. So an
+id of 9 to 15 digits written alone (``contact 123456789``) is masked: the price of not
+leaking a phone number written without separators.
 
 E-mail rule: a local part and a domain of Unicode letters, digits and combining marks
 (plus ``._%+-`` in the local part and ``-`` in domain labels), ending in a dot and a
@@ -89,10 +105,11 @@ _EMAIL = re.compile(
     rf"(?<![\w{_M}.%+-])([\w%+-])[\w{_M}.%+-]*@"
     rf"((?:[\w{_M}-]+\.)+(?:(?i:xn--[a-z0-9-]*[a-z0-9])|[^\W\d_](?:[^\W\d_]|[{_M}])+))"
 )
-# A candidate phone: not glued to a word before or after (directly or through one of - . /),
-# with an optional extension.
+# A candidate phone: not glued to a word before or after (directly or through one of - . /)
+# unless the word is a phone label (Tel.0612345678), with an optional extension.
 _PHONE = re.compile(
-    r"(?<!\w)(?<!\w[-./])"
+    r"(?:(?P<label>(?<!\w)(?i:t[eé]l|phone|ph|mob|mobile|fax|gsm|cell|handy|port)[-./])"
+    r"|(?<!\w)(?<!\w[-./]))"
     r"(?:\+|\()?\d[\d \u00a0().-]*\d"
     r"(?P<ext>[ \u00a0]*(?:[xX#]|(?i:ext(?:ension)?|poste)[.:]?|;(?i:ext)=)[ \u00a0]*\d{1,6})?"
     r"(?!\w)(?![-./]\w)"
@@ -101,6 +118,15 @@ _DATE_PREFIX = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-.
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _UUID_DIGITS = re.compile(r"\d{8}-\d{4}-\d{4}-\d{4}-\d{12}")
 _DECIMAL = re.compile(r"\d+\.\d+")
+# A unit after a number makes it a quantity (``took 123456789 ms``, ``1234567890 bytes``).
+_UNIT_AFTER = re.compile(
+    r"[ \u00a0]?(?:[nuµm]?s|secs?|seconds?|mins?|minutes?|hours?|days?|[kKMGTP]i?B|B|bytes?"
+    r"|rows?|records?|items?|events?|lines?|objects?|calls?|requests?)(?![\w'’-])"
+)
+# Compact ISO 8601 date-times: YYYYMMDDhhmm or YYYYMMDDhhmmss.
+_COMPACT_DATETIME = re.compile(
+    r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d)?"
+)
 
 
 def _mask_email(match: re.Match[str]) -> str:
@@ -108,31 +134,38 @@ def _mask_email(match: re.Match[str]) -> str:
 
 
 def _mask_phone(match: re.Match[str]) -> str:
-    text = match.group()
+    label = match.group("label") or ""
+    text = match.group()[len(label):]
     date = _DATE_PREFIX.match(text)
     if date:
         # Keep the date, but a phone number may follow it in the same run.
-        return text[: date.end()] + _PHONE.sub(_mask_phone, text[date.end() :])
+        return label + text[: date.end()] + _PHONE.sub(_mask_phone, text[date.end() :])
     ext = match.group("ext") or ""
     number = text[: len(text) - len(ext)]
-    masked = _mask_number(number)
+    masked = _mask_number(number, match.string[match.end() :])
     if masked is None:
-        return text
-    return masked + re.sub(r"\d", "*", ext)
+        return match.group()
+    return label + masked + re.sub(r"\d", "*", ext)
 
 
-def _mask_number(text: str) -> str | None:
-    """``text`` masked when it is a phone number, else None."""
+def _mask_number(text: str, after: str) -> str | None:
+    """``text`` masked when it is a phone number, else None; ``after`` is what follows it."""
     if _IPV4.fullmatch(text) or _UUID_DIGITS.fullmatch(text) or _DECIMAL.fullmatch(text):
         return None
     digits = re.sub(r"\D", "", text)
     if len(digits) < 8:
         return None
     plus = text.startswith("+")
-    leading = plus or digits.startswith("0")
-    separated = len(digits) != len(text)
-    if not leading and not (len(digits) >= 9 and separated):
-        return None
+    if not (plus or digits.startswith("0")):
+        if _UNIT_AFTER.match(after):
+            return None
+        if len(digits) == len(text):  # a bare run of digits
+            if not 9 <= len(digits) <= 15 or _COMPACT_DATETIME.fullmatch(digits):
+                return None
+            if len(digits) in (10, 13) and digits.startswith("1"):
+                return None  # Unix time in seconds or milliseconds (2001 to 2033)
+        elif len(digits) < 9:
+            return None
     return ("+" if plus else "") + digits[:3] + "*" * (len(digits) - 5) + digits[-2:]
 
 

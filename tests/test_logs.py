@@ -206,6 +206,48 @@ def test_phone_numbers_are_masked(text: str, masked: str) -> None:
     assert Masker()(text) == masked
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("612345678", "612****78"),
+        ("33612345678", "336******78"),
+        ("4915198765432", "491********32"),
+        ("Tel.0612345678", "Tel.061*****78"),
+        ("tél.612345678", "tél.612****78"),
+        ("Mob-33612345678 (evenings)", "Mob-336******78 (evenings)"),
+        ("call 612345678 today", "call 612****78 today"),
+        ("612345678 sales line", "612****78 sales line"),
+        ("wechat 13812345678", "wechat 138******78"),
+        ("fifteen 861381234567890", "fifteen 861**********90"),
+        ("from 14155552671, thanks", "from 141******71, thanks"),
+        ("contact 123456789", "contact 123****89"),  # an id written alone: masked too
+    ],
+)
+def test_phone_numbers_in_other_notations_are_masked(text: str, masked: str) -> None:
+    assert Masker()(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "12345678",
+        "wrote 1234567890 bytes",
+        "read 123456789012 rows in 123456789 ms",
+        "size 123 456 789 KiB",
+        "since 1732290515",
+        "at 1732290515123",
+        "batch 20261122154835",
+        "batch 202611221548",
+        "token 1234567890123456",
+        "file export-612345678.csv",
+        "order_612345678",
+        "hash 4915198765432abc",
+    ],
+)
+def test_digit_runs_that_are_not_phone_numbers_are_not_masked(text: str) -> None:
+    assert Masker()(text) == text
+
+
 def test_text_mode_is_readable_and_masked(configure: Configure) -> None:
     stream = configure(json=False)
     log = get_logger("hub.test", connector="csv-import")
