@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hub.systemd import Notifier
+from hub.systemd import Notifier, Watchdog
 
 
 @pytest.fixture
@@ -36,17 +37,53 @@ def test_ready_status_and_stopping_arrive_as_datagrams(
     assert server.recv(4096) == b"STOPPING=1"
 
 
-def test_watchdog_pings_at_half_the_interval(notify_socket: tuple[socket.socket, str]) -> None:
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def drain(server: socket.socket, seconds: float) -> list[bytes]:
+    """Every datagram that arrives within ``seconds``."""
+    got = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        server.settimeout(left)
+        try:
+            got.append(server.recv(64))
+        except TimeoutError:
+            break
+    return got
+
+
+def test_watchdog_thread_pings_at_half_the_interval_while_the_loop_beats_and_stops_when_it_stalls(
+        notify_socket: tuple[socket.socket, str], caplog: pytest.LogCaptureFixture) -> None:
     server, path = notify_socket
-    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "10000000"})
-    assert notifier.watchdog_interval == 5.0
-    notifier.watchdog(now=100.0)
-    notifier.watchdog(now=102.0)  # too early: no second ping
-    notifier.watchdog(now=105.0)
-    server.setblocking(False)
-    assert [server.recv(64), server.recv(64)] == [b"WATCHDOG=1", b"WATCHDOG=1"]
-    with pytest.raises(BlockingIOError):
-        server.recv(64)
+    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})
+    assert notifier.watchdog_interval == 0.1
+    clock = FakeClock()
+    watchdog = Watchdog(notifier, stall_after=60, clock=clock)
+    watchdog.start()
+    try:
+        pings = drain(server, 0.55)  # no beat needed within stall_after: pings go on
+        assert set(pings) == {b"WATCHDOG=1"} and 4 <= len(pings) <= 7
+        clock.now += 61  # the main loop has not come round for 61 s
+        drain(server, 0.15)  # a ping that was under way
+        assert drain(server, 0.4) == []
+        assert "watchdog pings stopped" in caplog.text
+        watchdog.beat()
+        assert set(drain(server, 0.35)) == {b"WATCHDOG=1"}
+    finally:
+        watchdog.stop()
+    assert drain(server, 0.25) == []
+
+
+def test_watchdog_thread_is_not_started_without_watchdog_usec() -> None:
+    watchdog = Watchdog(Notifier({"NOTIFY_SOCKET": "/nowhere"}), stall_after=60)
+    watchdog.start()
+    assert watchdog._thread is None
 
 
 def test_watchdog_for_another_pid_is_ignored() -> None:
