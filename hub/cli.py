@@ -499,31 +499,39 @@ def quarantine_group() -> None:
     """Rejected input and why."""
 
 
+def reveal_option(func: F) -> F:
+    return click.option("--reveal", is_flag=True, help="Show e-mails, phone numbers and "
+                        "names as stored (masked by default).")(func)
+
+
 @quarantine_group.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include retried items.")
 @click.option("--connector")
 @click.option("--limit", default=100, show_default=True)
+@reveal_option
 @config_option
 @json_option
-def quarantine_list(show_all: bool, connector: str | None, limit: int, config_path: Path,
-                    as_json: bool) -> None:
-    """List quarantined input."""
+def quarantine_list(show_all: bool, connector: str | None, limit: int, reveal: bool,
+                    config_path: Path, as_json: bool) -> None:
+    """List quarantined input (personal data masked unless --reveal)."""
     from hub.quarantine import item_dict, list_items
 
     hub = open_hub(config_path)
     with hub.pipeline.sessions() as session:
-        rows = [item_dict(i) for i in list_items(session, status=None if show_all else "open",
-                                                  connector=connector, limit=limit)]
+        rows = [item_dict(i, reveal=reveal)
+                for i in list_items(session, status=None if show_all else "open",
+                                    connector=connector, limit=limit)]
     emit(rows, as_json, lambda d: table(d, ["id", "connector", "location", "external_id",
                                             "status", "reason"]))
 
 
 @quarantine_group.command("show")
 @click.argument("item_id", type=int)
+@reveal_option
 @config_option
 @json_option
-def quarantine_show(item_id: int, config_path: Path, as_json: bool) -> None:
-    """One quarantined item with its payload."""
+def quarantine_show(item_id: int, reveal: bool, config_path: Path, as_json: bool) -> None:
+    """One quarantined item with its payload (personal data masked unless --reveal)."""
     from hub.quarantine import item_dict
 
     hub = open_hub(config_path)
@@ -532,7 +540,7 @@ def quarantine_show(item_id: int, config_path: Path, as_json: bool) -> None:
         if item is None:
             fail(f"no quarantine item {item_id}")
         assert item is not None
-        data = item_dict(item, full=True)
+        data = item_dict(item, full=True, reveal=reveal)
     emit(data, as_json, lambda d: click.echo(json.dumps(d, indent=2, ensure_ascii=False)))
 
 

@@ -4,10 +4,23 @@ Retrying closes the open items and runs their input again. A pull source (one wh
 connector syncs) is re-read in full, so a fixed mapping or setting applies to the raw rows
 again. A push source (webhooks) has nothing to re-read, so its stored observations are
 ingested again. Whatever still fails comes back as new open items with its reason.
+
+What ``list`` and ``show`` print is masked unless the admin asks to see it
+(``--reveal``): the quarantine holds personal data as the source sent it. Every text
+(reason, external id, payload, each string of the observation) gets the log masker's
+treatment (e-mails, phone numbers, registered secrets, whatever ``mask_pii`` says), and
+the words of the names an observation carries (given, family and full names,
+participants') are masked wherever they appear in the item as words of their own. The
+observation's fields that are personal by what they are (names, birth date, street,
+e-mail addresses, phone numbers, handles) are masked even when no pattern recognises
+them: the first character and ``***``. A payload that could not be parsed has no
+observation, so names written in it stay readable.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +28,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from hub.connectors import Batch
+from hub.logs import mask_personal_data
 from hub.model import QuarantineItem
 from hub.records import Observation
 from hub.runtime import Hub
@@ -30,7 +44,10 @@ def list_items(session: Session, *, status: str | None = "open",
     return list(session.scalars(query.limit(limit)))
 
 
-def item_dict(item: QuarantineItem, full: bool = False) -> dict[str, Any]:
+def item_dict(item: QuarantineItem, full: bool = False, *,
+              reveal: bool = False) -> dict[str, Any]:
+    """An item as ``crmhub quarantine`` prints it: personal data masked unless ``reveal``;
+    ``full`` adds the payload and the observation."""
     out: dict[str, Any] = {"id": item.id, "connector": item.connector,
                            "external_id": item.external_id, "location": item.location,
                            "reason": item.reason, "status": item.status,
@@ -38,7 +55,83 @@ def item_dict(item: QuarantineItem, full: bool = False) -> dict[str, Any]:
     if full:
         out["payload"] = item.payload
         out["observation"] = item.observation
+    if reveal:
+        return out
+    mask = _masker(_names(item.observation))
+    for key in ("external_id", "reason", "payload"):
+        if isinstance(out.get(key), str):
+            out[key] = mask(out[key])
+    if out.get("observation") is not None:
+        out["observation"] = _mask_observation(out["observation"], mask, ())
     return out
+
+
+# Observation fields that are personal data by what they are, as (parent, key) with ""
+# for any parent: masked even when no pattern recognises the value.
+_PERSONAL_FIELDS = {("", "given_name"), ("", "family_name"), ("", "full_name"),
+                    ("", "birthday"), ("", "street"), ("emails", "value"),
+                    ("phones", "value"), ("", "handles"), ("participants", "name"),
+                    ("participants", "email"), ("participants", "phone"),
+                    ("participants", "handle")}
+_NAME_FIELDS = ("given_name", "family_name", "full_name")
+
+
+def _names(observation: dict[str, Any] | None) -> set[str]:
+    """The words of the names an observation carries (a person's, its participants')."""
+    if not observation:
+        return set()
+    people: list[Any] = [observation.get("person")]
+    interaction = observation.get("interaction")
+    if isinstance(interaction, dict):
+        people.extend(interaction.get("participants") or [])
+    words: set[str] = set()
+    for person in people:
+        if not isinstance(person, dict):
+            continue
+        for key in (*_NAME_FIELDS, "name"):
+            value = person.get(key)
+            if isinstance(value, str):
+                words.update(w for w in value.split() if len(w) >= 2)
+    return words
+
+
+def _masker(names: set[str]) -> Callable[[str], str]:
+    """Masks what the log masker masks, then ``names`` as whole words in any case (not
+    glued to a word, directly or through ``@ . - /``: a domain keeps its name part)."""
+    if not names:
+        return mask_personal_data
+    ordered = sorted(names, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w@./-])(?:" + "|".join(re.escape(n) for n in ordered)
+                         + r")(?![\w@])(?![./-]\w)", re.IGNORECASE)
+
+    def mask(text: str) -> str:
+        return pattern.sub(lambda m: m.group()[0] + "***", mask_personal_data(text))
+
+    return mask
+
+
+def _hide(value: str, mask: Callable[[str], str]) -> str:
+    """A personal value masked: as the patterns mask it, else its first character."""
+    masked = mask(value)
+    return masked if masked != value else value[:1] + "***"
+
+
+def _mask_observation(value: Any, mask: Callable[[str], str], path: tuple[str, ...],
+                      personal: bool = False) -> Any:
+    """``value`` with every string masked; ``personal`` fields hidden whatever they hold."""
+    if isinstance(value, str):
+        return _hide(value, mask) if personal else mask(value)
+    if isinstance(value, dict):
+        parent = next((p for p in reversed(path) if not p.isdigit()), "")
+        return {key: _mask_observation(
+                    item, mask, (*path, key),
+                    personal or ("", key) in _PERSONAL_FIELDS
+                    or (parent, key) in _PERSONAL_FIELDS)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_observation(item, mask, (*path, str(i)), personal)
+                for i, item in enumerate(value)]
+    return value
 
 
 def retry(hub: Hub, ids: list[int] | None = None,

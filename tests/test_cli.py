@@ -9,14 +9,19 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy.orm import Session
 
 from hub.cli import main
+from hub.db import make_engine
 from hub.export import without_ids
+from hub.pipeline import quarantine
+from hub.records import Observation
 
 CONFIG = Path(__file__).parent.parent / "config"
 CONNECTORS = ["google-contacts", "outlook-exports", "linkedin", "clients-fr", "vcards"]
@@ -227,3 +232,103 @@ def test_an_unreachable_database_is_a_clear_error_not_a_traceback(tmp_path: Path
     assert result.exit_code == 1
     assert result.output.startswith("error: cannot use the database: OperationalError")
     assert "Traceback" not in result.output
+
+
+# -- quarantine output masks personal data unless --reveal ----------------------------------
+
+MASKED_REASON = "invalid phone '+33 6 12 34 56 78' for ada.lovelace@example.com"
+MASKED_PAYLOAD = "Ada,Lovelace,ada.lovelace@example.com,612345678"
+ZOE = Observation.model_validate({
+    "kind": "person", "external_id": "c-7", "observed_at": "2026-01-01T00:00:00Z",
+    "raw": {"Nom": "MERCIER", "Note": "rappeler Zoé au 33612345678", "Client": "C-1001"},
+    "person": {"given_name": "Zoé", "family_name": "Mercier", "full_name": "Zoé Mercier",
+               "birthday": "1985-04-12",
+               "emails": [{"value": "zoe@mercier-traiteur.fr", "label": "work"}],
+               "phones": [{"value": "612345678"}, {"value": "12"}],
+               "handles": {"linkedin": "zoe-mercier"},
+               "address": {"street": "12 rue des Lilas", "city": "Lyon"},
+               "company": {"name": "Acme Traiteur"}}}).model_dump(mode="json")
+
+
+def quarantined_hub(tmp_path: Path) -> Hub:
+    """A hub whose quarantine holds a rejected CSV row and a rejected observation."""
+    hub = Hub(tmp_path, f"sqlite:///{tmp_path / 'quarantine.db'}")
+    engine = make_engine(hub.env["CRMHUB_DATABASE_URL"])
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        quarantine(session, "clients-fr", MASKED_REASON, MASKED_PAYLOAD,
+                   "ada.lovelace@example.com", "crm.csv:2", None, now)
+        quarantine(session, "clients-fr", "Zoé Mercier: nothing identifies her", None, "c-7",
+                   None, ZOE, now)
+    engine.dispose()
+    return hub
+
+
+def test_quarantine_list_json_masks_emails_phones_and_names_in_reasons_and_ids(
+        tmp_path: Path) -> None:
+    hub = quarantined_hub(tmp_path)
+
+    items = json.loads(hub.invoke("quarantine", "list", "--json").stdout)
+
+    created = "2026-01-02T00:00:00+00:00"
+    assert items == [
+        {"id": 1, "connector": "clients-fr", "external_id": "a***@example.com",
+         "location": "crm.csv:2", "reason": "invalid phone '+336******78' for a***@example.com",
+         "status": "open", "created_at": created},
+        {"id": 2, "connector": "clients-fr", "external_id": "c-7", "location": None,
+         "reason": "Z*** M***: nothing identifies her", "status": "open", "created_at": created},
+    ]
+
+
+def test_quarantine_list_table_is_masked_too(tmp_path: Path) -> None:
+    hub = quarantined_hub(tmp_path)
+
+    out = hub.invoke("quarantine", "list").stdout
+
+    assert "invalid phone '+336******78' for a***@exampl" in out  # cut at 48 characters
+    assert "Z*** M***: nothing identifies her" in out
+    assert "lovelace" not in out and "Zoé" not in out and "Mercier" not in out
+
+
+def test_quarantine_list_reveal_shows_the_stored_values(tmp_path: Path) -> None:
+    hub = quarantined_hub(tmp_path)
+
+    items = json.loads(hub.invoke("quarantine", "list", "--json", "--reveal").stdout)
+
+    assert [(i["external_id"], i["reason"]) for i in items] == [
+        ("ada.lovelace@example.com", MASKED_REASON),
+        ("c-7", "Zoé Mercier: nothing identifies her")]
+
+
+def test_quarantine_show_masks_the_payload_and_the_observation(tmp_path: Path) -> None:
+    hub = quarantined_hub(tmp_path)
+
+    row = json.loads(hub.invoke("quarantine", "show", "1", "--json").stdout)
+    zoe = json.loads(hub.invoke("quarantine", "show", "2", "--json").stdout)
+    text = hub.invoke("quarantine", "show", "2").stdout
+
+    assert row["payload"] == "Ada,Lovelace,a***@example.com,612****78"
+    assert row["reason"] == "invalid phone '+336******78' for a***@example.com"
+    assert row["observation"] is None
+    expected = json.loads(json.dumps(ZOE))
+    expected["raw"] = {"Nom": "M***", "Note": "rappeler Z*** au 336******78", "Client": "C-1001"}
+    expected["person"].update({
+        "given_name": "Z***", "family_name": "M***", "full_name": "Z*** M***",
+        "birthday": "1***", "handles": {"linkedin": "z***"}})
+    expected["person"]["emails"][0]["value"] = "z***@mercier-traiteur.fr"
+    expected["person"]["phones"][0]["value"] = "612****78"
+    expected["person"]["phones"][1]["value"] = "1***"
+    expected["person"]["address"]["street"] = "1***"
+    assert zoe["observation"] == expected
+    assert zoe["reason"] == "Z*** M***: nothing identifies her"
+    assert json.loads(text) == zoe
+
+
+def test_quarantine_show_reveal_prints_the_payload_as_stored(tmp_path: Path) -> None:
+    hub = quarantined_hub(tmp_path)
+
+    row = json.loads(hub.invoke("quarantine", "show", "1", "--json", "--reveal").stdout)
+    zoe = json.loads(hub.invoke("quarantine", "show", "2", "--json", "--reveal").stdout)
+
+    assert (row["payload"], row["reason"]) == (MASKED_PAYLOAD, MASKED_REASON)
+    assert zoe["observation"] == ZOE
