@@ -12,11 +12,16 @@ honouring ``Retry-After``. What is left after the retries is classified for the 
 
 URLs in logs and messages lose their query string and user-info, which may carry tokens;
 headers are never logged.
+
+No pooled connection crosses a fork: a client used in a forked child (a daemon's worker, a
+sync's producer) first drops the keep-alive connections it inherited, so two processes
+never talk over one socket (and never read each other's responses).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Collection
@@ -132,7 +137,8 @@ class HttpClient:
 
     ``sleep`` and ``clock`` are injectable so tests never wait; ``rng`` draws the jitter.
     ``session`` is public for libraries that bring their own HTTP calls (MSAL accepts
-    ``http_client=client.session``); those calls get the User-Agent but not the retries.
+    ``http_client=client.session``); those calls get the User-Agent but neither the
+    retries nor the fork guard.
     """
 
     def __init__(
@@ -162,6 +168,7 @@ class HttpClient:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
+        self._pid = os.getpid()
 
     # -- public API ---------------------------------------------------------------------
 
@@ -182,6 +189,7 @@ class HttpClient:
         an over-long ``Retry-After`` still raise :class:`TransientHttpError`, because the
         scheduler, not the caller, owns waiting.
         """
+        self._own_connections()
         method = method.upper()
         kwargs["timeout"] = self.timeout if isinstance(timeout, EllipsisType) else timeout
         safe_url = redact_url(url)
@@ -243,6 +251,15 @@ class HttpClient:
         self.close()
 
     # -- internals ----------------------------------------------------------------------
+
+    def _own_connections(self) -> None:
+        """In a process forked since the last request, drop the inherited pooled connections
+        (the session opens its own). Closing a socket a parent still holds sends nothing:
+        the parent's connections go on as they were."""
+        pid = os.getpid()
+        if pid != self._pid:
+            self._pid = pid
+            self.session.close()
 
     def _retry_after(self, response: requests.Response) -> float | None:
         return parse_retry_after(response.headers.get("Retry-After"), self._clock())
