@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from hub.bulk import insert_rows, insert_with_ids
@@ -195,12 +195,31 @@ class Pipeline:
         with self.sessions() as own:
             own.begin()
             try:
+                serialise_writers(own)
                 stats = _BatchRun(self, own, connector, batch, allow_deletes).run()
             except BaseException:
                 own.rollback()
                 raise
             own.commit()
         return stats
+
+
+# pg_advisory_xact_lock's key for "a batch is resolving and writing" ('crmh' in ASCII).
+WRITER_LOCK = 0x63726D68
+
+
+def serialise_writers(session: Session) -> None:
+    """Let one batch at a time resolve and write, store-wide, until its transaction ends.
+
+    Matching must see the people a concurrent batch is creating: two connectors (or two
+    daemons) meeting the same new person at once would otherwise each create them. SQLite
+    serialises writers already (every transaction begins IMMEDIATE, taking the write
+    lock); on PostgreSQL a transaction-level advisory lock does the same, and is released
+    by COMMIT, ROLLBACK or the death of the connection. Connectors still read and
+    normalise in parallel: only the resolve-and-write step queues (BENCHMARKS.md).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
 
 
 def _storable(text: str | None, limit: int) -> str | None:

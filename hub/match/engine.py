@@ -245,11 +245,14 @@ class ProbabilisticResolver:
         return self.model
 
     def resolve(self, session: Session, items: Sequence[Item]) -> Resolution:
-        # One round trip: the newest model, the store's size (the highest record id stands
-        # in for it: an index lookup, no count) and whether any rejection exists.
+        # One round trip: the newest model, the store's size and whether any rejection
+        # exists. The size is the records the connectors have created, counted in
+        # sync_state within each batch's transaction: a rolled-back batch cannot move it,
+        # where the highest record id moves with every sequence value a rollback burns
+        # (a crash must not change what the matcher decides), and it costs no count.
         newest, population, rejections = session.execute(text(
             "SELECT (SELECT max(id) FROM match_models WHERE entity = 'contact'), "
-            "(SELECT max(id) FROM source_records), "
+            "(SELECT coalesce(sum(records), 0) FROM sync_state), "
             "(SELECT count(*) FROM (SELECT 1 FROM match_rejections LIMIT 1) AS r)")).one()
         model = self.refresh(session, newest)
         model.set_population(population or 0)
