@@ -277,7 +277,7 @@ def count(connection: Any, model: Any, *where: Any) -> int:
     return int(connection.scalar(select(func.count()).select_from(model).where(*where)))
 
 
-def census(db_url: str) -> dict[str, Any]:
+def census(db_url: str, connector: str = CONNECTOR) -> dict[str, Any]:
     """Row counts of everything a replayed batch could double."""
     with connect(db_url) as c:
         return {
@@ -297,7 +297,7 @@ def census(db_url: str) -> dict[str, Any]:
                 select(OutboxEvent.type, func.count()).group_by(OutboxEvent.type)).all()))
                 .items())),
             "records_counter": c.scalar(select(SyncState.records)
-                                        .where(SyncState.connector == CONNECTOR)),
+                                        .where(SyncState.connector == connector)),
         }
 
 
