@@ -13,30 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from hub.db import make_engine, upgrade
-
-PG_ADMIN_URL = os.environ.get("CRMHUB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _pg_admin() -> Engine:
-    try:
-        engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text("select 1"))
-        return engine
-    except Exception as exc:  # psycopg missing or server down
-        message = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+from tests.postgres import PG_ADMIN_URL, pg_admin
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped after the test."""
-    admin = _pg_admin()
+    admin = pg_admin()
     name = f"crmhub_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))

@@ -24,8 +24,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from hub.model import SourceRecord, SyncState
-from tests.conftest import PG_ADMIN_URL, _pg_admin
 from tests.daemon_process import Daemon
+from tests.postgres import PG_ADMIN_URL, pg_admin
 from tests.test_crash_safety import (
     MAPPING,
     census,
@@ -99,7 +99,7 @@ def result(config: Path, db_url: str, tmp: Path) -> dict[str, Any]:
 def sequential(tmp_path_factory: pytest.TempPathFactory, data: Path) -> dict[str, Any]:
     """The reference: one connector after the other, in a database of its own."""
     tmp = tmp_path_factory.mktemp("sequential")
-    _pg_admin().dispose()  # fails under CI=true, skips elsewhere, when the server is away
+    pg_admin().dispose()  # fails under CI=true, skips elsewhere, when the server is away
     with sibling_database(PG_ADMIN_URL, tmp) as url:
         config = write_config(tmp, url, data)
         run(config, "db", "upgrade")
