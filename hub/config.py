@@ -6,8 +6,28 @@ concatenate); relative paths resolve against the directory of the file that name
 override files. Unknown keys are errors. Every error names the file, the key path and a
 hint, which is what ``crmhub config check`` prints.
 
-Plain pydantic models are used rather than pydantic-settings because every error must say
-which *file* a key came from, and the origin of each key is tracked while merging.
+The files are read here, with plain pydantic models, because every error must say which
+*file* a key came from and the origin of each key is tracked while merging. The
+environment layer is read by pydantic-settings (:class:`EnvironmentSettings`: prefix
+``CRMHUB_``, ``__`` between nested keys, names in any case, a whole section as one JSON
+variable such as ``CRMHUB_MATCH='{"review": 0.8}'``); what it reads is deep-merged over
+the files' data before validation, so a cross-field check sees both layers and an error
+in a value from the environment names the variable (``env CRMHUB_MATCH__REVIEW: ...``).
+A value of one variable is read as TOML, falling back to a string
+(``CRMHUB_HUB__OWN_DOMAINS='["acme.fr"]'``); the nested form wins over the
+``CRMHUB_DATABASE_URL`` and ``CRMHUB_LOG_LEVEL`` shortcuts. A variable that a secret
+reference names (``{ env = "CRMHUB_WEBHOOK_SECRET" }`` in a config file or in the rules
+file) is a secret, never a setting, and so are ``CRMHUB_CONFIG`` (the main file) and
+``CRMHUB_TEST_PG`` (the tests' server); any other ``CRMHUB_*`` variable that is not a
+setting is an error.
+
+Secret references themselves, systemd credentials included (``{ credential = "NAME" }``),
+are resolved by :mod:`hub.secrets`, a small resolver reading ``$CREDENTIALS_DIRECTORY/NAME``
+when the secret is needed, rather than by pydantic-settings' ``secrets_dir``: that maps
+files to the fields of a settings model when the model is built (and strips every
+surrounding blank), while a reference may sit in any connector's or sink's settings under
+any name ``LoadCredential=`` chose, is read again at each use so a rotated credential is
+picked up, and a missing one must say to add ``LoadCredential=``.
 """
 
 from __future__ import annotations
@@ -16,13 +36,17 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from hub.match.survivorship import POLICIES, PolicyName, SurvivorshipPolicy
@@ -30,8 +54,11 @@ from hub.secrets import SecretRef
 
 ENV_PREFIX = "CRMHUB_"
 DEFAULT_CONFIG = Path("/etc/crmhub/crmhub.toml")
-_ENV_SHORTCUTS = {"DATABASE_URL": ("hub", "database_url"), "LOG_LEVEL": ("hub", "log_level")}
-_ENV_IGNORED = {"CONFIG"}  # CRMHUB_CONFIG names the file itself
+_ENV_SHORTCUTS = {"database_url": ("hub", "database_url"), "log_level": ("hub", "log_level")}
+_ENV_SECTIONS = {"hub": ("log_level", '"debug"'), "match": ("review", "0.8")}  # and an example
+_ENV_IGNORED = {"config", "test_pg"}  # the main file's path, the tests' PostgreSQL server
+_NOT_A_SETTING = ("write CRMHUB_<SECTION>__<KEY>, e.g. CRMHUB_HUB__LOG_LEVEL (a variable a "
+                  'secret reference names, { env = "..." }, is not read as a setting)')
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -333,28 +360,157 @@ def _merge(target: dict[str, Any], data: dict[str, Any], file: str, directory: P
         origins.dirs[path] = directory
 
 
-def _env_overrides(environ: dict[str, str], raw: dict[str, Any], origins: _Origins,
-                   issues: list[ConfigIssue]) -> None:
+class EnvironmentSettings(BaseSettings):
+    """The ``CRMHUB_*`` environment layer: which variables are settings, and how named.
+
+    Sections are raw tables, not the section models: they are merged over the files and
+    validated with them by :class:`HubConfig`, so defaults never hide a file's value.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
+                                      case_sensitive=False)
+
+    hub: dict[str, Any] = Field(default_factory=dict)
+    match: dict[str, Any] = Field(default_factory=dict)
+    database_url: Any = None  # shortcut for hub.database_url
+    log_level: Any = None  # shortcut for hub.log_level
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' environment source over the given variables, not os.environ."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(EnvironmentSettings)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self._environ.items()}
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None,
+                             value: Any) -> Any:
+        """A whole section is JSON; one key's value stays text, read as TOML after the
+        merge (pydantic-settings 2.3 would try it as JSON and fail on plain text)."""
+        if field is not None and field is EnvironmentSettings.model_fields.get(field_name):
+            return super().decode_complex_value(field_name, field, value)
+        return value
+
+
+def _env_path(var: str) -> tuple[str, ...] | None:
+    """The key path a ``CRMHUB_*`` variable sets, or None when it is not a setting."""
+    rest = var[len(ENV_PREFIX):].lower()
+    if rest in _ENV_SHORTCUTS:
+        return _ENV_SHORTCUTS[rest]
+    path = tuple(rest.split("__"))
+    return path if path[0] in _ENV_SECTIONS else None
+
+
+def _env_layer(environ: Mapping[str, str], referenced: set[str], raw: dict[str, Any],
+               origins: _Origins, issues: list[ConfigIssue]) -> list[str]:
+    """Merge the settings the environment sets (read by pydantic-settings) over ``raw``.
+
+    Variables in ``referenced`` (named by secret references) are not read. Returns the
+    other ``CRMHUB_*`` variables that are not settings, for the caller to report.
+    """
+    settings: dict[str, str] = {}
+    paths: dict[tuple[str, ...], str] = {}
+    others: list[str] = []
     for var in sorted(environ):
-        if not var.startswith(ENV_PREFIX):
+        name = var[len(ENV_PREFIX):].lower()
+        if var[:len(ENV_PREFIX)].upper() != ENV_PREFIX or var in referenced \
+                or name in _ENV_IGNORED:
             continue
-        rest = var[len(ENV_PREFIX):]
-        if rest in _ENV_IGNORED:
+        path = _env_path(var)
+        if path is None:
+            others.append(var)
             continue
-        if rest in _ENV_SHORTCUTS:
-            path: tuple[str, ...] = _ENV_SHORTCUTS[rest]
-        elif "__" in rest:
-            path = tuple(part.lower() for part in rest.split("__"))
-        else:
-            issues.append(ConfigIssue(f"env {var}", rest.lower(), "not a crmhub setting",
-                                      "write CRMHUB_<SECTION>__<KEY>, e.g. CRMHUB_HUB__LOG_LEVEL"))
+        settings[var] = environ[var]
+        if name not in _ENV_SHORTCUTS or path not in paths:  # the nested form wins
+            paths[path] = var
+    try:
+        layer = _EnvironSource(settings)()
+    except ValueError:  # pydantic-settings' SettingsError, which 2.3 does not export
+        # Only a whole section's JSON fails to parse (one key's value is TOML or text).
+        sections = [v for v in sorted(settings) if len(_env_path(v) or ()) == 1]
+        bad = [v for v in sections if not _parses(v, settings[v])]
+        if not bad:
+            raise
+        for var in bad:
+            section = var[len(ENV_PREFIX):].lower()
+            key, example = _ENV_SECTIONS[section]
+            issues.append(ConfigIssue(
+                f"env {var}", section, "not valid JSON",
+                f"write a JSON object, e.g. {var}='{{\"{key}\": {example}}}', or one "
+                f"variable per key, e.g. {var}__{key.upper()}"))
+        return others
+    overrides: dict[str, Any] = {}
+    for name, path in _ENV_SHORTCUTS.items():
+        if name in layer:
+            overrides.setdefault(path[0], {})[path[1]] = layer[name]
+    for section in _ENV_SECTIONS:
+        if section in layer:
+            value = layer[section]
+            current = overrides.get(section)
+            overrides[section] = _deep_update(current, value) \
+                if isinstance(current, dict) and isinstance(value, dict) else value
+    _merge_env(raw, overrides, paths, origins, ())
+    return others
+
+
+def _parses(var: str, value: str) -> bool:
+    """Whether pydantic-settings reads the one variable ``var`` without an error."""
+    try:
+        _EnvironSource({var: value})()
+    except ValueError:
+        return False
+    return True
+
+
+def _deep_update(target: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(target)
+    for key, value in data.items():
+        current = merged.get(key)
+        merged[key] = _deep_update(current, value) \
+            if isinstance(current, dict) and isinstance(value, dict) else value
+    return merged
+
+
+def _merge_env(target: dict[str, Any], data: dict[str, Any], paths: dict[tuple[str, ...], str],
+               origins: _Origins, prefix: tuple[str, ...]) -> None:
+    """Merge the environment's ``data`` into ``target``, each key's origin its variable."""
+    for key, value in data.items():
+        path = (*prefix, key)
+        if isinstance(value, dict) and isinstance(target.setdefault(key, {}), dict):
+            _merge_env(target[key], value, paths, origins, path)
             continue
-        node = raw
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = _env_value(environ[var])
+        var = next((paths[path[:n]] for n in range(len(path), 0, -1) if path[:n] in paths),
+                   ENV_PREFIX + "__".join(path).upper())
+        # One variable's value is TOML text; inside a JSON section it is already typed.
+        target[key] = _env_value(value) if path in paths and isinstance(value, str) else value
         origins.keys[path] = f"env {var}"
         origins.dirs[path] = Path.cwd()
+
+
+def _secret_env_names(value: Any) -> set[str]:
+    """The variables that the secret references inside ``value`` name (``{ env = "X" }``)."""
+    if isinstance(value, dict):
+        if isinstance(value.get("env"), str) and set(value) <= {"env", "file", "credential"}:
+            return {value["env"]}
+        return set().union(*(_secret_env_names(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_secret_env_names(v) for v in value))
+    return set()
+
+
+def _referenced_env_names(raw: dict[str, Any], origins: _Origins) -> set[str]:
+    """The variables secret references name in the config and in its rules file."""
+    names = _secret_env_names(raw)
+    hub = raw.get("hub")
+    rules = hub.get("rules") if isinstance(hub, dict) else None
+    if isinstance(rules, str) and rules:
+        path = origins.dirs.get(("hub", "rules"), Path.cwd()) / rules
+        with suppress(OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):  # reported later
+            names |= _secret_env_names(tomllib.loads(path.read_text(encoding="utf-8")))
+    return names
 
 
 def _env_value(text: str) -> Any:
@@ -388,7 +544,7 @@ def resolve_sqlite_url(url: str, base: Path | None) -> str:
     return prefix + str((base / path).resolve())
 
 
-def load_config(path: Path, environ: dict[str, str] | None = None) -> LoadedConfig:
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """Read, merge and validate the config; raise :class:`ConfigError` listing every issue."""
     environ = dict(os.environ) if environ is None else environ
     path = Path(path)
@@ -411,8 +567,12 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> LoadedConf
             issues.append(ConfigIssue(str(file), "(file)", f"cannot read: {exc}"))
             continue
         _merge(raw, data, str(file), file.parent.resolve(), origins)
-    _env_overrides(environ, raw, origins, issues)
+    others = _env_layer(environ, _referenced_env_names(raw, origins), raw, origins, issues)
     _resolve_paths(raw, origins)
+    referenced = _referenced_env_names(raw, origins)  # the environment may name a rules file
+    issues.extend(ConfigIssue(f"env {var}", ".".join(var[len(ENV_PREFIX):].lower().split("__")),
+                              "not a crmhub setting", _NOT_A_SETTING)
+                  for var in others if var not in referenced)
     if issues:
         raise ConfigError(issues)
     try:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from hub.cli import main
-from hub.config import ConfigError, load_config, parse_duration
+from hub.config import ConfigError, HubSection, load_config, parse_duration
 from hub.connectors import Connector, ConnectorSettings
 from hub.plugins import HubPlugins
 from hub.runtime import connector_settings
@@ -219,3 +219,114 @@ def test_database_url_can_be_a_secret_reference(tmp_path: Path,
     main_file = write(tmp_path / "crmhub.toml", '[hub]\ndatabase_url = { env = "CRM_DB" }\n')
     assert load_config(main_file, environ={}).config.hub.url() == \
         "postgresql+psycopg://crm:pw@db/crm"
+
+
+# -- the environment layer (pydantic-settings) and the variables secrets name ---------------
+
+CONNECTOR_WITH_SECRET = ('[[connectors]]\nname = "d"\nkind = "demo"\n[connectors.settings]\n'
+                         'path = "x.csv"\ntoken = {{ env = "{var}" }}\n')
+NOT_A_SETTING_HINT = ("write CRMHUB_<SECTION>__<KEY>, e.g. CRMHUB_HUB__LOG_LEVEL (a variable "
+                      'a secret reference names, { env = "..." }, is not read as a setting)')
+
+
+@pytest.mark.parametrize("var", ["CRMHUB_API_TOKEN", "CRMHUB_HUB__TOKEN", "crmhub_token"])
+def test_a_variable_a_connector_secret_names_is_not_read_as_a_setting(
+        tmp_path: Path, var: str) -> None:
+    main_file = write(tmp_path / "crmhub.toml", CONNECTOR_WITH_SECRET.format(var=var))
+
+    loaded = load_config(main_file, environ={var: "s3cr3t-token", "CRMHUB_LOG_LEVEL": "debug"})
+
+    assert loaded.config.connectors[0].settings["token"] == {"env": var}
+    assert loaded.config.hub.log_level == "DEBUG"
+    assert loaded.config.hub.model_dump() == HubSection(log_level="DEBUG").model_dump()
+
+
+def test_a_variable_a_rules_file_secret_names_is_not_read_as_a_setting(tmp_path: Path) -> None:
+    write(tmp_path / "rules.toml", '[[notify]]\nname = "hook"\nsink = "webhook"\n'
+          'events = ["contact.assigned"]\n[notify.settings]\n'
+          'url = { env = "CRMHUB_WEBHOOK_URL" }\nsecret = { env = "CRMHUB_WEBHOOK_SECRET" }\n')
+    main_file = write(tmp_path / "crmhub.toml", '[hub]\nrules = "rules.toml"\n')
+
+    loaded = load_config(main_file, environ={"CRMHUB_WEBHOOK_SECRET": "s3cr3t",
+                                             "CRMHUB_WEBHOOK_URL": "https://h.example.com/x"})
+
+    assert loaded.config.hub.rules == tmp_path / "rules.toml"
+
+
+def test_an_unknown_variable_no_secret_names_is_an_error_with_the_hint(tmp_path: Path) -> None:
+    main_file = write(tmp_path / "crmhub.toml", CONNECTOR_WITH_SECRET.format(var="OTHER"))
+
+    issues = issues_of(main_file, {"CRMHUB_WEBHOOK_SECRET": "s3cr3t", "CRMHUB_NOPE__KEY": "1"})
+
+    assert issues == [
+        f"env CRMHUB_NOPE__KEY: nope.key: not a crmhub setting\n    hint: {NOT_A_SETTING_HINT}",
+        "env CRMHUB_WEBHOOK_SECRET: webhook_secret: not a crmhub setting\n"
+        f"    hint: {NOT_A_SETTING_HINT}",
+    ]
+
+
+def test_crmhub_config_and_crmhub_test_pg_are_not_settings(tmp_path: Path) -> None:
+    main_file = write(tmp_path / "crmhub.toml", "")
+
+    loaded = load_config(main_file, environ={"CRMHUB_CONFIG": str(main_file),
+                                             "CRMHUB_TEST_PG": "postgresql+psycopg://x/y"})
+
+    assert loaded.config.hub.model_dump() == HubSection().model_dump()
+
+
+def test_environment_names_are_case_insensitive_and_merge_key_by_key_over_files(
+        tmp_path: Path) -> None:
+    main_file = write(tmp_path / "crmhub.toml", '[hub]\ndefault_region = "FR"\n'
+                      'own_domains = ["acme.fr"]\n[match]\nauto_merge = 0.9\nreview = 0.85\n')
+
+    config = load_config(main_file, environ={"crmhub_match__review": "0.7",
+                                             "Crmhub_Hub__Default_Region": "be"}).config
+
+    assert (config.match.auto_merge, config.match.review) == (0.9, 0.7)
+    assert (config.hub.default_region, config.hub.own_domains) == ("BE", ["acme.fr"])
+
+
+def test_a_whole_section_may_be_one_json_variable(tmp_path: Path) -> None:
+    main_file = write(tmp_path / "crmhub.toml", "[match]\nauto_merge = 0.9\n")
+
+    config = load_config(main_file, environ={
+        "CRMHUB_MATCH": '{"review": 0.7, "vetoes": ["birth_date"]}',
+        "CRMHUB_MATCH__KEY_CAP": "50"}).config
+
+    assert (config.match.auto_merge, config.match.review) == (0.9, 0.7)
+    assert (config.match.vetoes, config.match.key_cap) == (["birth_date"], 50)
+
+
+def test_a_bad_value_in_the_environment_names_the_variable(tmp_path: Path) -> None:
+    main_file = write(tmp_path / "crmhub.toml", "[match]\nreview = 0.5\n")
+
+    assert issues_of(main_file, {"CRMHUB_MATCH__REVIEW": "high"}) == [
+        "env CRMHUB_MATCH__REVIEW: match.review: Input should be a valid number, "
+        "unable to parse string as a number"]
+    assert issues_of(main_file, {"CRMHUB_MATCH": "{not json"}) == [
+        "env CRMHUB_MATCH: match: not valid JSON\n"
+        '    hint: write a JSON object, e.g. CRMHUB_MATCH=\'{"review": 0.8}\', '
+        "or one variable per key, e.g. CRMHUB_MATCH__REVIEW"]
+
+
+def test_the_nested_form_wins_over_a_shortcut(tmp_path: Path) -> None:
+    main_file = write(tmp_path / "crmhub.toml", "")
+
+    hub = load_config(main_file, environ={"CRMHUB_LOG_LEVEL": "error",
+                                          "CRMHUB_HUB__LOG_LEVEL": "warning"}).config.hub
+
+    assert hub.log_level == "WARNING"
+
+
+def test_a_rules_file_the_environment_names_may_reference_crmhub_variables(
+        tmp_path: Path) -> None:
+    rules = write(tmp_path / "elsewhere" / "rules.toml",
+                  '[[notify]]\nname = "hook"\nsink = "webhook"\nevents = ["contact.assigned"]\n'
+                  '[notify.settings]\nurl = "https://h.example.com/x"\n'
+                  'secret = { env = "CRMHUB_WEBHOOK_SECRET" }\n')
+    main_file = write(tmp_path / "crmhub.toml", "")
+
+    loaded = load_config(main_file, environ={"CRMHUB_HUB__RULES": str(rules),
+                                             "CRMHUB_WEBHOOK_SECRET": "s3cr3t"})
+
+    assert loaded.config.hub.rules == rules

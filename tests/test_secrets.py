@@ -18,7 +18,7 @@ from hub.connectors import Connector, ConnectorSettings
 from hub.logs import configure_logging, describe_error, mask_text
 from hub.plugins import HubPlugins
 from hub.runtime import Hub
-from hub.secrets import SecretRef, resolve_secret
+from hub.secrets import SecretError, SecretRef, resolve_secret
 
 
 class TokenConnector(Connector):
@@ -124,3 +124,25 @@ def test_a_database_url_secret_is_masked_once_resolved(monkeypatch: pytest.Monke
 
     assert mask_text(f"connecting to {url}") == "connecting to ***"
 
+
+
+def test_a_credential_is_read_at_each_use_with_only_its_trailing_newline_dropped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    (tmp_path / "smtp-password").write_text(" first value \n", encoding="utf-8")
+    ref = SecretRef(credential="smtp-password")
+    first = ref.resolve()
+    (tmp_path / "smtp-password").write_text("second\r\n", encoding="utf-8")
+
+    assert (first, ref.resolve()) == (" first value ", "second")
+
+
+def test_a_credential_without_credentials_directory_says_to_add_load_credential(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+
+    with pytest.raises(SecretError) as caught:
+        SecretRef(credential="api").resolve()
+
+    assert str(caught.value) == ("credential api: $CREDENTIALS_DIRECTORY is not set "
+                                 "(add LoadCredential= to the systemd unit)")
