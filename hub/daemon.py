@@ -22,6 +22,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from multiprocessing.context import ForkProcess
 from pathlib import Path
 from select import select as wait_readable
@@ -42,6 +43,10 @@ from hub.systemd import Notifier, Watchdog
 log = logging.getLogger(__name__)
 _fork = multiprocessing.get_context("fork")
 
+# A worker's exit code when its run failed and the database failed too before the
+# outcome was stored: the worker has sent the outcome on its pipe for the daemon to record.
+UNRECORDED = 3
+
 # The main loop's longest pass (a reload, a large SLA re-routing pass) stays well under
 # this; a loop that has not come round for this long is stuck, and the watchdog lets
 # systemd restart the service.
@@ -58,6 +63,7 @@ class Worker:
     kind: str
     owner: str  # the daemon's lease owner, handed to the worker as ``runner`` at its start
     process: ForkProcess
+    outcome: Connection  # the worker's report when it could not record it (UNRECORDED)
     started: float
     deadline: float
     stop_sent: bool = False
@@ -81,7 +87,7 @@ class _StopFlag:
         return self.value
 
 
-def _work(hub: Hub, name: str, owner: str, daemon_pid: int) -> None:
+def _work(hub: Hub, name: str, owner: str, daemon_pid: int, outcome: Connection) -> None:
     """Body of a worker process: one run of one connector, then exit.
 
     The worker stops after its current batch when the daemon dies (SIGTERM from the
@@ -101,7 +107,12 @@ def _work(hub: Hub, name: str, owner: str, daemon_pid: int) -> None:
                     name, extra={"connector": name})
         code = 1
     else:
-        code = 0 if run_sync(hub, name, lease_owner=runner, should_stop=stop).ok else 1
+        report = run_sync(hub, name, lease_owner=runner, should_stop=stop)
+        code = 0 if report.ok else 1
+        if not report.recorded:
+            with contextlib.suppress(OSError):
+                outcome.send((report.error, report.error_kind))
+                code = UNRECORDED
     logging.shutdown()
     os._exit(code)  # skip the parent's atexit handlers
 
@@ -136,6 +147,7 @@ class Daemon:
         self._last_routing: float | None = None
         self.watchdog = Watchdog(self.notifier, STALL_AFTER)
         self.deferred: dict[str, float] = {}  # connector held elsewhere -> retry (monotonic)
+        self.unrecorded: list[tuple[Worker, SyncReport]] = []  # failures the database missed
         self._held_by: dict[str, str] = {}  # connector -> the holder last logged
 
     # -- signals: flags only -------------------------------------------------------------
@@ -196,6 +208,7 @@ class Daemon:
         if self.reloading:
             self.do_reload()
         self.reap()
+        self.record_failures()
         self.enforce_deadlines()
         self.start_due()
         self.housekeeping()
@@ -267,11 +280,14 @@ class Daemon:
         self.deferred.pop(name, None)
         self._held_by.pop(name, None)
         children.forget_connections(self.hub.engine)
-        process = _fork.Process(target=_work, args=(self.hub, name, owner, os.getpid()),
+        outcome, theirs = _fork.Pipe(duplex=False)
+        process = _fork.Process(target=_work,
+                                args=(self.hub, name, owner, os.getpid(), theirs),
                                 name=f"crmhub-{name}", daemon=False)
         process.start()
+        theirs.close()
         started = time.monotonic()
-        worker = Worker(name, cfg.kind, owner, process, started, started + timeout)
+        worker = Worker(name, cfg.kind, owner, process, outcome, started, started + timeout)
         self.workers[name] = worker
         log.debug("worker %s started for %s", process.pid, name, extra={"connector": name})
         return worker
@@ -293,8 +309,12 @@ class Daemon:
                 continue
             worker.process.join()
             del self.workers[name]
-            if code < 0 and not worker.stop_sent:
+            if code == UNRECORDED and worker.outcome.poll():
+                error, kind = worker.outcome.recv()
+                self._fail(worker, error, kind)
+            elif code < 0 and not worker.stop_sent:
                 self._fail(worker, f"worker process died with signal {-code}")
+            worker.outcome.close()
 
     def enforce_deadlines(self) -> None:
         now = time.monotonic()
@@ -306,17 +326,29 @@ class Daemon:
             self._fail(worker, f"run exceeded its deadline of {now - worker.started:.0f}s "
                                "and was abandoned")
 
-    def _fail(self, worker: Worker, error: str) -> None:
-        """Record a run the worker could not record itself (killed or crashed)."""
+    def _fail(self, worker: Worker, error: str, kind: str = "retriable") -> None:
+        """Record a run the worker could not record itself (killed, crashed, or the
+        database failed); kept and retried while the database is away."""
         log.error("connector %s: %s", worker.name, error, extra={"connector": worker.name})
-        report = SyncReport(connector=worker.name, run_id=worker.owner.rsplit(":", 1)[-1],
-                            error=error, error_kind="retriable")
-        try:
-            record_outcome(self.hub, worker.kind, report)
-            for owner in (worker.runner, worker.owner):  # handed over or not yet
-                leases.release(self.hub.pipeline.sessions, worker.name, owner)
-        except Exception:
-            log.exception("could not record the failure of %s", worker.name)
+        self.unrecorded.append((worker, SyncReport(
+            connector=worker.name, run_id=worker.owner.rsplit(":", 1)[-1], error=error,
+            error_kind=kind)))
+        self.record_failures()
+
+    def record_failures(self) -> None:
+        """Store the failures not stored yet, oldest first; stop at the first that the
+        database refuses (the next pass tries again)."""
+        while self.unrecorded:
+            worker, report = self.unrecorded[0]
+            try:
+                record_outcome(self.hub, worker.kind, report)
+                for owner in (worker.runner, worker.owner):  # handed over or not yet
+                    leases.release(self.hub.pipeline.sessions, worker.name, owner)
+            except Exception as exc:  # the loop reports the outage itself
+                log.debug("the failure of %s is not recorded yet: %s", worker.name,
+                          describe_error(exc), extra={"connector": worker.name})
+                return
+            self.unrecorded.pop(0)
 
     def do_reload(self) -> None:
         self.reloading = False
@@ -353,6 +385,10 @@ class Daemon:
                 self._fail(worker, "killed at shutdown after stop_timeout; its last batch "
                                    "was rolled back and will be read again")
         self.workers.clear()
+        self.record_failures()
+        if self.unrecorded:
+            log.error("stopping with %d failed run(s) not recorded: the database is away",
+                      len(self.unrecorded))
         try:
             dispatch_outbox(self.hub)
         except Exception:

@@ -38,6 +38,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    PendingRollbackError,
+)
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
@@ -223,6 +230,18 @@ def among(session: Session, column: ColumnElement[Any] | QueryableAttribute[Any]
         return column.in_(values)
     kind = BigInteger() if isinstance(column.type, Integer) else Text()
     return column == any_(bindparam(None, list(values), type_=ARRAY(kind)))
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database itself failed (connection lost, server shutting
+    down, SQLite locked or out of disk), not one record: the whole batch is rolled back
+    and the run is retried later, instead of quarantining records one by one."""
+    if isinstance(exc, PendingRollbackError | DisconnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc, OperationalError
+                                                               | InterfaceError)
+    return False
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -24,7 +24,7 @@ from hub.canonical import CanonicalPerson
 from hub.companies import CompanyRef, CompanyResolver
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch, SnapshotEnd
-from hub.db import among, session_factory
+from hub.db import among, database_unavailable, session_factory
 from hub.golden import SURVIVORSHIP, Source, golden_values, policy_of, rebuild_contacts
 from hub.logs import describe_error
 from hub.match.blocking import stored_keys
@@ -334,6 +334,8 @@ class _BatchRun:
                 elif item.kind != "person" or item.deleted:
                     others.append((item.observation, record, digest))
             except Exception as exc:
+                if database_unavailable(exc):
+                    raise
                 self._reject(item.observation, exc)
         self._persons(list(persons.values()))
         for observation, record, digest in others:
@@ -341,6 +343,8 @@ class _BatchRun:
                 with session.begin_nested():
                     self._apply(observation, record, digest)
             except Exception as exc:
+                if database_unavailable(exc):
+                    raise
                 self._reject(observation, exc)
         if self.batch.token and unchanged:
             for chunk in _chunks(unchanged):
@@ -404,13 +408,16 @@ class _BatchRun:
 
     def _persons(self, persons: list[_Person]) -> None:
         """Resolve and store persons in bulk; a failure is narrowed down by halving until
-        the one record that causes it is quarantined and the rest are stored."""
+        the one record that causes it is quarantined and the rest are stored. A failure of
+        the database itself ends the batch (it is no record's fault)."""
         if not persons:
             return
         try:
             with self.session.begin_nested():
                 outcome = self._store_persons(persons)
         except Exception as exc:
+            if database_unavailable(exc):
+                raise
             if len(persons) == 1:
                 self._reject(persons[0].item.observation, exc)
                 return

@@ -28,6 +28,7 @@ from sqlalchemy import select, text
 
 from hub import children, leases
 from hub.connectors import FatalError, RetriableError
+from hub.db import database_unavailable
 from hub.logs import describe_error
 from hub.model import OutboxEvent, SyncState
 from hub.pipeline import IngestStats
@@ -62,6 +63,7 @@ class SyncReport:
     error_kind: str | None = None
     seconds: float = 0.0
     stopped: bool = False
+    recorded: bool = True  # False: the database failed before the outcome was stored
 
     @property
     def ok(self) -> bool:
@@ -102,7 +104,11 @@ def run_sync(hub: Hub, name: str, *, full: bool = False, dry_run: bool = False,
         _run(hub, name, report, full=full, dry_run=dry_run, allow_deletes=allow_deletes,
              should_stop=should_stop, progress=progress, owner=owner, ttl=ttl)
     finally:
-        leases.release(hub.pipeline.sessions, name, owner)
+        try:
+            leases.release(hub.pipeline.sessions, name, owner)
+        except Exception as exc:  # the database away: the lease expires or is taken over
+            log.warning("sync %s: its lease could not be released: %s", name,
+                        describe_error(exc), extra=extra)
     report.seconds = time.monotonic() - started
     log.info("sync %s finished: %s", name, report.as_dict(), extra=extra)
     return report
@@ -127,8 +133,7 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
                        should_stop=should_stop, progress=progress, owner=owner, ttl=ttl)
         except Exception as exc:
             _failed(report, exc, extra)
-        record_outcome(hub, cfg.kind, report)
-        dispatch_outbox(hub)
+        _finish(hub, cfg.kind, report, extra)
         return
     dry_session = hub.pipeline.sessions() if dry_run else None
     if dry_session is not None:
@@ -156,8 +161,25 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
             dry_session.rollback()
             dry_session.close()
     if not dry_run:
-        record_outcome(hub, cfg.kind, report)
+        _finish(hub, cfg.kind, report, extra)
+
+
+def _finish(hub: Hub, kind: str, report: SyncReport, extra: dict[str, Any]) -> None:
+    """Record the run's outcome and hand out its events. When the database fails here
+    (the outage that ended the run, often), the report says so and the caller records it
+    later (the daemon) or shows it (``crmhub sync``)."""
+    try:
+        record_outcome(hub, kind, report)
+    except Exception as exc:
+        report.recorded = False
+        log.error("sync %s: its outcome could not be recorded: %s", report.connector,
+                  describe_error(exc), extra=extra)
+        return
+    try:
         dispatch_outbox(hub)
+    except Exception:
+        log.exception("sync %s: the outbox could not be dispatched; the daemon will retry",
+                      report.connector, extra=extra)
 
 
 def _after_batch(hub: Hub, report: SyncReport, stats: IngestStats,
@@ -186,7 +208,8 @@ def _failed(report: SyncReport, exc: BaseException, extra: dict[str, Any]) -> No
 
 def _error_kind(exc: BaseException) -> str:
     return ("fatal" if isinstance(exc, FatalError) else
-            "retriable" if isinstance(exc, RetriableError) else "error")
+            "retriable" if isinstance(exc, RetriableError) or database_unavailable(exc)
+            else "error")
 
 
 class ProducerError(Exception):
@@ -198,6 +221,10 @@ class ProducerError(Exception):
 
 
 IN_FLIGHT = 2  # prepared batches the producer may run ahead of the last commit
+
+
+class _WriterGone(Exception):
+    """The producer's pipe is closed: the writing process ended the run."""
 
 
 def _produce(hub: Hub, name: str, cursor: dict[str, Any] | None, full: bool,
@@ -227,20 +254,28 @@ def _produce(hub: Hub, name: str, cursor: dict[str, Any] | None, full: bool,
             callback()
         return True
 
+    def send(message: tuple[str, Any]) -> None:
+        try:
+            conn.send(message)
+        except OSError:  # the writer ended the run (it failed, or stopped): not our error
+            raise _WriterGone from None
+
     try:
         cfg = hub.config.connector(name)
         connector = hub.connector(name)
         for batch in connector.sync(cursor, full=full):
             callback, batch.on_commit = batch.on_commit, None
-            conn.send(("batch", hub.pipeline.preparer.prepare(cfg, batch)))
+            send(("batch", hub.pipeline.preparer.prepare(cfg, batch)))
             pending.append(callback)
             while len(pending) >= IN_FLIGHT:
                 if not acknowledged():
                     return
-        conn.send(("end", None))
+        send(("end", None))
         while pending:
             if not acknowledged():
                 return
+    except _WriterGone:
+        pass
     except BaseException as exc:
         with contextlib.suppress(OSError):
             conn.send(("error", (describe_error(exc), _error_kind(exc))))
