@@ -35,6 +35,7 @@ from sqlalchemy import (
     create_engine,
     event,
     exc,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import ExceptionContext, make_url
@@ -230,6 +231,14 @@ def among(session: Session, column: ColumnElement[Any] | QueryableAttribute[Any]
         return column.in_(values)
     kind = BigInteger() if isinstance(column.type, Integer) else Text()
     return column == any_(bindparam(None, list(values), type_=ARRAY(kind)))
+
+
+def hold_open(session: Session) -> None:
+    """Exempt this transaction from ``PG_IDLE_IN_TRANSACTION_TIMEOUT``: it stays open, idle,
+    across calls outside the database (a dry run while its connector reads, a delivery
+    pass while sinks answer), and a live process holds it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
 
 
 def database_unavailable(exc: BaseException) -> bool:

@@ -24,11 +24,11 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from hub import children, leases
 from hub.connectors import FatalError, RetriableError
-from hub.db import database_unavailable
+from hub.db import database_unavailable, hold_open
 from hub.logs import describe_error
 from hub.model import OutboxEvent, SyncState
 from hub.pipeline import IngestStats
@@ -138,10 +138,7 @@ def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
     dry_session = hub.pipeline.sessions() if dry_run else None
     if dry_session is not None:
         dry_session.begin()
-        if hub.engine.dialect.name == "postgresql":
-            # The one transaction stays open while the connector reads (idle in between):
-            # the server's guard against abandoned transactions must not end it.
-            dry_session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
+        hold_open(dry_session)  # one transaction for the whole run, idle while it reads
     try:
         connector = hub.connector(name, dry_run=dry_run)
         log.info("sync %s started%s", name, " (full)" if full else "", extra=extra)
@@ -384,6 +381,7 @@ def dispatch_outbox(hub: Hub, limit: int = 1000) -> int:
         return 0
     sent = 0
     with hub.pipeline.sessions.begin() as session:
+        hold_open(session)  # plugins run inside it
         events = session.scalars(select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
                                  .order_by(OutboxEvent.id).limit(limit)).all()
         for event in events:

@@ -11,15 +11,18 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, insert, inspect, text
-from sqlalchemy.exc import InternalError, OperationalError
+from sqlalchemy.exc import IntegrityError, InternalError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from hub.db import (
     SchemaError,
     current_revision,
+    database_unavailable,
     ensure_schema,
     head_revision,
+    hold_open,
     make_engine,
+    session_factory,
     upgrade,
 )
 from hub.model import Base, Contact, SourceRecord, table_of
@@ -404,3 +407,31 @@ def test_connections_the_server_dropped_while_pooled_are_replaced_at_checkout(
         fresh = {_backend_pid(a), _backend_pid(b), _backend_pid(c)}
     assert len(fresh) == 3 and fresh.isdisjoint(dropped)
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_transaction_held_open_on_purpose_outlives_the_idle_timeout_and_the_next_has_it_again(
+        pg_url: str) -> None:
+    engine = make_engine(pg_url, idle_in_transaction_timeout=0.2)
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        hold_open(session)
+        time.sleep(0.6)  # three times the timeout, idle
+        assert session.execute(text("SELECT 1")).scalar() == 1
+    with sessions.begin() as session:
+        assert session.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() \
+            == "200ms"
+    engine.dispose()
+
+
+@pytest.mark.parametrize("error, unavailable", [
+    (OperationalError("SELECT 1", {}, Exception("server closed the connection")), True),
+    (InternalError("SELECT 1", {}, Exception("idle-in-transaction timeout"),
+                   connection_invalidated=True), True),
+    (InternalError("SELECT 1", {}, Exception("out of shared memory")), False),
+    (IntegrityError("INSERT", {}, Exception("duplicate key")), False),
+    (ValueError("a bad record"), False),
+])
+def test_database_failures_are_told_from_a_records_own_failure(
+        error: Exception, unavailable: bool) -> None:
+    assert database_unavailable(error) is unavailable

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.assign.model import SinkCursor, SinkDelivery
 from hub.assign.rules import NotifySpec, RuleSet
+from hub.db import hold_open
 from hub.http import HttpClient, redact_url
 from hub.logs import add_secret, describe_error
 from hub.model import OutboxEvent
@@ -187,6 +188,7 @@ def deliver(sessions: sessionmaker[Session], ruleset: RuleSet | None,
                 resolve_masked(ref)
         sinks[spec.name] = (spec, klass(settings, context))
     with sessions.begin() as session:
+        hold_open(session)  # sinks answer inside it
         enqueue(session, ruleset.notify, now)
         query = select(SinkDelivery).where(
             SinkDelivery.status == "pending", SinkDelivery.next_attempt_at <= now,
