@@ -50,6 +50,10 @@ from tests.test_crash_safety import census, comparable, duplicate_points
 
 CONNECTOR = "bench"
 SETTLE = 10.0  # seconds a killed sync's leftovers get to go away
+# Each kill comes this share of the reference's duration after the run's start: 20 kills
+# then land all along the file (each restart resumes after the last committed batch).
+KILL_AT = (0.02, 0.15)
+HANG_SECONDS = 15.0  # a restart this long without one committed batch is stuck
 
 
 @dataclass
@@ -93,6 +97,21 @@ def sessions(url: str) -> int:
             return int(connection.scalar(text(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND pid <> pg_backend_pid()")) or 0)
+    finally:
+        engine.dispose()
+
+
+def waiting_on_locks(url: str) -> int:
+    """Sessions of the database blocked on a lock (PostgreSQL): a sync stuck behind a dead
+    process's transaction shows here."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'")) or 0)
     finally:
         engine.dispose()
 
@@ -169,10 +188,13 @@ def crash_loop(engine: str, rows: int, kills: int, seed: int, pg: Postgres | Non
         for _ in range(kills):
             before = source_records(url)
             proc = sync(config, log)
-            offset = rng.uniform(0.05, 0.5) * outcome.reference_seconds
+            offset = rng.uniform(*KILL_AT) * outcome.reference_seconds
+            blocked = 0
             try:
                 proc.wait(timeout=offset)
             except subprocess.TimeoutExpired:
+                if engine == "postgresql":
+                    blocked = waiting_on_locks(url)
                 os.kill(proc.pid, signal.SIGKILL)  # the sync alone, not its group
                 proc.wait()
             if not wait_until(lambda p=proc: not group_alive(p.pid), SETTLE):
@@ -183,8 +205,8 @@ def crash_loop(engine: str, rows: int, kills: int, seed: int, pg: Postgres | Non
                 outcome.stale_sessions += sessions(url)
             after = source_records(url)
             outcome.progress.append(after)
-            if after == before and offset > 5:
-                outcome.hangs += 1  # several seconds of a run and not one batch committed
+            if blocked or (after == before < data.rows and offset > HANG_SECONDS):
+                outcome.hangs += 1  # waiting on a lock, or long at work and nothing committed
             if 0 < after < data.rows:
                 outcome.partial_kills += 1
         final = sync(config, log)
