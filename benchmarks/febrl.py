@@ -253,8 +253,8 @@ class Postgres:
 
 def run_hub(config: Path, sources: list[Source], truth: set[Pair], linkage: bool,
             engine_name: str, database_url: str, train_model: bool = False) -> HubResult:
-    from hub.db import make_engine, upgrade
     from hub.runtime import Hub
+    from hub.store.db import make_engine, upgrade
     from hub.sync import run_sync
 
     started = time.perf_counter()
@@ -293,7 +293,7 @@ def clusters_of(hub: Any, sources: list[Source], linkage: bool) -> tuple[set[Pai
     from sqlalchemy.orm import Session
 
     from hub.match.resolve import live_contacts
-    from hub.model import MergeEvent, SourceRecord
+    from hub.store.model import MergeEvent, SourceRecord
 
     with Session(hub.engine) as session:
         rows = session.execute(

@@ -46,8 +46,8 @@ from hub.assign.replay import replay
 from hub.assign.rules import build_rules
 from hub.assign.strategies import BUILTIN, Lead
 from hub.config import ConnectorConfig
-from hub.db import make_engine, session_factory, upgrade
-from hub.model import Contact, table_of
+from hub.store.db import make_engine, session_factory, upgrade
+from hub.store.model import Contact, table_of
 
 COUNTRIES = ["FR", "BE", "DE", "ES", "IT", "GB", "US", "NL", "CH", "CA"]
 TAGS = ["vip", "webinar", "trial", "partner", "event", "newsletter"]

@@ -16,12 +16,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
 from hub.config import DEFAULT_CONFIG, ConfigError, load_config
-from hub.db import SchemaError, current_revision, head_revision, make_engine, upgrade
 from hub.logs import configure_logging, describe_error
-from hub.model import Contact, MergeEvent, QuarantineItem, SyncState
 from hub.plugins import HubPlugins
 from hub.runtime import Hub, connector_settings
 from hub.secrets import SecretError
+from hub.store.db import SchemaError, current_revision, head_revision, make_engine, upgrade
+from hub.store.model import Contact, MergeEvent, QuarantineItem, SyncState
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hub.match.company import live_company, propose
-from hub.model import Company, CompanyDomain
+from hub.store.model import Company, CompanyDomain
 
 CHUNK = 500
 

@@ -32,11 +32,11 @@ from sqlalchemy import select
 
 from hub import children, leases
 from hub.config import ConfigError
-from hub.db import SchemaError
 from hub.logs import describe_error
-from hub.model import SyncState
 from hub.retention import purge_expired
 from hub.runtime import Hub
+from hub.store.db import SchemaError
+from hub.store.model import SyncState
 from hub.sync import SyncReport, dispatch_outbox, record_outcome, run_sync, run_timeout
 from hub.systemd import Notifier, Watchdog
 

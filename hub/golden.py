@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hub.bulk import insert_rows
 from hub.match.survivorship import SCALARS, SourceView, SurvivorshipPolicy, build_golden
-from hub.model import Contact, ContactPoint, OutboxEvent, SourceRecord, table_of
+from hub.store.bulk import insert_rows
+from hub.store.model import Contact, ContactPoint, OutboxEvent, SourceRecord, table_of
 
 CHUNK = 500
 STATE = (*SCALARS, "tags", "identifiers", "custom", "handles", "flags", "address", "company_id")

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.model import SyncState
+from hub.store.model import SyncState
 
 HOST = socket.gethostname()
 

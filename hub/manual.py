@@ -17,9 +17,9 @@ from hub.canonical import Policy, canonical_person
 from hub.golden import rebuild_contact
 from hub.match.blocking import stored_keys
 from hub.match.survivorship import MANUAL
-from hub.model import Contact, MatchKey, SourceRecord
 from hub.prepare import content_hash
 from hub.records import Observation, PersonData
+from hub.store.model import Contact, MatchKey, SourceRecord
 
 SCALAR = {"given_name", "family_name", "full_name", "title", "birthday", "language"}
 DIRECT = {"stage", "owner", "team"}

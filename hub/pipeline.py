@@ -19,12 +19,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from hub.bulk import insert_rows, insert_with_ids
 from hub.canonical import CanonicalPerson
 from hub.companies import CompanyRef, CompanyResolver
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch, SnapshotEnd
-from hub.db import among, database_unavailable, session_factory
 from hub.golden import SURVIVORSHIP, Source, golden_values, policy_of, rebuild_contacts
 from hub.logs import describe_error
 from hub.match.blocking import stored_keys
@@ -38,21 +36,6 @@ from hub.match.resolve import (
     merge_contacts,
 )
 from hub.match.survivorship import SourceView
-from hub.model import (
-    Contact,
-    ContactPoint,
-    Interaction,
-    InteractionContact,
-    MatchCandidate,
-    MatchKey,
-    MergeEvent,
-    OutboxEvent,
-    QuarantineItem,
-    SharedPoint,
-    SourceRecord,
-    SyncState,
-    table_of,
-)
 from hub.normalize import (
     clean_company_name,
     clean_text,
@@ -72,6 +55,23 @@ from hub.prepare import (
     policy_salt,
 )
 from hub.records import ContactValue, Observation, PersonData
+from hub.store.bulk import insert_rows, insert_with_ids
+from hub.store.db import among, database_unavailable, session_factory
+from hub.store.model import (
+    Contact,
+    ContactPoint,
+    Interaction,
+    InteractionContact,
+    MatchCandidate,
+    MatchKey,
+    MergeEvent,
+    OutboxEvent,
+    QuarantineItem,
+    SharedPoint,
+    SourceRecord,
+    SyncState,
+    table_of,
+)
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD = 64 * 1024

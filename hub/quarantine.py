@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 
 from hub.connectors import Batch
 from hub.logs import mask_personal_data
-from hub.model import QuarantineItem
 from hub.records import Observation
 from hub.runtime import Hub
+from hub.store.model import QuarantineItem
 
 
 def list_items(session: Session, *, status: str | None = "open",

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from hub.model import QuarantineItem, SourceRecord
+from hub.store.model import QuarantineItem, SourceRecord
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ from hub.config import (
     validation_issues,
 )
 from hub.connectors import Connector, ConnectorContext, ConnectorSettings
-from hub.db import SchemaError, ensure_schema, is_sqlite, make_engine, sqlite_file_exists
 from hub.http import HttpClient
 from hub.logs import add_secret
 from hub.pipeline import Pipeline
 from hub.plugins import HubPlugins
 from hub.secrets import SecretError, find_secret_refs, resolve_secret
+from hub.store.db import SchemaError, ensure_schema, is_sqlite, make_engine, sqlite_file_exists
 
 log = logging.getLogger(__name__)
 

@@ -28,11 +28,11 @@ from sqlalchemy import select
 
 from hub import children, leases
 from hub.connectors import FatalError, RetriableError
-from hub.db import database_unavailable, hold_open
 from hub.logs import describe_error
-from hub.model import OutboxEvent, SyncState
 from hub.pipeline import IngestStats
 from hub.runtime import Hub
+from hub.store.db import database_unavailable, hold_open
+from hub.store.model import OutboxEvent, SyncState
 
 log = logging.getLogger(__name__)
 _fork = multiprocessing.get_context("fork")

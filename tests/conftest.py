@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from hub.db import make_engine, upgrade
+from hub.store.db import make_engine, upgrade
 from tests.postgres import PG_ADMIN_URL, pg_admin
 
 

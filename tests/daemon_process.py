@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 
-from hub.model import SyncState
+from hub.store.model import SyncState
 
 
 def install_test_plugin(root: Path, source: str, module: str = "hub_misbehave") -> Path:

@@ -1,4 +1,4 @@
-"""Driver-level bulk inserts (hub.bulk) store what Core would store, on both engines."""
+"""Driver-level bulk inserts (hub.store.bulk) store what Core would store, on both engines."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from hub.bulk import allocate_ids, insert_rows, insert_with_ids
-from hub.db import session_factory
-from hub.model import Contact, MatchKey, SourceRecord, table_of
+from hub.store.bulk import allocate_ids, insert_rows, insert_with_ids
+from hub.store.db import session_factory
+from hub.store.model import Contact, MatchKey, SourceRecord, table_of
 
 NOW = datetime(2026, 11, 22, 9, 30, 15, 123456, tzinfo=UTC)
 

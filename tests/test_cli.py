@@ -18,10 +18,10 @@ from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session
 
 from hub.cli import main
-from hub.db import make_engine
 from hub.export import without_ids
 from hub.pipeline import quarantine
 from hub.records import Observation
+from hub.store.db import make_engine
 
 CONFIG = Path(__file__).parent.parent / "config"
 CONNECTORS = ["google-contacts", "outlook-exports", "linkedin", "clients-fr", "vcards"]

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from hub.model import SourceRecord, SyncState
+from hub.store.model import SourceRecord, SyncState
 from tests.daemon_process import Daemon
 from tests.postgres import PG_ADMIN_URL, pg_admin
 from tests.test_crash_safety import (

@@ -41,7 +41,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from hub.export import without_ids
-from hub.model import (
+from hub.store.model import (
     Company,
     Contact,
     ContactPoint,

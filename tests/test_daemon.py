@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.model import Contact, SourceRecord
+from hub.store.model import Contact, SourceRecord
 from tests.daemon_process import Daemon
 
 pytestmark = pytest.mark.slow

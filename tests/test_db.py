@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError, InternalError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from hub.db import (
+from hub.store.db import (
     SchemaError,
     current_revision,
     database_unavailable,
@@ -25,14 +25,15 @@ from hub.db import (
     session_factory,
     upgrade,
 )
-from hub.model import Base, Contact, SourceRecord, table_of
+from hub.store.model import Contact, SourceRecord, table_of
+from hub.store.tables import metadata
 
 
 def test_upgrade_creates_every_table_of_the_model(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
     assert current_revision(engine) == head_revision()
-    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    assert set(metadata.tables) <= set(inspect(engine).get_table_names())
 
 
 def test_migrations_match_the_model_exactly(db_url: str) -> None:
@@ -42,7 +43,7 @@ def test_migrations_match_the_model_exactly(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(connection), metadata)
     assert diff == []
 
 
@@ -113,7 +114,7 @@ def test_match_keys_stored_before_0006_survive_it_each_once_and_the_downgrade_ba
         "ix_match_keys_source_record_id"}
     from alembic import command
 
-    from hub.db import alembic_config
+    from hub.store.db import alembic_config
     command.downgrade(alembic_config(engine), "0005")
     with engine.connect() as connection:
         back = connection.execute(text(
@@ -130,9 +131,9 @@ def test_0007_recomputes_stored_records_keys_as_the_pipeline_now_does_and_back(
     from alembic import command
 
     from hub.canonical import Policy, canonical_person
-    from hub.db import alembic_config
     from hub.match.blocking import stored_keys
     from hub.records import Address, PersonData
+    from hub.store.db import alembic_config
 
     engine = make_engine(db_url)
     upgrade(engine, "0006")
@@ -190,9 +191,9 @@ def test_among_and_keyed_lookups_find_every_value_of_a_batch_larger_than_a_chunk
         db_url: str) -> None:
     from sqlalchemy import select
 
-    from hub.bulk import insert_with_ids
-    from hub.db import among, session_factory
     from hub.match.engine import _keyed
+    from hub.store.bulk import insert_with_ids
+    from hub.store.db import among, session_factory
 
     engine = make_engine(db_url)
     upgrade(engine)
@@ -240,7 +241,7 @@ def _in_forked_child(work: Callable[[], object]) -> object:
 
 def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone(
         engine: Engine) -> None:
-    import hub.db
+    import hub.store.db
 
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE fork_probe (n INTEGER)"))
@@ -255,14 +256,14 @@ def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone(
             own = connection.connection.dbapi_connection
             connection.execute(text("INSERT INTO fork_probe VALUES (1)"))
             pid = _backend_pid(connection) if postgres else None
-        return own is not parents, [id(c) for c in hub.db._INHERITED], pid
+        return own is not parents, [id(c) for c in hub.store.db._INHERITED], pid
 
     fresh, set_aside, child_backend = _in_forked_child(child)  # type: ignore[misc]
 
     # The child's guard set the parent's connection aside and opened its own.
     assert fresh is True
     assert set_aside == [id(parents)]
-    assert hub.db._INHERITED == []  # nothing was set aside in the parent
+    assert hub.store.db._INHERITED == []  # nothing was set aside in the parent
     if postgres:  # the child sent nothing over the parent's socket: no ping, no Terminate
         assert child_backend != backend
         assert last_statement is not None
@@ -323,7 +324,7 @@ def test_a_disconnect_in_a_forked_child_does_not_make_it_close_the_parents_conne
 @pytest.mark.postgres
 def test_postgresql_sessions_end_an_idle_transaction_and_use_tcp_keepalives(
         pg_url: str) -> None:
-    from hub.db import (
+    from hub.store.db import (
         PG_IDLE_IN_TRANSACTION_TIMEOUT,
         PG_KEEPALIVES_COUNT,
         PG_KEEPALIVES_IDLE,

@@ -32,13 +32,13 @@ from sqlalchemy import select
 
 from hub import hookimpl
 from hub.connectors import Batch, Connector, ConnectorSettings, RetriableError
-from hub.db import is_sqlite, make_engine, upgrade
 from hub.export import export_contacts
 from hub.http import HttpClient, TransientHttpError
-from hub.model import OutboxEvent, SourceRecord, SyncState
 from hub.plugins import HubPlugins
 from hub.records import Observation
 from hub.runtime import Hub
+from hub.store.db import is_sqlite, make_engine, upgrade
+from hub.store.model import OutboxEvent, SourceRecord, SyncState
 from hub.sync import SyncReport, run_sync
 from tests.test_crash_safety import comparable, sibling_database
 

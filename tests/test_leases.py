@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from hub import leases
-from hub.db import session_factory
 from hub.leases import HOST
+from hub.store.db import session_factory
 from hub.sync import next_delay
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

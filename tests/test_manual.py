@@ -13,9 +13,9 @@ from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch
 from hub.export import export_contacts, write_csv
 from hub.manual import ManualError, set_fields
-from hub.model import Contact
 from hub.pipeline import Pipeline
 from hub.records import Observation
+from hub.store.model import Contact
 
 SRC = ConnectorConfig(name="src", kind="csv")
 
@@ -72,8 +72,8 @@ def test_retention_drops_old_raw_payloads_and_quarantine_but_keeps_data(
         pipeline: Pipeline) -> None:
     from sqlalchemy import select
 
-    from hub.model import QuarantineItem, SourceRecord
     from hub.retention import purge_expired
+    from hub.store.model import QuarantineItem, SourceRecord
 
     old = observation("Engineer").model_copy(update={"raw": {"Title": "Engineer"}})
     pipeline.ingest(SRC, Batch([old, Observation(

@@ -11,7 +11,9 @@ from sqlalchemy import Engine, func, select
 from hub.config import ConnectorConfig, HubConfig, HubSection, MatchSection
 from hub.connectors import Batch, Rejected, SnapshotEnd
 from hub.export import export_contacts, without_ids
-from hub.model import (
+from hub.pipeline import Pipeline
+from hub.records import Observation
+from hub.store.model import (
     Company,
     Contact,
     Interaction,
@@ -23,8 +25,6 @@ from hub.model import (
     SourceRecord,
     SyncState,
 )
-from hub.pipeline import Pipeline
-from hub.records import Observation
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SRC = ConnectorConfig(name="src", kind="csv")
@@ -467,7 +467,7 @@ def test_with_statistics_sqlite_reads_a_batchs_points_through_the_contact_index(
     from sqlalchemy import event
 
     from hub.assign.facts import load_facts
-    from hub.db import make_engine, upgrade
+    from hub.store.db import make_engine, upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
     upgrade(engine)

@@ -26,8 +26,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from hub.db import make_engine, upgrade
-from hub.model import Contact, QuarantineItem, SourceRecord, SyncState
+from hub.store.db import make_engine, upgrade
+from hub.store.model import Contact, QuarantineItem, SourceRecord, SyncState
 from tests.daemon_process import (
     Daemon,
     install_test_plugin,

@@ -41,11 +41,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.assign.model import SinkCursor, SinkDelivery
 from hub.assign.rules import NotifySpec, RuleSet
-from hub.db import hold_open
 from hub.http import HttpClient, redact_url
 from hub.logs import add_secret, describe_error
-from hub.model import OutboxEvent
 from hub.secrets import SecretError, SecretRef, find_secret_refs, resolve_secret
+from hub.store.db import hold_open
+from hub.store.model import OutboxEvent
 
 log = logging.getLogger(__name__)
 FIRST_BACKOFF = 30.0

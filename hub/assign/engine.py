@@ -34,8 +34,8 @@ from hub.assign.scoring import Scoring, load_scoring
 from hub.assign.sla import find_touch
 from hub.assign.strategies import BUILTIN, Lead, Strategy
 from hub.config import ConnectorConfig, HubConfig
-from hub.model import Company, Contact, MergeEvent, OutboxEvent, SourceRecord, table_of
 from hub.plugins import HubPlugins
+from hub.store.model import Company, Contact, MergeEvent, OutboxEvent, SourceRecord, table_of
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class Routing:
         scored = self.scoring is not None and self.scoring.reads_interactions
         if not scored and not self.lifecycle.on_interactions:
             return set(), {}
-        from hub.model import Interaction, InteractionContact
+        from hub.store.model import Interaction, InteractionContact
 
         rows = session.execute(
             select(InteractionContact.contact_id, Interaction.id, Interaction.channel,

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.model import (
+from hub.store.model import (
     Company,
     CompanyDomain,
     Contact,

@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 from hub.assign.facts import INTERACTION_FIELDS, load_facts
 from hub.assign.model import StageChange
 from hub.assign.scoring import LifecycleConfig, Transition
-from hub.model import Contact, OutboxEvent, table_of
+from hub.store.model import Contact, OutboxEvent, table_of
 
 DEFAULT_STAGES = ["lead", "prospect", "customer", "loyal", "lost"]
 MERGED = "contact.merged"

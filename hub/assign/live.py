@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from hub.assign.model import Assignment, RoundRobinState
 from hub.assign.rules import OwnerInfo, RuleSet
 from hub.assign.strategies import Lead
-from hub.model import CompanyDomain, Contact
+from hub.store.model import CompanyDomain, Contact
 
 ROUTING_LOCK = 0x63726D68_0005  # "crmh" + issue 5: one advisory lock key for all routing
 

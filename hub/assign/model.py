@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.model import Base, Id
+from hub.store.model import Base, Id
 
 
 class Team(Base):

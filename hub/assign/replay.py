@@ -28,7 +28,7 @@ from hub.assign.decide import Decision, decide
 from hub.assign.model import Assignment
 from hub.assign.rules import OwnerInfo, RuleSet
 from hub.assign.strategies import Lead
-from hub.model import CompanyDomain, Contact
+from hub.store.model import CompanyDomain, Contact
 
 
 def _label(owner: str | None, queue: str | None) -> str:

@@ -46,7 +46,7 @@ from hub.assign.facts import INTERACTION_FIELDS, load_facts
 from hub.assign.issues import validation_issues as _issues
 from hub.assign.model import ContactScore
 from hub.config import ConfigError, ConfigIssue, parse_duration
-from hub.model import Contact, Interaction, InteractionContact, table_of
+from hub.store.model import Contact, Interaction, InteractionContact, table_of
 
 RESCORE_AFTER = timedelta(hours=1)
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.assign.rules import OwnerInfo
-from hub.model import Interaction, InteractionContact
+from hub.store.model import Interaction, InteractionContact
 
 _DIGITS = re.compile(r"\D+")
 

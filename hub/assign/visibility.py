@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_, true
 
 from hub.assign.rules import RuleSet
-from hub.model import Contact
+from hub.store.model import Contact
 
 
 class VisibilityError(LookupError):

@@ -33,7 +33,7 @@ from hub.match.resolve import _chunks, live_contacts, merge_contacts
 from hub.match.score import Model, estimate_u, term_frequencies
 from hub.match.score import train as em_train
 from hub.match.survivorship import MANUAL
-from hub.model import (
+from hub.store.model import (
     MatchCandidate,
     MatchKey,
     MatchModel,

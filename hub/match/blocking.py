@@ -28,7 +28,7 @@ from typing import Any
 
 import jellyfish
 
-from hub.model import KEY_MAX
+from hub.store.model import KEY_MAX
 
 BLOCK = "block"  # narrows the search; never identifies
 

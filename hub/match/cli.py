@@ -26,7 +26,7 @@ from hub.match.review import (
     reject_candidate,
     unmerge,
 )
-from hub.model import Contact, MatchCandidate, SharedPoint, SourceRecord
+from hub.store.model import Contact, MatchCandidate, SharedPoint, SourceRecord
 
 
 def _user() -> str:

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from hub.golden import policy_of, rebuild_contacts
 from hub.match.resolve import pair, rejected_between, remember_rejection
 from hub.match.survivorship import DEFAULT_POLICY, SourceView, pick, source_origin
-from hub.model import (
+from hub.normalize import company_name_key
+from hub.store.model import (
     Company,
     CompanyDomain,
     Contact,
@@ -36,7 +37,6 @@ from hub.model import (
     OutboxEvent,
     SourceRecord,
 )
-from hub.normalize import company_name_key
 
 ENTITY = "company"
 FIELDS = ("name", "website", "country", "industry", "employees")

@@ -27,16 +27,16 @@ from typing import Any, Protocol
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
-from hub.bulk import placeholder
 from hub.canonical import NAME, STRONG, WEAK
 from hub.config import MatchSection
-from hub.db import among
 from hub.match.blocking import FAMILY_KINDS, NAME_KINDS, lookup_only_keys
 from hub.match.compare import BUILTIN, Profile, comparators, givens_differ
 from hub.match.resolve import CHUNK, Item, _chunks, live_contacts, pair
 from hub.match.score import Model, Scored
 from hub.match.survivorship import MANUAL
-from hub.model import (
+from hub.store.bulk import placeholder
+from hub.store.db import among
+from hub.store.model import (
     MatchModel,
     MatchRejection,
     MergeEvent,
@@ -110,7 +110,7 @@ def _keyed(session: Session, template: str,
     go: ``kind = ? AND key IN (?, ...)`` walks the (kind, key) index on SQLite (a row-value
     IN would make it scan), 500 values a part; PostgreSQL takes each kind's values as one
     array, ``= ANY(%s)``, so the statement is short and the same from batch to batch (see
-    :func:`hub.db.among`). One UNION ALL round trip keeps the streaming path to a few
+    :func:`hub.store.db.among`). One UNION ALL round trip keeps the streaming path to a few
     statements whatever the number of key kinds. The SQL goes to the driver as it is.
     """
     connection = session.connection()

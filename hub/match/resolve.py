@@ -15,8 +15,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from hub.canonical import CanonicalPerson
-from hub.db import among
-from hub.model import (
+from hub.store.db import among
+from hub.store.model import (
     Contact,
     ContactPoint,
     InteractionContact,

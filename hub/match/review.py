@@ -37,7 +37,7 @@ from hub.match.resolve import (
     rejected_between,
     remember_rejection,
 )
-from hub.model import (
+from hub.store.model import (
     Contact,
     InteractionContact,
     MatchCandidate,

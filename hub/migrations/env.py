@@ -1,17 +1,17 @@
-"""Alembic environment: runs against the engine crmhub hands it (see hub.db)."""
+"""Alembic environment: runs against the engine crmhub hands it (see hub.store.db)."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from hub.model import Base
+from hub.store.tables import metadata
 
 engine = context.config.attributes["engine"]
 
 with engine.connect() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

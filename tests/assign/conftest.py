@@ -17,8 +17,8 @@ from hub.assign.rules import load_rules
 from hub.assign.scoring import load_scoring
 from hub.assign.strategies import BUILTIN
 from hub.config import ConnectorConfig
-from hub.db import make_engine, session_factory, upgrade
-from hub.model import Company, CompanyDomain, Contact, ContactPoint
+from hub.store.db import make_engine, session_factory, upgrade
+from hub.store.model import Company, CompanyDomain, Contact, ContactPoint
 
 # Monday 5 January 2026, 10:00 in Paris.
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from hub.cli import main
-from hub.db import make_engine, session_factory, upgrade
+from hub.store.db import make_engine, session_factory, upgrade
 from tests.assign.conftest import add_contact
 
 RULES = """
@@ -191,7 +191,7 @@ def test_status_lists_notification_deliveries(env: Env) -> None:
 def test_visibility_applies_to_contacts_explain_and_the_review_queue(env: Env) -> None:
     from datetime import UTC, datetime
 
-    from hub.model import MatchCandidate
+    from hub.store.model import MatchCandidate
 
     env.run("assign", "run")  # 1, 3: ann; 2, 4: ned; 5: sue; 6 (a customer): nobody
     engine = make_engine(env.url)
@@ -221,7 +221,7 @@ def test_visibility_applies_to_contacts_explain_and_the_review_queue(env: Env) -
 def test_review_merge_keeps_the_further_stage_of_the_two_contacts(env: Env) -> None:
     from datetime import UTC, datetime
 
-    from hub.model import Contact, MatchCandidate, SourceRecord
+    from hub.store.model import Contact, MatchCandidate, SourceRecord
 
     engine = make_engine(env.url)
     now = datetime.now(UTC)

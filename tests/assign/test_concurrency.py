@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from hub.assign.engine import Routing
 from hub.assign.model import Assignment
 from hub.config import ConnectorConfig
-from hub.db import make_engine, session_factory, upgrade
-from hub.model import Contact, OutboxEvent
+from hub.store.db import make_engine, session_factory, upgrade
+from hub.store.model import Contact, OutboxEvent
 from tests.assign.conftest import OWNERS, T0, add_contact, routing_from
 
 pytestmark = pytest.mark.postgres

@@ -21,10 +21,10 @@ from hub.assign.model import SinkCursor, SinkDelivery
 from hub.assign.rules import RuleSet, load_rules
 from hub.assign.strategies import BUILTIN
 from hub.config import ConfigError
-from hub.db import session_factory
 from hub.http import HttpClient
 from hub.logs import mask_text
-from hub.model import OutboxEvent
+from hub.store.db import session_factory
+from hub.store.model import OutboxEvent
 from hub_notify import EmailSink, WebhookSink
 from tests.assign.conftest import OWNERS, T0
 

@@ -13,8 +13,8 @@ from hub.assign.model import Assignment, StageChange
 from hub.assign.rules import load_rules
 from hub.assign.scoring import load_scoring
 from hub.assign.strategies import BUILTIN
-from hub.db import session_factory
-from hub.model import Contact, Interaction, InteractionContact, OutboxEvent, table_of
+from hub.store.db import session_factory
+from hub.store.model import Contact, Interaction, InteractionContact, OutboxEvent, table_of
 from tests.assign.conftest import (
     LEADS,
     OWNERS,

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from hub.assign.model import StageChange
 from hub.config import ConfigError, ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
-from hub.db import session_factory
 from hub.match.resolve import merge_contacts
-from hub.model import Contact, MergeEvent, OutboxEvent
 from hub.pipeline import Pipeline
 from hub.records import Observation
+from hub.store.db import session_factory
+from hub.store.model import Contact, MergeEvent, OutboxEvent
 from tests.assign.conftest import MIGRATION, OWNERS, T0, add_contact, routing_from
 
 STAGES = """

@@ -10,8 +10,8 @@ from sqlalchemy import Engine, func, select
 
 from hub.assign.model import Assignment, RoundRobinState
 from hub.assign.replay import parse_since, replay
-from hub.db import session_factory
-from hub.model import Contact
+from hub.store.db import session_factory
+from hub.store.model import Contact
 from tests.assign.conftest import OWNERS, T0, add_contact, new_leads, routing_from
 
 RULES = OWNERS + """

@@ -10,8 +10,8 @@ from sqlalchemy import Engine, select
 
 from hub.assign.model import ContactScore, StageChange
 from hub.config import ConfigError
-from hub.db import session_factory
-from hub.model import Contact, Interaction, InteractionContact, OutboxEvent
+from hub.store.db import session_factory
+from hub.store.model import Contact, Interaction, InteractionContact, OutboxEvent
 from tests.assign.conftest import LEADS, MIGRATION, OWNERS, T0, add_contact, routing_from
 
 SCORING = """

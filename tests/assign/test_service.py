@@ -12,8 +12,8 @@ import responses
 from hub.assign import service
 from hub.assign.engine import Routing
 from hub.config import ConfigError
-from hub.db import session_factory
 from hub.runtime import Hub
+from hub.store.db import session_factory
 from tests.assign.conftest import LEADS, OWNERS, T0, add_contact, current
 
 

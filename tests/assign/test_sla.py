@@ -12,10 +12,10 @@ from hub.assign.model import Assignment
 from hub.assign.sla import is_touch
 from hub.config import ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
-from hub.db import session_factory
-from hub.model import Contact, Interaction, InteractionContact
 from hub.pipeline import Pipeline
 from hub.records import Observation
+from hub.store.db import session_factory
+from hub.store.model import Contact, Interaction, InteractionContact
 from tests.assign.conftest import OWNERS, T0, current, new_leads, owners_of, routing_from
 
 RULES = OWNERS + """

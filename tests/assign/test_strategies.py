@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from hub.assign.model import Assignment, Owner, RoundRobinState
-from hub.db import session_factory
-from hub.model import Company, Contact, OutboxEvent
+from hub.store.db import session_factory
+from hub.store.model import Company, Contact, OutboxEvent
 from tests.assign.conftest import (
     ACCOUNT_OWNER_ONLY,
     MIGRATION,
@@ -347,7 +347,7 @@ team = "sales"
     leads = [{"email": f"l{i}@x.org", "country": "FR" if i % 3 else "DE"} for i in range(12)]
     results = []
     for run in range(2):
-        from hub.db import make_engine, upgrade
+        from hub.store.db import make_engine, upgrade
 
         engine = make_engine(f"sqlite:///{tmp_path / f'run{run}.db'}")
         upgrade(engine)

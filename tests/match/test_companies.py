@@ -23,9 +23,9 @@ from hub.match.review import (
     reject_candidate,
     unmerge,
 )
-from hub.model import Company, CompanyDomain, MatchCandidate, MergeEvent, OutboxEvent
 from hub.pipeline import Pipeline
 from hub.records import Observation
+from hub.store.model import Company, CompanyDomain, MatchCandidate, MergeEvent, OutboxEvent
 from tests.assign.conftest import ACCOUNT_OWNER_ONLY, routing_from
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

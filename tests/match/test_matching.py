@@ -22,7 +22,9 @@ from hub.match.review import (
     reject_candidate,
     unmerge,
 )
-from hub.model import (
+from hub.pipeline import Pipeline
+from hub.records import Observation
+from hub.store.model import (
     Contact,
     MatchCandidate,
     MatchKey,
@@ -32,8 +34,6 @@ from hub.model import (
     SharedPoint,
     SourceRecord,
 )
-from hub.pipeline import Pipeline
-from hub.records import Observation
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, tzinfo=UTC)

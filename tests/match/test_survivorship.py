@@ -23,9 +23,9 @@ from hub.match.survivorship import (
     SurvivorshipPolicy,
     build_golden,
 )
-from hub.model import Contact, OutboxEvent
 from hub.pipeline import Pipeline
 from hub.records import Observation
+from hub.store.model import Contact, OutboxEvent
 
 PRIORITY = ("billing", "outlook", "google")
 

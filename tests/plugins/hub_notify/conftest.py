@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from hub.db import make_engine, upgrade
+from hub.store.db import make_engine, upgrade
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from hub.assign.delivery import backoff, deliver, delivery_status
 from hub.assign.model import SinkDelivery
 from hub.assign.rules import load_rules
 from hub.assign.strategies import BUILTIN
-from hub.db import session_factory
 from hub.http import HttpClient
 from hub.plugins import HubPlugins
+from hub.store.db import session_factory
 from hub_notify import EmailSink, WebhookSink, sign
 from tests.assign.conftest import OWNERS, T0, new_leads, routing_from
 

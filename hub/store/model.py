@@ -365,4 +365,3 @@ class QuarantineItem(Base):
 def table_of(model: type[Base]) -> Table:
     """The Core table of a mapped class, for bulk statements (executemany, no ORM work)."""
     return cast(Table, model.__table__)
-from hub.assign import model as _assign_model  # noqa: E402,F401  (routing tables)

@@ -5,7 +5,7 @@ inserted row its id in order; on SQLite it runs one statement per row (SQLite do
 promise the order of a multi-row RETURNING), and Core's per-row parameter processing
 costs more than the insert itself. Here the ids are handed out first, in one statement
 (PostgreSQL: the table's sequence; SQLite: after the highest id, under the write lock
-that ``BEGIN IMMEDIATE`` holds, see hub.db), and the rows then go to the DBAPI's
+that ``BEGIN IMMEDIATE`` holds, see hub.store.db), and the rows then go to the DBAPI's
 ``executemany`` as tuples, each value through its column type's own bind processor, so
 what is stored is byte for byte what Core would store. PostgreSQL takes them by COPY.
 """
@@ -33,7 +33,7 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     connection = session.connection()
     name = connection.dialect.name
     if name == "sqlite":
-        # BEGIN IMMEDIATE (hub.db) holds the database's only write lock from the start of
+        # BEGIN IMMEDIATE (hub.store.db) holds the database's only write lock from the start of
         # the transaction, so nobody else can take these ids before the insert.
         top = connection.exec_driver_sql(
             f"SELECT coalesce(max(id), 0) FROM {_quoted(connection.dialect, table)}").scalar()
