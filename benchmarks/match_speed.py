@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub.canonical import canonical_person
 from hub.config import ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
 from hub.match.batch import rededuplicate
+from hub.match.canonical import canonical_person
 from hub.match.engine import ProbabilisticResolver
 from hub.match.resolve import Item
 from hub.pipeline import Pipeline

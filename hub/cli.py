@@ -446,7 +446,7 @@ def contacts_rebuild(contact_ids: tuple[int, ...], everything: bool, config_path
                      as_json: bool) -> None:
     """Recompute golden records from their sources under the current survivorship policy
     (after changing [match.survivorship]); changed ones are rescored and announced."""
-    from hub.golden import rebuild_store
+    from hub.match.golden import rebuild_store
 
     if bool(contact_ids) == everything:
         fail("name contact ids or --all (not both)", 2)

@@ -19,15 +19,15 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from hub.canonical import CanonicalPerson
-from hub.companies import CompanyRef, CompanyResolver
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch, SnapshotEnd
-from hub.golden import SURVIVORSHIP, Source, golden_values, policy_of, rebuild_contacts
 from hub.logs import describe_error
 from hub.match.blocking import stored_keys
+from hub.match.canonical import CanonicalPerson
+from hub.match.companies import CompanyRef, CompanyResolver
 from hub.match.company import rebuild_company
 from hub.match.engine import ProbabilisticResolver, Resolution, Resolver, pair
+from hub.match.golden import SURVIVORSHIP, Source, golden_values, policy_of, rebuild_contacts
 from hub.match.resolve import (
     Item,
     live_contact,

@@ -11,10 +11,10 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from hub.canonical import CanonicalPerson, Policy, canonical_person
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch
 from hub.logs import describe_error
+from hub.match.canonical import CanonicalPerson, Policy, canonical_person
 from hub.normalize import normalize_phone
 from hub.plugins import HubPlugins
 from hub.records import Observation

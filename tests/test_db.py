@@ -130,8 +130,8 @@ def test_0007_recomputes_stored_records_keys_as_the_pipeline_now_does_and_back(
         db_url: str) -> None:
     from alembic import command
 
-    from hub.canonical import Policy, canonical_person
     from hub.match.blocking import stored_keys
+    from hub.match.canonical import Policy, canonical_person
     from hub.records import Address, PersonData
     from hub.store.db import alembic_config
 

@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from hub.golden import rebuild_contacts
 from hub.match.compare import Profile
 from hub.match.engine import ProbabilisticResolver, _Clusters, pair
+from hub.match.golden import rebuild_contacts
 from hub.match.resolve import _chunks, live_contacts, merge_contacts
 from hub.match.score import Model, estimate_u, term_frequencies
 from hub.match.score import train as em_train

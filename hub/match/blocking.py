@@ -6,7 +6,7 @@ Keys are computed once at ingest from the normalised record and stored in the in
 Two families of keys:
 
 * **identity keys** (e-mail key, E.164 phone, social handles, configured identifiers,
-  strength ``strong``/``weak``) come from :mod:`hub.canonical`;
+  strength ``strong``/``weak``) come from :mod:`hub.match.canonical`;
 * **name keys** (strength ``block``): the accent-folded family name with the first
   initial; a phonetic code of the family name (NYSIIS, via ``jellyfish``) with the company
   or postcode; the family name's first three letters with the city or birth date (a typo

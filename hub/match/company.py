@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from hub.golden import policy_of, rebuild_contacts
+from hub.match.golden import policy_of, rebuild_contacts
 from hub.match.resolve import pair, rejected_between, remember_rejection
 from hub.match.survivorship import DEFAULT_POLICY, SourceView, pick, source_origin
 from hub.normalize import company_name_key

@@ -8,7 +8,7 @@ Records are compared through a :class:`Profile`, the few normalised values match
 built once per record from ``source_records.data``. Plugins add comparators through
 ``crmhub_register_comparators``: a class with a unique ``name``, its ``levels`` (first one
 ``missing``), default ``m``/``u`` per level, and ``compare(a, b) -> int`` reading
-``a.data`` (the normalised record, see :mod:`hub.canonical`).
+``a.data`` (the normalised record, see :mod:`hub.match.canonical`).
 """
 
 from __future__ import annotations

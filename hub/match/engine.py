@@ -2,7 +2,7 @@
 
 For every record of a batch, in order:
 
-1. its match keys (:mod:`hub.match.blocking`, identity keys from :mod:`hub.canonical`) are
+1. its match keys (:mod:`hub.match.blocking`, identity keys from :mod:`hub.match.canonical`) are
    looked up — for the whole batch in one query per key kind, never a scan; keys shared by
    more than ``[match] key_cap`` records are capped and stop producing candidates;
 2. every record of every candidate contact is scored against it (:mod:`hub.match.score`);
@@ -27,9 +27,9 @@ from typing import Any, Protocol
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
-from hub.canonical import NAME, STRONG, WEAK
 from hub.config import MatchSection
 from hub.match.blocking import FAMILY_KINDS, NAME_KINDS, lookup_only_keys
+from hub.match.canonical import NAME, STRONG, WEAK
 from hub.match.compare import BUILTIN, Profile, comparators, givens_differ
 from hub.match.resolve import CHUNK, Item, _chunks, live_contacts, pair
 from hub.match.score import Model, Scored

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from hub.canonical import CanonicalPerson
+from hub.match.canonical import CanonicalPerson
 from hub.store.db import among
 from hub.store.model import (
     Contact,

@@ -23,7 +23,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hub.assign.model import StageChange
-from hub.golden import rebuild_contacts
 from hub.match.company import ENTITY as COMPANY
 from hub.match.company import (
     CompanyMergeError,
@@ -31,6 +30,7 @@ from hub.match.company import (
     merge_companies,
     unmerge_company,
 )
+from hub.match.golden import rebuild_contacts
 from hub.match.resolve import (
     live_contacts,
     merge_contacts,

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, select
 from hub.cli import main
 from hub.config import ConfigError, ConnectorConfig, HubConfig, SurvivorshipFields, load_config
 from hub.connectors import Batch
-from hub.golden import SURVIVORSHIP, golden_values
 from hub.manual import set_fields
+from hub.match.golden import SURVIVORSHIP, golden_values
 from hub.match.survivorship import (
     FIELDS,
     POLICIES,
