@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hub.config import ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
+from hub.ingest.pipeline import Pipeline
 from hub.match.batch import rededuplicate
 from hub.match.canonical import canonical_person
 from hub.match.engine import ProbabilisticResolver
 from hub.match.resolve import Item
-from hub.pipeline import Pipeline
 from hub.records import Observation, PersonData
 from hub.store.db import ensure_schema, make_engine
 

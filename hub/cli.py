@@ -420,7 +420,7 @@ def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
 @config_option
 def contacts_set(contact_id: int, assignments: tuple[str, ...], config_path: Path) -> None:
     """Correct fields by hand (FIELD=VALUE ...); wins over every connector."""
-    from hub.manual import ManualError, set_fields
+    from hub.ingest.manual import ManualError, set_fields
 
     pairs = {}
     for item in assignments:

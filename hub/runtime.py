@@ -24,8 +24,8 @@ from hub.config import (
 )
 from hub.connectors import Connector, ConnectorContext, ConnectorSettings
 from hub.http import HttpClient
+from hub.ingest.pipeline import Pipeline
 from hub.logs import add_secret
-from hub.pipeline import Pipeline
 from hub.plugins import HubPlugins
 from hub.secrets import SecretError, find_secret_refs, resolve_secret
 from hub.store.db import SchemaError, ensure_schema, is_sqlite, make_engine, sqlite_file_exists

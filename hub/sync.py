@@ -28,8 +28,8 @@ from sqlalchemy import select
 
 from hub import children, leases
 from hub.connectors import FatalError, RetriableError
+from hub.ingest.state import IngestStats
 from hub.logs import describe_error
-from hub.pipeline import IngestStats
 from hub.runtime import Hub
 from hub.store.db import database_unavailable, hold_open
 from hub.store.model import OutboxEvent, SyncState

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from hub.cli import main
 from hub.export import without_ids
-from hub.pipeline import quarantine
+from hub.ingest.quarantine import quarantine
 from hub.records import Observation
 from hub.store.db import make_engine
 

@@ -48,7 +48,7 @@ def test_a_lease_of_a_dead_process_on_this_host_is_taken_over(engine: Engine) ->
 def test_manual_sync_is_refused_while_the_connector_runs(tmp_path: object,
                                                         engine: Engine) -> None:
     from hub.config import HubConfig, LoadedConfig
-    from hub.pipeline import Pipeline
+    from hub.ingest.pipeline import Pipeline
     from hub.plugins import HubPlugins
     from hub.runtime import Hub
     from hub.sync import run_sync

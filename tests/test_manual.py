@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch
 from hub.export import export_contacts, write_csv
-from hub.manual import ManualError, set_fields
-from hub.pipeline import Pipeline
+from hub.ingest.manual import ManualError, set_fields
+from hub.ingest.pipeline import Pipeline
 from hub.records import Observation
 from hub.store.model import Contact
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 from hub.config import ConnectorConfig, HubConfig, HubSection, MatchSection
 from hub.connectors import Batch, Rejected, SnapshotEnd
 from hub.export import export_contacts, without_ids
-from hub.pipeline import Pipeline
+from hub.ingest.pipeline import Pipeline
 from hub.records import Observation
 from hub.store.model import (
     Company,
@@ -164,7 +164,7 @@ def test_cursor_commits_with_its_records_and_not_without(pipeline: Pipeline,
     def crash(self: Any) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr("hub.pipeline._BatchRun._outbox", crash)
+    monkeypatch.setattr("hub.ingest.batch.BatchRun._outbox", crash)
     with pytest.raises(RuntimeError):
         pipeline.ingest(SRC, Batch([person("2", full_name="B Two", emails=["b@two.io"])],
                                    cursor={"page": 2}))
@@ -452,7 +452,7 @@ def test_an_unanalysed_store_gets_planner_statistics_at_the_first_batch_then_on_
         pipeline: Pipeline, caplog: pytest.LogCaptureFixture) -> None:
     pipeline.ingest(SRC, _people(30))
     assert not pipeline.has_statistics()
-    with caplog.at_level("INFO", logger="hub.pipeline"):
+    with caplog.at_level("INFO", logger="hub.ingest.statistics"):
         pipeline.analyze_if_grown(30)
         assert pipeline.has_statistics()
         pipeline.analyze_if_grown(1000)  # analysed already, not 5,000 records yet

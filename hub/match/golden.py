@@ -1,7 +1,7 @@
 """Keeping golden contacts in step with their sources, a batch of contacts at a time.
 
 Two paths share :func:`golden_values`: contacts a batch creates are computed in memory from
-the records the batch stores and inserted whole (hub.pipeline); existing contacts are
+the records the batch stores and inserted whole (hub.ingest.persons); existing contacts are
 rebuilt here from all their live source records read back from the database.
 
 The survivorship policy (``[match.survivorship]``) is passed explicitly, or else read from

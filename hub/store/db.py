@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from alembic import command
@@ -50,6 +50,7 @@ from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+IN_CHUNK = 500  # values per IN (...) list: far below every engine's limit on parameters
 
 #: Seconds a PostgreSQL session may sit idle inside a transaction before the server ends
 #: it (the ``idle_in_transaction_session_timeout`` setting, set on every session). A last
@@ -74,6 +75,8 @@ PG_KEEPALIVES_COUNT = 6
 # referenced here so that the child never finalises (closes) them while it runs. crmhub's
 # children end with os._exit, which finalises nothing.
 _INHERITED: list[Any] = []
+
+T = TypeVar("T")
 
 
 class SchemaError(Exception):
@@ -231,6 +234,11 @@ def among(session: Session, column: ColumnElement[Any] | QueryableAttribute[Any]
         return column.in_(values)
     kind = BigInteger() if isinstance(column.type, Integer) else Text()
     return column == any_(bindparam(None, list(values), type_=ARRAY(kind)))
+
+
+def chunks(values: Sequence[T], size: int = IN_CHUNK) -> list[list[T]]:
+    """``values`` in lists of at most ``size``: the pieces of a long ``IN (...)`` list."""
+    return [list(values[i:i + size]) for i in range(0, len(values), size)]
 
 
 def hold_open(session: Session) -> None:

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from hub.assign.model import StageChange
 from hub.config import ConfigError, ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
+from hub.ingest.pipeline import Pipeline
 from hub.match.resolve import merge_contacts
-from hub.pipeline import Pipeline
 from hub.records import Observation
 from hub.store.db import session_factory
 from hub.store.model import Contact, MergeEvent, OutboxEvent

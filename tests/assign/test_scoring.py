@@ -232,7 +232,7 @@ def test_contacts_are_rescored_when_their_company_changes(
         tmp_path: Path, sqlite_engine: Engine) -> None:
     from hub.config import ConnectorConfig, HubConfig, HubSection
     from hub.connectors import Batch
-    from hub.pipeline import Pipeline
+    from hub.ingest.pipeline import Pipeline
     from hub.records import Observation
 
     pipeline = Pipeline(sqlite_engine, HubConfig(hub=HubSection()), clock=lambda: T0)

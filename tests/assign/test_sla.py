@@ -12,7 +12,7 @@ from hub.assign.model import Assignment
 from hub.assign.sla import is_touch
 from hub.config import ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
-from hub.pipeline import Pipeline
+from hub.ingest.pipeline import Pipeline
 from hub.records import Observation
 from hub.store.db import session_factory
 from hub.store.model import Contact, Interaction, InteractionContact

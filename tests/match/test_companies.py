@@ -15,6 +15,7 @@ from hub.cli import main
 from hub.config import ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
 from hub.export import export_contacts
+from hub.ingest.pipeline import Pipeline
 from hub.match.company import company_view, merge_companies
 from hub.match.review import (
     ReviewError,
@@ -23,7 +24,6 @@ from hub.match.review import (
     reject_candidate,
     unmerge,
 )
-from hub.pipeline import Pipeline
 from hub.records import Observation
 from hub.store.model import Company, CompanyDomain, MatchCandidate, MergeEvent, OutboxEvent
 from tests.assign.conftest import ACCOUNT_OWNER_ONLY, routing_from

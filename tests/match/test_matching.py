@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select, update
 from hub.config import ConnectorConfig, HubConfig, HubSection, MatchSection
 from hub.connectors import Batch
 from hub.export import export_contacts, without_ids
+from hub.ingest.pipeline import Pipeline
 from hub.match.batch import rededuplicate, train
 from hub.match.compare import Profile
 from hub.match.engine import ProbabilisticResolver
@@ -22,7 +23,6 @@ from hub.match.review import (
     reject_candidate,
     unmerge,
 )
-from hub.pipeline import Pipeline
 from hub.records import Observation
 from hub.store.model import (
     Contact,

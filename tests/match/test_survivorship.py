@@ -14,7 +14,8 @@ from sqlalchemy import Engine, select
 from hub.cli import main
 from hub.config import ConfigError, ConnectorConfig, HubConfig, SurvivorshipFields, load_config
 from hub.connectors import Batch
-from hub.manual import set_fields
+from hub.ingest.manual import set_fields
+from hub.ingest.pipeline import Pipeline
 from hub.match.golden import SURVIVORSHIP, golden_values
 from hub.match.survivorship import (
     FIELDS,
@@ -23,7 +24,6 @@ from hub.match.survivorship import (
     SurvivorshipPolicy,
     build_golden,
 )
-from hub.pipeline import Pipeline
 from hub.records import Observation
 from hub.store.model import Contact, OutboxEvent
 

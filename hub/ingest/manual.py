@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from hub.ingest.prepare import content_hash
 from hub.match.blocking import stored_keys
 from hub.match.canonical import Policy, canonical_person
 from hub.match.golden import rebuild_contact
 from hub.match.survivorship import MANUAL
-from hub.prepare import content_hash
 from hub.records import Observation, PersonData
 from hub.store.model import Contact, MatchKey, SourceRecord
 

@@ -1,0 +1,91 @@
+"""The state of one batch inside its transaction, and what every pass over it shares:
+rejecting a record to quarantine, the stored versions of the batch's records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.config import ConnectorConfig
+from hub.ingest.prepare import PreparedBatch, policy_salt
+from hub.ingest.quarantine import RecordRejected, quarantine
+from hub.logs import describe_error
+from hub.records import Observation
+from hub.store.db import among, chunks
+from hub.store.model import SourceRecord
+
+if TYPE_CHECKING:
+    from hub.ingest.pipeline import Pipeline
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    skipped_own: int = 0
+    merged: int = 0
+    contacts_created: int = 0
+    interactions: int = 0
+    held: str | None = None
+
+    def add(self, other: IngestStats) -> None:
+        for f in fields(self):
+            if f.name != "held":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.held = other.held or self.held
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class BatchState:
+    """One batch inside its transaction: what it holds and what it has done so far."""
+
+    def __init__(self, pipeline: Pipeline, session: Session, connector: ConnectorConfig,
+                 prepared: PreparedBatch, allow_deletes: bool = False):
+        self.p = pipeline
+        self.allow_deletes = allow_deletes
+        self.session = session
+        self.connector = connector
+        self.batch = prepared.batch
+        self.items = prepared.items
+        self.now = pipeline.clock()
+        self.existing: dict[str, SourceRecord] = {}
+        self.stats = IngestStats(received=len(prepared.items))
+        self.salt = policy_salt(pipeline.policy, connector.default_region)
+        self.touched: set[int] = set()
+        self.new_contacts: set[int] = set()
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    # -- the batch ---------------------------------------------------------------------
+
+    def _reject(self, observation: Observation, why: Exception | str) -> None:
+        self.stats.quarantined += 1
+        reason = why if isinstance(why, str) else str(why) if isinstance(why, RecordRejected) \
+            else f"could not be stored: {describe_error(why)}"
+        quarantine(self.session, self.connector.name, reason, None, observation.external_id,
+                   None, observation.model_dump(mode="json"), self.now)
+        self._keep_previous(observation.external_id)
+
+    def _keep_previous(self, external_id: str | None) -> None:
+        """A bad new version of a record keeps the good one it had in this snapshot:
+        quarantining an edit must never tombstone the record it edits."""
+        record = self.existing.get(external_id) if external_id else None
+        if record is not None and self.batch.token and record.deleted_at is None:
+            record.seen_token = self.batch.token
+
+    def _existing(self, external_ids: list[str]) -> dict[str, SourceRecord]:
+        found: dict[str, SourceRecord] = {}
+        for chunk in chunks(sorted(set(external_ids))):
+            for record in self.session.scalars(select(SourceRecord).where(
+                    SourceRecord.connector == self.connector.name,
+                    among(self.session, SourceRecord.external_id, chunk))):
+                found[record.external_id] = record
+        return found
