@@ -253,9 +253,9 @@ class Postgres:
 
 def run_hub(config: Path, sources: list[Source], truth: set[Pair], linkage: bool,
             engine_name: str, database_url: str, train_model: bool = False) -> HubResult:
-    from hub.runtime import Hub
+    from hub.service.runtime import Hub
+    from hub.service.sync import run_sync
     from hub.store.db import make_engine, upgrade
-    from hub.sync import run_sync
 
     started = time.perf_counter()
     if engine_name == "postgresql":

@@ -25,8 +25,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from hub.runtime import Hub
-from hub.sync import tune_gc
+from hub.service.runtime import Hub
+from hub.service.sync import tune_gc
 
 ROOT = Path(__file__).resolve().parent.parent
 

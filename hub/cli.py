@@ -18,8 +18,8 @@ from hub import __version__
 from hub.config import DEFAULT_CONFIG, ConfigError, load_config
 from hub.logs import configure_logging, describe_error
 from hub.plugins import HubPlugins
-from hub.runtime import Hub, connector_settings
 from hub.secrets import SecretError
+from hub.service.runtime import Hub, connector_settings
 from hub.store.db import SchemaError, current_revision, head_revision, make_engine, upgrade
 from hub.store.model import Contact, MergeEvent, QuarantineItem, SyncState
 
@@ -101,8 +101,8 @@ def main() -> None:
 @config_option
 def run(config_path: Path) -> None:
     """Run the daemon: every connector at its interval, until SIGTERM."""
-    from hub.daemon import Daemon
-    from hub.sync import tune_gc
+    from hub.service.daemon import Daemon
+    from hub.service.sync import tune_gc
 
     hub = open_hub(config_path, create=True)
     tune_gc()
@@ -121,7 +121,7 @@ def run(config_path: Path) -> None:
 def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path: Path,
          as_json: bool) -> None:
     """Sync one connector now, then exit."""
-    from hub.sync import run_sync, tune_gc
+    from hub.service.sync import run_sync, tune_gc
 
     hub = open_hub(config_path, create=True)
     tune_gc()
@@ -514,7 +514,7 @@ def reveal_option(func: F) -> F:
 def quarantine_list(show_all: bool, connector: str | None, limit: int, reveal: bool,
                     config_path: Path, as_json: bool) -> None:
     """List quarantined input (personal data masked unless --reveal)."""
-    from hub.quarantine import item_dict, list_items
+    from hub.service.quarantine import item_dict, list_items
 
     hub = open_hub(config_path)
     with hub.pipeline.sessions() as session:
@@ -532,7 +532,7 @@ def quarantine_list(show_all: bool, connector: str | None, limit: int, reveal: b
 @json_option
 def quarantine_show(item_id: int, reveal: bool, config_path: Path, as_json: bool) -> None:
     """One quarantined item with its payload (personal data masked unless --reveal)."""
-    from hub.quarantine import item_dict
+    from hub.service.quarantine import item_dict
 
     hub = open_hub(config_path)
     with hub.pipeline.sessions() as session:
@@ -552,7 +552,7 @@ def quarantine_show(item_id: int, reveal: bool, config_path: Path, as_json: bool
 def quarantine_retry(item_ids: tuple[int, ...], connector: str | None, config_path: Path,
                      as_json: bool) -> None:
     """Retry open items (all, or the given ids) after a config or mapping fix."""
-    from hub.quarantine import retry
+    from hub.service.quarantine import retry
 
     hub = open_hub(config_path, create=True)
     result = retry(hub, list(item_ids) or None, connector)
@@ -576,7 +576,7 @@ def quarantine_retry(item_ids: tuple[int, ...], connector: str | None, config_pa
 def quarantine_purge(item_ids: tuple[int, ...], older_than: int | None,
                      config_path: Path) -> None:
     """Delete quarantined items."""
-    from hub.quarantine import purge
+    from hub.service.quarantine import purge
 
     hub = open_hub(config_path)
     with hub.pipeline.sessions.begin() as session:

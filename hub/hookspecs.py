@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def crmhub_startup(hub: Any) -> None:
     """Called once when ``crmhub run`` or ``crmhub sync`` has loaded config and database.
 
-    :param hub: the running :class:`hub.daemon.Hub` (config, plugins, database engine).
+    :param hub: the running :class:`hub.service.runtime.Hub` (config, plugins, database engine).
     Returns nothing. An exception disables the plugin and is reported; startup goes on.
     """
 

@@ -78,7 +78,7 @@ def test_an_ingesting_process_collects_young_objects_less_often_and_never_rescan
         ) -> None:
     import gc
 
-    from hub.sync import GC_YOUNG_THRESHOLD, tune_gc
+    from hub.service.sync import GC_YOUNG_THRESHOLD, tune_gc
 
     before = gc.get_threshold()
     try:

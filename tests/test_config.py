@@ -12,8 +12,8 @@ from hub.cli import main
 from hub.config import ConfigError, HubSection, load_config, parse_duration
 from hub.connectors import Connector, ConnectorSettings
 from hub.plugins import HubPlugins
-from hub.runtime import connector_settings
 from hub.secrets import SecretRef
+from hub.service.runtime import connector_settings
 
 
 def write(path: Path, text: str) -> Path:

@@ -42,10 +42,10 @@ from hub import hookimpl
 from hub.connectors import Batch, Connector
 from hub.plugins import HubPlugins
 from hub.records import Observation
-from hub.runtime import Hub
+from hub.service.runtime import Hub
+from hub.service.sync import run_sync
 from hub.store.db import make_engine, upgrade
 from hub.store.model import OutboxEvent, SourceRecord, SyncState
-from hub.sync import run_sync
 from tests.test_crash_safety import (
     CONNECTOR,
     Generated,

@@ -36,10 +36,10 @@ from hub.export import export_contacts
 from hub.http import HttpClient, TransientHttpError
 from hub.plugins import HubPlugins
 from hub.records import Observation
-from hub.runtime import Hub
+from hub.service.runtime import Hub
+from hub.service.sync import SyncReport, run_sync
 from hub.store.db import is_sqlite, make_engine, upgrade
 from hub.store.model import OutboxEvent, SourceRecord, SyncState
-from hub.sync import SyncReport, run_sync
 from tests.test_crash_safety import comparable, sibling_database
 
 BASE = "https://api.example.test/v1/people"

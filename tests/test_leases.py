@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from hub import leases
-from hub.leases import HOST
+from hub.service import leases
+from hub.service.leases import HOST
+from hub.service.sync import next_delay
 from hub.store.db import session_factory
-from hub.sync import next_delay
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -50,8 +50,8 @@ def test_manual_sync_is_refused_while_the_connector_runs(tmp_path: object,
     from hub.config import HubConfig, LoadedConfig
     from hub.ingest.pipeline import Pipeline
     from hub.plugins import HubPlugins
-    from hub.runtime import Hub
-    from hub.sync import run_sync
+    from hub.service.runtime import Hub
+    from hub.service.sync import run_sync
 
     config = HubConfig.model_validate({"connectors": [{"name": "crm", "kind": "csv",
                                                         "settings": {"paths": ["x.csv"]}}]})

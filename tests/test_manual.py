@@ -72,7 +72,7 @@ def test_retention_drops_old_raw_payloads_and_quarantine_but_keeps_data(
         pipeline: Pipeline) -> None:
     from sqlalchemy import select
 
-    from hub.retention import purge_expired
+    from hub.service.retention import purge_expired
     from hub.store.model import QuarantineItem, SourceRecord
 
     old = observation("Engineer").model_copy(update={"raw": {"Title": "Engineer"}})

@@ -200,8 +200,8 @@ def test_sinks_strategies_and_comparators_are_collected_by_name() -> None:
 
 
 def test_the_daemon_calls_startup_and_shutdown_once_each(tmp_path: Path) -> None:
-    from hub.daemon import Daemon
-    from hub.runtime import Hub
+    from hub.service.daemon import Daemon
+    from hub.service.runtime import Hub
 
     calls: list[str] = []
 

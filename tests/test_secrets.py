@@ -17,8 +17,8 @@ from hub.config import HubSection
 from hub.connectors import Connector, ConnectorSettings
 from hub.logs import configure_logging, describe_error, mask_text
 from hub.plugins import HubPlugins
-from hub.runtime import Hub
 from hub.secrets import SecretError, SecretRef, resolve_secret
+from hub.service.runtime import Hub
 
 
 class TokenConnector(Connector):

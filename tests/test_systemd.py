@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.systemd import Notifier, Watchdog
+from hub.service.systemd import Notifier, Watchdog
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from hub.assign.rules import load_rules
 from hub.assign.visibility import VisibilityError, contact_filter
 from hub.cli import config_option, emit, fail, json_option, main, open_hub, table
 from hub.config import ConfigError
-from hub.runtime import Hub
+from hub.service.runtime import Hub
 from hub.store.model import Contact
 
 as_option = click.option("--as", "as_owner", help="Only what this owner may see.")

@@ -1,7 +1,7 @@
 """The part of ingest that needs no database: enrichment, content hash, normalisation.
 
 Pure functions of an Observation and the policy, so a sync runs them in its producer
-process (a second core) while the writer stores the previous batch (see hub.sync).
+process (a second core) while the writer stores the previous batch (see hub.service.sync).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def build_policy(config: HubConfig) -> Policy:
 class Prepared:
     """One observation after the steps that need no database.
 
-    Sent from the producer to the writer process (see hub.sync). The writer of a person
+    Sent from the producer to the writer process (see hub.service.sync). The writer of a person
     record reads only its header (external id, kind, deleted, observed_at, raw) and its
     canonical form, so the observation itself travels as pydantic JSON and is parsed
     only if something asks for it (a quarantined record, a company or interaction).
@@ -107,7 +107,7 @@ class PreparedBatch:
 class Preparer:
     """The part of ingest that needs no database: plugin enrichment, the content hash and
     normalisation. Pure, so a sync can run it in a second process while the first one
-    writes (see hub.sync)."""
+    writes (see hub.service.sync)."""
 
     def __init__(self, policy: Policy, plugins: HubPlugins | None = None):
         self.policy = policy

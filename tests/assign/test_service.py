@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import responses
 
-from hub.assign import service
 from hub.assign.engine import Routing
 from hub.config import ConfigError
-from hub.runtime import Hub
+from hub.service import routing as chores
+from hub.service.runtime import Hub
 from hub.store.db import session_factory
 from tests.assign.conftest import LEADS, OWNERS, T0, add_contact, current
 
@@ -44,15 +44,15 @@ secret = { env = "HOOK_SECRET" }
 """))
     hub.http.max_attempts = 1
     responses.post("https://hooks.example.com/x", status=200)
-    routing = service.routing_for(hub)
-    assert service.routing_for(hub) is routing  # loaded once per hub
+    routing = chores.routing_for(hub)
+    assert chores.routing_for(hub) is routing  # loaded once per hub
     with session_factory(hub.engine).begin() as session:
         contact = add_contact(session, email="lead@x.org")
         routing.after_batch(session, connector=LEADS, new_contact_ids=[contact],
                             changed_contact_ids=[], now=T0)
-    first = service.housekeeping(hub, T0 + timedelta(minutes=1))
+    first = chores.housekeeping(hub, T0 + timedelta(minutes=1))
     assert first["delivered"] == 1 and first["sla"] == 0
-    second = service.housekeeping(hub, T0 + timedelta(hours=3))
+    second = chores.housekeeping(hub, T0 + timedelta(hours=3))
     assert second["sla"] == 1 and second["delivered"] == 1
     assert current(hub.engine, contact).owner == "bob"
     sent = [json.loads(call.request.body) for call in responses.calls]

@@ -26,11 +26,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hub import children, leases
 from hub.connectors import FatalError, RetriableError
 from hub.ingest.state import IngestStats
 from hub.logs import describe_error
-from hub.runtime import Hub
+from hub.service import children, leases
+from hub.service.runtime import Hub
 from hub.store.db import database_unavailable, hold_open
 from hub.store.model import OutboxEvent, SyncState
 

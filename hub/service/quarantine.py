@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 from hub.connectors import Batch
 from hub.logs import mask_personal_data
 from hub.records import Observation
-from hub.runtime import Hub
+from hub.service.runtime import Hub
+from hub.service.sync import run_sync
 from hub.store.model import QuarantineItem
 
 
@@ -137,8 +138,6 @@ def _mask_observation(value: Any, mask: Callable[[str], str], path: tuple[str, .
 def retry(hub: Hub, ids: list[int] | None = None,
           connector: str | None = None) -> dict[str, Any]:
     """Retry open items; returns what was retried and what is still open afterwards."""
-    from hub.sync import run_sync  # the sync runner imports the pipeline, as we do
-
     now = datetime.now(UTC)
     configured = {c.name: c for c in hub.config.connectors}
     with hub.pipeline.sessions.begin() as session:

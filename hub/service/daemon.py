@@ -30,15 +30,15 @@ from types import FrameType
 
 from sqlalchemy import select
 
-from hub import children, leases
 from hub.config import ConfigError
 from hub.logs import describe_error
-from hub.retention import purge_expired
-from hub.runtime import Hub
+from hub.service import children, leases, routing
+from hub.service.retention import purge_expired
+from hub.service.runtime import Hub
+from hub.service.sync import SyncReport, dispatch_outbox, record_outcome, run_sync, run_timeout
+from hub.service.systemd import Notifier, Watchdog
 from hub.store.db import SchemaError
 from hub.store.model import SyncState
-from hub.sync import SyncReport, dispatch_outbox, record_outcome, run_sync, run_timeout
-from hub.systemd import Notifier, Watchdog
 
 log = logging.getLogger(__name__)
 _fork = multiprocessing.get_context("fork")
@@ -402,14 +402,12 @@ class Daemon:
         log.info("crmhub stopped")
 
     def route_if_due(self) -> None:
-        """SLA re-routing, inactive owners' leads and notifications (hub.assign.service)."""
-        from hub.assign import service
-
+        """SLA re-routing, inactive owners' leads and notifications (hub.service.routing)."""
         now = time.monotonic()
-        if self._last_routing is not None and now - self._last_routing < service.EVERY:
+        if self._last_routing is not None and now - self._last_routing < routing.EVERY:
             return
         self._last_routing = now
-        service.housekeeping(self.hub)
+        routing.housekeeping(self.hub)
 
     def purge_if_due(self) -> None:
         now = time.monotonic()

@@ -11,7 +11,7 @@ from typing import Any
 
 from hub.assign.delivery import deliver
 from hub.assign.engine import Routing
-from hub.runtime import Hub
+from hub.service.runtime import Hub
 
 log = logging.getLogger(__name__)
 EVERY = 60.0  # seconds between two passes
