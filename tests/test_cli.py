@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session
 
-from hub.cli import main
+from hub.cli.main import main
 from hub.export import without_ids
 from hub.ingest.quarantine import quarantine
 from hub.records import Observation

@@ -8,7 +8,7 @@ from typing import ClassVar
 import pytest
 from click.testing import CliRunner
 
-from hub.cli import main
+from hub.cli.main import main
 from hub.config import ConfigError, HubSection, load_config, parse_duration
 from hub.connectors import Connector, ConnectorSettings
 from hub.plugins import HubPlugins

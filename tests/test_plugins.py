@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from hub import hookimpl
-from hub.cli import main
+from hub.cli.main import main
 from hub.connectors import Connector
 from hub.plugins import HubPlugins
 

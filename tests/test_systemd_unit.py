@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
-from hub.cli import main
+from hub.cli.main import main
 from hub.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent

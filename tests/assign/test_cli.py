@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from hub.cli import main
+from hub.cli.main import main
 from hub.store.db import make_engine, session_factory, upgrade
 from tests.assign.conftest import add_contact
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
-from hub.cli import main
+from hub.cli.main import main
 from hub.config import ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
 from hub.export import export_contacts

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
-from hub.cli import main
+from hub.cli.main import main
 from hub.config import ConfigError, ConnectorConfig, HubConfig, SurvivorshipFields, load_config
 from hub.connectors import Batch
 from hub.ingest.manual import set_fields

@@ -1,5 +1,5 @@
 """``crmhub match``, ``crmhub review``, ``crmhub companies`` and ``crmhub unmerge``
-(registered by hub.cli)."""
+(registered by hub.cli.main)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
-from hub.cli import config_option, emit, fail, json_option, open_hub, table, visible_to
+from hub.cli.common import config_option, emit, fail, json_option, open_hub, table, visible_to
 from hub.config import parse_duration
+from hub.logs import mask_text
+from hub.match.batch import rededuplicate, train
 from hub.match.company import ENTITY as COMPANY
 from hub.match.company import CompanyMergeError, company_view, merge_companies
 from hub.match.engine import ProbabilisticResolver
@@ -71,8 +73,6 @@ def _progress(enabled: bool) -> Any:
 def match_train(max_pairs: int, random_pairs: int, seed: int, config_path: Path,
                 as_json: bool) -> None:
     """Estimate m/u probabilities from the stored data (EM); the daemon uses the result."""
-    from hub.match.batch import train
-
     hub = open_hub(config_path)
     show = sys.stderr.isatty() and not as_json
     with hub.pipeline.sessions.begin() as session:
@@ -104,8 +104,6 @@ def match_train(max_pairs: int, random_pairs: int, seed: int, config_path: Path,
 def match_run(since: str | None, dry_run: bool, config_path: Path, as_json: bool) -> None:
     """Re-deduplicate the whole store in batch (blocking, scoring, clustering)."""
     from datetime import timedelta
-
-    from hub.match.batch import rededuplicate
 
     hub = open_hub(config_path)
     cutoff = None
@@ -149,7 +147,6 @@ def match_keys(config_path: Path, as_json: bool) -> None:
         rows = [{"kind": p.kind, "key": p.value, "reason": p.reason, "since": p.created_at}
                 for p in session.scalars(select(SharedPoint).order_by(SharedPoint.id))]
     if not as_json:
-        from hub.logs import mask_text
         rows = [{**r, "key": mask_text(str(r["key"]))} for r in rows]
     emit(rows, as_json, lambda r: table(r, ["kind", "key", "reason", "since"]))
 

@@ -1,4 +1,4 @@
-"""``crmhub assign ...``, ``crmhub rules ...``: added to :data:`hub.cli.main` at import."""
+"""``crmhub assign ...``, ``crmhub rules ...`` (registered by hub.cli.main)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,20 @@ import click
 from sqlalchemy import select
 
 from hub.assign.conditions import OPERATORS, ConditionError, compile_condition, known_field
+from hub.assign.decide import skip_reason
 from hub.assign.engine import Routing, strategy_classes
+from hub.assign.live import LiveContext
 from hub.assign.model import Assignment, ContactScore
 from hub.assign.replay import parse_since, replay
 from hub.assign.rules import load_rules
 from hub.assign.visibility import VisibilityError, contact_filter
-from hub.cli import config_option, emit, fail, json_option, main, open_hub, table
-from hub.config import ConfigError
+from hub.cli.common import config_option, emit, fail, json_option, load_routing, open_hub, table
+from hub.config import ConfigError, load_config
+from hub.plugins import HubPlugins
 from hub.service.runtime import Hub
 from hub.store.model import Contact
 
 as_option = click.option("--as", "as_owner", help="Only what this owner may see.")
-
-
-def load_routing(hub: Hub) -> Routing:
-    try:
-        return Routing.load(hub.config, hub.plugins)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
 
 
 def _now() -> datetime:
@@ -260,9 +255,6 @@ def _rules_path(hub: Hub, path: Path | None) -> Path:
 @config_option
 def rules_check(rules_path: Path | None, config_path: Path) -> None:
     """Validate a rules file (exit 2 on errors); needs no database."""
-    from hub.config import load_config
-    from hub.plugins import HubPlugins
-
     path = rules_path
     if path is None:
         try:
@@ -344,9 +336,6 @@ def rules_test(rules_path: Path | None, since: str, moves: int, as_owner: str | 
 @json_option
 def rules_owners(config_path: Path, as_json: bool) -> None:
     """Owners with their team, role, open leads and availability now."""
-    from hub.assign.decide import skip_reason
-    from hub.assign.live import LiveContext
-
     hub = open_hub(config_path)
     routing = load_routing(hub)
     if routing.ruleset is None:
@@ -369,5 +358,3 @@ def rules_owners(config_path: Path, as_json: bool) -> None:
                                             "available", "working_now", "why_not"]))
 
 
-main.add_command(assign_group)
-main.add_command(rules_group)

@@ -1,0 +1,191 @@
+"""``crmhub contacts`` (list, show, explain, set, rebuild) and ``crmhub export``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from hub.cli.common import config_option, emit, fail, json_option, open_hub, table, visible_to
+from hub.export import export_contacts, export_objects, write_csv, write_jsonl
+from hub.ingest.manual import ManualError, set_fields
+from hub.match.golden import rebuild_store
+from hub.service.runtime import Hub
+from hub.store.model import Contact, MergeEvent
+
+# -- contacts / export -------------------------------------------------------------------
+
+
+@click.group("contacts")
+def contacts_group() -> None:
+    """Read and correct contacts."""
+
+
+@contacts_group.command("list")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--search", help="Substring of the name or e-mail.")
+@click.option("--as", "as_owner", help="Only what this owner may see.")
+@config_option
+@json_option
+def contacts_list(limit: int, search: str | None, as_owner: str | None, config_path: Path,
+                  as_json: bool) -> None:
+    """List contacts."""
+    hub = open_hub(config_path)
+    visible = visible_to(hub, as_owner)
+    rows = []
+    with hub.pipeline.sessions() as session:
+        for row in export_contacts(session, visible=visible):
+            text = json.dumps([row["full_name"], row["emails"]], ensure_ascii=False).lower()
+            if search and search.lower() not in text:
+                continue
+            rows.append(row)
+            if len(rows) >= limit:
+                break
+
+    def render(data: list[dict[str, Any]]) -> None:
+        table([{"id": r["id"], "name": r["full_name"],
+                "email": next((e["value"] for e in r["emails"]), None),
+                "phone": next((p["value"] for p in r["phones"]), None),
+                "company": (r["company"] or {}).get("name"), "sources": len(r["sources"]),
+                "owner": r["owner"]} for r in data],
+              ["id", "name", "email", "phone", "company", "sources", "owner"])
+
+    emit(rows, as_json, render)
+
+
+def _contact_row(hub: Hub, contact_id: int, as_owner: str | None = None) -> dict[str, Any]:
+    visible = visible_to(hub, as_owner)
+    with hub.pipeline.sessions() as session:
+        contact = session.get(Contact, contact_id)
+        if contact is None or (visible is not None and session.scalar(
+                select(Contact.id).where(Contact.id == contact_id, visible)) is None):
+            fail(f"no contact {contact_id}" + (f" visible to {as_owner}" if as_owner else ""))
+        assert contact is not None
+        if contact.merged_into_id is not None:
+            fail(f"contact {contact_id} was merged into {contact.merged_into_id}")
+        row = next(export_objects(session, [contact]))
+        row["provenance"] = contact.provenance
+        row["flags"] = contact.flags
+        row["merges"] = [{"id": m.id, "survivor_id": m.survivor_id, "merged_id": m.merged_id,
+                          "score": m.score, "decided_by": m.decided_by, "reason": m.reason,
+                          "at": m.created_at.isoformat(), "undone_at": m.undone_at}
+                         for m in session.scalars(select(MergeEvent).where(
+                             (MergeEvent.survivor_id == contact_id)
+                             | (MergeEvent.merged_id == contact_id)).order_by(MergeEvent.id))]
+        return row
+
+
+@contacts_group.command("show")
+@click.argument("contact_id", type=int)
+@click.option("--as", "as_owner", help="Only if this owner may see it.")
+@config_option
+@json_option
+def contacts_show(contact_id: int, as_owner: str | None, config_path: Path,
+                  as_json: bool) -> None:
+    """One golden record."""
+    row = _contact_row(open_hub(config_path), contact_id, as_owner)
+    emit(row, as_json, lambda r: click.echo(json.dumps(
+        {k: v for k, v in r.items() if k != "provenance"}, indent=2, ensure_ascii=False)))
+
+
+@contacts_group.command("explain")
+@click.argument("contact_id", type=int)
+@click.option("--as", "as_owner", help="Only if this owner may see it.")
+@config_option
+@json_option
+def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
+                     as_json: bool) -> None:
+    """Where each value of a contact came from, and every merge it took part in."""
+    row = _contact_row(open_hub(config_path), contact_id, as_owner)
+
+    def render(r: dict[str, Any]) -> None:
+        click.echo(f"contact {r['id']}: {r['full_name']}")
+        for name, origin in sorted(r["provenance"].items()):
+            click.echo(f"  {name:28} {origin['connector']}:{origin['external_id']}  "
+                       f"observed {origin['observed_at']}  ({origin['rule']})")
+        for m in r["merges"]:
+            click.echo(f"  merge {m['id']}: {m['merged_id']} -> {m['survivor_id']} "
+                       f"by {m['decided_by']}, score {m['score']}: {m['reason']}")
+        for flag in r["flags"]:
+            click.echo(f"  flag: {flag}")
+
+    emit({"id": row["id"], "provenance": row["provenance"], "merges": row["merges"],
+          "flags": row["flags"], "full_name": row["full_name"]}, as_json, render)
+
+
+@contacts_group.command("set")
+@click.argument("contact_id", type=int)
+@click.argument("assignments", nargs=-1, required=True)
+@config_option
+def contacts_set(contact_id: int, assignments: tuple[str, ...], config_path: Path) -> None:
+    """Correct fields by hand (FIELD=VALUE ...); wins over every connector."""
+    pairs = {}
+    for item in assignments:
+        if "=" not in item:
+            fail(f"{item!r} is not FIELD=VALUE", 2)
+        key, value = item.split("=", 1)
+        pairs[key.strip()] = value.strip()
+    hub = open_hub(config_path)
+    try:
+        with hub.pipeline.sessions.begin() as session:
+            set_fields(session, contact_id, pairs, hub.pipeline.policy)
+    except ManualError as exc:
+        fail(str(exc), 2)
+    click.echo(f"contact {contact_id} updated: {', '.join(sorted(pairs))}")
+
+
+@contacts_group.command("rebuild")
+@click.argument("contact_ids", nargs=-1, type=int)
+@click.option("--all", "everything", is_flag=True, help="Every live contact.")
+@config_option
+@json_option
+def contacts_rebuild(contact_ids: tuple[int, ...], everything: bool, config_path: Path,
+                     as_json: bool) -> None:
+    """Recompute golden records from their sources under the current survivorship policy
+    (after changing [match.survivorship]); changed ones are rescored and announced."""
+    if bool(contact_ids) == everything:
+        fail("name contact ids or --all (not both)", 2)
+    hub = open_hub(config_path)
+    now = datetime.now(UTC)
+
+    def show(done: int, total: int) -> None:
+        if sys.stderr.isatty() and not as_json:
+            click.echo(f"\r{done}/{total} contacts", nl=False, err=True)
+
+    rebuilt, changed = rebuild_store(
+        hub.pipeline.sessions, None if everything else list(contact_ids), now,
+        after=lambda session, ids: hub.pipeline.routing.rescore(session, ids, now),
+        progress=show)
+    emit({"rebuilt": rebuilt, "changed": changed}, as_json, lambda r: click.echo(
+        f"{r['rebuilt']} contacts rebuilt, {r['changed']} changed"))
+
+
+@click.group("export")
+def export_group() -> None:
+    """Export golden records."""
+
+
+@export_group.command("contacts")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True)
+@click.option("--as", "as_owner", help="Only what this owner may see.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="File (default stdout).")
+@config_option
+def export_contacts_cmd(fmt: str, as_owner: str | None, output: Path | None,
+                        config_path: Path) -> None:
+    """Every live contact with the export keys of DESIGN.md §6."""
+    hub = open_hub(config_path)
+    out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    with hub.pipeline.sessions() as session:
+        rows = export_contacts(session, visible=visible_to(hub, as_owner))
+        count = write_csv(rows, out) if fmt == "csv" else write_jsonl(rows, out)
+    if output:
+        out.close()
+        click.echo(f"{count} contacts written to {output}", err=True)
+
+

@@ -1,0 +1,34 @@
+"""The ``crmhub`` group, and every command group registered on it, here and only here."""
+
+from __future__ import annotations
+
+import click
+
+from hub import __version__
+from hub.cli import contacts, match, operations, quarantine, routing
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="crmhub")
+def main() -> None:
+    """crmhub: contacts from every source in one deduplicated, routed model."""
+
+
+COMMANDS: tuple[click.Command, ...] = (
+    # run / sync / status, config, plugins, db
+    operations.run, operations.sync, operations.status, operations.config_group,
+    operations.plugins, operations.db_group,
+    # contacts, export, quarantine
+    contacts.contacts_group, contacts.export_group, quarantine.quarantine_group,
+    # matching: match, review, companies, unmerge
+    *match.COMMANDS,
+    # routing: assign, rules
+    routing.assign_group, routing.rules_group,
+)
+
+for command in COMMANDS:
+    main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""``crmhub run``, ``sync``, ``status``, ``config check``, ``plugins`` and ``db``."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub.assign.delivery import delivery_status
+from hub.assign.engine import Routing
+from hub.cli.common import config_option, emit, fail, json_option, open_hub, table
+from hub.config import ConfigError, load_config
+from hub.logs import describe_error
+from hub.plugins import HubPlugins
+from hub.secrets import SecretError
+from hub.service.daemon import Daemon
+from hub.service.runtime import connector_settings
+from hub.service.sync import run_sync, tune_gc
+from hub.store.db import SchemaError, current_revision, head_revision, make_engine, upgrade
+from hub.store.model import Contact, QuarantineItem, SyncState
+
+# -- run / sync / status ---------------------------------------------------------------
+
+
+@click.command()
+@config_option
+def run(config_path: Path) -> None:
+    """Run the daemon: every connector at its interval, until SIGTERM."""
+    hub = open_hub(config_path, create=True)
+    tune_gc()
+    daemon = Daemon(config_path, hub)
+    daemon.install_signals()
+    sys.exit(daemon.serve())
+
+
+@click.command()
+@click.argument("name")
+@click.option("--full", is_flag=True, help="Re-read everything, ignoring the cursor.")
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@click.option("--allow-deletes", is_flag=True, help="Apply a held mass delete.")
+@config_option
+@json_option
+def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path: Path,
+         as_json: bool) -> None:
+    """Sync one connector now, then exit."""
+    hub = open_hub(config_path, create=True)
+    tune_gc()
+    try:
+        hub.config.connector(name)
+    except KeyError as exc:
+        fail(str(exc.args[0]), 2)
+    show = sys.stderr.isatty() and not as_json
+
+    def progress(report: Any) -> None:
+        if show:
+            s = report.stats
+            click.echo(f"\r{name}: {report.batches} batches, {s.received} records "
+                       f"({s.created} new, {s.updated} changed, {s.quarantined} quarantined)",
+                       nl=False, err=True)
+
+    report = run_sync(hub, name, full=full, dry_run=dry_run, allow_deletes=allow_deletes,
+                      progress=progress)
+    if show:
+        click.echo("", err=True)
+    data = report.as_dict() | {"dry_run": dry_run}
+
+    def render(d: dict[str, Any]) -> None:
+        if report.error_kind == "busy":
+            click.echo(f"{name}: not started, {d['error']}", err=True)
+            return
+        head = "would change (dry run)" if dry_run else "done"
+        click.echo(f"{name}: {head} in {d['seconds']}s — {d['received']} records: "
+                   f"{d['created']} new, {d['updated']} changed, {d['unchanged']} unchanged, "
+                   f"{d['deleted']} deleted, {d['quarantined']} quarantined, "
+                   f"{d['skipped_own']} own people skipped; {d['contacts_created']} contacts "
+                   f"created, {d['merged']} merged")
+        if d["held"]:
+            click.echo(f"HELD: {d['held']}")
+        if d["error"]:
+            click.echo(f"FAILED: {d['error']}", err=True)
+
+    emit(data, as_json, render)
+    hub.close()
+    sys.exit(0 if report.ok and not report.stats.held else 1)
+
+
+@click.command()
+@config_option
+@json_option
+def status(config_path: Path, as_json: bool) -> None:
+    """Per connector: last success, last error, records, lag."""
+    hub = open_hub(config_path)
+    now = datetime.now(UTC)
+    rows = []
+    with hub.pipeline.sessions() as session:
+        for cfg in hub.config.connectors:
+            state = session.get(SyncState, cfg.name)
+            last = state.last_success if state else None
+            if not cfg.enabled:
+                label = "disabled"
+            elif state is None or state.last_attempt is None:
+                label = "never run"
+            elif state.held:
+                label = "held"
+            elif state.consecutive_failures:
+                label = f"failing ({state.consecutive_failures}x)"
+            else:
+                label = "ok"
+            rows.append({
+                "name": cfg.name, "kind": cfg.kind,
+                "last_success": last.isoformat() if last else None,
+                "last_error": state.last_error if state else None,
+                "records": state.records if state else 0,
+                "lag_s": round((now - last).total_seconds()) if last else None,
+                "state": label, "held": state.held if state else None,
+                "next_run": state.next_run.isoformat() if state and state.next_run else None,
+            })
+        contacts = session.scalar(select(func.count()).select_from(Contact).where(
+            Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None))) or 0
+        open_items = session.scalar(select(func.count()).select_from(QuarantineItem).where(
+            QuarantineItem.status == "open")) or 0
+        notifications = delivery_status(session)
+    data = {"connectors": rows, "contacts": contacts, "quarantine_open": open_items,
+            "notifications": notifications}
+
+    def render(d: dict[str, Any]) -> None:
+        table(d["connectors"], ["name", "kind", "state", "records", "last_success", "lag_s",
+                                "last_error"])
+        click.echo(f"\n{d['contacts']} contacts; {d['quarantine_open']} quarantined item(s)")
+        if d["notifications"]:
+            click.echo("\nnotifications:")
+            table(d["notifications"], ["sink", "delivered", "pending", "failing", "dead",
+                                       "next_attempt", "last_error"])
+
+    emit(data, as_json, render)
+
+
+# -- config / plugins / db -----------------------------------------------------------------
+
+
+@click.group("config")
+def config_group() -> None:
+    """Configuration."""
+
+
+@config_group.command("check")
+@config_option
+def config_check(config_path: Path) -> None:
+    """Validate the config files and every connector's settings (exit 2 on errors)."""
+    try:
+        loaded = load_config(config_path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        click.echo(f"{len(exc.issues)} error(s)", err=True)
+        sys.exit(2)
+    plugins = HubPlugins.load()
+    _, issues = connector_settings(loaded, plugins)
+    try:
+        Routing.load(loaded.config, plugins)  # the rules and scoring files
+    except ConfigError as exc:
+        issues.extend(exc.issues)
+    for info in plugins.infos.values():
+        if info.error:
+            click.echo(f"warning: plugin {info.name} disabled: {info.error}", err=True)
+    if issues:
+        for issue in issues:
+            click.echo(str(issue), err=True)
+        click.echo(f"{len(issues)} error(s)", err=True)
+        sys.exit(2)
+    files = ", ".join(str(f) for f in loaded.files)
+    click.echo(f"ok: {len(loaded.config.connectors)} connector(s) from {files}")
+
+
+@click.command()
+@json_option
+def plugins(as_json: bool) -> None:
+    """List plugins: name, version, hooks, load errors."""
+    loaded = HubPlugins.load()
+    rows = [{"name": i.name, "version": i.version, "module": i.module, "hooks": i.hooks,
+             "error": i.error} for i in loaded.infos.values()]
+    kinds = {k: loaded.provider_of("crmhub_register_connectors", k)
+             for k in loaded.connector_classes()}
+
+    def render(data: dict[str, Any]) -> None:
+        table([{**r, "hooks": ", ".join(h.removeprefix("crmhub_") for h in r["hooks"]),
+                "error": r["error"] or "ok"} for r in data["plugins"]],
+              ["name", "version", "hooks", "error"])
+        click.echo("\nconnector kinds: " + ", ".join(
+            f"{k} ({p})" for k, p in sorted(data["connector_kinds"].items())))
+
+    emit({"plugins": rows, "connector_kinds": kinds}, as_json, render)
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@config_option
+def db_upgrade(config_path: Path) -> None:
+    """Apply schema migrations."""
+    try:
+        url = load_config(config_path).config.hub.url()
+    except (ConfigError, SecretError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+    except SchemaError as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(f"cannot use the database: {describe_error(exc)}")
+    click.echo(f"database at {head_revision()} (was {before or 'empty'})")
+
+
+@db_group.command("current")
+@config_option
+def db_current(config_path: Path) -> None:
+    """Print the schema revision of the database and the one this crmhub needs."""
+    url = load_config(config_path).config.hub.url()
+    click.echo(f"database: {current_revision(make_engine(url)) or 'empty'}; "
+               f"this crmhub: {head_revision()}")
+
+
