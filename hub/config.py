@@ -36,7 +36,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +61,12 @@ _NOT_A_SETTING = ("write CRMHUB_<SECTION>__<KEY>, e.g. CRMHUB_HUB__LOG_LEVEL (a 
                   'secret reference names, { env = "..." }, is not read as a setting)')
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """``did you mean 'x'?`` for the choice closest to a misspelt ``word``, if one is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean {close[0]!r}?" if close else None
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -157,10 +163,9 @@ def _check_region(value: str | None) -> str | None:
 
 def _check_policy(value: Any) -> Any:
     if isinstance(value, str) and value not in POLICIES:
-        close = difflib.get_close_matches(value, POLICIES, n=1)
         raise PydanticCustomError(
             "unknown_policy", "unknown survivorship policy '{policy}'",
-            {"policy": value, "hint": f"did you mean {close[0]!r}?" if close else
+            {"policy": value, "hint": did_you_mean(value, POLICIES) or
              f"use one of {', '.join(POLICIES)}"})
     return value
 
@@ -640,8 +645,7 @@ def validation_issues(exc: ValidationError, raw: Any, file_of: Any,
         if error["type"] == "extra_forbidden":
             message = "unknown key"
             known = _fields_at(model, loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else (
+            hint = did_you_mean(str(loc[-1]), known) or (
                 f"known keys here: {', '.join(known)}" if known else "remove it")
         elif error["type"] == "missing":
             message = "required key is missing"

@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from hub.clock import utcnow
 from hub.records import Observation
 
 if TYPE_CHECKING:
@@ -96,10 +97,6 @@ class CheckResult:
 SecretResolver = Callable[[Any], str]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class ConnectorContext:
     """What the core hands a connector: shared HTTP, secrets, a logger, a clock."""
@@ -107,7 +104,7 @@ class ConnectorContext:
     http: HttpClient
     resolve_secret: SecretResolver
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = utcnow
     default_region: str | None = None
     dry_run: bool = False  # a dry run: read, but change nothing in the source either
 

@@ -36,6 +36,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, retry_if
 from tenacity.stop import stop_after_attempt
 
 from hub import __version__
+from hub.clock import utcnow
 from hub.connectors import FatalError, RetriableError
 
 __all__ = [
@@ -128,10 +129,6 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class HttpClient:
     """A ``requests.Session`` with crmhub's timeouts, retry policy and error classification.
 
@@ -152,7 +149,7 @@ class HttpClient:
         max_retry_after: float = 300.0,
         retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
         if max_attempts < 1:

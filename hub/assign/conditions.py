@@ -19,11 +19,12 @@ rules is evaluated in microseconds, and every error names the key path and a hin
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from hub.config import did_you_mean
 
 Facts = Mapping[str, Any]
 Predicate = Callable[[Facts], bool]
@@ -89,11 +90,8 @@ def known_field(path: str) -> bool:
 
 
 def _field_hint(path: str) -> str:
-    close = difflib.get_close_matches(path, [p.replace("*", "KEY") for p in FIELDS], n=1,
-                                      cutoff=0.6)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return "fields: " + ", ".join(sorted(FIELDS)).replace("*", "KEY")
+    return did_you_mean(path, [p.replace("*", "KEY") for p in FIELDS]) or \
+        "fields: " + ", ".join(sorted(FIELDS)).replace("*", "KEY")
 
 
 def compile_condition(raw: Any, key: str = "when") -> Condition:
@@ -137,9 +135,8 @@ def _explicit(raw: dict[str, Any], key: str, fields: set[str]) -> Predicate:
     extra = set(raw) - {"field", "op", "value"}
     if extra:
         name = sorted(extra)[0]
-        close = difflib.get_close_matches(name, ["field", "op", "value"], n=1)
         raise ConditionError(f"{key}.{name}", "unknown key in a condition",
-                             f"did you mean {close[0]!r}?" if close else
+                             did_you_mean(name, ["field", "op", "value"]) or
                              "a condition has field, op and value")
     if "field" not in raw:
         raise ConditionError(f"{key}.field", "required key is missing",
@@ -243,9 +240,8 @@ def _as_number(value: Any) -> float | None:
 
 def _operator(path: str, op: Any, operand: Any, key: str) -> Predicate:
     if op not in OPERATORS:
-        close = difflib.get_close_matches(str(op), OPERATORS, n=1)
         raise ConditionError(key, f"unknown operator {op!r}",
-                             f"did you mean {close[0]!r}?" if close else
+                             did_you_mean(str(op), OPERATORS) or
                              f"operators: {', '.join(OPERATORS)}")
     if op in ("exists", "missing"):
         if operand is not True:

@@ -35,7 +35,17 @@ from hub.assign.sla import find_touch
 from hub.assign.strategies import BUILTIN, Lead, Strategy
 from hub.config import ConnectorConfig, HubConfig
 from hub.plugins import HubPlugins
-from hub.store.model import Company, Contact, MergeEvent, OutboxEvent, SourceRecord, table_of
+from hub.store.db import chunks
+from hub.store.model import (
+    Company,
+    Contact,
+    Interaction,
+    InteractionContact,
+    MergeEvent,
+    OutboxEvent,
+    SourceRecord,
+    table_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +197,7 @@ class Routing:
     def _merges(self, session: Session, contact_ids: Iterable[int],
                 now: datetime) -> list[Merge]:
         """The merges made at ``now`` (this transaction) into these contacts."""
-        return [Merge(*row) for chunk in _chunks(sorted(set(contact_ids)))
+        return [Merge(*row) for chunk in chunks(sorted(set(contact_ids)))
                 for row in session.execute(
                     select(MergeEvent.id, MergeEvent.survivor_id, MergeEvent.merged_id)
                     .where(MergeEvent.entity == "contact", MergeEvent.action == "merge",
@@ -201,8 +211,6 @@ class Routing:
         scored = self.scoring is not None and self.scoring.reads_interactions
         if not scored and not self.lifecycle.on_interactions:
             return set(), {}
-        from hub.store.model import Interaction, InteractionContact
-
         rows = session.execute(
             select(InteractionContact.contact_id, Interaction.id, Interaction.channel,
                    Interaction.direction, Interaction.status, SourceRecord.first_seen,
@@ -257,7 +265,7 @@ class Routing:
                 return []
             return list(session.scalars(query.where(Contact.owner.in_(sorted(inactive)))
                                         .limit(limit)))
-        return sorted(c for chunk in _chunks(sorted(set(ids)))
+        return sorted(c for chunk in chunks(sorted(set(ids)))
                       for c in session.scalars(query.where(Contact.id.in_(chunk))))
 
     # -- routing -----------------------------------------------------------------------
@@ -287,7 +295,7 @@ class Routing:
         sync_directory(session, ruleset, now)
         ids = [c for c, _ in contacts]
         owned = _hold(session, ids)
-        current = {a.contact_id: a for chunk in _chunks(ids) for a in session.scalars(
+        current = {a.contact_id: a for chunk in chunks(ids) for a in session.scalars(
             select(Assignment).where(Assignment.contact_id.in_(chunk), Assignment.current)
             .execution_options(populate_existing=True))}
         routable: list[tuple[int, str]] = []
@@ -470,7 +478,7 @@ class Routing:
             return 0
         session.flush()
         changed = 0
-        for part in _chunks(list(ids), chunk):
+        for part in chunks(list(ids), chunk):
             facts = load_facts(session, part, now=now, interactions=self.interaction_facts
                                or self.lifecycle.reads_interactions
                                or self.scoring.interaction_facts,
@@ -560,7 +568,7 @@ def _hold(session: Session, contact_ids: list[int]) -> dict[int, Any]:
     query = select(Contact.id, Contact.owner, Contact.merged_into_id, Contact.deleted_at)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return {row.id: row for chunk in _chunks(sorted(set(contact_ids)))
+    return {row.id: row for chunk in chunks(sorted(set(contact_ids)))
             for row in session.execute(query.where(Contact.id.in_(chunk)))}
 
 
@@ -602,14 +610,12 @@ def _lockable(session: Session, contact_ids: list[int]) -> set[int]:
     if not contact_ids or session.get_bind().dialect.name != "postgresql":
         return set(contact_ids)
     free: set[int] = set()
-    for chunk in _chunks(sorted(set(contact_ids))):
+    for chunk in chunks(sorted(set(contact_ids))):
         free.update(session.scalars(select(Contact.id).where(Contact.id.in_(chunk))
                                     .with_for_update(skip_locked=True)))
     return free
 
 
-def _chunks(values: list[int], size: int = 500) -> list[list[int]]:
-    return [values[i:i + size] for i in range(0, len(values), size)]
 
 
 __all__ = ["MANUAL", "NEW", "ON_DEMAND", "OWNER_INACTIVE", "SLA", "Routed", "Routing",

@@ -7,13 +7,14 @@ Interaction counts are loaded only when some condition reads them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.store.db import chunks
 from hub.store.model import (
     Company,
     CompanyDomain,
@@ -26,11 +27,6 @@ from hub.store.model import (
 
 INTERACTION_FIELDS = {"interactions.count", "interactions.inbound", "interactions.outbound",
                       "interactions.days_since_last"}
-
-
-def _chunks(values: list[int], size: int = 500) -> Iterable[list[int]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 _CONTACT_COLUMNS = (
@@ -94,13 +90,13 @@ def load_facts(session: Session, contact_ids: list[int], *, source: str | None =
     others get ``_points = False``); ``sources=False`` skips the connectors list."""
     ids = sorted(set(contact_ids))
     contacts: dict[int, Any] = {}
-    for chunk in _chunks(ids):  # columns, not entities: provenance JSON is never decoded
+    for chunk in chunks(ids):  # columns, not entities: provenance JSON is never decoded
         for contact in session.execute(select(*_CONTACT_COLUMNS).where(Contact.id.in_(chunk))):
             contacts[contact.id] = contact
     company_ids = sorted({c.company_id for c in contacts.values() if c.company_id})
     companies: dict[int, Any] = {}
     domains: dict[int, list[str]] = {}
-    for chunk in _chunks(company_ids):
+    for chunk in chunks(company_ids):
         for found in session.execute(select(*_COMPANY_COLUMNS).where(Company.id.in_(chunk))):
             companies[found.id] = found
         for company_id, domain in session.execute(
@@ -110,7 +106,7 @@ def load_facts(session: Session, contact_ids: list[int], *, source: str | None =
     points: dict[int, dict[str, list[str]]] = {}
     connectors: dict[int, set[str]] = {}
     wanted = list(contacts) if points_for is None else sorted(set(points_for) & set(contacts))
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         for contact_id, kind, value in session.execute(
                 select(ContactPoint.contact_id, ContactPoint.kind, ContactPoint.value)
                 .where(ContactPoint.contact_id.in_(chunk), ContactPoint.kind.in_(
@@ -120,7 +116,7 @@ def load_facts(session: Session, contact_ids: list[int], *, source: str | None =
             mine = points.setdefault(contact_id, {"email": [], "phone": []})
             if value not in mine[kind]:
                 mine[kind].append(value)
-    for chunk in _chunks(list(contacts)) if sources else ():
+    for chunk in chunks(list(contacts)) if sources else ():
         for source_contact, connector in session.execute(
                 select(SourceRecord.contact_id, SourceRecord.connector).distinct()
                 .where(SourceRecord.contact_id.in_(chunk), SourceRecord.deleted_at.is_(None))):
@@ -147,7 +143,7 @@ def add_interaction_facts(session: Session, facts: dict[int, dict[str, Any]],
         facts[contact_id].update({"interactions.count": 0, "interactions.inbound": 0,
                                   "interactions.outbound": 0,
                                   "interactions.days_since_last": None})
-    for chunk in _chunks(list(facts)):
+    for chunk in chunks(list(facts)):
         for contact_id, direction, count, last in session.execute(
                 select(InteractionContact.contact_id, Interaction.direction,
                        func.count(func.distinct(Interaction.id)), func.max(Interaction.occurred_at))

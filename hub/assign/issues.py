@@ -6,14 +6,13 @@ and name (owners and teams by id), so an admin finds it in a long file.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from hub.config import ConfigIssue
+from hub.config import ConfigIssue, did_you_mean
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"  # owner, team and queue ids
 
@@ -51,8 +50,7 @@ def validation_issues(exc: ValidationError, raw: dict[str, Any], file: str, pref
         if error["type"] == "extra_forbidden":
             message = "unknown key"
             known = known_keys(model, error["loc"][:-1])
-            close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else (
+            hint = did_you_mean(str(error["loc"][-1]), known) or (
                 f"known keys here: {', '.join(sorted(known))}" if known else None)
         elif error["type"] == "missing":
             message = "required key is missing"

@@ -52,6 +52,7 @@ from sqlalchemy.orm import Session
 from hub.assign.facts import INTERACTION_FIELDS, load_facts
 from hub.assign.model import StageChange
 from hub.assign.scoring import LifecycleConfig, Transition
+from hub.store.db import chunks
 from hub.store.model import Contact, OutboxEvent, table_of
 
 DEFAULT_STAGES = ["lead", "prospect", "customer", "loyal", "lost"]
@@ -149,7 +150,7 @@ class Lifecycle:
         if not merges:
             return 0
         ids = sorted({m.survivor_id for m in merges} | {m.merged_id for m in merges})
-        rows = {row.id: row for chunk in _chunks(ids) for row in session.execute(
+        rows = {row.id: row for chunk in chunks(ids) for row in session.execute(
             select(Contact.id, Contact.stage, Contact.merged_into_id)
             .where(Contact.id.in_(chunk)))}
         stage = {c: row.stage for c, row in rows.items()}
@@ -217,7 +218,3 @@ class Lifecycle:
             session.execute(insert(table_of(StageChange)), moves)
             session.execute(insert(table_of(OutboxEvent)), events)
         return len(moves)
-
-
-def _chunks(values: list[int], size: int = 500) -> list[list[int]]:
-    return [values[i:i + size] for i in range(0, len(values), size)]

@@ -258,22 +258,7 @@ class LiveContext:
             owners = list(dict.fromkeys(found))
             self.inputs["account"] = owners
             return owners
-        company_ids: set[int] = set()
-        contact = self.session.get(Contact, lead.contact_id)
-        if contact is not None and contact.company_id:
-            company_ids.add(contact.company_id)
-        domain = facts.get("contact.email_domain")
-        if domain:
-            company_ids.update(self.session.scalars(select(CompanyDomain.company_id).where(
-                CompanyDomain.domain == domain)))
-        if company_ids:
-            rows = self.session.execute(
-                select(Contact.owner, func.count().label("n")).where(
-                    Contact.company_id.in_(sorted(company_ids)), Contact.owner.is_not(None),
-                    Contact.id != lead.contact_id, Contact.merged_into_id.is_(None),
-                    Contact.deleted_at.is_(None))
-                .group_by(Contact.owner).order_by(func.count().desc(), Contact.owner))
-            found.extend(owner for owner, _ in rows if owner is not None)
+        found += colleague_owners(self.session, lead)
         owners = list(dict.fromkeys(found))
         self.inputs["account"] = owners
         return owners
@@ -285,3 +270,26 @@ class LiveContext:
     def owner_capacity(self, owner: str) -> int | None:
         info = self.ruleset.owners.get(owner)
         return info.spec.capacity if info is not None else None
+
+
+def colleague_owners(session: Session, lead: Lead) -> list[str]:
+    """The owners of the lead's colleagues, most colleagues first (then by name): contacts
+    of the lead's company or of the company its e-mail domain belongs to, the lead aside.
+    The ``account`` strategy's query, live and in a replay."""
+    company_ids: set[int] = set()
+    contact = session.get(Contact, lead.contact_id)
+    if contact is not None and contact.company_id:
+        company_ids.add(contact.company_id)
+    domain = lead.facts.get("contact.email_domain")
+    if domain:
+        company_ids.update(session.scalars(select(CompanyDomain.company_id).where(
+            CompanyDomain.domain == domain)))
+    if not company_ids:
+        return []
+    rows = session.execute(
+        select(Contact.owner, func.count().label("n")).where(
+            Contact.company_id.in_(sorted(company_ids)), Contact.owner.is_not(None),
+            Contact.id != lead.contact_id, Contact.merged_into_id.is_(None),
+            Contact.deleted_at.is_(None))
+        .group_by(Contact.owner).order_by(func.count().desc(), Contact.owner))
+    return [owner for owner, _ in rows if owner is not None]

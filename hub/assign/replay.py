@@ -25,10 +25,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.assign.decide import Decision, decide
+from hub.assign.live import colleague_owners
 from hub.assign.model import Assignment
 from hub.assign.rules import OwnerInfo, RuleSet
 from hub.assign.strategies import Lead
-from hub.store.model import CompanyDomain, Contact
+from hub.config import parse_duration
+from hub.store.model import Contact
 
 
 def _label(owner: str | None, queue: str | None) -> str:
@@ -148,20 +150,7 @@ class ReplayContext:
         if "account" in self.stored:
             return list(self.stored["account"])
         found = [str(lead.facts["company.owner"])] if lead.facts.get("company.owner") else []
-        domain = lead.facts.get("contact.email_domain")
-        company_ids = set(self.session.scalars(select(CompanyDomain.company_id).where(
-            CompanyDomain.domain == domain))) if domain else set()
-        contact = self.session.get(Contact, lead.contact_id)
-        if contact is not None and contact.company_id:
-            company_ids.add(contact.company_id)
-        if company_ids:
-            found += [o for o, _ in self.session.execute(
-                select(Contact.owner, func.count()).where(
-                    Contact.company_id.in_(sorted(company_ids)), Contact.owner.is_not(None),
-                    Contact.id != lead.contact_id, Contact.merged_into_id.is_(None),
-                    Contact.deleted_at.is_(None))
-                .group_by(Contact.owner).order_by(func.count().desc(), Contact.owner))
-                if o is not None]
+        found += colleague_owners(self.session, lead)
         return list(dict.fromkeys(found))
 
     def owner_weight(self, owner: str) -> float:
@@ -235,8 +224,6 @@ def replay(session: Session, ruleset: RuleSet, *, since: datetime,
 
 def parse_since(text: str, now: datetime) -> datetime:
     """``30d``, ``12h``, ``2w`` ago, or an ISO date/time."""
-    from hub.config import parse_duration
-
     try:
         return now - timedelta(seconds=parse_duration(text))
     except ValueError:

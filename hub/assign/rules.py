@@ -35,7 +35,6 @@ names the file, the rule (index and name) or owner, the key, and a hint.
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -59,7 +58,7 @@ from hub.assign.issues import digest as _digest
 from hub.assign.issues import label as _label
 from hub.assign.issues import validation_issues as _issues
 from hub.assign.strategies import Strategy, StrategyParams
-from hub.config import ConfigError, ConfigIssue, parse_duration
+from hub.config import ConfigError, ConfigIssue, did_you_mean, parse_duration
 
 DEFAULT_EVENTS = ["contact.assigned", "contact.reassigned"]
 
@@ -248,8 +247,7 @@ def build_rules(raw: dict[str, Any], strategies: dict[str, type[Strategy]],
         issues.append(ConfigIssue(file, key, message, hint))
 
     def suggest(name: str, known: list[str], what: str) -> str:
-        close = difflib.get_close_matches(name, known, n=1)
-        return f"did you mean {close[0]!r}?" if close else (
+        return did_you_mean(name, known) or (
             f"{what}: {', '.join(known)}" if known else f"no {what} defined")
 
     raw_owners = raw.get("owners", [])
@@ -337,10 +335,9 @@ def build_rules(raw: dict[str, Any], strategies: dict[str, type[Strategy]],
                 common = list(RuleSpec.model_fields)
                 if item.message == "unknown key":
                     known = common + list(klass.Params.model_fields)
-                    close = difflib.get_close_matches(item.key.rsplit(".", 1)[-1], known, n=1)
                     item = ConfigIssue(item.file, item.key,
                                        f"unknown key for strategy {rule_spec.strategy!r}",
-                                       f"did you mean {close[0]!r}?" if close else
+                                       did_you_mean(item.key.rsplit(".", 1)[-1], known) or
                                        f"keys: {', '.join(known)}")
                 issues.append(item)
             continue

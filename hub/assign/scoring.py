@@ -46,6 +46,7 @@ from hub.assign.facts import INTERACTION_FIELDS, load_facts
 from hub.assign.issues import validation_issues as _issues
 from hub.assign.model import ContactScore
 from hub.config import ConfigError, ConfigIssue, parse_duration
+from hub.store.db import chunks
 from hub.store.model import Contact, Interaction, InteractionContact, table_of
 
 RESCORE_AFTER = timedelta(hours=1)
@@ -286,7 +287,7 @@ class Scoring:
             facts = load_facts(session, ids, interactions=self.interaction_facts, now=now)
         facts = {c: facts[c] for c in ids if c in facts and facts[c].get("_live", True)}
         activity = self._activity(session, list(facts), now)
-        stored = {row.contact_id: row for chunk in _chunks(list(facts)) for row in
+        stored = {row.contact_id: row for chunk in chunks(list(facts)) for row in
                   session.execute(select(ContactScore.contact_id, ContactScore.inputs_hash,
                                          ContactScore.decays)
                                   .where(ContactScore.contact_id.in_(chunk)))}
@@ -331,7 +332,7 @@ class Scoring:
             return {}
         earliest = now - timedelta(seconds=max(a.window for a in self.activity))
         out: dict[int, dict[int, tuple[str, str, datetime]]] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             for contact_id, interaction_id, channel, direction, occurred in session.execute(
                     select(InteractionContact.contact_id, Interaction.id, Interaction.channel,
                            Interaction.direction, Interaction.occurred_at)
@@ -340,7 +341,3 @@ class Scoring:
                            Interaction.deleted_at.is_(None), Interaction.occurred_at >= earliest)):
                 out.setdefault(contact_id, {})[interaction_id] = (channel, direction, occurred)
         return {c: sorted(v.values(), key=lambda t: t[2]) for c, v in out.items()}
-
-
-def _chunks(values: list[int], size: int = 500) -> list[list[int]]:
-    return [values[i:i + size] for i in range(0, len(values), size)]

@@ -9,12 +9,12 @@ the leads waiting in the queues of the teams they manage.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from sqlalchemy import and_, or_, true
 
 from hub.assign.rules import RuleSet
+from hub.config import did_you_mean
 from hub.store.model import Contact
 
 
@@ -30,8 +30,8 @@ def contact_filter(ruleset: RuleSet | None, as_owner: str | None) -> Any:
         return Contact.owner == as_owner  # no directory: one's own contacts only
     info = ruleset.owners.get(as_owner)
     if info is None:
-        close = difflib.get_close_matches(as_owner, list(ruleset.owners), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = did_you_mean(as_owner, ruleset.owners)
+        hint = f"; {close}" if close else ""
         raise VisibilityError(f"no owner {as_owner!r} in the rules file{hint}")
     if not info.spec.active:
         raise VisibilityError(f"owner {as_owner!r} is inactive and sees nothing")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import click
 from sqlalchemy import func, select
 
 from hub.cli.common import config_option, emit, fail, json_option, open_hub, table, visible_to
+from hub.clock import utcnow
 from hub.config import parse_duration
 from hub.logs import mask_text
 from hub.match.batch import rededuplicate, train
@@ -33,10 +33,6 @@ from hub.store.model import Contact, MatchCandidate, SharedPoint, SourceRecord
 
 def _user() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _resolver(hub: Any) -> ProbabilisticResolver:
@@ -76,7 +72,7 @@ def match_train(max_pairs: int, random_pairs: int, seed: int, config_path: Path,
     hub = open_hub(config_path)
     show = sys.stderr.isatty() and not as_json
     with hub.pipeline.sessions.begin() as session:
-        report = train(session, _resolver(hub), _now(), max_pairs=max_pairs,
+        report = train(session, _resolver(hub), utcnow(), max_pairs=max_pairs,
                        random_pairs=random_pairs, seed=seed, progress=_progress(show))
     if show:
         click.echo("", err=True)
@@ -109,11 +105,11 @@ def match_run(since: str | None, dry_run: bool, config_path: Path, as_json: bool
     cutoff = None
     if since:
         try:
-            cutoff = _now() - timedelta(seconds=parse_duration(since))
+            cutoff = utcnow() - timedelta(seconds=parse_duration(since))
         except ValueError as exc:
             fail(f"--since: {exc}", 2)
     show = sys.stderr.isatty() and not as_json
-    now = _now()
+    now = utcnow()
     with hub.pipeline.sessions.begin() as session:
         report = rededuplicate(session, _resolver(hub), now, apply=not dry_run,
                                since=cutoff, progress=_progress(show))
@@ -283,7 +279,7 @@ def review_merge(candidate_id: int, config_path: Path, as_json: bool) -> None:
     """Accept: merge the two contacts (never split automatically afterwards)."""
     hub = open_hub(config_path)
     try:
-        now = _now()
+        now = utcnow()
         with hub.pipeline.sessions.begin() as session:
             decision = merge_candidate(session, candidate_id, by=_user(), now=now)
             if decision.survivor_id is not None:  # it keeps the further lifecycle stage
@@ -305,7 +301,7 @@ def review_reject(candidate_id: int, config_path: Path, as_json: bool) -> None:
     hub = open_hub(config_path)
     try:
         with hub.pipeline.sessions.begin() as session:
-            decision = reject_candidate(session, candidate_id, by=_user(), now=_now())
+            decision = reject_candidate(session, candidate_id, by=_user(), now=utcnow())
     except ReviewError as exc:
         fail(str(exc), 1)
     emit(decision.__dict__, as_json, lambda d: click.echo(
@@ -367,7 +363,7 @@ def companies_merge(survivor_id: int, merged_id: int, config_path: Path,
     try:
         with hub.pipeline.sessions.begin() as session:
             event = merge_companies(session, survivor_id, merged_id, decided_by="user",
-                                    reason=f"merged by {_user()}", now=_now())
+                                    reason=f"merged by {_user()}", now=utcnow())
             result = {"merge_id": event.id, "survivor_id": survivor_id,
                       "merged_id": merged_id}
     except CompanyMergeError as exc:
@@ -389,7 +385,7 @@ def unmerge_cmd(merge_id: int, config_path: Path, as_json: bool) -> None:
     hub = open_hub(config_path)
     try:
         with hub.pipeline.sessions.begin() as session:
-            event = unmerge(session, merge_id, by=_user(), now=_now())
+            event = unmerge(session, merge_id, by=_user(), now=utcnow())
             result = {"merge_id": event.id, "entity": event.entity,
                       "survivor_id": event.survivor_id, "restored_id": event.merged_id}
     except ReviewError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import tomllib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,13 @@ from hub.assign.replay import parse_since, replay
 from hub.assign.rules import load_rules
 from hub.assign.visibility import VisibilityError, contact_filter
 from hub.cli.common import config_option, emit, fail, json_option, load_routing, open_hub, table
+from hub.clock import utcnow
 from hub.config import ConfigError, load_config
 from hub.plugins import HubPlugins
 from hub.service.runtime import Hub
 from hub.store.model import Contact
 
 as_option = click.option("--as", "as_owner", help="Only what this owner may see.")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @click.group("assign")
@@ -128,7 +124,7 @@ def assign_set(contact_id: int, owner: str, actor: str, note: str | None,
     routing = load_routing(hub)
     try:
         with hub.pipeline.sessions.begin() as session:
-            routed = routing.assign_manual(session, contact_id, owner, actor=actor, now=_now(),
+            routed = routing.assign_manual(session, contact_id, owner, actor=actor, now=utcnow(),
                                            note=note)
     except LookupError as exc:
         fail(str(exc.args[0]), 2)
@@ -188,7 +184,7 @@ def assign_run(where: str | None, reassign: bool, limit: int, dry_run: bool, con
     session = hub.pipeline.sessions()
     session.begin()
     try:
-        routed = routing.on_demand(session, _now(), where=condition, reassign=reassign,
+        routed = routing.on_demand(session, utcnow(), where=condition, reassign=reassign,
                                    limit=limit)
         if dry_run:
             session.rollback()
@@ -300,7 +296,7 @@ def rules_test(rules_path: Path | None, since: str, moves: int, as_owner: str | 
         click.echo(str(exc), err=True)
         sys.exit(2)
     try:
-        start = parse_since(since, _now())
+        start = parse_since(since, utcnow())
     except ValueError:
         fail(f"--since {since!r}: write 30d, 12h or a date like 2026-01-31", 2)
     only: set[int] | None = None
@@ -342,7 +338,7 @@ def rules_owners(config_path: Path, as_json: bool) -> None:
         fail("no rules file: set [hub] rules in the config", 2)
     ruleset = routing.ruleset
     assert ruleset is not None
-    now = _now()
+    now = utcnow()
     with hub.pipeline.sessions() as session:
         ctx = LiveContext(session, ruleset, now)
         rows = []

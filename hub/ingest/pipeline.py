@@ -9,12 +9,13 @@ inside a savepoint: one that fails is quarantined with its reason and the rest c
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from hub.assign.engine import Routing  # scoring, lifecycle and routing (rules file)
+from hub.clock import utcnow
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch
 from hub.ingest.batch import BatchRun, serialise_writers
@@ -27,16 +28,12 @@ from hub.plugins import HubPlugins
 from hub.store.db import session_factory
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Pipeline:
     """Stores batches; holds no state between batches but the policy and the resolver."""
 
     def __init__(self, engine: Engine, config: HubConfig, plugins: HubPlugins | None = None,
                  *, resolver: Resolver | None = None,
-                 clock: Callable[[], datetime] = _utcnow):
+                 clock: Callable[[], datetime] = utcnow):
         self.engine = engine
         self.sessions = session_factory(engine)
         self.sessions.configure(info={SURVIVORSHIP: config.match.survivorship.policy()})

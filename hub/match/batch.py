@@ -29,10 +29,11 @@ from sqlalchemy.orm import Session
 from hub.match.compare import Profile
 from hub.match.engine import ProbabilisticResolver, _Clusters, pair
 from hub.match.golden import rebuild_contacts
-from hub.match.resolve import _chunks, live_contacts, merge_contacts
+from hub.match.resolve import live_contacts, merge_contacts
 from hub.match.score import Model, estimate_u, term_frequencies
 from hub.match.score import train as em_train
 from hub.match.survivorship import MANUAL
+from hub.store.db import chunks
 from hub.store.model import (
     MatchCandidate,
     MatchKey,
@@ -77,7 +78,7 @@ def load_store(session: Session, resolver: ProbabilisticResolver) -> Store:
             missing.append(record_id)
         else:
             profiles[record_id] = profile
-    for chunk in _chunks(missing):
+    for chunk in chunks(missing):
         for record_id, data in session.execute(
                 select(SourceRecord.id, SourceRecord.data).where(SourceRecord.id.in_(chunk))):
             profiles[record_id] = resolver.profile(data)

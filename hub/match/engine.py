@@ -31,11 +31,11 @@ from hub.config import MatchSection
 from hub.match.blocking import FAMILY_KINDS, NAME_KINDS, lookup_only_keys
 from hub.match.canonical import NAME, STRONG, WEAK
 from hub.match.compare import BUILTIN, Profile, comparators, givens_differ
-from hub.match.resolve import CHUNK, Item, _chunks, live_contacts, pair
+from hub.match.resolve import CHUNK, Item, live_contacts, pair
 from hub.match.score import Model, Scored
 from hub.match.survivorship import MANUAL
 from hub.store.bulk import placeholder
-from hub.store.db import among
+from hub.store.db import among, chunks
 from hub.store.model import (
     MatchModel,
     MatchRejection,
@@ -118,7 +118,7 @@ def _keyed(session: Session, template: str,
     array = connection.dialect.name == "postgresql"
     parts: list[tuple[str, list[str]]] = [
         (kind, chunk) for kind, values in sorted(by_kind.items()) if values
-        for chunk in ([values] if array else _chunks(values))]
+        for chunk in ([values] if array else chunks(values))]
     group: list[tuple[str, list[str]]] = []
     size = 0
     for part in [*parts, None]:
@@ -336,7 +336,7 @@ class _State:
         missing: list[int] = []
         cache = self.r.cache
         packed = not self.r.plugin_comparators  # plugin comparators read the whole record
-        for chunk in _chunks(sorted(set(live.values()))):
+        for chunk in chunks(sorted(set(live.values()))):
             for record_id, contact_id, digest, stored in session.connection().execute(
                     select(SourceRecord.id, SourceRecord.contact_id, SourceRecord.content_hash,
                            SourceRecord.match_profile)
@@ -355,7 +355,7 @@ class _State:
                         missing.append(record_id)
                     else:
                         self.profiles[record_id] = cached
-        for chunk in _chunks(missing):
+        for chunk in chunks(missing):
             for record_id, digest, data in session.execute(
                     select(SourceRecord.id, SourceRecord.content_hash, SourceRecord.data)
                     .where(SourceRecord.id.in_(chunk))):
@@ -367,7 +367,7 @@ class _State:
             self.index[found_key] = [r for r in refs if r in self.node_of]
         all_records = sorted(self.node_of) + [i.record_id for i in self.items if i.record_id]
         if all_records and self.any_rejection:
-            for chunk in _chunks(sorted(set(all_records))):
+            for chunk in chunks(sorted(set(all_records))):
                 for a, b in session.execute(
                         select(MatchRejection.record_a, MatchRejection.record_b).where(
                             MatchRejection.entity == "contact",
@@ -375,7 +375,7 @@ class _State:
                                 MatchRejection.record_b.in_(chunk)))):
                     self.rejected.add(pair(a, b))
         currents = sorted({live[i.current] for i in self.items if i.current is not None})
-        for chunk in _chunks(currents):
+        for chunk in chunks(currents):
             self.user_merged.update(session.scalars(
                 select(MergeEvent.survivor_id).where(
                     MergeEvent.entity == "contact", MergeEvent.decided_by == "user",

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from hub.match.canonical import CanonicalPerson
-from hub.store.db import among
+from hub.store.db import among, chunks
 from hub.store.model import (
     Contact,
     ContactPoint,
@@ -74,18 +74,13 @@ def remember_rejection(session: Session, left: Iterable[int], right: Iterable[in
     return len(fresh)
 
 
-def _chunks(values: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start:start + CHUNK]
-
-
 def live_contacts(session: Session, ids: Iterable[int]) -> dict[int, int]:
     """Each id mapped to the contact that stands for it now (following merges)."""
     out: dict[int, int] = {}
     pending = sorted(set(ids))
     parent: dict[int, int | None] = {}
     while pending:
-        for chunk in _chunks(pending):
+        for chunk in chunks(pending):
             for contact_id, merged_into in session.execute(
                     select(Contact.id, Contact.merged_into_id)
                     .where(among(session, Contact.id, chunk))):
@@ -140,7 +135,7 @@ def merge_contacts(session: Session, survivor_id: int, merged_id: int, *, reason
     session.add(event)
     session.execute(update(SourceRecord).where(SourceRecord.contact_id == merged_id)
                     .values(contact_id=survivor_id))
-    for chunk in _chunks(sources):  # a key's contact is its record's (not indexed by it)
+    for chunk in chunks(sources):  # a key's contact is its record's (not indexed by it)
         session.execute(update(MatchKey).where(MatchKey.source_record_id.in_(chunk))
                         .values(contact_id=survivor_id))
     session.execute(delete(ContactPoint).where(ContactPoint.contact_id == merged_id))

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub.clock import utcnow
 from hub.connectors import FatalError, RetriableError
 from hub.ingest.state import IngestStats
 from hub.logs import describe_error
@@ -95,7 +96,7 @@ def run_sync(hub: Hub, name: str, *, full: bool = False, dry_run: bool = False,
     extra = {"connector": name, "run_id": report.run_id}
     owner = lease_owner or leases.new_owner()
     ttl = run_timeout(hub, name) + 60
-    held = leases.acquire(hub.pipeline.sessions, name, cfg.kind, owner, ttl, _now())
+    held = leases.acquire(hub.pipeline.sessions, name, cfg.kind, owner, ttl, utcnow())
     if held is not None:
         report.error, report.error_kind = str(held), "busy"
         log.warning("sync %s not started: %s", name, held, extra=extra)
@@ -112,10 +113,6 @@ def run_sync(hub: Hub, name: str, *, full: bool = False, dry_run: bool = False,
     report.seconds = time.monotonic() - started
     log.info("sync %s finished: %s", name, report.as_dict(), extra=extra)
     return report
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _run(hub: Hub, name: str, report: SyncReport, *, full: bool, dry_run: bool,
@@ -191,7 +188,7 @@ def _after_batch(hub: Hub, report: SyncReport, stats: IngestStats,
     if committed:
         hub.pipeline.analyze_if_grown(stats.created)
         dispatch_outbox(hub)
-        leases.renew(hub.pipeline.sessions, report.connector, owner, ttl, _now())
+        leases.renew(hub.pipeline.sessions, report.connector, owner, ttl, utcnow())
 
 
 def _failed(report: SyncReport, exc: BaseException, extra: dict[str, Any]) -> None:
