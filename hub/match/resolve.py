@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from hub.match.canonical import CanonicalPerson
-from hub.store.db import among, chunks
+from hub.store.db import IN_CHUNK, among, chunks
 from hub.store.model import (
     Contact,
     ContactPoint,
@@ -27,7 +27,7 @@ from hub.store.model import (
     SourceRecord,
 )
 
-CHUNK = 500
+CHUNK = IN_CHUNK
 
 
 @dataclass
