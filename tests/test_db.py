@@ -436,3 +436,62 @@ def test_a_transaction_held_open_on_purpose_outlives_the_idle_timeout_and_the_ne
 def test_database_failures_are_told_from_a_records_own_failure(
         error: Exception, unavailable: bool) -> None:
     assert database_unavailable(error) is unavailable
+
+
+def _error_of(engine: Engine, *statements: str) -> Exception:
+    with engine.connect() as connection:
+        try:
+            for statement in statements:
+                connection.execute(text(statement))
+        except Exception as exc:  # the error is what is examined
+            return exc
+    raise AssertionError(f"no error from {statements}")
+
+
+def test_a_statement_that_fails_every_time_is_not_the_database_being_away(db_url: str) -> None:
+    """SQLite reports a missing table as an OperationalError: a record whose statement
+    always fails must still be bisected into quarantine, not fail every run."""
+    engine = make_engine(db_url)
+    assert not database_unavailable(_error_of(engine, "SELECT * FROM no_such_table"))
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_cancelled_statement_is_not_the_database_being_away(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    error = _error_of(engine, "SET statement_timeout = 20", "SELECT pg_sleep(1)")
+    assert isinstance(error, OperationalError)  # QueryCanceled, SQLSTATE 57014
+    assert not database_unavailable(error)
+    engine.dispose()
+
+
+def test_a_sqlite_file_locked_by_another_writer_is_the_database_being_away(
+        tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/locked.db"
+    holder = create_engine(url, poolclass=NullPool)
+    waiter = create_engine(url, poolclass=NullPool, connect_args={"timeout": 0})
+    with holder.connect() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        connection.commit()
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        error = _error_of(waiter, "INSERT INTO t VALUES (1)")
+        connection.rollback()
+    assert "locked" in str(error)
+    assert database_unavailable(error)
+
+
+@pytest.mark.postgres
+def test_a_lock_wait_that_times_out_and_a_terminated_session_are_the_database_being_away(
+        pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    with engine.connect() as holder:
+        holder.execute(text("CREATE TABLE held (x integer)"))
+        holder.commit()
+        holder.execute(text("LOCK TABLE held IN ACCESS EXCLUSIVE MODE"))
+        lock_error = _error_of(engine, "SET lock_timeout = 50", "SELECT * FROM held")
+        holder.rollback()
+    assert database_unavailable(lock_error)  # SQLSTATE 55P03
+    terminated = _error_of(engine, "SELECT pg_terminate_backend(pg_backend_pid())",
+                           "SELECT 1")
+    assert database_unavailable(terminated)
+    engine.dispose()

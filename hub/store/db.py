@@ -249,16 +249,42 @@ def hold_open(session: Session) -> None:
         session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
 
 
+# SQLSTATEs that say the server or the session failed, not the statement: connection
+# exceptions (08), insufficient resources (53), system errors (58), the server shutting
+# down or the database dropped, the idle-in-transaction guard, and lock waits, deadlocks and
+# serialisation failures, which a later run does not meet again.
+_PG_UNAVAILABLE_CLASSES = frozenset({"08", "53", "58"})
+_PG_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "57P04", "25P03", "40001",
+                                    "40P01", "55P03"})
+# SQLite primary result codes of the same kind: busy or locked by another process, out of
+# memory, read-only, disk I/O, corrupt, disk full, cannot open, locking protocol.
+_SQLITE_UNAVAILABLE_CODES = frozenset({5, 6, 7, 8, 10, 11, 13, 14, 15})
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` says the database itself failed (connection lost, server shutting
     down, SQLite locked or out of disk), not one record: the whole batch is rolled back
-    and the run is retried later, instead of quarantining records one by one."""
+    and the run is retried later, instead of quarantining records one by one.
+
+    An error that names a statement's own failure (a constraint, a bad value, a query
+    the server refuses) is not one of these, whatever its DBAPI class: a record that
+    always fails must reach the quarantine, or it would fail every run.
+    """
     if isinstance(exc, PendingRollbackError | DisconnectionError):
         return True
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(exc, OperationalError
-                                                               | InterfaceError)
-    return False
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _PG_UNAVAILABLE_CLASSES or sqlstate in _PG_UNAVAILABLE_STATES
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        return sqlite_code & 0xFF in _SQLITE_UNAVAILABLE_CODES
+    # No code at all: a driver's own client-side failure (psycopg raises these when it
+    # cannot reach the server or loses it mid-statement).
+    return isinstance(exc, OperationalError | InterfaceError)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
