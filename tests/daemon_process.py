@@ -82,6 +82,7 @@ class Daemon:
         self.sock.bind(self.sock_path)
         self.sock.settimeout(0.2)
         self.messages: list[str] = []
+        self.received: list[tuple[float, str]] = []  # (arrival, message), as read
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -105,9 +106,18 @@ class Daemon:
     def poll_notify(self) -> None:
         try:
             while True:
-                self.messages.append(self.sock.recv(4096).decode())
+                message = self.sock.recv(4096).decode()
+                self.messages.append(message)
+                self.received.append((time.monotonic(), message))
         except (TimeoutError, BlockingIOError):
             pass
+
+    def listen(self, seconds: float) -> list[tuple[float, str]]:
+        """Read the notify socket for ``seconds``; each message with its arrival time."""
+        start, deadline = len(self.received), time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.poll_notify()  # blocks at most the socket's 0.2 s timeout
+        return self.received[start:]
 
     def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -23,9 +24,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_ready
 from multiprocessing.context import ForkProcess
 from pathlib import Path
-from select import select as wait_readable
 from types import FrameType
 
 from sqlalchemy import select
@@ -35,9 +36,16 @@ from hub.logs import describe_error
 from hub.service import children, leases, routing
 from hub.service.retention import purge_expired
 from hub.service.runtime import Hub
-from hub.service.sync import SyncReport, dispatch_outbox, record_outcome, run_sync, run_timeout
+from hub.service.sync import (
+    SyncReport,
+    dispatch_outbox,
+    error_kind,
+    record_outcome,
+    run_sync,
+    run_timeout,
+)
 from hub.service.systemd import Notifier, Watchdog
-from hub.store.db import SchemaError
+from hub.store.db import SchemaError, database_unavailable
 from hub.store.model import SyncState
 
 log = logging.getLogger(__name__)
@@ -91,30 +99,58 @@ def _work(hub: Hub, name: str, owner: str, daemon_pid: int, outcome: Connection)
     """Body of a worker process: one run of one connector, then exit.
 
     The worker stops after its current batch when the daemon dies (SIGTERM from the
-    kernel), and takes the lease over from the daemon first, so that a new daemon sees a
-    live holder until the run has really ended.
+    kernel) or asks it to, and takes the lease over from the daemon first, so that a new
+    daemon sees a live holder until the run has really ended. A run that does not reach
+    the end of its batch within ``stop_timeout`` of that SIGTERM (a connector stuck in a
+    read) is killed with its process group by the worker itself, so no worker outlives
+    a dead daemon by more than that.
     """
     os.setpgid(0, 0)  # its own process group: a deadline kill takes its helpers too
     stop = _StopFlag()
-    signal.signal(signal.SIGTERM, stop.set)
-    signal.signal(signal.SIGINT, stop.set)
+    grace = max(1, math.ceil(hub.config.hub.stop_timeout))
+
+    def on_stop(_signum: int, _frame: FrameType | None) -> None:
+        if not stop():
+            signal.alarm(grace)
+        stop.set()
+
+    signal.signal(signal.SIGALRM, _kill_own_group)
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     children.die_with_parent(daemon_pid, signal.SIGTERM)
-    hub.engine.dispose(close=False)  # the daemon closed its pool before forking
+    try:
+        hub.engine.dispose(close=False)  # the daemon closed its pool before forking
+        code, unrecorded = _run_in_worker(hub, name, owner, stop)
+    except BaseException as exc:  # the database away before the run began, a bug
+        log.error("worker for %s failed: %s", name, describe_error(exc), exc_info=True,
+                  extra={"connector": name})
+        code, unrecorded = 1, (describe_error(exc), error_kind(exc))
+    if unrecorded is not None:
+        with contextlib.suppress(OSError):
+            outcome.send(unrecorded)
+            code = UNRECORDED
+    logging.shutdown()
+    os._exit(code)  # skip the parent's atexit handlers
+
+
+def _run_in_worker(hub: Hub, name: str, owner: str,
+                   stop: _StopFlag) -> tuple[int, tuple[str | None, str | None] | None]:
+    """The run, and the failure the worker could not record, for the daemon to record."""
     runner = leases.owner_for_pid(owner, os.getpid())
     if not leases.transfer(hub.pipeline.sessions, name, owner, runner):
         log.warning("sync %s not started: its lease was taken over before the worker ran",
                     name, extra={"connector": name})
-        code = 1
-    else:
-        report = run_sync(hub, name, lease_owner=runner, should_stop=stop)
-        code = 0 if report.ok else 1
-        if not report.recorded:
-            with contextlib.suppress(OSError):
-                outcome.send((report.error, report.error_kind))
-                code = UNRECORDED
-    logging.shutdown()
-    os._exit(code)  # skip the parent's atexit handlers
+        return 1, None
+    report = run_sync(hub, name, lease_owner=runner, should_stop=stop)
+    if not report.recorded:
+        return 1, (report.error, report.error_kind)
+    return (0 if report.ok else 1), None
+
+
+def _kill_own_group(_signum: int, _frame: FrameType | None) -> None:
+    """SIGALRM in a worker asked to stop: its run did not stop in time."""
+    os.killpg(0, signal.SIGKILL)
 
 
 def _kill_group(worker: Worker) -> None:
@@ -170,9 +206,12 @@ class Daemon:
             os.write(self._wake_w, b"!")
 
     def sleep(self, seconds: float) -> None:
-        """Wait up to ``seconds``; a signal cuts it short."""
-        readable, _, _ = wait_readable([self._wake_r], [], [], seconds)
-        if readable:
+        """Wait up to ``seconds``; a signal or a worker's exit cuts it short."""
+        # Every worker not reaped yet, ended or not: an ended one's sentinel is readable,
+        # so a worker that ended after the last pass is reaped at once.
+        sentinels = [worker.process.sentinel for worker in self.workers.values()]
+        ready = wait_ready([self._wake_r, *sentinels], seconds)
+        if self._wake_r in ready:
             with contextlib.suppress(BlockingIOError):
                 while os.read(self._wake_r, 512):
                     pass
@@ -247,18 +286,22 @@ class Daemon:
         return [name for _, name in sorted(ready)]
 
     def seconds_to_next(self) -> float:
-        if self.workers:
-            return 0.25
-        now = datetime.now(UTC)
+        """Until the next thing to do: a connector due (while a worker is free), a run's
+        deadline, a failure to record again. A worker's exit wakes the loop by itself."""
         clock = time.monotonic()
-        with self.hub.pipeline.sessions() as session:
-            planned = dict(session.execute(select(SyncState.connector, SyncState.next_run)).all())
-        waits = [60.0]
-        for cfg in self.hub.config.connectors:
-            if cfg.enabled:
-                next_run = planned.get(cfg.name)
-                at = (next_run - now).total_seconds() if next_run is not None else 0.0
-                waits.append(max(at, self.deferred.get(cfg.name, clock) - clock))
+        waits = [60.0, *(worker.deadline - clock for worker in self.workers.values())]
+        if self.unrecorded:
+            waits.append(5.0)
+        if len(self.workers) < self.hub.config.hub.workers:
+            now = datetime.now(UTC)
+            with self.hub.pipeline.sessions() as session:
+                planned = dict(session.execute(
+                    select(SyncState.connector, SyncState.next_run)).all())
+            for cfg in self.hub.config.connectors:
+                if cfg.enabled and cfg.name not in self.workers:
+                    next_run = planned.get(cfg.name)
+                    at = (next_run - now).total_seconds() if next_run is not None else 0.0
+                    waits.append(max(at, self.deferred.get(cfg.name, clock) - clock))
         return max(0.05, min(waits))
 
     def start_due(self) -> None:
@@ -314,7 +357,19 @@ class Daemon:
                 self._fail(worker, error, kind)
             elif code < 0 and not worker.stop_sent:
                 self._fail(worker, f"worker process died with signal {-code}")
+            elif code != 0:
+                self._release(worker)  # the run recorded its failure; its lease may stay
             worker.outcome.close()
+
+    def _release(self, worker: Worker) -> None:
+        """Release the lease a worker held under either name; an error leaves it to expire
+        (or to be taken over: its holder's pid is dead)."""
+        try:
+            for owner in (worker.runner, worker.owner):  # handed over or not yet
+                leases.release(self.hub.pipeline.sessions, worker.name, owner)
+        except Exception as exc:
+            log.warning("the lease of %s could not be released: %s", worker.name,
+                        describe_error(exc), extra={"connector": worker.name})
 
     def enforce_deadlines(self) -> None:
         now = time.monotonic()
@@ -337,17 +392,21 @@ class Daemon:
 
     def record_failures(self) -> None:
         """Store the failures not stored yet, oldest first; stop at the first that the
-        database refuses (the next pass tries again)."""
+        database refuses while it is away (the next pass tries again). Any other error is
+        logged and that failure dropped, so one bad entry cannot hold up the rest."""
         while self.unrecorded:
             worker, report = self.unrecorded[0]
             try:
                 record_outcome(self.hub, worker.kind, report)
                 for owner in (worker.runner, worker.owner):  # handed over or not yet
                     leases.release(self.hub.pipeline.sessions, worker.name, owner)
-            except Exception as exc:  # the loop reports the outage itself
-                log.debug("the failure of %s is not recorded yet: %s", worker.name,
-                          describe_error(exc), extra={"connector": worker.name})
-                return
+            except Exception as exc:
+                if database_unavailable(exc):  # the loop reports the outage itself
+                    log.debug("the failure of %s is not recorded yet: %s", worker.name,
+                              describe_error(exc), extra={"connector": worker.name})
+                    return
+                log.exception("the failure of %s cannot be recorded; it is dropped",
+                              worker.name, extra={"connector": worker.name})
             self.unrecorded.pop(0)
 
     def do_reload(self) -> None:

@@ -8,9 +8,10 @@ ingested again. Whatever still fails comes back as new open items with its reaso
 What ``list`` and ``show`` print is masked unless the admin asks to see it
 (``--reveal``): the quarantine holds personal data as the source sent it. Every text
 (reason, external id, payload, each string of the observation) gets the log masker's
-treatment (e-mails, phone numbers, registered secrets, whatever ``mask_pii`` says), and
-the words of the names an observation carries (given, family and full names,
-participants') are masked wherever they appear in the item as words of their own. The
+treatment (e-mails, phone numbers and registered secrets, whatever ``mask_pii`` says for
+the logs: ``--reveal`` alone shows them), and the words of the names an observation
+carries (given, family and full names, participants') are masked wherever they appear in
+the item as words of their own. The
 observation's fields that are personal by what they are (names, birth date, street,
 e-mail addresses, phone numbers, handles) are masked even when no pattern recognises
 them: the first character and ``***``. A payload that could not be parsed has no

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 
 from hub.clock import utcnow
+from hub.config import ConnectorConfig
 from hub.connectors import FatalError, RetriableError
 from hub.ingest.state import IngestStats
 from hub.logs import describe_error
@@ -196,11 +197,12 @@ def _failed(report: SyncReport, exc: BaseException, extra: dict[str, Any]) -> No
         report.error, report.error_kind = str(exc), exc.kind
     else:
         report.error = describe_error(exc)  # stored and shown: no SQL parameters, masked
-        report.error_kind = _error_kind(exc)
+        report.error_kind = error_kind(exc)
     log.error("sync %s failed: %s", report.connector, report.error, exc_info=True, extra=extra)
 
 
-def _error_kind(exc: BaseException) -> str:
+def error_kind(exc: BaseException) -> str:
+    """``fatal``, ``retriable`` (the source or the database away) or ``error``."""
     return ("fatal" if isinstance(exc, FatalError) else
             "retriable" if isinstance(exc, RetriableError) or database_unavailable(exc)
             else "error")
@@ -233,6 +235,8 @@ def _produce(hub: Hub, name: str, cursor: dict[str, Any] | None, full: bool,
     parents_end.close()
     children.die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the worker's stop flag
+    code = 0
     gc.freeze()  # the parent's heap, shared copy-on-write: never scanned, never copied
     pending: deque[Callable[[], None] | None] = deque()
 
@@ -271,13 +275,18 @@ def _produce(hub: Hub, name: str, cursor: dict[str, Any] | None, full: bool,
     except _WriterGone:
         pass
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            conn.send(("error", (describe_error(exc), _error_kind(exc))))
+        code = 1
         log.error("sync %s failed in its connector: %s", name, describe_error(exc),
                   exc_info=True, extra={"connector": name})
+        with contextlib.suppress(OSError):
+            conn.send(("error", (describe_error(exc), error_kind(exc))))
+            # The batches sent before the failure are still committed, in order, before
+            # the writer reads the error: their on_commit runs once each is acknowledged.
+            while pending and acknowledged():
+                pass
     finally:
         logging.shutdown()
-        os._exit(0)  # never run the parent's cleanup (its pooled connections) here
+        os._exit(code)  # never run the parent's cleanup (its pooled connections) here
 
 
 def _run_split(hub: Hub, name: str, cursor: dict[str, Any] | None, report: SyncReport, *,
@@ -305,6 +314,9 @@ def _run_split(hub: Hub, name: str, cursor: dict[str, Any] | None, report: SyncR
             while not mine.poll(0.5):
                 if not producer.is_alive() and not mine.poll(0):
                     raise ended()
+                if should_stop():  # asked to stop while the connector reads: nothing is
+                    report.stopped = True  # half-written, the producer stops at EOF
+                    return
             try:
                 kind, payload = mine.recv()
             except EOFError:
@@ -344,6 +356,9 @@ def next_delay(every: float, failures: int, max_backoff: float,
     return float(backoff * rng.uniform(0.9, 1.0))
 
 
+DEFAULT_EVERY = ConnectorConfig.model_fields["every"].default
+
+
 def record_outcome(hub: Hub, kind: str, report: SyncReport) -> None:
     """Store the run's outcome and schedule the next run (backoff after failures)."""
     now = datetime.now(UTC)
@@ -354,7 +369,9 @@ def record_outcome(hub: Hub, kind: str, report: SyncReport) -> None:
                               records=0)
             session.add(state)
         state.last_attempt = now
-        every = hub.config.connector(report.connector).every
+        # A connector a reload removed while it ran keeps its state; its ``every`` is gone.
+        configured = {c.name: c for c in hub.config.connectors}.get(report.connector)
+        every = configured.every if configured is not None else DEFAULT_EVERY
         if report.ok:
             state.last_success = now
             state.last_error = None
