@@ -3,6 +3,9 @@
 Each PostgreSQL test gets a database of its own, created and dropped around it. When the
 server cannot be reached the test is skipped on a developer machine and *fails* under
 ``CI=true``, so a green CI always includes PostgreSQL.
+
+The tests import the working tree's ``hub`` and ``plugins/hub_*`` (pytest's ``pythonpath``),
+and so do the processes they start.
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ from sqlalchemy import Engine, text
 
 from hub.store.db import make_engine, upgrade
 from tests.postgres import PG_ADMIN_URL, pg_admin
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Child processes (``python -m hub.cli``, the import check) import the working tree too:
+    pytest's ``pythonpath`` roots lead their PYTHONPATH, ahead of any installed copy."""
+    roots = [str(path) for path in config.getini("pythonpath")]
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in roots]
+    os.environ["PYTHONPATH"] = os.pathsep.join([*roots, *rest])
 
 
 @pytest.fixture
