@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,6 @@ from sqlalchemy import Engine
 
 from hub.service import leases
 from hub.service.leases import HOST
-from hub.service.sync import next_delay
 from hub.store.db import session_factory
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -65,11 +63,3 @@ def test_manual_sync_is_refused_while_the_connector_runs(tmp_path: object,
     report = run_sync(hub, "crm")
     assert not report.ok and report.error_kind == "busy"
     assert "lease held by daemon:1:run" in (report.error or "")
-
-
-def test_backoff_grows_exponentially_to_its_cap_with_jitter() -> None:
-    rng = random.Random(7)
-    assert 54 <= next_delay(60, 0, 3600, rng) <= 66
-    delays = [next_delay(60, n, 3600, rng) for n in range(1, 9)]
-    assert 54 <= delays[0] <= 60 and 108 <= delays[1] <= 120
-    assert delays == sorted(delays[:6]) + delays[6:] and max(delays) <= 3600
