@@ -1,0 +1,40 @@
+"""The contact export (hub.export): one row per contact, nested keys flattened for CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine
+
+from hub.config import ConnectorConfig, HubConfig
+from hub.connectors import Batch
+from hub.export import export_contacts, write_csv
+from hub.ingest.pipeline import Pipeline
+from hub.records import Observation
+
+SRC = ConnectorConfig(name="src", kind="csv")
+ADA = Observation(kind="person", external_id="1", observed_at=datetime(2026, 1, 5, tzinfo=UTC),
+                  person={"full_name": "Ada Lovelace", "title": "Engineer",
+                          "emails": [{"value": "ada@example.com", "label": "work"}],
+                          "company": {"name": "Analytical Engines Ltd"}})
+
+
+@pytest.fixture
+def pipeline(engine: Engine) -> Pipeline:
+    return Pipeline(engine, HubConfig())
+
+
+def test_csv_export_flattens_the_export_keys(pipeline: Pipeline) -> None:
+    pipeline.ingest(SRC, Batch([ADA]))
+    out = io.StringIO()
+    with pipeline.sessions() as session:
+        assert write_csv(export_contacts(session), out) == 1
+    [row] = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert row["full_name"] == "Ada Lovelace"
+    assert row["emails"] == "ada@example.com"
+    assert row["company.name"] == "Analytical Engines Ltd"
+    assert row["sources"] == "src:1"
+    assert row["interactions.count"] == "0"
