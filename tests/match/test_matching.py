@@ -159,6 +159,21 @@ def test_parent_and_child_with_same_name_and_address_are_never_auto_merged(
         assert candidate.comparison["veto"] == "different birth dates"
 
 
+@pytest.mark.parametrize("shared", [{"identifiers": {"customer_number": "C-42"}},
+                                     {"handles": {"linkedin": "louis-bernard-33"}}],
+                         ids=["identifier", "handle"])
+def test_one_person_with_two_birth_dates_merges_on_a_shared_identifier_or_handle(
+        pipeline: Pipeline, shared: dict[str, Any]) -> None:
+    # A birth date mistyped in one source: the customer number or the profile says it is
+    # one man, where a parent and a child at one address share neither.
+    home = {"given_name": "Louis", "family_name": "Bernard",
+            "address": {"street": "8 allée des Pins", "postcode": "33000",
+                        "city": "Bordeaux"}, **shared}
+    n = ingest_pair(pipeline, person("1", birthday="1950-04-12", **home),
+                    person("2", birthday="1982-09-30", **home))
+    assert n == 1 and open_reviews(pipeline) == 0
+
+
 OFFICE = {"company": {"name": "Méndez y Martínez S.L.U."},
           "address": {"street": "Calle Mayor 3", "postcode": "07001", "city": "Palma"}}
 
