@@ -263,6 +263,19 @@ def test_mass_delete_beyond_the_ratio_is_held(pipeline: Pipeline) -> None:
         assert state is not None and state.held == stats.held
 
 
+@pytest.mark.parametrize(("gone", "held"), [(2, False), (3, True)],
+                         ids=["at-the-ratio", "above-the-ratio"])
+def test_a_delete_is_held_only_when_more_than_the_ratio_disappears(
+        pipeline: Pipeline, gone: int, held: bool) -> None:
+    rows = [person(str(i), full_name=f"P{i} Q", emails=[f"p{i}@x.io"]) for i in range(10)]
+    pipeline.ingest(SRC, Batch(rows, scope="f.csv", token="v1",
+                               snapshot_end=SnapshotEnd("f.csv", "v1", 0.2)))
+    stats = pipeline.ingest(SRC, Batch(rows[gone:], scope="f.csv", token="v2",
+                                       snapshot_end=SnapshotEnd("f.csv", "v2", 0.2)))
+    assert (stats.deleted, bool(stats.held)) == ((0, True) if held else (gone, False))
+    assert len(live_contacts(pipeline)) == (10 if held else 10 - gone)
+
+
 def test_interaction_links_known_and_new_participants_but_not_us(pipeline: Pipeline) -> None:
     pipeline.ingest(SRC, Batch([person("1", full_name="Ada Lovelace",
                                        emails=["ada@example.com"])]))
