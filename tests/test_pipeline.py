@@ -276,6 +276,32 @@ def test_a_delete_is_held_only_when_more_than_the_ratio_disappears(
     assert len(live_contacts(pipeline)) == (10 if held else 10 - gone)
 
 
+def test_a_record_that_fails_to_store_is_quarantined_and_the_rest_of_its_batch_stored(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.ingest.persons import PersonPass
+
+    values = PersonPass._record_values
+
+    def failing(self: PersonPass, person: Any, *args: Any) -> dict[str, Any]:
+        if person.item.external_id == "bad":
+            raise RuntimeError("disk says no")
+        return values(self, person, *args)
+
+    monkeypatch.setattr(PersonPass, "_record_values", failing)
+    rows = [person(ext, full_name=f"{ext.title()} Person", emails=[f"{ext}@x.io"])
+            for ext in ("a", "b", "bad", "c", "d")]
+    stats = pipeline.ingest(SRC, Batch(rows))
+    assert (stats.created, stats.quarantined) == (4, 1)
+    assert sorted(c["full_name"] for c in live_contacts(pipeline)) == [
+        "A Person", "B Person", "C Person", "D Person"]
+    with pipeline.sessions() as session:
+        [item] = session.scalars(select(QuarantineItem)).all()
+        stored = set(session.scalars(select(SourceRecord.external_id)))
+    assert (item.external_id, item.reason) == ("bad", "could not be stored: "
+                                                      "RuntimeError: disk says no")
+    assert stored == {"a", "b", "c", "d"}
+
+
 def test_interaction_links_known_and_new_participants_but_not_us(pipeline: Pipeline) -> None:
     pipeline.ingest(SRC, Batch([person("1", full_name="Ada Lovelace",
                                        emails=["ada@example.com"])]))
