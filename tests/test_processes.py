@@ -238,7 +238,9 @@ def daemons(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
 def test_kill_9_of_the_daemon_stops_its_worker_and_the_next_daemon_never_overlaps_it(
         migrated: str, tmp_path: Path, daemons: Callable[..., Daemon]) -> None:
     journal = tmp_path / "journal"
-    connector = slow_connector(journal, pause=0.15)
+    # 80 batches, 12 s: the first run is still going when the second daemon is up.
+    batches = 80
+    connector = slow_connector(journal, pause=0.15, batches=batches)
     first = daemons("first", connector, migrated)
     first.start()
     wait_until(lambda: len(journal_lines(journal)) >= 4, "the first run to be under way")
@@ -262,7 +264,7 @@ def test_kill_9_of_the_daemon_stops_its_worker_and_the_next_daemon_never_overlap
     wait_until(lambda: not running(worker) and not running(producer),
                "the worker of the killed daemon to stop", 15)
     second.wait_for(lambda: scalar(migrated, select(func.count()).select_from(SourceRecord))
-                    == BATCHES * SIZE, "the resumed run", 60)
+                    == batches * SIZE, "the resumed run", 60)
     assert second.stop() == 0
 
     runs: dict[int, list[float]] = {}
@@ -271,8 +273,8 @@ def test_kill_9_of_the_daemon_stops_its_worker_and_the_next_daemon_never_overlap
     assert len(runs) == 2, runs.keys()
     before, after = runs[producer], next(v for k, v in runs.items() if k != producer)
     assert max(before) < min(after)  # never two runs of one connector at once
-    assert scalar(migrated, select(func.count()).select_from(SourceRecord)) == BATCHES * SIZE
-    assert scalar(migrated, select(func.count()).select_from(Contact)) == BATCHES * SIZE
+    assert scalar(migrated, select(func.count()).select_from(SourceRecord)) == batches * SIZE
+    assert scalar(migrated, select(func.count()).select_from(Contact)) == batches * SIZE
     assert scalar(migrated, select(func.count()).select_from(QuarantineItem)) == 0
 
 
