@@ -109,6 +109,24 @@ def test_dry_run_reports_changes_and_writes_nothing(tmp_path: Path) -> None:
     assert {c["state"] for c in status["connectors"]} == {"never run"}
 
 
+def test_allow_deletes_applies_a_mass_delete_that_a_plain_sync_holds(hub: Hub) -> None:
+    import csv
+
+    first = json.loads(hub.invoke("sync", "google-contacts", "--json").stdout)
+    export = hub.config.parent / "samples" / "google.csv"
+    with export.open(newline="", encoding="utf-8") as f:
+        header, kept = list(csv.reader(f))[:2]
+    with export.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([header, kept])  # 10 of its 11 people gone
+    held = json.loads(hub.invoke("sync", "google-contacts", "--json", code=1).stdout)
+    assert held["deleted"] == 0 and held["held"].startswith("10 of 11 records")
+    assert len(hub.export()) == first["contacts_created"]
+    applied = json.loads(hub.invoke("sync", "google-contacts", "--allow-deletes",
+                                    "--json").stdout)
+    assert applied["deleted"] == 10 and applied["held"] is None
+    assert len(hub.export()) == first["contacts_created"] - 10
+
+
 def test_status_json_reports_each_connector(hub: Hub) -> None:
     hub.sync_all()
     status = json.loads(hub.invoke("status", "--json").stdout)

@@ -42,7 +42,8 @@ def run(config_path: Path) -> None:
 @click.argument("name")
 @click.option("--full", is_flag=True, help="Re-read everything, ignoring the cursor.")
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
-@click.option("--allow-deletes", is_flag=True, help="Apply a held mass delete.")
+@click.option("--allow-deletes", is_flag=True,
+              help="Apply a held mass delete (re-reads everything, as --full).")
 @config_option
 @json_option
 def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path: Path,
@@ -63,8 +64,9 @@ def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path:
                        f"({s.created} new, {s.updated} changed, {s.quarantined} quarantined)",
                        nl=False, err=True)
 
-    report = run_sync(hub, name, full=full, dry_run=dry_run, allow_deletes=allow_deletes,
-                      progress=progress)
+    # The held snapshot's cursor is stored: only a full read ends that snapshot again.
+    report = run_sync(hub, name, full=full or allow_deletes, dry_run=dry_run,
+                      allow_deletes=allow_deletes, progress=progress)
     if show:
         click.echo("", err=True)
     data = report.as_dict() | {"dry_run": dry_run}
