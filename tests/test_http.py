@@ -149,6 +149,18 @@ def test_401_raises_fatal_error_without_the_token(client: HttpClient) -> None:
 
 
 @responses.activate
+def test_403_raises_fatal_error_and_is_not_retried(client: HttpClient, sleeps: Sleeps) -> None:
+    responses.add(responses.GET, URL, status=403)
+
+    with pytest.raises(FatalError) as info:
+        client.get(URL)
+
+    assert isinstance(info.value, CredentialsRejectedError) and info.value.status == 403
+    assert "credentials rejected: HTTP 403" in str(info.value)
+    assert len(responses.calls) == 1 and sleeps.waits == []
+
+
+@responses.activate
 def test_403_is_returned_when_the_caller_opts_out(client: HttpClient) -> None:
     responses.add(responses.GET, URL, status=403)
 
