@@ -259,10 +259,19 @@ def test_retry_log_has_no_query_string_nor_headers(
 
 
 def test_session_is_exposed_and_closed() -> None:
-    session = requests.Session()
+    closed: list[requests.Session] = []
+
+    class Session(requests.Session):
+        def close(self) -> None:
+            closed.append(self)
+            super().close()
+
+    session = Session()
     with HttpClient(session=session) as client:
         assert client.session is session
         assert session.headers["User-Agent"] == f"crmhub/{__version__}"
+        assert closed == []
+    assert closed == [session]
 
 
 @pytest.mark.parametrize(
