@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from hub.cli.main import main
 from hub.store.db import make_engine, session_factory, upgrade
-from tests.assign.conftest import add_contact
+from tests.assign.support import add_contact
 
 RULES = """
 [[teams]]

@@ -16,7 +16,7 @@ from hub.assign.model import Assignment
 from hub.config import ConnectorConfig
 from hub.store.db import make_engine, session_factory, upgrade
 from hub.store.model import Contact, OutboxEvent
-from tests.assign.conftest import OWNERS, T0, add_contact, routing_from
+from tests.assign.support import OWNERS, T0, add_contact, routing_from
 
 pytestmark = pytest.mark.postgres
 

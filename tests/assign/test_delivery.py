@@ -26,7 +26,7 @@ from hub.logs import mask_text
 from hub.store.db import session_factory
 from hub.store.model import OutboxEvent
 from hub_notify import EmailSink, WebhookSink
-from tests.assign.conftest import OWNERS, T0
+from tests.assign.support import OWNERS, T0
 
 URL = "https://hooks.example.com/crmhub"
 SINKS = {"webhook": WebhookSink, "email": EmailSink}
@@ -64,14 +64,14 @@ def add_event(engine: Engine, event_id: int, at: datetime = T0) -> None:
 
 @responses.activate
 def test_an_event_committed_after_a_higher_id_was_delivered_is_still_delivered(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     ruleset = ruleset_of(tmp_path)
     responses.post(URL, status=204)
-    sessions = session_factory(sqlite_engine)
-    add_event(sqlite_engine, 1)
-    add_event(sqlite_engine, 3)  # id 2 is held by a transaction that has not committed
+    sessions = session_factory(engine)
+    add_event(engine, 1)
+    add_event(engine, 3)  # id 2 is held by a transaction that has not committed
     assert deliver(sessions, ruleset, SINKS, client(), T0 + timedelta(minutes=1)).delivered == 2
-    add_event(sqlite_engine, 2)  # ... and now it has
+    add_event(engine, 2)  # ... and now it has
     assert deliver(sessions, ruleset, SINKS, client(), T0 + timedelta(minutes=2)).delivered == 1
     sent = [json.loads(call.request.body)["id"] for call in responses.calls]
     assert sent == [1, 3, 2]
@@ -82,12 +82,12 @@ def test_an_event_committed_after_a_higher_id_was_delivered_is_still_delivered(
 
 @responses.activate
 def test_a_gap_no_transaction_fills_holds_the_sink_cursor_only_for_a_while(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     ruleset = ruleset_of(tmp_path)
     responses.post(URL, status=204)
-    sessions = session_factory(sqlite_engine)
-    add_event(sqlite_engine, 1)
-    add_event(sqlite_engine, 3)  # id 2 was rolled back: it never comes
+    sessions = session_factory(engine)
+    add_event(engine, 1)
+    add_event(engine, 3)  # id 2 was rolled back: it never comes
 
     def cursor() -> int:
         with sessions() as session:
@@ -107,12 +107,12 @@ def test_a_gap_no_transaction_fills_holds_the_sink_cursor_only_for_a_while(
     (500, "pending"), (400, "dead"), (409, "dead"), (410, "dead"), (422, "dead")])
 @responses.activate
 def test_webhook_retries_auth_not_found_timeout_and_throttling_answers_gives_up_on_other_4xx(
-        tmp_path: Path, sqlite_engine: Engine, status: int, outcome: str) -> None:
+        tmp_path: Path, engine: Engine, status: int, outcome: str) -> None:
     ruleset = ruleset_of(tmp_path)
     responses.post(URL, status=status)
-    add_event(sqlite_engine, 1)
-    deliver(session_factory(sqlite_engine), ruleset, SINKS, client(), T0)
-    with session_factory(sqlite_engine)() as session:
+    add_event(engine, 1)
+    deliver(session_factory(engine), ruleset, SINKS, client(), T0)
+    with session_factory(engine)() as session:
         row = session.scalars(select(SinkDelivery)).one()
     assert (row.status, row.attempts) == (outcome, 1)
     assert row.last_error is not None and str(status) in row.last_error
@@ -120,7 +120,7 @@ def test_webhook_retries_auth_not_found_timeout_and_throttling_answers_gives_up_
 
 @responses.activate
 def test_webhook_url_and_headers_may_be_secrets_masked_in_logs_and_status(
-        tmp_path: Path, sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     url = "https://hooks.example.com/services/T0K3N-5f3a9c1e"
     token = "Bearer b7e1c0de-webhook-token"
@@ -131,9 +131,9 @@ def test_webhook_url_and_headers_may_be_secrets_masked_in_logs_and_status(
         'headers = { Authorization = { env = "HOOK_AUTH" }, X-Team = "sales" }'))
     responses.post(url, status=204)
     responses.post(url, body=requests.ConnectionError(f"cannot reach {url} with {token}"))
-    add_event(sqlite_engine, 1)
-    add_event(sqlite_engine, 2)
-    sessions = session_factory(sqlite_engine)
+    add_event(engine, 1)
+    add_event(engine, 2)
+    sessions = session_factory(engine)
     with caplog.at_level(logging.DEBUG):
         stats = deliver(sessions, ruleset, SINKS, client(), T0)
     assert (stats.delivered, stats.failed) == (1, 1)

@@ -18,7 +18,7 @@ from hub.match.resolve import merge_contacts
 from hub.records import Observation
 from hub.store.db import session_factory
 from hub.store.model import Contact, MergeEvent, OutboxEvent
-from tests.assign.conftest import MIGRATION, OWNERS, T0, add_contact, routing_from
+from tests.assign.support import MIGRATION, OWNERS, T0, add_contact, routing_from
 
 STAGES = """
 [lifecycle]
@@ -49,14 +49,14 @@ def merge_pairs(engine: Engine, routing: Any, pairs: list[tuple[str, str]]) -> l
 
 
 def test_a_merge_keeps_the_further_stage_and_an_active_stage_over_lost(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, None, STAGES)
-    survivors = merge_pairs(sqlite_engine, routing, [
+    survivors = merge_pairs(engine, routing, [
         ("lead", "customer"), ("customer", "lead"), ("lost", "prospect"),
         ("prospect", "lost"), ("lost", "lost"), ("partner", "customer")])
-    assert [stages(sqlite_engine)[s] for s in survivors] == [
+    assert [stages(engine)[s] for s in survivors] == [
         "customer", "customer", "prospect", "prospect", "lost", "partner"]
-    with session_factory(sqlite_engine)() as session:
+    with session_factory(engine)() as session:
         moves = [(m.contact_id, m.from_stage, m.to_stage, m.by) for m in
                  session.scalars(select(StageChange).order_by(StageChange.id))]
         events = [e.payload for e in session.scalars(select(OutboxEvent).where(
@@ -67,34 +67,34 @@ def test_a_merge_keeps_the_further_stage_and_an_active_stage_over_lost(
 
 
 def test_a_merge_follows_the_default_stage_order_with_a_rules_file_only(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS, None)
-    [survivor] = merge_pairs(sqlite_engine, routing, [("lead", "loyal")])
-    assert stages(sqlite_engine)[survivor] == "loyal"
+    [survivor] = merge_pairs(engine, routing, [("lead", "loyal")])
+    assert stages(engine)[survivor] == "loyal"
 
 
 def test_a_chain_of_merges_in_one_batch_carries_the_stage_along(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, None, STAGES)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         first, middle, last = (add_contact(session, stage=s)
                                for s in ("lead", "lead", "customer"))
         merge_contacts(session, middle, last, reason="t", decided_by="auto", score=1, now=T0)
         merge_contacts(session, first, middle, reason="t", decided_by="auto", score=1, now=T0)
         routing.after_batch(session, connector=MIGRATION, new_contact_ids=[],
                             changed_contact_ids=[first, middle], now=T0)
-    assert stages(sqlite_engine) == {first: "customer"}
+    assert stages(engine) == {first: "customer"}
 
 
 def test_a_rule_on_contact_merged_moves_the_survivor_after_user_merges(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, None, STAGES + """
 [[lifecycle.transitions]]
 to = "lost"
 on = "contact.merged"
 when = { tags = { contains = "churned" } }
 """)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         churned = add_contact(session, stage="customer", tags=["churned"])
         merged = add_contact(session, stage="lost")
         active = add_contact(session, stage="prospect")
@@ -104,7 +104,7 @@ when = { tags = { contains = "churned" } }
                            score=0.9, now=T0)
         # what `crmhub review merge` and `crmhub match run` call after merging
         assert routing.after_merges(session, [churned, active], T0) == 1
-    assert stages(sqlite_engine) == {churned: "lost", active: "prospect"}
+    assert stages(engine) == {churned: "lost", active: "prospect"}
 
 
 EVENTS = STAGES + """
@@ -144,8 +144,8 @@ def ingest_interactions(tmp_path: Path, engine: Engine, scoring: str,
 
 
 def test_an_inbound_email_or_answered_call_synced_through_the_pipeline_makes_a_prospect(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
-    ingest_interactions(tmp_path, sqlite_engine, EVENTS, [
+        tmp_path: Path, engine: Engine) -> None:
+    ingest_interactions(tmp_path, engine, EVENTS, [
         {"channel": "email", "direction": "inbound",
          "participants": [{"email": "lead1@x.org", "role": "from"},
                           {"email": "alice@acme.fr", "role": "to"}]},
@@ -157,23 +157,23 @@ def test_an_inbound_email_or_answered_call_synced_through_the_pipeline_makes_a_p
         {"channel": "call", "direction": "inbound", "status": "missed",
          "participants": [{"phone": "+33 6 12 34 56 74", "role": "from"}]},
     ])
-    assert stages(sqlite_engine) == {1: "prospect", 2: "lead", 3: "prospect", 4: "lead",
-                                     5: "lead"}
-    with session_factory(sqlite_engine)() as session:
+    assert stages(engine) == {1: "prospect", 2: "lead", 3: "prospect", 4: "lead",
+                              5: "lead"}
+    with session_factory(engine)() as session:
         rules = {m.contact_id: m.rule for m in session.scalars(select(StageChange))}
     assert rules == {1: "wrote to us", 3: "answered call"}
 
 
 def test_an_event_transition_with_a_condition_needs_both(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
-    ingest_interactions(tmp_path, sqlite_engine, STAGES + """
+        tmp_path: Path, engine: Engine) -> None:
+    ingest_interactions(tmp_path, engine, STAGES + """
 [[lifecycle.transitions]]
 to = "prospect"
 on = "interaction"
 when = { tags = { contains = "vip" } }
 """, [{"channel": "email", "direction": "inbound",
        "participants": [{"email": f"lead{n}@x.org", "role": "from"}]} for n in (1, 2)])
-    assert stages(sqlite_engine)[1] == "lead" and stages(sqlite_engine)[2] == "prospect"
+    assert stages(engine)[1] == "lead" and stages(engine)[2] == "prospect"
 
 
 def test_invalid_event_transitions_name_the_file_entry_and_key(tmp_path: Path) -> None:
@@ -215,18 +215,18 @@ def merge_of(session: Session, survivor: int) -> MergeEvent:
 
 
 def test_unmerge_gives_the_survivor_back_the_stage_it_had_before_the_merge(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     from hub.match.review import unmerge
 
     routing = routing_from(tmp_path, None, STAGES)
-    [survivor] = merge_pairs(sqlite_engine, routing, [("lead", "customer")])
-    with session_factory(sqlite_engine).begin() as session:
+    [survivor] = merge_pairs(engine, routing, [("lead", "customer")])
+    with session_factory(engine).begin() as session:
         event = merge_of(session, survivor)
         merged_id = event.merged_id
         unmerge(session, event.id, by="alice", now=T0 + timedelta(hours=1))
-    assert stages(sqlite_engine)[survivor] == "lead"
-    assert stages(sqlite_engine)[merged_id] == "customer"
-    with session_factory(sqlite_engine)() as session:
+    assert stages(engine)[survivor] == "lead"
+    assert stages(engine)[merged_id] == "customer"
+    with session_factory(engine)() as session:
         last = session.scalars(select(StageChange).order_by(StageChange.id.desc())).first()
         event = session.scalars(select(OutboxEvent).where(
             OutboxEvent.type == "contact.stage_changed").order_by(OutboxEvent.id.desc())).first()
@@ -236,12 +236,12 @@ def test_unmerge_gives_the_survivor_back_the_stage_it_had_before_the_merge(
 
 
 def test_unmerge_keeps_a_stage_the_survivor_reached_after_the_merge(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     from hub.match.review import unmerge
 
     routing = routing_from(tmp_path, None, STAGES)
-    [survivor] = merge_pairs(sqlite_engine, routing, [("lead", "prospect")])
-    with session_factory(sqlite_engine).begin() as session:
+    [survivor] = merge_pairs(engine, routing, [("lead", "prospect")])
+    with session_factory(engine).begin() as session:
         contact = session.get(Contact, survivor)
         assert contact is not None
         contact.stage = "customer"  # a rule moved it on since
@@ -249,4 +249,4 @@ def test_unmerge_keeps_a_stage_the_survivor_reached_after_the_merge(
                                 to_stage="customer", rule="won", by="rule", at=T0))
         unmerge(session, merge_of(session, survivor).id, by="alice",
                 now=T0 + timedelta(hours=1))
-    assert stages(sqlite_engine)[survivor] == "customer"
+    assert stages(engine)[survivor] == "customer"

@@ -12,7 +12,7 @@ from hub.assign.model import Assignment, RoundRobinState
 from hub.assign.replay import parse_since, replay
 from hub.store.db import session_factory
 from hub.store.model import Contact
-from tests.assign.conftest import OWNERS, T0, add_contact, new_leads, routing_from
+from tests.assign.support import OWNERS, T0, add_contact, new_leads, routing_from
 
 RULES = OWNERS + """
 [[owners]]
@@ -70,12 +70,12 @@ def live_history(tmp_path: Path, engine: Engine, rules: str, days: int = 5) -> N
 
 
 def test_replay_with_the_live_rules_reproduces_every_decision(tmp_path: Path,
-                                                              sqlite_engine: Engine) -> None:
+                                                              engine: Engine) -> None:
     rules = RULES.replace('name = "rest"', 'name = "rest"\nsla = "2h"')
-    live_history(tmp_path, sqlite_engine, rules)
+    live_history(tmp_path, engine, rules)
     routing = routing_from(tmp_path, rules)
     assert routing.ruleset is not None
-    with session_factory(sqlite_engine)() as session:
+    with session_factory(engine)() as session:
         total = session.scalar(select(func.count()).select_from(Assignment)) or 0
         reasons = set(session.scalars(select(Assignment.reason).distinct()))
         before = {r.key: r.position for r in session.scalars(select(RoundRobinState))}
@@ -91,8 +91,8 @@ def test_replay_with_the_live_rules_reproduces_every_decision(tmp_path: Path,
 
 
 def test_replay_with_a_draft_reports_counts_before_after_and_the_leads_that_move(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
-    live_history(tmp_path, sqlite_engine, RULES, days=2)
+        tmp_path: Path, engine: Engine) -> None:
+    live_history(tmp_path, engine, RULES, days=2)
     draft = routing_from(tmp_path, RULES.replace('[[rules]]\nname = "big"', '''[[rules]]
 name = "germany"
 when = { "contact.country" = "DE" }
@@ -101,7 +101,7 @@ owner = "marie"
 [[rules]]
 name = "big"'''))
     assert draft.ruleset is not None
-    with session_factory(sqlite_engine)() as session:
+    with session_factory(engine)() as session:
         german = session.scalar(select(func.count()).select_from(Assignment).where(
             Assignment.inputs["facts"]["contact.country"].as_string() == "DE")) or 0
         report = replay(session, draft.ruleset, since=T0)
@@ -119,11 +119,11 @@ def test_since_takes_a_duration_or_a_date() -> None:
     assert parse_since("2026-01-01", T0).isoformat() == "2026-01-01T00:00:00+00:00"
 
 
-def test_manual_assignments_are_not_replayed(tmp_path: Path, sqlite_engine: Engine) -> None:
+def test_manual_assignments_are_not_replayed(tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, RULES)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         add_contact(session, email="x@y.org")
         routing.assign_manual(session, 1, "bob", actor="marie", now=T0)
     assert routing.ruleset is not None
-    with session_factory(sqlite_engine)() as session:
+    with session_factory(engine)() as session:
         assert replay(session, routing.ruleset, since=T0).decisions == 0

@@ -10,7 +10,7 @@ from hub.assign.conditions import ConditionError, compile_condition
 from hub.assign.rules import load_rules
 from hub.assign.strategies import BUILTIN
 from hub.config import ConfigError
-from tests.assign.conftest import OWNERS
+from tests.assign.support import OWNERS
 
 STRATEGIES = {k.name: k for k in BUILTIN}
 

@@ -12,7 +12,7 @@ from hub.assign.model import ContactScore, StageChange
 from hub.config import ConfigError
 from hub.store.db import session_factory
 from hub.store.model import Contact, Interaction, InteractionContact, OutboxEvent
-from tests.assign.conftest import LEADS, MIGRATION, OWNERS, T0, add_contact, routing_from
+from tests.assign.support import LEADS, MIGRATION, OWNERS, T0, add_contact, routing_from
 
 SCORING = """
 [[points]]
@@ -56,41 +56,41 @@ def score_of(engine: Engine, contact_id: int) -> tuple[float, list[dict[str, obj
 
 
 def test_points_per_condition_and_capped_activity_within_the_window(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, None, SCORING)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         add_contact(session, title="CTO", company="Big", domain="big.com", employees=900)
         add_contact(session, title="intern")
-    mails(sqlite_engine, 1, 1, 2, 20)   # two in the window: 10
-    mails(sqlite_engine, 2, 1, 2, 3, 4)  # four: 20, capped at 12
-    with session_factory(sqlite_engine).begin() as session:
+    mails(engine, 1, 1, 2, 20)   # two in the window: 10
+    mails(engine, 2, 1, 2, 3, 4)  # four: 20, capped at 12
+    with session_factory(engine).begin() as session:
         routing.after_batch(session, connector=MIGRATION, new_contact_ids=[1, 2],
                             changed_contact_ids=[], now=T0)
-    score, breakdown = score_of(sqlite_engine, 1)
+    score, breakdown = score_of(engine, 1)
     assert score == 45
     assert [(b["name"], b["points"]) for b in breakdown] == [
         ("decision maker", 20), ("big company", 15), ("inbound e-mails", 10)]
-    assert score_of(sqlite_engine, 2)[0] == 12
+    assert score_of(engine, 2)[0] == 12
 
 
 def test_decay_halves_activity_points_per_half_life(tmp_path: Path,
-                                                     sqlite_engine: Engine) -> None:
+                                                     engine: Engine) -> None:
     routing = routing_from(tmp_path, None, SCORING.replace("max = 12", "") +
                            '[decay]\nhalf_life = "7d"\n')
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         add_contact(session)
-    mails(sqlite_engine, 1, 0, 7)
-    with session_factory(sqlite_engine).begin() as session:
+    mails(engine, 1, 0, 7)
+    with session_factory(engine).begin() as session:
         routing.after_batch(session, connector=MIGRATION, new_contact_ids=[1],
                             changed_contact_ids=[], now=T0)
-    assert score_of(sqlite_engine, 1)[0] == 7.5
-    with session_factory(sqlite_engine).begin() as session:
+    assert score_of(engine, 1)[0] == 7.5
+    with session_factory(engine).begin() as session:
         assert routing.scoring is not None
         assert routing.scoring.rescore_decayed(session, T0 + timedelta(days=7)) == 1
-    assert score_of(sqlite_engine, 1)[0] == pytest.approx(3.75)
+    assert score_of(engine, 1)[0] == pytest.approx(3.75)
 
 
-def test_score_is_usable_in_routing_rules(tmp_path: Path, sqlite_engine: Engine) -> None:
+def test_score_is_usable_in_routing_rules(tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS + """
 [[rules]]
 name = "hot"
@@ -102,12 +102,12 @@ name = "rest"
 strategy = "fixed"
 owner = "bob"
 """, SCORING)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         ids = [add_contact(session, title="CEO", employees=900, company="X", domain="x.com"),
                add_contact(session, title="CEO")]
         routing.after_batch(session, connector=LEADS, new_contact_ids=ids,
                             changed_contact_ids=[], now=T0)
-    with session_factory(sqlite_engine)() as session:
+    with session_factory(engine)() as session:
         owners = {c.id: c.owner for c in session.scalars(select(Contact))}
     assert owners == {1: "alice", 2: "bob"}
 
@@ -132,16 +132,16 @@ when = { tags = { contains = "churned" } }
 
 
 def test_lifecycle_moves_forward_several_steps_and_to_lost_but_never_back(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, None, SCORING + LIFECYCLE)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         add_contact(session, title="CEO")                                      # -> prospect
         add_contact(session, identifiers={"customer_number": "C1"})             # -> customer
         add_contact(session, stage="customer", tags=["churned"])                # -> lost
         add_contact(session, stage="prospect", tags=["new"])                    # stays
         routing.after_batch(session, connector=MIGRATION, new_contact_ids=[1, 2, 3, 4],
                             changed_contact_ids=[], now=T0)
-    with session_factory(sqlite_engine)() as session:
+    with session_factory(engine)() as session:
         stages = {c.id: c.stage for c in session.scalars(select(Contact))}
         changes = [(s.contact_id, s.from_stage, s.to_stage) for s in
                    session.scalars(select(StageChange).order_by(StageChange.id))]
@@ -151,7 +151,7 @@ def test_lifecycle_moves_forward_several_steps_and_to_lost_but_never_back(
                        (3, "customer", "lost")]
     assert {"contact_id": 3, "from": "customer", "to": "lost"} in events
     # lost stays lost; a "back to lead" rule never applies
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         routing.after_batch(session, connector=MIGRATION, new_contact_ids=[],
                             changed_contact_ids=[3], now=T0 + timedelta(days=1))
         assert session.get(Contact, 3).stage == "lost"  # type: ignore[union-attr]
@@ -195,24 +195,24 @@ when = { score = { gt = 1 } }
 
 
 def test_open_leads_are_rescored_when_the_scoring_file_changed(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
-    with session_factory(sqlite_engine).begin() as session:
+        tmp_path: Path, engine: Engine) -> None:
+    with session_factory(engine).begin() as session:
         lead = add_contact(session, title="CEO")
         customer = add_contact(session, title="CEO", stage="customer")
         routing_from(tmp_path, None, SCORING).after_batch(
             session, connector=MIGRATION, new_contact_ids=[lead, customer],
             changed_contact_ids=[], now=T0)
-    assert score_of(sqlite_engine, lead)[0] == 20
+    assert score_of(engine, lead)[0] == 20
     # the file changes while no batch touches the contact: the daemon's first pass after
     # a start or a reload rescores open leads (and the transitions run), later ones don't
     changed = SCORING.replace("points = 20", "points = 30") + LIFECYCLE
     routing = routing_from(tmp_path, None, changed)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         assert routing.periodic(session, T0 + timedelta(minutes=1))["rescored"] == 1
         assert routing.periodic(session, T0 + timedelta(minutes=2))["rescored"] == 0
-    assert score_of(sqlite_engine, lead)[0] == 30
-    assert score_of(sqlite_engine, customer)[0] == 20  # no open lead: left alone
-    with session_factory(sqlite_engine)() as session:
+    assert score_of(engine, lead)[0] == 30
+    assert score_of(engine, customer)[0] == 20  # no open lead: left alone
+    with session_factory(engine)() as session:
         assert session.get(Contact, lead).stage == "prospect"  # type: ignore[union-attr]
     # `crmhub assign run` rescores too, before it routes
     routing = routing_from(tmp_path, OWNERS + """
@@ -222,29 +222,29 @@ when = { score = { gte = 40 } }
 strategy = "fixed"
 owner = "alice"
 """, changed.replace("points = 30", "points = 40"))
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         routed = routing.on_demand(session, T0 + timedelta(minutes=3))
     assert [(r.contact_id, r.owner) for r in routed] == [(lead, "alice")]
-    assert score_of(sqlite_engine, lead)[0] == 40
+    assert score_of(engine, lead)[0] == 40
 
 
 def test_contacts_are_rescored_when_their_company_changes(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     from hub.config import ConnectorConfig, HubConfig, HubSection
     from hub.connectors import Batch
     from hub.ingest.pipeline import Pipeline
     from hub.records import Observation
 
-    pipeline = Pipeline(sqlite_engine, HubConfig(hub=HubSection()), clock=lambda: T0)
+    pipeline = Pipeline(engine, HubConfig(hub=HubSection()), clock=lambda: T0)
     pipeline.routing = routing_from(tmp_path, None, SCORING)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         contact = add_contact(session, company="Big", domain="big.com", employees=10)
         pipeline.routing.after_batch(session, connector=MIGRATION, new_contact_ids=[contact],
                                      changed_contact_ids=[], now=T0)
-    assert score_of(sqlite_engine, contact)[0] == 0
+    assert score_of(engine, contact)[0] == 0
     pipeline.clock = lambda: T0 + timedelta(hours=1)
     pipeline.ingest(ConnectorConfig(name="erp", kind="csv"), Batch([Observation(
         kind="company", external_id="big", observed_at=T0 + timedelta(hours=1),
         company={"name": "Big", "domains": ["big.com"], "employees": 900})]))
-    assert score_of(sqlite_engine, contact) == (15, [
+    assert score_of(engine, contact) == (15, [
         {"name": "big company", "points": 15, "kind": "condition"}])

@@ -14,7 +14,7 @@ from hub.config import ConfigError
 from hub.service import routing as chores
 from hub.service.runtime import Hub
 from hub.store.db import session_factory
-from tests.assign.conftest import LEADS, OWNERS, T0, add_contact, current
+from tests.assign.support import LEADS, OWNERS, T0, add_contact, current
 
 
 def write_config(tmp_path: Path, rules: str) -> Path:

@@ -16,7 +16,7 @@ from hub.ingest.pipeline import Pipeline
 from hub.records import Observation
 from hub.store.db import session_factory
 from hub.store.model import Contact, Interaction, InteractionContact
-from tests.assign.conftest import OWNERS, T0, current, new_leads, owners_of, routing_from
+from tests.assign.support import OWNERS, T0, current, new_leads, owners_of, routing_from
 
 RULES = OWNERS + """
 [[rules]]
@@ -50,71 +50,71 @@ def test_sla_counts_business_hours_in_the_owner_time_zone() -> None:
 
 
 def test_untouched_lead_is_rerouted_by_the_same_rule_excluding_its_owner(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, RULES)
-    new_leads(sqlite_engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
-    first = current(sqlite_engine, 1)
+    new_leads(engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
+    first = current(engine, 1)
     assert first.owner == "alice" and first.sla_state == "pending"
     assert first.sla_due_at == T0 + timedelta(hours=4)
-    touch(sqlite_engine, 2, T0 + timedelta(hours=1), email="bob@acme.fr", role="from")
-    with session_factory(sqlite_engine).begin() as session:
+    touch(engine, 2, T0 + timedelta(hours=1), email="bob@acme.fr", role="from")
+    with session_factory(engine).begin() as session:
         assert routing.reroute_sla(session, T0 + timedelta(hours=3, minutes=59)) == 0
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         assert routing.reroute_sla(session, T0 + timedelta(hours=4)) == 1
-    moved = current(sqlite_engine, 1)
+    moved = current(engine, 1)
     # chloe's turn came next anyway; alice is excluded from this lead from now on
     assert (moved.owner, moved.reason, moved.previous_owner) == ("chloe", "sla", "alice")
     assert moved.explanation["exclude"] == ["alice"]
     assert moved.sla_due_at == T0 + timedelta(hours=8)
-    assert current(sqlite_engine, 2).sla_state == "met"
-    with session_factory(sqlite_engine)() as session:
+    assert current(engine, 2).sla_state == "met"
+    with session_factory(engine)() as session:
         old = session.scalars(select(Assignment).where(Assignment.contact_id == 1,
                                                        Assignment.owner == "alice")).one()
         assert old.sla_state == "breached" and not old.current
     # chloe misses it too: bob is the only one left who has not
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         assert routing.reroute_sla(session, T0 + timedelta(hours=8)) == 1
-    third = current(sqlite_engine, 1)
+    third = current(engine, 1)
     assert third.owner == "bob" and third.explanation["exclude"] == ["alice", "chloe"]
     skipped = {c["owner"]: c["skipped"] for c in third.explanation["tried"][0]["candidates"]}
     assert skipped["alice"] == "excluded"
 
 
 def test_a_status_field_or_someone_elses_mail_is_not_a_touch_but_an_outbound_call_is(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, RULES)
-    new_leads(sqlite_engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
-    with session_factory(sqlite_engine).begin() as session:
+    new_leads(engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
+    with session_factory(engine).begin() as session:
         contacted = session.get(Contact, 1)
         assert contacted is not None
         # alice marks the lead as worked in the CRM, as a sync or `contacts set` would
         contacted.stage = "prospect"
         contacted.custom = {"lead_status": "contacted"}
         contacted.updated_at = T0 + timedelta(hours=1)
-    touch(sqlite_engine, 1, T0 + timedelta(hours=1), email="bob@acme.fr", role="from")
-    touch(sqlite_engine, 1, T0 + timedelta(hours=1), direction="inbound",
+    touch(engine, 1, T0 + timedelta(hours=1), email="bob@acme.fr", role="from")
+    touch(engine, 1, T0 + timedelta(hours=1), direction="inbound",
           email="alice@acme.fr", role="from")
-    touch(sqlite_engine, 2, T0 + timedelta(hours=2), channel="call", phone="202",
+    touch(engine, 2, T0 + timedelta(hours=2), channel="call", phone="202",
           role="from", direction="outbound", status="no-answer", duration_s=0)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         assert routing.reroute_sla(session, T0 + timedelta(hours=5)) == 1
-    assert owners_of(sqlite_engine) == {1: "chloe", 2: "bob"}
-    assert current(sqlite_engine, 1).previous_owner == "alice"
-    assert current(sqlite_engine, 2).touched_at == T0 + timedelta(hours=2)
+    assert owners_of(engine) == {1: "chloe", 2: "bob"}
+    assert current(engine, 1).previous_owner == "alice"
+    assert current(engine, 2).touched_at == T0 + timedelta(hours=2)
 
 
 def test_an_inbound_missed_call_on_the_owners_extension_is_not_a_touch(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, RULES)
-    new_leads(sqlite_engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
-    touch(sqlite_engine, 1, T0 + timedelta(hours=1), channel="call", phone="201",
+    new_leads(engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
+    touch(engine, 1, T0 + timedelta(hours=1), channel="call", phone="201",
           role="agent", direction="inbound", status="missed", duration_s=0)
-    touch(sqlite_engine, 2, T0 + timedelta(hours=1), channel="call", phone="202",
+    touch(engine, 2, T0 + timedelta(hours=1), channel="call", phone="202",
           role="agent", direction="outbound", status="answered", duration_s=95)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         assert routing.reroute_sla(session, T0 + timedelta(hours=5)) == 1
-    assert current(sqlite_engine, 1).previous_owner == "alice"
-    assert current(sqlite_engine, 2).sla_state == "met"
+    assert current(engine, 1).previous_owner == "alice"
+    assert current(engine, 2).sla_state == "met"
 
 
 def test_an_extension_matches_a_caller_number_exactly_never_as_a_suffix(
@@ -136,7 +136,7 @@ def test_an_extension_matches_a_caller_number_exactly_never_as_a_suffix(
 
 
 def test_an_sla_reroute_stays_in_its_rule_when_the_condition_no_longer_reads_true(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS + """
 [[rules]]
 name = "web"
@@ -147,29 +147,29 @@ sla = "4h"
 [fallback]
 owner = "marie"
 """)
-    new_leads(sqlite_engine, routing, [{"email": "a@x.org"}])
-    assert (current(sqlite_engine, 1).owner, current(sqlite_engine, 1).rule) == ("alice", "web")
-    with session_factory(sqlite_engine).begin() as session:
+    new_leads(engine, routing, [{"email": "a@x.org"}])
+    assert (current(engine, 1).owner, current(engine, 1).rule) == ("alice", "web")
+    with session_factory(engine).begin() as session:
         contact = session.get(Contact, 1)
         assert contact is not None
         contact.score = 80  # the lead got hotter meanwhile
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         assert routing.reroute_sla(session, T0 + timedelta(hours=4)) == 1
-    moved = current(sqlite_engine, 1)
+    moved = current(engine, 1)
     assert (moved.owner, moved.rule, moved.reason) == ("bob", "web", "sla")
     assert moved.explanation["exclude"] == ["alice"]
 
 
 def test_a_synced_outbound_email_through_the_pipeline_is_a_touch(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, RULES)
-    pipeline = Pipeline(sqlite_engine, HubConfig(hub=HubSection(own_domains=["acme.fr"])))
+    pipeline = Pipeline(engine, HubConfig(hub=HubSection(own_domains=["acme.fr"])))
     leads = ConnectorConfig(name="forms", kind="csv")
     stats = pipeline.ingest(leads, Batch([Observation(
         kind="person", external_id="1", observed_at=T0,
         person={"full_name": "Lea Lead", "emails": [{"value": "lea@lead.org"}]})]))
     assert stats.contacts_created == 1
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         routing.after_batch(session, connector=leads, new_contact_ids=[1],
                             changed_contact_ids=[], now=T0)
     pipeline.ingest(ConnectorConfig(name="gmail", kind="csv"), Batch([Observation(
@@ -178,9 +178,9 @@ def test_a_synced_outbound_email_through_the_pipeline_is_a_touch(
                      "occurred_at": T0 + timedelta(hours=1), "subject": "Hello",
                      "participants": [{"email": "Alice@acme.fr", "role": "from"},
                                       {"email": "lea@lead.org", "role": "to"}]})]))
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         assert routing.reroute_sla(session, T0 + timedelta(hours=6)) == 0
-    assert current(sqlite_engine, 1).sla_state == "met"
+    assert current(engine, 1).sla_state == "met"
 
 
 def test_sla_and_inactive_owner_passes_work_on_both_engines(tmp_path: Path,

@@ -8,9 +8,9 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from hub.assign.model import Assignment, Owner, RoundRobinState
-from hub.store.db import session_factory
+from hub.store.db import make_engine, session_factory, upgrade
 from hub.store.model import Company, Contact, OutboxEvent
-from tests.assign.conftest import (
+from tests.assign.support import (
     ACCOUNT_OWNER_ONLY,
     MIGRATION,
     OWNERS,
@@ -21,27 +21,28 @@ from tests.assign.conftest import (
     owners_of,
     routing_from,
 )
+from tests.test_crash_safety import sibling_database
 
 
 def test_round_robin_takes_turns_in_team_order_and_keeps_the_pointer(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS + """
 [[rules]]
 name = "everyone"
 strategy = "round_robin"
 team = "sales"
 """)
-    new_leads(sqlite_engine, routing, [{"email": f"l{i}@x.org"} for i in range(4)])
-    new_leads(sqlite_engine, routing, [{"email": "l5@x.org"}, {"email": "l6@x.org"}])
-    assert list(owners_of(sqlite_engine).values()) == ["alice", "bob", "chloe", "alice", "bob",
-                                                       "chloe"]
-    with session_factory(sqlite_engine)() as session:
+    new_leads(engine, routing, [{"email": f"l{i}@x.org"} for i in range(4)])
+    new_leads(engine, routing, [{"email": "l5@x.org"}, {"email": "l6@x.org"}])
+    assert list(owners_of(engine).values()) == ["alice", "bob", "chloe", "alice", "bob",
+                                                "chloe"]
+    with session_factory(engine)() as session:
         state = session.get(RoundRobinState, "rule:everyone")
         assert state is not None and state.last_owner == "chloe" and state.assigned == 6
 
 
 def test_first_matching_rule_wins_and_later_rules_are_not_tried(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS + """
 [[rules]]
 name = "big"
@@ -60,20 +61,20 @@ name = "rest"
 strategy = "fixed"
 owner = "chloe"
 """)
-    new_leads(sqlite_engine, routing, [
+    new_leads(engine, routing, [
         {"email": "a@big.com", "company": "Big", "domain": "big.com", "employees": 900,
          "country": "FR"},
         {"email": "b@small.fr", "country": "FR"},
         {"email": "c@else.de", "country": "DE"}])
-    assert list(owners_of(sqlite_engine).values()) == ["alice", "bob", "chloe"]
-    first = current(sqlite_engine, 1)
+    assert list(owners_of(engine).values()) == ["alice", "bob", "chloe"]
+    first = current(engine, 1)
     assert first.rule == "big" and first.strategy == "fixed" and first.by == "auto"
     assert first.explanation["first_match"] == 0
     assert [t["rule"] for t in first.explanation["tried"]] == ["big"]
 
 
 def test_every_skip_reason_is_recorded_and_the_next_candidate_gets_the_lead(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, """
 [settings]
 timezone = "Europe/Paris"
@@ -105,14 +106,14 @@ owner = "gone"
 backups = ["away", "night", "full", "daily", "monthly", "ok"]
 working_hours_only = true
 """)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         add_contact(session, owner="full", email="held@x.org")
         session.add(Assignment(contact_id=1, owner="daily", strategy="fixed", reason="new",
                                by="auto", at=T0 - timedelta(hours=1), current=False))
         session.add(Assignment(contact_id=1, owner="monthly", strategy="fixed", reason="new",
                                by="auto", at=T0 - timedelta(days=3), current=False))
-    new_leads(sqlite_engine, routing, [{"email": "new@x.org"}])
-    decision = current(sqlite_engine, 2)
+    new_leads(engine, routing, [{"email": "new@x.org"}])
+    decision = current(engine, 2)
     assert decision.owner == "ok"
     reasons = {c["owner"]: c["skipped"] for c in decision.explanation["tried"][0]["candidates"]}
     assert reasons == {"gone": "inactive", "away": "out_of_office",
@@ -123,7 +124,7 @@ working_hours_only = true
 
 
 def test_nobody_available_falls_back_to_the_queue_never_silently_unassigned(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, """
 [[owners]]
 id = "gone"
@@ -135,11 +136,11 @@ owner = "gone"
 [fallback]
 queue = "triage"
 """)
-    new_leads(sqlite_engine, routing, [{"email": "x@y.org"}])
-    decision = current(sqlite_engine, 1)
+    new_leads(engine, routing, [{"email": "x@y.org"}])
+    decision = current(engine, 1)
     assert (decision.owner, decision.queue, decision.strategy) == (None, "triage", "fallback")
     assert decision.explanation["queue"]["why"] == "no rule found an available owner"
-    with session_factory(sqlite_engine)() as session:
+    with session_factory(engine)() as session:
         contact = session.get(Contact, 1)
         assert contact is not None and contact.team == "triage"
         event = session.scalars(select(OutboxEvent)).one()
@@ -147,7 +148,7 @@ queue = "triage"
 
 
 def test_fallback_owner_takes_leads_no_rule_matches(tmp_path: Path,
-                                                    sqlite_engine: Engine) -> None:
+                                                    engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS + """
 [[rules]]
 name = "german"
@@ -157,14 +158,14 @@ owner = "alice"
 [fallback]
 owner = "marie"
 """)
-    new_leads(sqlite_engine, routing, [{"email": "x@y.org", "country": "IT"}])
-    decision = current(sqlite_engine, 1)
+    new_leads(engine, routing, [{"email": "x@y.org", "country": "IT"}])
+    decision = current(engine, 1)
     assert decision.owner == "marie" and decision.explanation["fallback"]["why"] == \
         "no rule matched"
 
 
 def test_weighted_round_robin_gives_leads_in_proportion_smoothly(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS + """
 [[rules]]
 name = "weighted"
@@ -172,12 +173,12 @@ strategy = "weighted_round_robin"
 owners = ["alice", "bob"]
 weights = { alice = 3, bob = 1 }
 """)
-    new_leads(sqlite_engine, routing, [{"email": f"l{i}@x.org"} for i in range(8)])
-    assert list(owners_of(sqlite_engine).values()) == ["alice", "alice", "bob", "alice"] * 2
+    new_leads(engine, routing, [{"email": f"l{i}@x.org"} for i in range(8)])
+    assert list(owners_of(engine).values()) == ["alice", "alice", "bob", "alice"] * 2
 
 
 def test_load_balanced_picks_the_lowest_open_leads_relative_to_capacity(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, """
 [[owners]]
 id = "big"
@@ -190,21 +191,21 @@ name = "balanced"
 strategy = "load_balanced"
 owners = ["big", "small"]
 """)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         for _ in range(3):
             add_contact(session, owner="big", stage="prospect")
         add_contact(session, owner="small")
         add_contact(session, owner="small", stage="customer")  # not open: not counted
-    new_leads(sqlite_engine, routing, [{"email": f"l{i}@x.org"} for i in range(3)])
-    owners = list(owners_of(sqlite_engine).values())[5:]
+    new_leads(engine, routing, [{"email": f"l{i}@x.org"} for i in range(3)])
+    owners = list(owners_of(engine).values())[5:]
     # small 1/2=0.5 > big 3/10=0.3 -> big; 4/10 -> big; 5/10 = 0.5 ties small 0.5 -> big
     # (pool order breaks ties)
     assert owners == ["big", "big", "big"]
-    decision = current(sqlite_engine, 6)
+    decision = current(engine, 6)
     assert decision.explanation["tried"][0]["note"]["load"] == {"big": 0.3, "small": 0.5}
 
 
-def test_load_balanced_rule_caps_apply_per_day(tmp_path: Path, sqlite_engine: Engine) -> None:
+def test_load_balanced_rule_caps_apply_per_day(tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, """
 [[owners]]
 id = "a"
@@ -218,15 +219,15 @@ daily_cap = 1
 [fallback]
 queue = "overflow"
 """)
-    new_leads(sqlite_engine, routing, [{"email": f"l{i}@x.org"} for i in range(3)])
-    assert list(owners_of(sqlite_engine).values()) == ["a", "b", None]
-    assert current(sqlite_engine, 3).queue == "overflow"
-    new_leads(sqlite_engine, routing, [{"email": "next-day@x.org"}], now=T0 + timedelta(days=1))
-    assert owners_of(sqlite_engine)[4] == "a"
+    new_leads(engine, routing, [{"email": f"l{i}@x.org"} for i in range(3)])
+    assert list(owners_of(engine).values()) == ["a", "b", None]
+    assert current(engine, 3).queue == "overflow"
+    new_leads(engine, routing, [{"email": "next-day@x.org"}], now=T0 + timedelta(days=1))
+    assert owners_of(engine)[4] == "a"
 
 
 def test_account_strategy_follows_the_company_owner_then_colleagues(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS + """
 [[rules]]
 name = "account"
@@ -236,47 +237,47 @@ name = "rest"
 strategy = "fixed"
 owner = "chloe"
 """)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         add_contact(session, email="boss@globex.com", company="Globex", domain="globex.com",
                     owner="bob")
         add_contact(session, email="cto@globex.com", company="Globex", domain="globex.com",
                     owner="bob")
         add_contact(session, email="x@initech.com", company="Initech", domain="initech.com",
                     owner="alice")
-    new_leads(sqlite_engine, routing, [
+    new_leads(engine, routing, [
         {"email": "new@globex.com", "company": "Globex", "domain": "globex.com"},
         {"email": "other@initech.com"},  # no company link: found by e-mail domain
         {"email": "solo@nowhere.org"}])
-    owners = owners_of(sqlite_engine)
+    owners = owners_of(engine)
     assert (owners[4], owners[5], owners[6]) == ("bob", "alice", "chloe")
-    assert current(sqlite_engine, 6).explanation["tried"][0]["outcome"] == "no candidate"
+    assert current(engine, 6).explanation["tried"][0]["outcome"] == "no candidate"
 
 
 def test_account_strategy_prefers_the_company_owner_over_the_colleagues_owner(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS + """
 [[rules]]
 name = "account"
 strategy = "account"
 """)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         for n in range(2):
             add_contact(session, email=f"c{n}@globex.com", company="Globex", domain="globex.com",
                         owner="bob")
         company = session.get(Company, 1)
         assert company is not None
         company.owner = "chloe"  # the account manager of Globex
-    new_leads(sqlite_engine, routing, [
+    new_leads(engine, routing, [
         {"email": "new@globex.com", "company": "Globex", "domain": "globex.com"}])
-    decision = current(sqlite_engine, 3)
+    decision = current(engine, 3)
     assert decision.owner == "chloe"
     assert decision.explanation["tried"][0]["note"]["account_owners"] == ["chloe", "bob"]
 
 
 def test_account_strategy_without_same_domain_follows_the_company_owner_only(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, ACCOUNT_OWNER_ONLY)
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         add_contact(session, email="boss@globex.com", company="Globex", domain="globex.com",
                     owner="bob")
         add_contact(session, email="x@initech.com", company="Initech", domain="initech.com",
@@ -284,15 +285,15 @@ def test_account_strategy_without_same_domain_follows_the_company_owner_only(
         initech = session.get(Company, 2)
         assert initech is not None
         initech.owner = "alice"
-    new_leads(sqlite_engine, routing, [
+    new_leads(engine, routing, [
         {"email": "new@globex.com", "company": "Globex", "domain": "globex.com"},
         {"email": "new@initech.com", "company": "Initech", "domain": "initech.com"}])
-    assert (current(sqlite_engine, 3).queue, current(sqlite_engine, 4).owner) == (
+    assert (current(engine, 3).queue, current(engine, 4).owner) == (
         "triage", "alice")
 
 
 def test_round_robin_owner_skipped_while_away_loses_that_turn(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     away = 'id = "alice"\nout_of_office = [{ from = 2026-01-05, to = 2026-01-05 }]\n'
     routing = routing_from(tmp_path, OWNERS.replace('id = "alice"\n', away) + """
 [[rules]]
@@ -300,13 +301,13 @@ name = "rr"
 strategy = "round_robin"
 team = "sales"
 """)
-    new_leads(sqlite_engine, routing, [{"email": "l1@x.org"}])  # alice's turn: she is away
-    new_leads(sqlite_engine, routing, [{"email": "l2@x.org"}, {"email": "l3@x.org"}],
+    new_leads(engine, routing, [{"email": "l1@x.org"}])  # alice's turn: she is away
+    new_leads(engine, routing, [{"email": "l2@x.org"}, {"email": "l3@x.org"}],
               now=T0 + timedelta(days=1))
-    assert list(owners_of(sqlite_engine).values()) == ["bob", "chloe", "alice"]
+    assert list(owners_of(engine).values()) == ["bob", "chloe", "alice"]
 
 
-def test_territory_uses_the_most_specific_match(tmp_path: Path, sqlite_engine: Engine) -> None:
+def test_territory_uses_the_most_specific_match(tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS + """
 [[rules]]
 name = "geo"
@@ -320,18 +321,18 @@ territories = [
 [fallback]
 owner = "marie"
 """)
-    new_leads(sqlite_engine, routing, [
+    new_leads(engine, routing, [
         {"country": "FR", "address": {"postcode": "69001"}},
         {"country": "FR", "address": {"postcode": "92100"}},
         {"country": "FR", "address": {"postcode": "75008"}},
         {"country": "BE"}, {"country": "BE"},
         {"country": "US"}])
-    assert list(owners_of(sqlite_engine).values()) == ["alice", "bob", "chloe", "alice", "bob",
-                                                       "marie"]
+    assert list(owners_of(engine).values()) == ["alice", "bob", "chloe", "alice", "bob",
+                                                "marie"]
 
 
-def test_routing_is_deterministic_for_the_same_input(tmp_path: Path,
-                                                     sqlite_engine: Engine) -> None:
+def test_routing_is_deterministic_for_the_same_input(tmp_path: Path, db_url: str,
+                                                     engine: Engine) -> None:
     rules = OWNERS + """
 [[rules]]
 name = "weighted"
@@ -346,36 +347,35 @@ team = "sales"
 """
     leads = [{"email": f"l{i}@x.org", "country": "FR" if i % 3 else "DE"} for i in range(12)]
     results = []
-    for run in range(2):
-        from hub.store.db import make_engine, upgrade
-
-        engine = make_engine(f"sqlite:///{tmp_path / f'run{run}.db'}")
-        upgrade(engine)
-        routing = routing_from(tmp_path, rules)
-        for start in range(0, 12, 5):
-            new_leads(engine, routing, leads[start:start + 5])
-        results.append(list(owners_of(engine).values()))
-        engine.dispose()
+    with sibling_database(db_url, tmp_path) as other_url:
+        other = make_engine(other_url)
+        upgrade(other)
+        for run in (engine, other):
+            routing = routing_from(tmp_path, rules)
+            for start in range(0, 12, 5):
+                new_leads(run, routing, leads[start:start + 5])
+            results.append(list(owners_of(run).values()))
+        other.dispose()
     assert results[0] == results[1]
     assert None not in results[0]
 
 
 def test_migration_connector_routes_and_notifies_nobody(tmp_path: Path,
-                                                        sqlite_engine: Engine) -> None:
+                                                        engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS + """
 [[rules]]
 name = "rr"
 strategy = "round_robin"
 team = "sales"
 """)
-    assert new_leads(sqlite_engine, routing, [{"email": "a@b.org"}], connector=MIGRATION) == []
-    with session_factory(sqlite_engine)() as session:
+    assert new_leads(engine, routing, [{"email": "a@b.org"}], connector=MIGRATION) == []
+    with session_factory(engine)() as session:
         assert session.scalars(select(Assignment)).all() == []
         assert session.scalars(select(OutboxEvent)).all() == []
 
 
 def test_owners_removed_from_the_file_become_inactive_and_their_leads_move(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
+        tmp_path: Path, engine: Engine) -> None:
     rules = OWNERS + """
 [[rules]]
 name = "rr"
@@ -383,18 +383,18 @@ strategy = "round_robin"
 owners = ["alice", "bob"]
 """
     routing = routing_from(tmp_path, rules)
-    new_leads(sqlite_engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
+    new_leads(engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
     without_bob = rules.replace('id = "bob"\nteam = "sales"', 'id = "bob"\nactive = false\n'
                                 'team = "sales"').replace('owners = ["alice", "bob"]',
                                                           'team = "sales"')
     routing = routing_from(tmp_path, without_bob.replace(
         '[[owners]]\nid = "chloe"\nteam = "sales"\nemails = ["chloe@acme.fr"]\n', ""))
-    with session_factory(sqlite_engine).begin() as session:
+    with session_factory(engine).begin() as session:
         moved = routing.after_batch(session, connector=MIGRATION, new_contact_ids=[],
                                     changed_contact_ids=[1, 2], now=T0 + timedelta(hours=1))
         assert [(m["contact_id"], m["previous_owner"], m["owner"], m["reason"])
                 for m in moved] == [(2, "bob", "alice", "owner_inactive")]
-    with session_factory(sqlite_engine)() as session:
+    with session_factory(engine)() as session:
         assert {o.id: o.active for o in session.scalars(select(Owner))} == {
             "marie": True, "alice": True, "bob": False, "chloe": False}
         event = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id.desc())).first()

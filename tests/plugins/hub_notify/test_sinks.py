@@ -24,7 +24,7 @@ from hub.http import HttpClient
 from hub.plugins import HubPlugins
 from hub.store.db import session_factory
 from hub_notify import EmailSink, WebhookSink, sign
-from tests.assign.conftest import OWNERS, T0, new_leads, routing_from
+from tests.assign.support import OWNERS, T0, new_leads, routing_from
 
 URL = "https://hooks.example.com/crmhub"
 SINKS = {"webhook": WebhookSink, "email": EmailSink}
@@ -66,10 +66,10 @@ def test_sinks_are_registered_through_the_notify_entry_point() -> None:
 
 @responses.activate
 def test_webhook_posts_the_event_signed_with_timestamp_and_hmac(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
-    ruleset = setup(tmp_path, sqlite_engine)
+        tmp_path: Path, engine: Engine) -> None:
+    ruleset = setup(tmp_path, engine)
     responses.post(URL, status=204)
-    stats = deliver(session_factory(sqlite_engine), ruleset, SINKS, client(), T0)
+    stats = deliver(session_factory(engine), ruleset, SINKS, client(), T0)
     assert stats.delivered == 1
     request = responses.calls[0].request
     body = request.body if isinstance(request.body, bytes) else str(request.body).encode()
@@ -83,17 +83,17 @@ def test_webhook_posts_the_event_signed_with_timestamp_and_hmac(
     assert event["payload"]["owner"]["id"] == "alice"
     assert event["payload"]["contact"]["email"] == "lea@lead.org"
     # delivered once: the next pass sends nothing
-    assert deliver(session_factory(sqlite_engine), ruleset, SINKS, client(),
+    assert deliver(session_factory(engine), ruleset, SINKS, client(),
                    T0 + timedelta(minutes=1)).delivered == 0
     assert len(responses.calls) == 1
 
 
 @responses.activate
 def test_failures_are_retried_with_backoff_then_given_up_and_shown_in_status(
-        tmp_path: Path, sqlite_engine: Engine) -> None:
-    ruleset = setup(tmp_path, sqlite_engine)
+        tmp_path: Path, engine: Engine) -> None:
+    ruleset = setup(tmp_path, engine)
     responses.post(URL, status=503)
-    sessions = session_factory(sqlite_engine)
+    sessions = session_factory(engine)
     assert deliver(sessions, ruleset, SINKS, client(), T0).failed == 1
     with sessions() as session:
         row = session.scalars(select(SinkDelivery)).one()
@@ -112,10 +112,10 @@ def test_failures_are_retried_with_backoff_then_given_up_and_shown_in_status(
 
 
 @responses.activate
-def test_a_4xx_answer_is_not_retried(tmp_path: Path, sqlite_engine: Engine) -> None:
-    ruleset = setup(tmp_path, sqlite_engine)
+def test_a_4xx_answer_is_not_retried(tmp_path: Path, engine: Engine) -> None:
+    ruleset = setup(tmp_path, engine)
     responses.post(URL, status=410)
-    assert deliver(session_factory(sqlite_engine), ruleset, SINKS, client(), T0).dead == 1
+    assert deliver(session_factory(engine), ruleset, SINKS, client(), T0).dead == 1
 
 
 class _SMTPHandler(socketserver.StreamRequestHandler):
@@ -156,10 +156,10 @@ def smtp_server() -> Iterator[Any]:
     server.server_close()
 
 
-def test_email_goes_to_the_owner_over_smtp(tmp_path: Path, sqlite_engine: Engine,
+def test_email_goes_to_the_owner_over_smtp(tmp_path: Path, engine: Engine,
                                            smtp_server: Any) -> None:
     port = smtp_server.server_address[1]
-    ruleset = setup(tmp_path, sqlite_engine, RULES.split("[[notify]]")[0] + f"""
+    ruleset = setup(tmp_path, engine, RULES.split("[[notify]]")[0] + f"""
 [[notify]]
 name = "mail"
 sink = "email"
@@ -169,7 +169,7 @@ port = {port}
 security = "none"
 sender = "crmhub@acme.fr"
 """)
-    stats = deliver(session_factory(sqlite_engine), ruleset, SINKS, client(), T0)
+    stats = deliver(session_factory(engine), ruleset, SINKS, client(), T0)
     assert stats.delivered == 1
     assert "RCPT TO:<ALICE@ACME.FR>" in smtp_server.commands
     [message] = smtp_server.messages
