@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime
 from typing import Any
@@ -553,8 +554,15 @@ def test_training_stores_a_model_the_resolver_then_uses(engine: Engine) -> None:
         model = resolver.refresh(session)
         assert model.trained and resolver.model_id == session.scalar(
             select(func.max(MatchModel.id)))
-        twin = Profile.of({"given_key": "anna", "family_key": "martin"})
-        assert model.score(twin, twin).probability > 0
+        # Names the set never holds (no term frequency): the trained m/u and duplicates
+        # give the weight, over the minimum population of 1,000 records.
+        twin = Profile.of({"given_key": "zoltan", "family_key": "quaglia"})
+        expected = math.log2(report.duplicates / 1000) + sum(
+            math.log2(report.m[name]["exact"] / report.u[name]["exact"])
+            for name in ("given", "family"))
+        scored = model.score(twin, twin)
+        assert scored.weight == pytest.approx(expected, abs=0.01)
+        assert scored.probability == pytest.approx(1 / (1 + 2 ** -expected), rel=0.01)
 
 
 def test_batch_run_merges_what_streaming_left_apart_and_queues_the_unsure(
