@@ -237,6 +237,31 @@ def test_a_key_shared_by_more_records_than_the_cap_stops_producing_candidates(
     assert all("too common" in reason for reason in capped.values())
 
 
+def test_a_capped_key_finds_no_candidate_for_a_later_record(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline = Pipeline(engine, HubConfig(match=MatchSection(key_cap=3)))
+    assert isinstance(pipeline.resolver, ProbabilisticResolver)
+    givens = ["Paul", "Pierre", "Pascal", "Patrick", "Philippe"]
+    pipeline.ingest(A, Batch([person(str(i), given_name=g, family_name="Same")
+                              for i, g in enumerate(givens)]))  # one key: "same|p"
+    with pipeline.sessions() as session:
+        assert session.scalar(select(SharedPoint.reason).where(
+            SharedPoint.kind == "fi", SharedPoint.value == "same|p")) == \
+            "too common: more than 3 records share it"
+    model = pipeline.resolver.model
+    scored: list[tuple[str, str]] = []
+    score = model.score
+
+    def counting(a: Profile, b: Profile) -> Any:
+        scored.append((a.given, b.given))
+        return score(a, b)
+
+    monkeypatch.setattr(model, "score", counting)
+    # A typo of Paul: only the family name and initial, the capped key, link the two.
+    pipeline.ingest(B, Batch([person("again", given_name="Pual", family_name="Same")]))
+    assert scored == [] and len(contacts(pipeline)) == 6
+
+
 def test_a_record_sharing_an_identity_key_is_scored_before_namesakes_past_the_candidate_limit(
         engine: Engine) -> None:
     pipeline = Pipeline(engine, HubConfig(match=MatchSection(max_candidates=1)))
