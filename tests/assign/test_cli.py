@@ -55,9 +55,9 @@ owner = "sue"
 
 
 class Env:
-    def __init__(self, tmp_path: Path):
+    def __init__(self, tmp_path: Path, url: str):
         self.dir = tmp_path
-        self.url = f"sqlite:///{tmp_path / 'hub.db'}"
+        self.url = url
         (tmp_path / "rules.toml").write_text(RULES, encoding="utf-8")
         self.config = tmp_path / "crmhub.toml"
         self.config.write_text(f'[hub]\ndatabase_url = "{self.url}"\nrules = "rules.toml"\n'
@@ -81,8 +81,8 @@ class Env:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Env:
-    return Env(tmp_path)
+def env(tmp_path: Path, db_url: str) -> Env:
+    return Env(tmp_path, db_url)
 
 
 def test_assign_run_routes_open_unowned_contacts_and_dry_run_writes_nothing(env: Env) -> None:

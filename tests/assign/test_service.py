@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import responses
+from sqlalchemy import Engine
 
 from hub.assign.engine import Routing
 from hub.config import ConfigError
@@ -17,19 +18,21 @@ from hub.store.db import session_factory
 from tests.assign.support import LEADS, OWNERS, T0, add_contact, current
 
 
-def write_config(tmp_path: Path, rules: str) -> Path:
+def write_config(tmp_path: Path, rules: str, url: str | None = None) -> Path:
     (tmp_path / "rules.toml").write_text(rules, encoding="utf-8")
     config = tmp_path / "crmhub.toml"
-    config.write_text(f'[hub]\ndatabase_url = "sqlite:///{tmp_path / "hub.db"}"\n'
-                      'rules = "rules.toml"\n', encoding="utf-8")
+    url = url or f"sqlite:///{tmp_path / 'hub.db'}"
+    config.write_text(f'[hub]\ndatabase_url = "{url}"\nrules = "rules.toml"\n',
+                      encoding="utf-8")
     return config
 
 
 @responses.activate
 def test_a_pass_reroutes_overdue_leads_and_delivers_their_notifications(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOK_SECRET", "k")
-    hub = Hub.open(write_config(tmp_path, OWNERS + """
+    url = engine.url.render_as_string(hide_password=False)  # migrated: PostgreSQL needs it
+    hub = Hub.open(write_config(tmp_path, url=url, rules=OWNERS + """
 [[rules]]
 name = "rr"
 strategy = "round_robin"
