@@ -10,6 +10,7 @@ from hub.normalize.companies import (
     domain_from_email,
     domain_from_website,
 )
+from hub.normalize.text import clean_text, fold
 
 
 @pytest.mark.parametrize(
@@ -135,12 +136,21 @@ def test_domain_from_email_gives_company_domains_only(
     assert domain_from_email(address) == domain
 
 
-@given(st.text())
-def test_company_normalisers_never_raise(value: str) -> None:
-    clean_company_name(value)
-    company_name_key(value)
-    domain_from_website(value)
-    domain_from_email(value)
+@given(st.text() | st.emails() | st.from_regex(r"(https?://)?(www\.)?[\w.-]+(:\d+)?(/\S*)?",
+                                              fullmatch=True))
+def test_company_normalisers_never_raise_and_return_their_documented_forms(value: str) -> None:
+    text = clean_text(value)
+    cleaned = clean_company_name(value)
+    # The display form is the cleaned text, at most with its case repaired.
+    assert (cleaned is None) == (text is None)
+    if cleaned is not None and text is not None:
+        assert cleaned.casefold() == text.casefold()
+    key = company_name_key(value)
+    assert key == fold(key)  # folded: lower case, no punctuation, single spaces
+    for domain in (domain_from_website(value), domain_from_email(value)):
+        if domain is not None:  # a bare host name
+            assert domain == domain.lower() and "." in domain.strip(".")
+            assert not set(domain) & set(" /:@?#")
 
 
 @given(st.text())
