@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import inspect
 import json
 import textwrap
+import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 from click.testing import CliRunner
 
-from hub import hookimpl
+from hub import PROJECT_NAME, hookimpl, hookspecs
 from hub.cli.main import main
 from hub.connectors import Connector
 from hub.plugins import HubPlugins
@@ -152,22 +158,32 @@ def test_event_hook_exception_does_not_stop_other_plugins() -> None:
     assert failed == ["r"] and received == [{"type": "contact.created"}]
 
 
+def hook_specs() -> dict[str, Any]:
+    """Every hook as pluggy knows it: name -> spec (its function, argnames and options)."""
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return {name: caller.spec for name, caller in vars(pm.hook).items()
+            if caller.spec is not None}
+
+
+def test_every_function_of_hookspecs_is_a_hook_pluggy_knows() -> None:
+    functions = [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)
+                 if name.startswith("crmhub_")]
+    assert sorted(hook_specs()) == functions and len(functions) == 8
+
+
 def test_every_hook_is_documented_in_the_readme_plugin_reference() -> None:
-    from hub import hookspecs
-
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    hooks = [name for name in dir(hookspecs) if name.startswith("crmhub_")]
-    assert len(hooks) == 8
-    missing = [h for h in hooks if f"`{h}" not in readme]
-    assert missing == []
+    rows = [f"| `{name}({', '.join(spec.argnames)})` |" for name, spec in hook_specs().items()]
+    assert [row for row in rows if row not in readme] == []
 
 
-def test_every_hook_has_a_docstring_saying_when_it_is_called() -> None:
-    from hub import hookspecs
-
-    for name in (n for n in dir(hookspecs) if n.startswith("crmhub_")):
-        doc = getattr(hookspecs, name).__doc__ or ""
-        assert "Called" in doc and "Return" in doc, name
+def test_every_hook_has_a_docstring_saying_when_it_is_called_its_params_and_return() -> None:
+    for name, spec in hook_specs().items():
+        doc = spec.function.__doc__ or ""
+        assert doc.startswith("Called") and "Return" in doc, name
+        assert all(f":param {arg}:" in doc for arg in spec.argnames), name
+        assert not spec.opts["firstresult"] or "stops at first non-None" in doc, name
 
 
 def test_sinks_strategies_and_comparators_are_collected_by_name() -> None:
@@ -223,9 +239,43 @@ def test_the_daemon_calls_startup_and_shutdown_once_each(tmp_path: Path) -> None
     assert calls == ["startup:0", "shutdown"]
 
 
-def test_every_hook_is_implemented_somewhere_in_the_tests() -> None:
-    from hub import hookspecs
+def hookimpls_in(tree: ast.AST) -> Iterator[tuple[str, list[str]]]:
+    """(hook name, argument names) of each ``@hookimpl`` function in ``tree``, and in the
+    plugin sources its strings hold (the modules tests write for a plugin to import)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                "@hookimpl" in node.value:
+            with contextlib.suppress(SyntaxError):
+                yield from hookimpls_in(ast.parse(textwrap.dedent(node.value)))
+        if isinstance(node, ast.FunctionDef) and any(
+                isinstance(d, ast.Name) and d.id == "hookimpl" for d in node.decorator_list):
+            yield node.name, [a.arg for a in node.args.args if a.arg != "self"]
 
-    tests = "\n".join(p.read_text(encoding="utf-8") for p in Path(__file__).parent.rglob("*.py"))
-    hooks = [name for name in dir(hookspecs) if name.startswith("crmhub_")]
-    assert [h for h in hooks if f"def {h}(" not in tests] == []
+
+def test_every_hook_is_implemented_somewhere_in_the_tests() -> None:
+    """Each hook has an implementation in the tests that pluggy accepts for its spec."""
+    specs = hook_specs()
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    for path in Path(__file__).parent.rglob("*.py"):
+        for name, args in hookimpls_in(ast.parse(path.read_text(encoding="utf-8"))):
+            if name not in specs:
+                continue  # a misspelt hook, as a test of that error writes on purpose
+            stub = Stub(name, args)
+            with contextlib.suppress(pluggy.PluginValidationError):  # a bad signature
+                pm.register(stub, name=f"{path.name}:{name}:{id(stub)}")
+    implemented = {name for name, caller in vars(pm.hook).items() if caller.get_hookimpls()}
+    assert sorted(set(specs) - implemented) == []
+
+
+class Stub:
+    """A plugin with one hook implementation of the given signature, for pluggy to check
+    (pluggy reads the argument names from the function's code)."""
+
+    def __init__(self, name: str, args: list[str]):
+        def nothing() -> None:
+            return None
+
+        code = nothing.__code__.replace(co_argcount=len(args), co_varnames=tuple(args),
+                                        co_nlocals=len(args))
+        setattr(self, name, hookimpl(types.FunctionType(code, {}, name)))
