@@ -18,7 +18,7 @@ TEST_PLUGIN = '''
 import logging
 import time
 from hub import hookimpl
-from hub.connectors import Batch, Connector, ConnectorSettings
+from hub.connectors import Batch, Connector, ConnectorSettings, Rejected
 from hub.records import Observation
 from hub.secrets import SecretRef
 
@@ -26,7 +26,8 @@ log = logging.getLogger("hub_misbehave")
 
 
 class Tick(Connector):
-    """Yields one new person per run, and logs things it should not."""
+    """Yields one new person per run and one row the core rejects with an e-mail in its
+    reason, and logs things it should not."""
     kind = "tick"
 
     class Settings(ConnectorSettings):
@@ -41,6 +42,8 @@ class Tick(Connector):
                                  observed_at="2026-01-01T00:00:00Z",
                                  person={"full_name": f"Tick {n}",
                                          "emails": [{"value": f"tick{n}@example.com"}]})],
+                    rejected=[Rejected(reason=f"no name beside tick{n}@example.com",
+                                       payload="", location=f"tick:{n}")],
                     cursor={"n": n})
 
 
@@ -187,4 +190,8 @@ def test_logs_hold_no_secret_and_no_unmasked_email_or_phone(
     assert "12 34 56" not in text
     tick_lines = [line for line in daemon.log_lines() if "tick 2" in line["msg"]]
     assert tick_lines and "***" in tick_lines[0]["msg"]
+    assert "for a***@example.com +336******78" in tick_lines[0]["msg"]
+    # The core logs the reason a row was rejected: the e-mail in it is masked too.
+    assert "quarantined input from tick: no name beside t***@example.com" in [
+        line["msg"] for line in daemon.log_lines()]
     assert all({"ts", "level", "logger", "msg"} <= set(line) for line in daemon.log_lines())
