@@ -41,6 +41,24 @@ team = "sales"
         assert state is not None and state.last_owner == "chloe" and state.assigned == 6
 
 
+def test_round_robin_turn_passes_to_the_next_in_line_when_the_last_owner_left_the_pool(
+        tmp_path: Path, engine: Engine) -> None:
+    rules = OWNERS + """
+[[rules]]
+name = "everyone"
+strategy = "round_robin"
+team = "sales"
+"""
+    new_leads(engine, routing_from(tmp_path, rules), [{"email": "l1@x.org"}])
+    with session_factory(engine)() as session:
+        state = session.get(RoundRobinState, "rule:everyone")
+        assert state is not None and (state.last_owner, state.position) == ("alice", 1)
+    # Anna takes Alice's place in the team: the turn is Bob's, where the pointer stands.
+    anna = rules.replace('id = "alice"', 'id = "anna"').replace("alice@", "anna@")
+    new_leads(engine, routing_from(tmp_path, anna), [{"email": "l2@x.org"}])
+    assert current(engine, 2).owner == "bob"
+
+
 def test_first_matching_rule_wins_and_later_rules_are_not_tried(
         tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, OWNERS + """
