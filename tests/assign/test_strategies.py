@@ -349,6 +349,40 @@ owner = "marie"
                                                 "marie"]
 
 
+def test_territory_prefers_the_longest_postcode_prefix_within_an_entry_and_across_entries(
+        tmp_path: Path, engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "geo"
+strategy = "territory"
+territories = [
+  { postcodes = ["75", "7500"], owners = ["alice"] },
+  { postcodes = ["750"], owners = ["bob"] },
+]
+""")
+    new_leads(engine, routing, [{"address": {"postcode": "75008"}},   # 7500 beats 750
+                                {"address": {"postcode": "75116"}}])  # only 75
+    assert list(owners_of(engine).values()) == ["alice", "alice"]
+
+
+def test_territory_ties_go_to_the_first_entry_in_the_file(tmp_path: Path,
+                                                           engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "geo"
+strategy = "territory"
+territories = [
+  { countries = ["FR"], postcodes = ["69"], owners = ["alice"] },
+  { countries = ["FR"], postcodes = ["69"], owners = ["bob"] },
+  { countries = ["FR"], owners = ["chloe"] },
+  { countries = ["FR"], owners = ["marie"] },
+]
+""")
+    new_leads(engine, routing, [{"country": "FR", "address": {"postcode": "69001"}},
+                                {"country": "FR", "address": {"postcode": "13001"}}])
+    assert list(owners_of(engine).values()) == ["alice", "chloe"]
+
+
 def test_routing_is_deterministic_for_the_same_input(tmp_path: Path, db_url: str,
                                                      engine: Engine) -> None:
     rules = OWNERS + """
