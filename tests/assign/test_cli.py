@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 from click.testing import CliRunner, Result
 
+from hub.assign.delivery import deliver
+from hub.assign.rules import load_rules
+from hub.assign.strategies import BUILTIN
 from hub.cli.main import main
+from hub.http import HttpClient
 from hub.store.db import make_engine, session_factory, upgrade
+from hub_notify import WebhookSink
 from tests.assign.support import add_contact
 
 RULES = """
@@ -184,8 +191,27 @@ def test_config_check_reports_rules_file_errors_with_file_rule_and_key(env: Env)
     assert rules.exit_code == 2
 
 
-def test_status_lists_notification_deliveries(env: Env) -> None:
+@responses.activate
+def test_status_lists_notification_deliveries(env: Env,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "k")
+    rules = env.dir / "rules.toml"
+    rules.write_text(RULES + '[[notify]]\nname = "hook"\nsink = "webhook"\n'
+                     '[notify.settings]\nurl = "https://hooks.example.com/x"\n'
+                     'secret = { env = "HOOK_SECRET" }\n', encoding="utf-8")
     assert env.json("status")["notifications"] == []
+    env.run("assign", "run")  # five leads routed: five contact.assigned events
+    for status in (200, 200, 200, 200, 503):  # the last one fails, to be retried
+        responses.post("https://hooks.example.com/x", status=status)
+    engine = make_engine(env.url)
+    sinks = {"webhook": WebhookSink}
+    deliver(session_factory(engine), load_rules(rules, {k.name: k for k in BUILTIN}, sinks),
+            sinks, HttpClient(max_attempts=1), datetime.now(UTC))
+    engine.dispose()
+    [hook] = env.json("status")["notifications"]
+    assert {k: hook[k] for k in ("sink", "delivered", "pending", "failing", "dead")} == {
+        "sink": "hook", "delivered": 4, "pending": 1, "failing": 1, "dead": 0}
+    assert "503" in hook["last_error"] and hook["next_attempt"] is not None
 
 
 def test_visibility_applies_to_contacts_explain_and_the_review_queue(env: Env) -> None:
