@@ -13,15 +13,14 @@ and so do the processes they start.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from hub.store.db import make_engine, upgrade
-from tests.postgres import PG_ADMIN_URL, pg_admin
+from tests.postgres import Databases, pg_admin
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,30 +41,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.user_properties.append(("postgres", "true"))
 
 
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[Databases]:
+    """This process's PostgreSQL databases (skips or fails when the server is away)."""
+    databases = Databases(pg_admin())
+    yield databases
+    databases.close()
+
+
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(pg_databases: Databases) -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped after the test."""
-    admin = pg_admin()
-    name = f"crmhub_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name})
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    name = pg_databases.create()
+    yield pg_databases.url(name)
+    pg_databases.drop(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database URL on each engine."""
+    """An empty database URL on each engine; already migrated on PostgreSQL when the test
+    asks for ``engine`` too, which migrates it (a copy of a migrated database is quicker)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'crmhub.db'}"
+    elif "engine" in request.fixturenames:
+        databases: Databases = request.getfixturevalue("pg_databases")
+        name = databases.create(migrated=True)
+        yield databases.url(name)
+        databases.drop(name)
     else:
         yield request.getfixturevalue("pg_url")
 
