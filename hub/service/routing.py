@@ -5,33 +5,19 @@ daemon goes on."""
 from __future__ import annotations
 
 import logging
-import weakref
 from datetime import UTC, datetime
-from typing import Any
 
 from hub.assign.delivery import deliver
-from hub.assign.engine import Routing
 from hub.service.runtime import Hub
 
 log = logging.getLogger(__name__)
 EVERY = 60.0  # seconds between two passes
-_loaded: weakref.WeakKeyDictionary[Any, Routing] = weakref.WeakKeyDictionary()
-
-
-def routing_for(hub: Hub) -> Routing:
-    """The hub's routing: the pipeline's own when it has one, else loaded once per hub."""
-    mine = getattr(hub.pipeline, "routing", None)
-    if isinstance(mine, Routing):
-        return mine
-    if hub.pipeline not in _loaded:
-        _loaded[hub.pipeline] = Routing.load(hub.config, hub.plugins)
-    return _loaded[hub.pipeline]
 
 
 def housekeeping(hub: Hub, now: datetime | None = None) -> dict[str, int]:
     """One pass; returns what it did (for logs and tests)."""
     now = now or datetime.now(UTC)
-    routing = routing_for(hub)
+    routing = hub.pipeline.routing  # the rules the pipeline routes new leads with
     done: dict[str, int] = {}
     if routing.enabled:
         try:
