@@ -1,16 +1,21 @@
 """The PostgreSQL server the tests use, and the rule for when it is away: a test is skipped
 on a developer machine and *fails* under ``CI=true``, so a green CI always includes
-PostgreSQL. ``Databases`` makes and drops the tests' databases."""
+PostgreSQL. ``Databases`` makes and drops the tests' databases; ``sibling_database`` gives a
+test a second one on its engine."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from hub.store.db import make_engine, upgrade
 
@@ -29,6 +34,27 @@ def pg_admin() -> Engine:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+@contextlib.contextmanager
+def sibling_database(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another empty database on the same engine as ``db_url``, dropped afterwards."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        yield f"sqlite:///{tmp_path / 'reference.db'}"
+        return
+    name = f"{url.database}_ref_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE datname = :n"), {"n": name})
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
 
 
 class Databases:

@@ -25,7 +25,7 @@ from sqlalchemy import func, select, text
 
 from hub.store.model import SourceRecord, SyncState
 from tests.daemon_process import Daemon
-from tests.postgres import PG_ADMIN_URL, pg_admin
+from tests.postgres import PG_ADMIN_URL, pg_admin, sibling_database
 from tests.test_crash_safety import (
     MAPPING,
     census,
@@ -34,7 +34,6 @@ from tests.test_crash_safety import (
     count,
     duplicate_points,
     export,
-    sibling_database,
     write_input,
 )
 

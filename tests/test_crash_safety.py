@@ -29,7 +29,6 @@ import subprocess
 import sys
 import time
 import unicodedata
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
 from hub.export import without_ids
@@ -53,6 +52,7 @@ from hub.store.model import (
     SourceRecord,
     SyncState,
 )
+from tests.postgres import sibling_database
 
 pytestmark = pytest.mark.slow
 
@@ -324,27 +324,6 @@ def duplicate_points(db_url: str) -> list[tuple[str, str, int]]:
             .where(Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None))
             .group_by(ContactPoint.kind, ContactPoint.value)
             .having(func.count(func.distinct(ContactPoint.contact_id)) > 1)).all()]
-
-
-@contextlib.contextmanager
-def sibling_database(db_url: str, tmp_path: Path) -> Iterator[str]:
-    """Another empty database on the same engine as ``db_url``, dropped afterwards."""
-    url = make_url(db_url)
-    if url.get_backend_name() == "sqlite":
-        yield f"sqlite:///{tmp_path / 'reference.db'}"
-        return
-    name = f"{url.database}_ref_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                    "WHERE datname = :n"), {"n": name})
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 # -- the test ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from tests.assign.support import (
     owners_of,
     routing_from,
 )
-from tests.test_crash_safety import sibling_database
+from tests.postgres import sibling_database
 
 
 def test_round_robin_takes_turns_in_team_order_and_keeps_the_pointer(
