@@ -17,8 +17,8 @@ from hub.clock import utcnow
 from hub.config import parse_duration
 from hub.logs import mask_text
 from hub.match.batch import rededuplicate, train
-from hub.match.company import ENTITY as COMPANY
-from hub.match.company import CompanyMergeError, company_view, merge_companies
+from hub.match.companies import ENTITY as COMPANY
+from hub.match.companies import CompanyMergeError, company_view, merge_companies
 from hub.match.engine import ProbabilisticResolver
 from hub.match.review import (
     ReviewError,

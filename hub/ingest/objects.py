@@ -10,8 +10,7 @@ from sqlalchemy import delete, select
 from hub.ingest.persons import PersonPass
 from hub.ingest.prepare import Prepared, content_hash
 from hub.ingest.quarantine import RecordRejected
-from hub.match.companies import CompanyRef, CompanyResolver
-from hub.match.company import rebuild_company
+from hub.match.companies import CompanyRef, CompanyResolver, rebuild_company
 from hub.match.resolve import live_contact
 from hub.normalize import (
     clean_company_name,

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 
 from hub.connectors import SnapshotEnd
 from hub.ingest.state import BatchState
-from hub.match.company import rebuild_company
+from hub.match.companies import rebuild_company
 from hub.store.model import Interaction, MatchKey, SourceRecord
 
 log = logging.getLogger(__name__)

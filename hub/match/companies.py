@@ -1,19 +1,269 @@
-"""Companies a batch names, found or created in bulk: by domain, then by name + country.
+"""Companies through the contacts' machinery: found or created in bulk, golden record,
+review, merge and unmerge.
 
-A name known in another country only makes a new company and a review candidate
-(:mod:`hub.match.company`)."""
+* **Resolution** (:class:`CompanyResolver`): the companies a batch names are found or
+  created in bulk, by domain, then by name + country; a name known in another country only
+  makes a new company and a review candidate.
+* **Golden record** (:func:`rebuild_company`): a company's name, website, country,
+  industry, size, tags and custom fields are computed from its live source records, never
+  edited in place: ``company`` records (a CRM's account list) by the survivorship policy of
+  ``[match.survivorship]``; where none carries a field, the company block of the people
+  who work there (newest first). Every field records its origin in ``provenance``.
+* **Review**: a company named like a stored one (same normalised name) in another
+  country may be a subsidiary or the same company: it is kept apart and the pair goes to
+  the review queue (``match_candidates.entity = "company"``; the pair is kept as company
+  ids, which outlive merges). ``crmhub review merge|reject`` answers it; a rejection is
+  remembered and the pair is never proposed again.
+* **Merge** (:func:`merge_companies`): the merged company's domains, source records and
+  contacts move to the survivor, which takes its owner when it has none; the snapshot
+  says what moved. **Unmerge** (:func:`unmerge_company`) moves exactly that back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from hub.match.company import live_company, propose
-from hub.store.model import Company, CompanyDomain
+from hub.match.golden import policy_of, rebuild_contacts
+from hub.match.resolve import pair, rejected_between, remember_rejection
+from hub.match.survivorship import DEFAULT_POLICY, SourceView, pick, source_origin
+from hub.normalize import company_name_key
+from hub.store.model import (
+    Company,
+    CompanyDomain,
+    Contact,
+    MatchCandidate,
+    MergeEvent,
+    OutboxEvent,
+    SourceRecord,
+)
+
+ENTITY = "company"
+FIELDS = ("name", "website", "country", "industry", "employees")
+PEOPLE_FIELDS = {"name": "name", "website": "website"}  # company block of a person record
+PEOPLE_SAMPLE = 50  # newest person records read when no company record names a field
+SAME_NAME_OTHER_COUNTRY = 0.5  # the review score of that rule (companies are not scored)
+
+
+class CompanyMergeError(Exception):
+    """A company merge or unmerge that cannot be carried out; the message says why."""
+
+
+def live_company(session: Session, company_id: int) -> int:
+    """The company ``company_id`` was merged into, followed to the end."""
+    seen = {company_id}
+    current = company_id
+    while True:
+        nxt = session.scalar(select(Company.merged_into_id).where(Company.id == current))
+        if nxt is None or nxt in seen:
+            return current
+        seen.add(nxt)
+        current = nxt
+
+
+# -- golden record -----------------------------------------------------------------------
+
+
+def rebuild_company(session: Session, company_id: int, now: datetime) -> bool:
+    """Recompute one company from its sources; whether anything changed."""
+    company = session.get(Company, company_id)
+    if company is None:
+        return False
+    session.flush()
+    policy = policy_of(session) or DEFAULT_POLICY
+    own: list[SourceView] = []
+    people: list[SourceView] = []
+    for row in session.execute(
+            select(SourceRecord.id, SourceRecord.connector, SourceRecord.external_id,
+                   SourceRecord.observed_at, SourceRecord.data)
+            .where(SourceRecord.company_id == company_id, SourceRecord.kind == ENTITY,
+                   SourceRecord.deleted_at.is_(None))):
+        own.append(SourceView(row.id, row.connector, row.external_id, row.observed_at,
+                              row.data or {}))
+    newest = sorted(own, key=lambda s: (s.observed_at, s.id), reverse=True)
+    provenance: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for name in FIELDS:
+        won = pick(name, policy.rule_of("company"), policy,
+                   [(s, v) for s in newest if (v := s.data.get(name)) not in (None, "")])
+        if won is None and name in PEOPLE_FIELDS:
+            if not people:
+                people = _people(session, company_id)
+            won = next(((s, v, "named by a contact working there") for s in people
+                        if (v := (s.data.get("company") or {}).get(PEOPLE_FIELDS[name]))),
+                       None)
+        if won is not None:
+            values[name] = won[1]
+            provenance[name] = source_origin(won[0], won[2])
+    tags = sorted({t for s in newest for t in s.data.get("tags") or []})
+    custom: dict[str, Any] = {}
+    for s in reversed(newest):  # the newest record's value of each key wins
+        custom.update({k: v for k, v in (s.data.get("custom") or {}).items() if v != ""})
+    before = _state(company)
+    for name in FIELDS:
+        if name in values or own:  # with no source at all, keep what refs filled in
+            setattr(company, name, values.get(name))
+    if not company.name_key and values.get("name"):  # the matching key is kept once set
+        company.name_key = company_name_key(values["name"]) or None
+    if own:
+        company.tags, company.custom = tags, custom
+    company.provenance = provenance
+    if _state(company) != before:
+        company.updated_at = now
+        return True
+    return False
+
+
+def _people(session: Session, company_id: int) -> list[SourceView]:
+    rows = session.execute(
+        select(SourceRecord.id, SourceRecord.connector, SourceRecord.external_id,
+               SourceRecord.observed_at, SourceRecord.data)
+        .where(SourceRecord.company_id == company_id, SourceRecord.kind == "person",
+               SourceRecord.deleted_at.is_(None))
+        .order_by(SourceRecord.observed_at.desc(), SourceRecord.id.desc()).limit(PEOPLE_SAMPLE))
+    return [SourceView(r.id, r.connector, r.external_id, r.observed_at, r.data or {})
+            for r in rows]
+
+
+def _state(company: Company) -> dict[str, Any]:
+    return {name: getattr(company, name) for name in
+            (*FIELDS, "name_key", "tags", "custom", "provenance")}
+
+
+def company_view(session: Session, company_id: int) -> dict[str, Any] | None:
+    """One company as ``crmhub companies show`` prints it."""
+    company = session.get(Company, company_id)
+    if company is None:
+        return None
+    domains = sorted(session.scalars(select(CompanyDomain.domain).where(
+        CompanyDomain.company_id == company_id)))
+    contacts = session.scalar(select(func.count()).select_from(Contact).where(
+        Contact.company_id == company_id, Contact.merged_into_id.is_(None),
+        Contact.deleted_at.is_(None))) or 0
+    return {"id": company.id, **{name: getattr(company, name) for name in FIELDS},
+            "owner": company.owner, "tags": company.tags, "custom": company.custom,
+            "domains": domains, "contacts": contacts, "merged_into": company.merged_into_id,
+            "provenance": company.provenance or {}}
+
+
+# -- review ------------------------------------------------------------------------------
+
+
+def propose(session: Session, existing: int, new: int, reason: str, now: datetime) -> bool:
+    """Queue a pair of companies for review unless a user already answered it."""
+    if rejected_between(session, [existing], [new], entity=ENTITY):
+        return False
+    left, right = pair(existing, new)
+    if session.scalar(select(MatchCandidate.id).where(
+            MatchCandidate.entity == ENTITY, MatchCandidate.left_record_id == left,
+            MatchCandidate.right_record_id == right)) is not None:
+        return False
+    session.add(MatchCandidate(
+        entity=ENTITY, left_id=left, right_id=right, left_record_id=left,
+        right_record_id=right, score=SAME_NAME_OTHER_COUNTRY, weight=0.0,
+        comparison={"levels": {"name": "exact", "country": "different"}, "rule": reason},
+        status="open", created_at=now))
+    return True
+
+
+# -- merge and unmerge -------------------------------------------------------------------
+
+
+def merge_companies(session: Session, survivor_id: int, merged_id: int, *, reason: str,
+                    decided_by: str, now: datetime, score: float = 1.0,
+                    comparison: dict[str, Any] | None = None) -> MergeEvent:
+    """Fold ``merged_id`` into ``survivor_id``; what moved is kept for unmerge."""
+    survivor, merged = session.get(Company, survivor_id), session.get(Company, merged_id)
+    if survivor is None or merged is None:
+        raise CompanyMergeError(f"no company {merged_id if survivor else survivor_id}")
+    if survivor_id == merged_id:
+        raise CompanyMergeError(f"company {survivor_id} cannot be merged into itself")
+    for company in (survivor, merged):
+        if company.merged_into_id is not None:
+            raise CompanyMergeError(f"company {company.id} was merged into "
+                                    f"{company.merged_into_id} already")
+    if rejected_between(session, [survivor_id], [merged_id], entity=ENTITY):
+        raise CompanyMergeError(f"companies {survivor_id} and {merged_id} were rejected as "
+                                "different companies by a user")
+    domains = list(session.scalars(select(CompanyDomain.id).where(
+        CompanyDomain.company_id == merged_id)))
+    records = list(session.scalars(select(SourceRecord.id).where(
+        SourceRecord.company_id == merged_id)))
+    contacts = list(session.scalars(select(Contact.id).where(Contact.company_id == merged_id)))
+    took_owner = survivor.owner is None and merged.owner is not None
+    event = MergeEvent(entity=ENTITY, survivor_id=survivor_id, merged_id=merged_id,
+                       score=score, comparison=comparison or {"rule": reason},
+                       decided_by=decided_by, reason=reason, created_at=now,
+                       snapshot={"domains": domains, "source_records": records,
+                                 "contacts": contacts, "took_owner": took_owner})
+    session.add(event)
+    _move(session, domains, records, contacts, survivor_id)
+    if took_owner:
+        survivor.owner = merged.owner
+    merged.merged_into_id, merged.updated_at = survivor_id, now
+    session.flush()
+    rebuild_company(session, survivor_id, now)
+    rebuild_contacts(session, contacts, now)
+    session.add(OutboxEvent(type="company.merged", created_at=now, attempts=0, payload={
+        "survivor_id": survivor_id, "merged_id": merged_id, "merge_id": event.id,
+        "reason": reason, "decided_by": decided_by}))
+    return event
+
+
+def unmerge_company(session: Session, event: MergeEvent, *, by: str,
+                    now: datetime) -> MergeEvent:
+    """Move back exactly what the merge moved (what moved on since stays), restore the
+    merged company, rebuild both and remember them as two companies."""
+    merged = session.get(Company, event.merged_id)
+    if merged is None:
+        raise CompanyMergeError(f"merge {event.id}: company {event.merged_id} no longer "
+                                "exists")
+    holder = live_company(session, event.survivor_id)
+    here = sorted({event.survivor_id, holder})
+    snapshot = event.snapshot or {}
+    domains = list(session.scalars(select(CompanyDomain.id).where(
+        CompanyDomain.id.in_(_ids(snapshot.get("domains"))),
+        CompanyDomain.company_id.in_(here))))
+    records = list(session.scalars(select(SourceRecord.id).where(
+        SourceRecord.id.in_(_ids(snapshot.get("source_records"))),
+        SourceRecord.company_id.in_(here))))
+    contacts = list(session.scalars(select(Contact.id).where(
+        Contact.id.in_(_ids(snapshot.get("contacts"))), Contact.company_id.in_(here))))
+    _move(session, domains, records, contacts, merged.id)
+    survivor = session.get(Company, holder)
+    if snapshot.get("took_owner") and survivor is not None and survivor.owner == merged.owner:
+        survivor.owner = None
+    merged.merged_into_id, merged.updated_at = None, now
+    event.undone_at = now
+    remember_rejection(session, [holder], [merged.id], by=by, now=now, entity=ENTITY)
+    session.flush()
+    rebuild_company(session, holder, now)
+    rebuild_company(session, merged.id, now)
+    moved_people = set(contacts) | set(session.scalars(select(SourceRecord.contact_id).where(
+        SourceRecord.id.in_(records or [-1]), SourceRecord.contact_id.is_not(None))))
+    rebuild_contacts(session, [c for c in moved_people if c is not None], now)
+    session.add(OutboxEvent(type="company.unmerged", created_at=now, attempts=0, payload={
+        "survivor_id": holder, "restored_id": merged.id, "merge_id": event.id, "by": by}))
+    return event
+
+
+def _move(session: Session, domains: Sequence[int], records: Sequence[int],
+          contacts: Sequence[int], to: int) -> None:
+    for column, ids in ((CompanyDomain.id, domains), (SourceRecord.id, records),
+                        (Contact.id, contacts)):
+        for start in range(0, len(ids), 500):
+            session.execute(update(column.class_).where(column.in_(ids[start:start + 500]))
+                            .values(company_id=to))
+
+
+def _ids(values: Iterable[Any] | None) -> list[int]:
+    return [int(v) for v in values or ()] or [-1]
+
 
 CHUNK = 500
 

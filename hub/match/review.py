@@ -10,7 +10,7 @@
   pair is remembered as rejected (a user said they are two people).
 
 Company candidates and merges (``entity = "company"``) go through the same calls and are
-carried out by :mod:`hub.match.company`.
+carried out by :mod:`hub.match.companies`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hub.assign.model import StageChange
-from hub.match.company import ENTITY as COMPANY
-from hub.match.company import (
+from hub.match.companies import ENTITY as COMPANY
+from hub.match.companies import (
     CompanyMergeError,
     live_company,
     merge_companies,

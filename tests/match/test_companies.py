@@ -16,7 +16,7 @@ from hub.config import ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
 from hub.export import export_contacts
 from hub.ingest.pipeline import Pipeline
-from hub.match.company import company_view, merge_companies
+from hub.match.companies import company_view, merge_companies
 from hub.match.review import (
     ReviewError,
     list_candidates,
