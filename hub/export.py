@@ -1,4 +1,5 @@
-"""Golden records as DESIGN.md §6 export objects (jsonl, or csv with flattened keys)."""
+"""Golden records as export objects (jsonl, or csv with flattened keys): the keys the
+README lists under "Export object", stable across versions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one HTTP retry layer every connector shares (DESIGN.md conventions, point 6).
+"""The one HTTP retry layer every connector shares.
 
 :class:`HttpClient` wraps a :class:`requests.Session` so that every request a connector
 makes has a timeout, a crmhub ``User-Agent``, and the same retry policy: connection errors,

@@ -1,4 +1,4 @@
-"""The canonical Observation model that connectors emit (DESIGN.md §4).
+"""The canonical Observation model that connectors emit.
 
 An Observation is what one source says about one person, company or interaction at one
 moment. Values are kept as the source wrote them: normalisation is the core's job
@@ -107,7 +107,7 @@ class InteractionData(_Part):
 
 
 class Observation(_Part):
-    """What one source says about one record. See DESIGN.md §4 for every field."""
+    """What one source says about one record: a person, a company or an interaction."""
 
     kind: Literal["person", "company", "interaction"]
     external_id: str = Field(min_length=1, max_length=512)

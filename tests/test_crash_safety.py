@@ -1,4 +1,4 @@
-"""Crash safety (DESIGN.md §3): SIGKILL at any point, then a restart, yields the same
+"""Crash safety: SIGKILL at any point, then a restart, yields the same
 database as an uninterrupted run: same contacts, same interactions, no duplicates.
 
 A seeded generator writes a CSV of ``ROWS`` rows (generic mapping, an id column ``ref``):

@@ -1,4 +1,4 @@
-"""Routing tables (DESIGN.md §5): owners, teams, assignments, rr_state, scores, deliveries.
+"""Routing tables: owners, teams, assignments, rr_state, scores, deliveries.
 
 Owners and teams are keyed by the id the rules file gives them (``alice``), the same
 string ``contacts.owner`` holds, so a contact's owner reads the same in the database, the

@@ -1,4 +1,4 @@
-"""``crmhub``: the command line (DESIGN.md §6). Exit codes: 0 ok, 1 failure, 2 usage/config.
+"""``crmhub``: the command line. Exit codes: 0 ok, 1 failure, 2 usage/config.
 
 The ``crmhub`` group and the one place every command group is registered on it:
 :mod:`hub.cli.main`. What the commands share (options, opening the hub, output):

@@ -178,7 +178,7 @@ def export_group() -> None:
 @config_option
 def export_contacts_cmd(fmt: str, as_owner: str | None, output: Path | None,
                         config_path: Path) -> None:
-    """Every live contact with the export keys of DESIGN.md §6."""
+    """Every live contact with its golden record, provenance and source keys."""
     hub = open_hub(config_path)
     out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     with hub.pipeline.sessions() as session:

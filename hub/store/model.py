@@ -1,4 +1,4 @@
-"""The central model (DESIGN.md §5): SQLAlchemy 2.0 typed ORM, SQLite or PostgreSQL.
+"""The central model: SQLAlchemy 2.0 typed ORM, SQLite or PostgreSQL.
 
 Golden records (``contacts``, ``companies``) are *derived*: survivorship rebuilds them from
 the normalised payloads kept in ``source_records``, so a source can be removed (tombstone,

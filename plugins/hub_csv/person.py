@@ -145,7 +145,8 @@ class PersonBuilder:
         return bool(self.given_name or self.family_name or self.full_name)
 
     def identifies(self) -> bool:
-        """Whether anything here could identify someone (DESIGN.md §4 quarantine rule)."""
+        """Whether anything here could identify someone: a row with nothing that could is
+        quarantined rather than stored."""
         return bool(
             self.has_name() or self.emails or self.phones or self.handles or self.identifiers
         )
