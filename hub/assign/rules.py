@@ -235,155 +235,211 @@ def load_rules(path: Path, strategies: dict[str, type[Strategy]],
 
 def build_rules(raw: dict[str, Any], strategies: dict[str, type[Strategy]],
                 sinks: dict[str, type] | None = None, *, path: Path | None = None) -> RuleSet:
-    """Validate a parsed rules file (``load_rules`` reads it)."""
+    """Validate a parsed rules file (``load_rules`` reads it); every issue at once."""
     file = str(path) if path else "(rules)"
     try:
         spec = RulesFile.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_issues(exc, raw, file, (), RulesFile)) from None
-    issues: list[ConfigIssue] = []
+    check = _RulesCheck(raw, file, spec)
+    teams = check.teams()
+    owners = check.owners(teams)
+    check.managers()
+    members: dict[str, list[str]] = {t: [] for t in teams}
+    for owner in spec.owners:
+        if owner.team in members and owner.id not in members[owner.team]:
+            members[owner.team].append(owner.id)
+    rules = check.rules(strategies, owners, teams)
+    if spec.fallback.owner is not None and spec.fallback.owner not in owners:
+        check.issue("fallback.owner", f"unknown owner {spec.fallback.owner!r}",
+                    check.suggest(spec.fallback.owner, check.owner_ids, "owners"))
+    check.notify(sinks)
+    if check.issues:
+        raise ConfigError(check.issues)
+    digest = _digest(spec.model_dump(mode="json", by_alias=True, exclude={"notify"}))
+    return RuleSet(path, spec.settings, owners, teams, rules, spec.fallback, spec.notify,
+                   digest, members)
 
-    def issue(key: str, message: str, hint: str | None = None) -> None:
-        issues.append(ConfigIssue(file, key, message, hint))
 
+class _RulesCheck:
+    """The cross-checks of a rules file that pydantic cannot make (references between
+    owners, teams, rules and sinks), collecting every issue with its key."""
+
+    def __init__(self, raw: dict[str, Any], file: str, spec: RulesFile) -> None:
+        self.raw, self.file, self.spec = raw, file, spec
+        self.issues: list[ConfigIssue] = []
+        self.owner_ids = [o.id for o in spec.owners]
+
+    def issue(self, key: str, message: str, hint: str | None = None) -> None:
+        self.issues.append(ConfigIssue(self.file, key, message, hint))
+
+    @staticmethod
     def suggest(name: str, known: list[str], what: str) -> str:
         return did_you_mean(name, known) or (
             f"{what}: {', '.join(known)}" if known else f"no {what} defined")
 
-    raw_owners = raw.get("owners", [])
-    raw_teams = raw.get("teams", [])
-    raw_rules = raw.get("rules", [])
-    teams: dict[str, TeamSpec] = {}
-    for index, team in enumerate(spec.teams):
-        if team.id in teams:
-            issue(f"teams{_label(raw_teams, index, 'id')}.id", f"two teams are {team.id!r}")
-        teams[team.id] = team
-    owners: dict[str, OwnerInfo] = {}
-    owner_ids = [o.id for o in spec.owners]
-    for index, owner in enumerate(spec.owners):
-        where = f"owners{_label(raw_owners, index, 'id')}"
-        if owner.id in owners:
-            issue(f"{where}.id", f"two owners are {owner.id!r}", "owner ids must be unique")
-            continue
-        if owner.team is not None and owner.team not in teams:
-            issue(f"{where}.team", f"unknown team {owner.team!r}",
-                  suggest(owner.team, list(teams), "teams"))
-        if owner.manager is not None and owner.manager not in owner_ids:
-            issue(f"{where}.manager", f"unknown owner {owner.manager!r}",
-                  suggest(owner.manager, owner_ids, "owners"))
+    def where(self, section: str, index: int, key: str) -> str:
+        return f"{section}{_label(self.raw.get(section, []), index, key)}"
+
+    def teams(self) -> dict[str, TeamSpec]:
+        teams: dict[str, TeamSpec] = {}
+        for index, team in enumerate(self.spec.teams):
+            if team.id in teams:
+                self.issue(f"{self.where('teams', index, 'id')}.id",
+                           f"two teams are {team.id!r}")
+            teams[team.id] = team
+        return teams
+
+    def owners(self, teams: dict[str, TeamSpec]) -> dict[str, OwnerInfo]:
+        owners: dict[str, OwnerInfo] = {}
+        for index, owner in enumerate(self.spec.owners):
+            where = self.where("owners", index, "id")
+            if owner.id in owners:
+                self.issue(f"{where}.id", f"two owners are {owner.id!r}",
+                           "owner ids must be unique")
+                continue
+            if owner.team is not None and owner.team not in teams:
+                self.issue(f"{where}.team", f"unknown team {owner.team!r}",
+                           self.suggest(owner.team, list(teams), "teams"))
+            if owner.manager is not None and owner.manager not in self.owner_ids:
+                self.issue(f"{where}.manager", f"unknown owner {owner.manager!r}",
+                           self.suggest(owner.manager, self.owner_ids, "owners"))
+            info = self.owner(owner, where)
+            if info is not None:
+                owners[owner.id] = info
+        return owners
+
+    def owner(self, owner: OwnerSpec, where: str) -> OwnerInfo | None:
+        """An owner's calendar and absences; ``None`` when its hours or zone are wrong."""
+        settings = self.spec.settings
         try:
-            tz = zone(owner.timezone or spec.settings.timezone)
+            tz = zone(owner.timezone or settings.timezone)
             hours = parse_hours(owner.working_hours if owner.working_hours is not None
-                                else spec.settings.working_hours)
+                                else settings.working_hours)
         except CalendarError as exc:
-            issue(f"{where}.{'timezone' if 'zone' in str(exc) else 'working_hours'}", str(exc))
-            continue
+            key = "timezone" if "zone" in str(exc) else "working_hours"
+            self.issue(f"{where}.{key}", str(exc))
+            return None
         absences = []
         for n, absence in enumerate(owner.out_of_office):
             try:
                 absences.append(period(absence.start, absence.end, tz))
             except CalendarError as exc:
-                issue(f"{where}.out_of_office[{n}]", str(exc))
+                self.issue(f"{where}.out_of_office[{n}]", str(exc))
         digest = _digest(owner.model_dump(mode="json", by_alias=True))
-        owners[owner.id] = OwnerInfo(owner, Calendar(tz, hours), absences, digest)
-    for index, team in enumerate(spec.teams):
-        if team.manager is not None and team.manager not in owner_ids:
-            issue(f"teams{_label(raw_teams, index, 'id')}.manager",
-                  f"unknown owner {team.manager!r}", suggest(team.manager, owner_ids, "owners"))
-    for cycle in _cycles(spec.owners):
-        issue(f"owners[id={cycle[0]}].manager",
-              "the management chain loops: " + " -> ".join([*cycle, cycle[0]]),
-              "someone at the top has no manager")
-    try:
-        parse_hours(spec.settings.working_hours)
-        zone(spec.settings.timezone)
-    except CalendarError as exc:
-        issue("settings", str(exc))
-    members: dict[str, list[str]] = {t: [] for t in teams}
-    for owner in spec.owners:
-        if owner.team in members and owner.id not in members[owner.team]:
-            members[owner.team].append(owner.id)
-    rules: list[Rule] = []
-    names: set[str] = set()
-    for index, rule_spec in enumerate(spec.rules):
-        where = f"rules{_label(raw_rules, index, 'name')}"
-        if rule_spec.name in names:
-            issue(f"{where}.name", f"two rules are named {rule_spec.name!r}",
-                  "rule names must be unique: round-robin pointers are kept per rule")
-        names.add(rule_spec.name)
+        return OwnerInfo(owner, Calendar(tz, hours), absences, digest)
+
+    def managers(self) -> None:
+        """Team managers exist, management chains do not loop, the defaults parse."""
+        for index, team in enumerate(self.spec.teams):
+            if team.manager is not None and team.manager not in self.owner_ids:
+                self.issue(f"{self.where('teams', index, 'id')}.manager",
+                           f"unknown owner {team.manager!r}",
+                           self.suggest(team.manager, self.owner_ids, "owners"))
+        for cycle in _cycles(self.spec.owners):
+            self.issue(f"owners[id={cycle[0]}].manager",
+                       "the management chain loops: " + " -> ".join([*cycle, cycle[0]]),
+                       "someone at the top has no manager")
+        try:
+            parse_hours(self.spec.settings.working_hours)
+            zone(self.spec.settings.timezone)
+        except CalendarError as exc:
+            self.issue("settings", str(exc))
+
+    def rules(self, strategies: dict[str, type[Strategy]], owners: dict[str, OwnerInfo],
+              teams: dict[str, TeamSpec]) -> list[Rule]:
+        rules: list[Rule] = []
+        names: set[str] = set()
+        for index, rule_spec in enumerate(self.spec.rules):
+            where = self.where("rules", index, "name")
+            if rule_spec.name in names:
+                self.issue(f"{where}.name", f"two rules are named {rule_spec.name!r}",
+                           "rule names must be unique: round-robin pointers are kept per rule")
+            names.add(rule_spec.name)
+            rule = self.rule(index, rule_spec, where, strategies, owners, teams)
+            if rule is not None and rule_spec.enabled:
+                rules.append(rule)
+        return rules
+
+    def rule(self, index: int, rule_spec: RuleSpec, where: str,
+             strategies: dict[str, type[Strategy]], owners: dict[str, OwnerInfo],
+             teams: dict[str, TeamSpec]) -> Rule | None:
+        """One rule, checked; ``None`` when its strategy, condition or parameters are wrong
+        (its references are still checked when those are right)."""
         klass = strategies.get(rule_spec.strategy)
         if klass is None:
-            issue(f"{where}.strategy", f"unknown strategy {rule_spec.strategy!r}",
-                  suggest(rule_spec.strategy, sorted(strategies), "strategies"))
-            continue
+            self.issue(f"{where}.strategy", f"unknown strategy {rule_spec.strategy!r}",
+                       self.suggest(rule_spec.strategy, sorted(strategies), "strategies"))
+            return None
         try:
             condition = compile_condition(rule_spec.when, "when") if rule_spec.when else ALWAYS
         except ConditionError as exc:
-            issue(f"{where}.{exc.key}", exc.message, exc.hint)
-            continue
+            self.issue(f"{where}.{exc.key}", exc.message, exc.hint)
+            return None
         sla = None
         if rule_spec.sla is not None:
             try:
                 sla = parse_duration(rule_spec.sla)
             except ValueError as exc:
-                issue(f"{where}.sla", str(exc))
-        extra = dict(rule_spec.model_extra or {})
-        try:
-            params: StrategyParams = klass.Params.model_validate(extra)
-        except ValidationError as exc:
-            for item in _issues(exc, raw, file, ("rules", index), klass.Params):
-                common = list(RuleSpec.model_fields)
-                if item.message == "unknown key":
-                    known = common + list(klass.Params.model_fields)
-                    item = ConfigIssue(item.file, item.key,
-                                       f"unknown key for strategy {rule_spec.strategy!r}",
-                                       did_you_mean(item.key.rsplit(".", 1)[-1], known) or
-                                       f"keys: {', '.join(known)}")
-                issues.append(item)
-            continue
+                self.issue(f"{where}.sla", str(exc))
+        params = self.params(index, rule_spec, klass)
+        if params is None:
+            return None
         strategy = klass(params, rule_spec.name)
         owner_refs, team_refs = strategy.references()
         for ref in owner_refs:
             if ref not in owners:
-                issue(where, f"strategy {rule_spec.strategy!r} names unknown owner {ref!r}",
-                      suggest(ref, owner_ids, "owners"))
+                self.issue(where, f"strategy {rule_spec.strategy!r} names unknown owner {ref!r}",
+                           self.suggest(ref, self.owner_ids, "owners"))
         for ref in team_refs:
             if ref not in teams:
-                issue(where, f"strategy {rule_spec.strategy!r} names unknown team {ref!r}",
-                      suggest(ref, list(teams), "teams"))
-        if not rule_spec.enabled:
-            continue
-        rules.append(Rule(index, rule_spec.name, condition, strategy, sla,
-                          rule_spec.working_hours_only,
-                          getattr(params, "daily_cap", None), getattr(params, "monthly_cap", None)))
-    if spec.fallback.owner is not None and spec.fallback.owner not in owners:
-        issue("fallback.owner", f"unknown owner {spec.fallback.owner!r}",
-              suggest(spec.fallback.owner, owner_ids, "owners"))
-    notify_names: set[str] = set()
-    for index, notify in enumerate(spec.notify):
-        where = f"notify{_label(raw.get('notify', []), index, 'name')}"
-        if notify.name in notify_names:
-            issue(f"{where}.name", f"two notify entries are named {notify.name!r}")
-        notify_names.add(notify.name)
-        if sinks is None:
-            continue
-        sink = sinks.get(notify.sink)
-        if sink is None:
-            issue(f"{where}.sink", f"unknown sink {notify.sink!r}",
-                  suggest(notify.sink, sorted(sinks), "installed sinks (`crmhub plugins`)"))
-            continue
-        settings_model = getattr(sink, "Settings", None)
-        if settings_model is not None:
-            try:
-                settings_model.model_validate(notify.settings)
-            except ValidationError as exc:
-                issues.extend(_issues(exc, raw, file, ("notify", index, "settings"),
-                                      settings_model))
-    if issues:
-        raise ConfigError(issues)
-    digest = _digest(spec.model_dump(mode="json", by_alias=True, exclude={"notify"}))
-    return RuleSet(path, spec.settings, owners, teams, rules, spec.fallback, spec.notify,
-                   digest, members)
+                self.issue(where, f"strategy {rule_spec.strategy!r} names unknown team {ref!r}",
+                           self.suggest(ref, list(teams), "teams"))
+        return Rule(index, rule_spec.name, condition, strategy, sla,
+                    rule_spec.working_hours_only,
+                    getattr(params, "daily_cap", None), getattr(params, "monthly_cap", None))
+
+    def params(self, index: int, rule_spec: RuleSpec,
+               klass: type[Strategy]) -> StrategyParams | None:
+        """The strategy's own keys of a rule, validated by the strategy's ``Params``."""
+        try:
+            params: StrategyParams = klass.Params.model_validate(
+                dict(rule_spec.model_extra or {}))
+            return params
+        except ValidationError as exc:
+            for item in _issues(exc, self.raw, self.file, ("rules", index), klass.Params):
+                if item.message == "unknown key":
+                    known = list(RuleSpec.model_fields) + list(klass.Params.model_fields)
+                    item = ConfigIssue(item.file, item.key,
+                                       f"unknown key for strategy {rule_spec.strategy!r}",
+                                       did_you_mean(item.key.rsplit(".", 1)[-1], known) or
+                                       f"keys: {', '.join(known)}")
+                self.issues.append(item)
+            return None
+
+    def notify(self, sinks: dict[str, type] | None) -> None:
+        """Notify entries: unique names, installed sinks, settings each sink accepts."""
+        names: set[str] = set()
+        for index, notify in enumerate(self.spec.notify):
+            where = self.where("notify", index, "name")
+            if notify.name in names:
+                self.issue(f"{where}.name", f"two notify entries are named {notify.name!r}")
+            names.add(notify.name)
+            if sinks is None:
+                continue
+            sink = sinks.get(notify.sink)
+            if sink is None:
+                self.issue(f"{where}.sink", f"unknown sink {notify.sink!r}",
+                           self.suggest(notify.sink, sorted(sinks),
+                                        "installed sinks (`crmhub plugins`)"))
+                continue
+            settings_model = getattr(sink, "Settings", None)
+            if settings_model is not None:
+                try:
+                    settings_model.model_validate(notify.settings)
+                except ValidationError as exc:
+                    self.issues.extend(_issues(exc, self.raw, self.file,
+                                               ("notify", index, "settings"), settings_model))
 
 
 def _cycles(owners: list[OwnerSpec]) -> list[list[str]]:
