@@ -105,6 +105,8 @@ class PersonPass(Tombstones):
         self.stats.merged += outcome.merged
 
     def _store_persons(self, persons: list[Person]) -> Outcome:
+        """Resolve the batch's persons, then write in bulk: new contacts, merges, the
+        records, their match keys and the new contacts' points."""
         session, out = self.session, Outcome()
         resolution = self.p.resolver.resolve(session, [
             Item(p.canon, p.record.contact_id if p.record is not None else None,
@@ -112,9 +114,39 @@ class PersonPass(Tombstones):
             for p in persons])
         companies = CompanyResolver(session, self.now).resolve([company_ref(p.canon)
                                                                 for p in persons])
-        # Contacts this pass creates have only this pass's records as sources: their
-        # golden records come from memory, with the records' future ids standing in as
-        # their positions among the new records (ids are handed out in that order).
+        born = self._born(persons, resolution, companies)
+        new_ids, new_points = self._create_contacts(resolution, born, out)
+
+        def real(node: int) -> int:
+            return node if node > 0 else new_ids[-node - 1]
+
+        self._merge(resolution, out)
+        if resolution.capped:
+            mark_shared(session, [(c.kind, c.key, c.reason) for c in resolution.capped],
+                        self.now)
+        # New contacts holding stored records are rebuilt from the store.
+        holding = {n for p, n in zip(persons, resolution.contact_of, strict=True)
+                   if p.record is not None and n < 0}
+        out.touched.update(real(node) for node in born if node in holding)
+        ids, record_of = self._write_records(persons, resolution, companies, real, out)
+        self._write_keys(persons, resolution, record_of, real)
+        for point in new_points:  # positions and provisional contacts become real ids
+            point["contact_id"] = real(point["contact_id"])
+            if point["source_record_id"] is not None:
+                point["source_record_id"] = ids[point["source_record_id"] - 1]
+        insert_rows(session, table_of(ContactPoint), new_points)
+        self._splits(resolution, persons, record_of, real, out)
+        self._reviews(resolution, record_of, real)
+        return out
+
+    def _born(self, persons: list[Person], resolution: Resolution,
+              companies: list[int | None]) -> dict[int, list[Source]]:
+        """The sources of each contact this pass creates (a negative node).
+
+        Their only sources are this pass's records, so their golden records come from
+        memory, with the records' future ids standing in as their positions among the new
+        records (ids are handed out in that order).
+        """
         born: dict[int, list[Source]] = {}
         position = 0
         for person, node, company_id in zip(persons, resolution.contact_of, companies,
@@ -128,39 +160,45 @@ class PersonPass(Tombstones):
                     born.setdefault(node, []).append((view, company_id))
             elif node < 0:  # a stored record split off into a new contact
                 born.setdefault(node, [])
-        new_ids: list[int] = []
-        new_points: list[dict[str, Any]] = []
-        if resolution.new_contacts:
-            rows = []
-            for n in range(1, resolution.new_contacts + 1):
-                values, points = golden_values(-n, born.get(-n, []), policy_of(self.session))
-                rows.append({"stage": "lead", "score": 0.0, "created_at": self.now,
-                             "updated_at": self.now, **values})
-                new_points.extend(points)
-            new_ids = insert_with_ids(session, table_of(Contact), rows)
-            out.new_contacts.update(new_ids)
-            out.contacts_created = len(new_ids)
+        return born
 
-        def real(node: int) -> int:
-            return node if node > 0 else new_ids[-node - 1]
+    def _create_contacts(self, resolution: Resolution, born: dict[int, list[Source]],
+                         out: Outcome) -> tuple[list[int], list[dict[str, Any]]]:
+        """Insert the new contacts with their golden records; their ids, in node order,
+        and their points (still naming positions and provisional nodes)."""
+        if not resolution.new_contacts:
+            return [], []
+        rows, points = [], []
+        for n in range(1, resolution.new_contacts + 1):
+            values, contact_points = golden_values(-n, born.get(-n, []),
+                                                   policy_of(self.session))
+            rows.append({"stage": "lead", "score": 0.0, "created_at": self.now,
+                         "updated_at": self.now, **values})
+            points.extend(contact_points)
+        new_ids = insert_with_ids(self.session, table_of(Contact), rows)
+        out.new_contacts.update(new_ids)
+        out.contacts_created = len(new_ids)
+        return new_ids, points
 
+    def _merge(self, resolution: Resolution, out: Outcome) -> None:
         for merge in resolution.merges:
-            event = merge_contacts(session, merge.survivor, merge.merged, reason=merge.reason,
-                                   decided_by=merge.decided_by, score=merge.score,
-                                   comparison=merge.comparison, now=self.now)
+            event = merge_contacts(self.session, merge.survivor, merge.merged,
+                                   reason=merge.reason, decided_by=merge.decided_by,
+                                   score=merge.score, comparison=merge.comparison,
+                                   now=self.now)
             out.merged += 1
             out.touched.add(merge.survivor)
             out.events.append(("contact.merged", {
                 "survivor_id": merge.survivor, "merged_id": merge.merged,
                 "merge_id": event.id, "score": round(merge.score, 6),
                 "reason": merge.reason, "connector": self.connector.name}))
-        if resolution.capped:
-            mark_shared(session, [(c.kind, c.key, c.reason) for c in resolution.capped],
-                        self.now)
-        # New contacts holding stored records are rebuilt from the store.
-        holding = {n for p, n in zip(persons, resolution.contact_of, strict=True)
-                   if p.record is not None and n < 0}
-        out.touched.update(real(node) for node in born if node in holding)
+
+    def _write_records(self, persons: list[Person], resolution: Resolution,
+                       companies: list[int | None], real: Callable[[int], int],
+                       out: Outcome) -> tuple[list[int], list[int]]:
+        """Insert the new records and update the stored ones (their old keys go); the new
+        records' ids and every person's record id, in batch order."""
+        session = self.session
         fresh: list[dict[str, Any]] = []
         changed: list[SourceRecord] = []
         packed = [p.pack() for p in resolution.profiles] if \
@@ -168,7 +206,7 @@ class PersonPass(Tombstones):
         for person, node, company_id, stored in zip(persons, resolution.contact_of, companies,
                                                     packed, strict=True):
             contact_id = real(node)
-            if node > 0:  # new contacts get their golden record below, from memory
+            if node > 0:  # new contacts get their golden record from memory
                 out.touched.add(contact_id)
             values = self._record_values(person, contact_id, company_id)
             values["match_profile"] = stored
@@ -194,6 +232,10 @@ class PersonPass(Tombstones):
         for person, record_id, profile in zip(persons, record_of, resolution.profiles,
                                               strict=False):
             self.p.resolver.remember(record_id, person.digest, profile)
+        return ids, record_of
+
+    def _write_keys(self, persons: list[Person], resolution: Resolution,
+                    record_of: list[int], real: Callable[[int], int]) -> None:
         keys: list[dict[str, Any]] = []
         for person, node, record_id in zip(persons, resolution.contact_of, record_of,
                                            strict=True):
@@ -201,15 +243,7 @@ class PersonPass(Tombstones):
                          "kind": kind, "key": key, "given": given}
                         for kind, key, given in stored_keys(
                             ((k.kind, k.key) for k in person.canon.keys), person.canon.data))
-        insert_rows(session, table_of(MatchKey), keys)
-        for point in new_points:  # positions and provisional contacts become real ids
-            point["contact_id"] = real(point["contact_id"])
-            if point["source_record_id"] is not None:
-                point["source_record_id"] = ids[point["source_record_id"] - 1]
-        insert_rows(session, table_of(ContactPoint), new_points)
-        self._splits(resolution, persons, record_of, real, out)
-        self._reviews(resolution, record_of, real)
-        return out
+        insert_rows(self.session, table_of(MatchKey), keys)
 
     def _splits(self, resolution: Resolution, persons: list[Person], record_of: list[int],
                 real: Callable[[int], int], out: Outcome) -> None:
