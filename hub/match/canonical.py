@@ -81,14 +81,51 @@ def _label(value: str | None) -> str | None:
 
 
 def canonical_person(person: PersonData, policy: Policy, region: str | None) -> CanonicalPerson:
+    """A person's normalised data, its identity keys and whether it is one of our own.
+
+    ``flags`` collect what was clipped or invalid, in the order the fields are read:
+    e-mails, phones, company, address, birthday, then the names.
+    """
     region = region or policy.default_region
     flags: list[str] = []
-    name = normalize_name(person.given_name, person.family_name, person.full_name)
     keys: list[IdentityKey] = []
-    own = False
+    name = normalize_name(person.given_name, person.family_name, person.full_name)
+    emails, work_domains, own = _emails(person, policy, keys, flags)
+    phones = _phones(person, policy, region, keys, flags)
+    handles = _handles(person, keys)
+    identifiers = _identifiers(person, policy, keys)
+    company = _company(person, work_domains, flags)
+    address, country = _address(person.address, flags)
+    birthday = _birthday(person, flags)
+    flags.extend(f"phone_invalid:{p['value']}" for p in phones if "invalid" in p["flags"])
+    flags.extend(f"email_invalid:{e['value']}" for e in emails if "invalid" in e["flags"])
 
+    if name.family_key or name.given_key:
+        keys.append(IdentityKey("name", f"{name.family_key}|{name.given_key}", NAME))
+    data = {
+        "given_name": _clip(name.given, "given_name", flags),
+        "family_name": _clip(name.family, "family_name", flags),
+        "full_name": _clip(name.full, "full_name", flags),
+        "given_key": name.given_key, "family_key": name.family_key,
+        "title": _clip(clean_text(person.title), "title", flags), "birthday": birthday,
+        "language": _clip(clean_text(person.language), "language", flags),
+        "emails": emails, "phones": phones, "handles": handles,
+        "company": company, "address": address,
+        "country": country,
+        "tags": sorted({t for t in (clean_text(t) for t in person.tags) if t}),
+        "custom": person.custom, "identifiers": identifiers, "flags": flags,
+    }
+    keys.extend(IdentityKey(kind, key, BLOCK) for kind, key in name_keys(data))
+    return CanonicalPerson(data=data, keys=_unique(keys), own=own)
+
+
+def _emails(person: PersonData, policy: Policy, keys: list[IdentityKey],
+            flags: list[str]) -> tuple[list[dict[str, Any]], list[str], bool]:
+    """The e-mail points; the domains of work addresses (where the employer may be);
+    whether an address is in one of our own domains. Valid non-role addresses are keys."""
     emails: list[dict[str, Any]] = []
-    work_domains: list[str] = []  # where a work address says the employer is
+    work_domains: list[str] = []
+    own = False
     for item in _dedupe(person.emails):
         result = normalize_email(item.value)
         if result is None:
@@ -110,7 +147,13 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
             keys.append(IdentityKey("email", result.key, STRONG))
         if result.valid and not result.is_freemail:
             work_domains.append(result.domain)
+    return emails, work_domains, own
 
+
+def _phones(person: PersonData, policy: Policy, region: str | None,
+            keys: list[IdentityKey], flags: list[str]) -> list[dict[str, Any]]:
+    """The phone points; a valid number of one person (not shared, no extension) is a
+    weak key."""
     phones: list[dict[str, Any]] = []
     for item in _dedupe(person.phones):
         parsed = normalize_phone(item.value, region)
@@ -128,7 +171,11 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
                        "flags": phone_flags})
         if parsed.valid and parsed.e164 and not shared and not parsed.extension:
             keys.append(IdentityKey("phone", parsed.e164, WEAK))
+    return phones
 
+
+def _handles(person: PersonData, keys: list[IdentityKey]) -> dict[str, str]:
+    """Social handles by network (a profile URL tells its own network); each a key."""
     handles: dict[str, str] = {}
     for kind, value in sorted(person.handles.items()):
         guess = handle_from_url(value)
@@ -140,42 +187,29 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
             handle = handle[:LIMITS["point"]]
             handles[kind.lower()] = handle
             keys.append(IdentityKey(kind.lower(), handle, STRONG))
+    return handles
 
+
+def _identifiers(person: PersonData, policy: Policy,
+                 keys: list[IdentityKey]) -> dict[str, str | None]:
+    """Identifiers as cleaned text; those the policy trusts are keys."""
     identifiers = {k: clean_text(v) for k, v in sorted(person.identifiers.items())
                    if clean_text(v)}
-    for name_ in policy.identifiers:
-        if identifiers.get(name_):
-            keys.append(IdentityKey(f"id:{name_}", str(identifiers[name_]), STRONG))
+    for name in policy.identifiers:
+        if identifiers.get(name):
+            keys.append(IdentityKey(f"id:{name}", str(identifiers[name]), STRONG))
+    return identifiers
 
-    company = _company(person, work_domains, flags)
-    address, country = _address(person.address, flags)
-    birthday = None
-    if person.birthday:
-        parsed_day = normalize_birthday(person.birthday)
-        if parsed_day is not None and parsed_day.valid:
-            birthday = parsed_day.value
-        elif parsed_day is not None:
-            flags.append(f"birthday_invalid:{person.birthday}")
-    flags.extend(f"phone_invalid:{p['value']}" for p in phones if "invalid" in p["flags"])
-    flags.extend(f"email_invalid:{e['value']}" for e in emails if "invalid" in e["flags"])
 
-    if name.family_key or name.given_key:
-        keys.append(IdentityKey("name", f"{name.family_key}|{name.given_key}", NAME))
-    data = {
-        "given_name": _clip(name.given, "given_name", flags),
-        "family_name": _clip(name.family, "family_name", flags),
-        "full_name": _clip(name.full, "full_name", flags),
-        "given_key": name.given_key, "family_key": name.family_key,
-        "title": _clip(clean_text(person.title), "title", flags), "birthday": birthday,
-        "language": _clip(clean_text(person.language), "language", flags),
-        "emails": emails, "phones": phones, "handles": handles,
-        "company": company, "address": address,
-        "country": country,
-        "tags": sorted({t for t in (clean_text(t) for t in person.tags) if t}),
-        "custom": person.custom, "identifiers": identifiers, "flags": flags,
-    }
-    keys.extend(IdentityKey(kind, key, BLOCK) for kind, key in name_keys(data))
-    return CanonicalPerson(data=data, keys=_unique(keys), own=own)
+def _birthday(person: PersonData, flags: list[str]) -> str | None:
+    if not person.birthday:
+        return None
+    parsed = normalize_birthday(person.birthday)
+    if parsed is not None and parsed.valid:
+        return parsed.value
+    if parsed is not None:
+        flags.append(f"birthday_invalid:{person.birthday}")
+    return None
 
 
 def _dedupe(values: list[ContactValue]) -> list[ContactValue]:
