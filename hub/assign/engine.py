@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -293,20 +293,8 @@ class Routing:
             seen = {c: f.get("owner") for c, f in (facts or {}).items()}
         lock_routing(session)
         sync_directory(session, ruleset, now)
+        owned, current, contacts = _lock_routable(session, contacts, seen)
         ids = [c for c, _ in contacts]
-        owned = _hold(session, ids)
-        current = {a.contact_id: a for chunk in chunks(ids) for a in session.scalars(
-            select(Assignment).where(Assignment.contact_id.in_(chunk), Assignment.current)
-            .execution_options(populate_existing=True))}
-        routable: list[tuple[int, str]] = []
-        for contact_id, reason in contacts:
-            why = _not_routable(owned.get(contact_id), current.get(contact_id),
-                                seen.get(contact_id, _ANY))
-            if why is None:
-                routable.append((contact_id, reason))
-            else:
-                log.info("contact %s not routed (%s): %s", contact_id, reason, why)
-        contacts, ids = routable, [c for c, _ in routable]
         if not contacts:
             return []
         if facts is None or any(c not in facts or not facts[c]["_points"] for c in ids):
@@ -316,52 +304,54 @@ class Routing:
         ctx.warm(self.pointer_keys)
         if any(rule.strategy.name == "account" for rule in ruleset.rules):
             ctx.prefetch_accounts({c: facts[c] for c in ids if c in facts})
-        out: list[Routed] = []
-        rows: list[dict[str, Any]] = []
-        owners: list[dict[str, Any]] = []
-        events: list[dict[str, Any]] = []
+        written = _Written()
         for contact_id, reason in contacts:
-            if contact_id not in facts:
-                continue
-            lead = Lead(contact_id, {k: v for k, v in facts[contact_id].items()
-                                     if not k.startswith("_")})
-            ctx.begin(lead)
-            excluded = (exclude or {}).get(contact_id, frozenset())
-            rule_name = (only_rule or {}).get(contact_id)
-            decision = decide(ruleset, lead, ctx, exclude=excluded, only_rule=rule_name)
-            decision.inputs = ctx.inputs
-            if rule_name is not None:
-                decision.inputs["only_rule"] = rule_name
-            before = owned[contact_id].owner
-            previous = current.get(contact_id)
-            if previous is not None:
-                previous.current = False
-                if previous.sla_state == "pending":
-                    previous.sla_state = "breached" if reason == SLA else "closed"
-            rows.append(self._row(contact_id, decision, before, reason, now))
-            owner_info = ruleset.owners.get(decision.owner) if decision.owner else None
-            owners.append({"id": contact_id, "owner": decision.owner, "updated_at": now,
-                           "team": owner_info.spec.team if owner_info is not None
-                           else decision.queue})
-            routed = Routed(contact_id, decision.owner, decision.queue, before, decision.rule,
-                            decision.strategy, reason)
-            log.debug("contact %s routed to %s by %s (%s)", contact_id,
-                      decision.owner or f"queue {decision.queue}", decision.rule or "fallback",
-                      reason)
-            company_id = facts[contact_id].get("_company_id")
-            ctx.released(before, company_id)
-            ctx.assigned(decision.owner, company_id)
-            out.append(routed)
-            events.append(_event(routed, ruleset, now, facts[contact_id]))
+            if contact_id in facts:
+                self._route_one(ctx, written, contact_id, reason, facts[contact_id],
+                                owned[contact_id].owner, current.get(contact_id),
+                                (exclude or {}).get(contact_id, frozenset()),
+                                (only_rule or {}).get(contact_id), now)
         session.flush()  # the previous assignments stop being current first
         ctx.flush()
-        if rows:
-            session.execute(insert(table_of(Assignment)), rows)
-            session.execute(update(Contact), owners)
-            session.execute(insert(table_of(OutboxEvent)), events)
-            log.info("%d contact(s) routed (%s)", len(rows),
-                     ", ".join(sorted({r.reason for r in out})))
-        return out
+        if written.rows:
+            session.execute(insert(table_of(Assignment)), written.rows)
+            session.execute(update(Contact), written.owners)
+            session.execute(insert(table_of(OutboxEvent)), written.events)
+            log.info("%d contact(s) routed (%s)", len(written.rows),
+                     ", ".join(sorted({r.reason for r in written.out})))
+        return written.out
+
+    def _route_one(self, ctx: LiveContext, written: _Written, contact_id: int, reason: str,
+                   facts: dict[str, Any], before: str | None, previous: Assignment | None,
+                   excluded: frozenset[str], rule_name: str | None, now: datetime) -> None:
+        """Decide one lead, close its previous assignment, and queue what to write."""
+        ruleset = self.ruleset
+        assert ruleset is not None
+        lead = Lead(contact_id, {k: v for k, v in facts.items() if not k.startswith("_")})
+        ctx.begin(lead)
+        decision = decide(ruleset, lead, ctx, exclude=excluded, only_rule=rule_name)
+        decision.inputs = ctx.inputs
+        if rule_name is not None:
+            decision.inputs["only_rule"] = rule_name
+        if previous is not None:
+            previous.current = False
+            if previous.sla_state == "pending":
+                previous.sla_state = "breached" if reason == SLA else "closed"
+        written.rows.append(self._row(contact_id, decision, before, reason, now))
+        owner_info = ruleset.owners.get(decision.owner) if decision.owner else None
+        written.owners.append({"id": contact_id, "owner": decision.owner, "updated_at": now,
+                               "team": owner_info.spec.team if owner_info is not None
+                               else decision.queue})
+        routed = Routed(contact_id, decision.owner, decision.queue, before, decision.rule,
+                        decision.strategy, reason)
+        log.debug("contact %s routed to %s by %s (%s)", contact_id,
+                  decision.owner or f"queue {decision.queue}", decision.rule or "fallback",
+                  reason)
+        company_id = facts.get("_company_id")
+        ctx.released(before, company_id)
+        ctx.assigned(decision.owner, company_id)
+        written.out.append(routed)
+        written.events.append(_event(routed, ruleset, now, facts))
 
     @property
     def pointer_keys(self) -> list[str]:
@@ -559,6 +549,37 @@ class Routing:
 
 
 _ANY = object()  # no owner seen by the caller: any owner will do
+
+
+@dataclass
+class _Written:
+    """What one routing pass writes in bulk at its end."""
+
+    out: list[Routed] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # assignments
+    owners: list[dict[str, Any]] = field(default_factory=list)  # contacts' owner and team
+    events: list[dict[str, Any]] = field(default_factory=list)  # outbox
+
+
+def _lock_routable(session: Session, contacts: list[tuple[int, str]],
+                   seen: Mapping[int, str | None],
+                   ) -> tuple[dict[int, Any], dict[int, Assignment], list[tuple[int, str]]]:
+    """Lock the contacts' rows and read them again: their rows, their current assignments,
+    and those still to route (each other one is logged with the reason it is not)."""
+    ids = [c for c, _ in contacts]
+    owned = _hold(session, ids)
+    current = {a.contact_id: a for chunk in chunks(ids) for a in session.scalars(
+        select(Assignment).where(Assignment.contact_id.in_(chunk), Assignment.current)
+        .execution_options(populate_existing=True))}
+    routable: list[tuple[int, str]] = []
+    for contact_id, reason in contacts:
+        why = _not_routable(owned.get(contact_id), current.get(contact_id),
+                            seen.get(contact_id, _ANY))
+        if why is None:
+            routable.append((contact_id, reason))
+        else:
+            log.info("contact %s not routed (%s): %s", contact_id, reason, why)
+    return owned, current, routable
 
 
 def _hold(session: Session, contact_ids: list[int]) -> dict[int, Any]:
