@@ -456,18 +456,39 @@ class _State:
                    for x in left for y in right)
 
     def _one(self, position: int, item: Item) -> None:
+        """Place one record: score it against every member of each candidate contact,
+        keep or leave its current contact, join the contacts it matches (merging stored
+        ones), send the doubtful ones to review, and index its keys."""
         ref = -position - 1  # this record, among the batch's records
         own_id = item.record_id
+        my_ref = own_id if own_id is not None else ref
         profile = self.r.profile(item.person.data)
-        candidates = list(self._candidates(item, ref))
         current = self.clusters.find(self.live[item.current]) if item.current is not None \
             else None
+        best, vetoed = self._score(item, ref, own_id, profile, current)
+        target = self._keep_current(position, current, best, own_id)
+        chosen: Scored | None = best[current][0] if target is not None and current in best \
+            else None
+        target, chosen = self._join(position, item, profile, my_ref, current, target, chosen,
+                                    best, vetoed)
+        if target is None:
+            self.out.new_contacts += 1
+            target = -self.out.new_contacts
+        target = self.clusters.find(target)
+        self._place(item, my_ref, profile, target)
+        self.out.contact_of.append(target)
+        self.out.scores.append(chosen)
+        self.out.profiles.append(profile)
+
+    def _score(self, item: Item, ref: int, own_id: int | None, profile: Profile,
+               current: int | None) -> tuple[dict[int, tuple[Scored, int]], dict[int, str]]:
+        """The best score against each candidate contact (and the current one), with the
+        member that gave it; the first veto met in each contact."""
         nodes: dict[int, None] = {}
         if current is not None:
             nodes[current] = None
-        for other in sorted(candidates):
+        for other in sorted(self._candidates(item, ref)):
             nodes[self.clusters.find(self.node_of[other])] = None
-        # Score against every member of every candidate contact.
         best: dict[int, tuple[Scored, int]] = {}
         vetoed: dict[int, str] = {}
         for node in nodes:
@@ -479,30 +500,40 @@ class _State:
                     vetoed.setdefault(node, scored.veto)
                 if node not in best or scored.probability > best[node][0].probability:
                     best[node] = (scored, member)
-        my_ref = own_id if own_id is not None else ref
-        target: int | None = None
-        if current is not None:
-            if current in best and best[current][0].probability < self.review and \
-                    current not in self.user_merged:
-                scored = best[current][0]
-                self.out.splits.append(Split(position, current, "no longer matches its contact: "
-                                             f"best score {scored.probability:.3f} "
-                                             f"< review {self.review}", scored.as_dict()))
-                self.clusters.members[current] = [
-                    m for m in self.clusters.members.get(current, []) if m != own_id]
-            else:
-                target = current
+        return best, vetoed
+
+    def _keep_current(self, position: int, current: int | None,
+                      best: dict[int, tuple[Scored, int]], own_id: int | None) -> int | None:
+        """The record stays with its current contact unless it scores below review against
+        it (and no person merged it there): then it is split off."""
+        if current is None:
+            return None
+        if current in best and best[current][0].probability < self.review and \
+                current not in self.user_merged:
+            scored = best[current][0]
+            self.out.splits.append(Split(position, current, "no longer matches its contact: "
+                                         f"best score {scored.probability:.3f} "
+                                         f"< review {self.review}", scored.as_dict()))
+            self.clusters.members[current] = [
+                m for m in self.clusters.members.get(current, []) if m != own_id]
+            return None
+        return current
+
+    def _join(self, position: int, item: Item, profile: Profile, my_ref: int,
+              current: int | None, target: int | None, chosen: Scored | None,
+              best: dict[int, tuple[Scored, int]], vetoed: dict[int, str],
+              ) -> tuple[int | None, Scored | None]:
+        """Take the candidate contacts best first: one above ``auto`` and not vetoed is
+        joined (two stored ones merge), one above ``review`` goes to review, one below
+        may still share identity keys."""
         ranked = sorted((n for n in best if n != current),
                         key=lambda n: (-best[n][0].probability, self.clusters.rank(n)))
-        chosen: Scored | None = best[current][0] if target is not None and current in best \
-            else None
         for node in ranked:
             node = self.clusters.find(node)
             if target is not None and node == self.clusters.find(target):
                 continue
             scored, member = best[node]
-            members = self.clusters.members.get(node, [])
-            if self._rejected(my_ref, members):
+            if self._rejected(my_ref, self.clusters.members.get(node, [])):
                 continue
             if scored.probability >= self.auto and node not in vetoed:
                 if target is None:
@@ -524,10 +555,11 @@ class _State:
                 self.out.reviews.append(Review(position, member, node, scored))
             else:
                 self._share_identity_keys(item, profile, member, scored)
-        if target is None:
-            self.out.new_contacts += 1
-            target = -self.out.new_contacts
-        target = self.clusters.find(target)
+        return target, chosen
+
+    def _place(self, item: Item, my_ref: int, profile: Profile, target: int) -> None:
+        """The record joins ``target``; its keys are indexed (a key shared by more than
+        ``cap`` records is capped)."""
         self.clusters.members.setdefault(target, []).append(my_ref)
         self.profiles[my_ref] = profile
         self.node_of[my_ref] = target
@@ -538,9 +570,6 @@ class _State:
             refs.append(my_ref)
             if len(refs) > self.cap:
                 self._cap(key[0], key[1], f"too common: more than {self.cap} records share it")
-        self.out.contact_of.append(target)
-        self.out.scores.append(chosen)
-        self.out.profiles.append(profile)
 
     def _share_identity_keys(self, item: Item, profile: Profile, member: int,
                              scored: Scored) -> None:
