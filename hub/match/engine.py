@@ -299,6 +299,24 @@ class _State:
         return keys
 
     def load(self) -> None:
+        """Read what the batch's records can meet: their keys' records (capping keys that
+        are too common), every record of each candidate contact with its profile, the
+        remembered rejections and the contacts a person merged."""
+        contact_of = self._load_keys()
+        # Only the best candidates of each item are loaded (and later scored).
+        contacts = {contact_of[r] for position, item in enumerate(self.items)
+                    for r in self._candidates(item, -position - 1)}
+        contacts.update(i.current for i in self.items if i.current is not None)
+        live = live_contacts(self.session, contacts)
+        self._load_members(live)
+        # Keys of records that are not live any more (rare) name no candidate.
+        for found_key, refs in list(self.index.items()):
+            self.index[found_key] = [r for r in refs if r in self.node_of]
+        self._load_decisions(live)
+        self.live = live
+
+    def _load_keys(self) -> dict[int, int]:
+        """Index the stored records sharing a key with the batch; each one's contact."""
         session = self.session
         wanted = sorted({k for item in self.items for k in self._lookup_keys(item)})
         by_kind: dict[str, list[str]] = {}
@@ -324,14 +342,14 @@ class _State:
                 continue
             self.index[(kind, key)] = sorted({r for r, _ in found})
             contact_of.update(found)
-        # Only the best candidates of each item are loaded (and later scored).
-        contacts = {contact_of[r] for position, item in enumerate(self.items)
-                    for r in self._candidates(item, -position - 1)}
-        contacts.update(i.current for i in self.items if i.current is not None)
-        live = live_contacts(session, contacts)
-        # Every record of every candidate contact: a newcomer is scored against them all.
-        # Profiles come from the resolver's cache when the record's content is unchanged,
-        # so ``data`` (JSON) is read and parsed only for records not seen in that version.
+        return contact_of
+
+    def _load_members(self, live: dict[int, int]) -> None:
+        """Every record of every candidate contact (up to ``MAX_MEMBERS``, newest first):
+        a newcomer is scored against them all. Profiles come from the resolver's cache
+        when the record's content is unchanged, else from the stored packed profile, so
+        ``data`` (JSON) is read and parsed only for records not seen in that version."""
+        session = self.session
         members: dict[int, list[int]] = {}
         missing: list[int] = []
         cache = self.r.cache
@@ -362,9 +380,11 @@ class _State:
                 self.profiles[record_id] = cache.put(record_id, digest, self.r.profile(data))
         for contact_id, records in members.items():
             self.clusters.members[contact_id] = sorted(records)
-        # Keys of records that are not live any more (rare) name no candidate.
-        for found_key, refs in list(self.index.items()):
-            self.index[found_key] = [r for r in refs if r in self.node_of]
+
+    def _load_decisions(self, live: dict[int, int]) -> None:
+        """The rejections remembered between the records in play, and which current
+        contacts a person merged (their records are never split off)."""
+        session = self.session
         all_records = sorted(self.node_of) + [i.record_id for i in self.items if i.record_id]
         if all_records and self.any_rejection:
             for chunk in chunks(sorted(set(all_records))):
@@ -380,7 +400,6 @@ class _State:
                 select(MergeEvent.survivor_id).where(
                     MergeEvent.entity == "contact", MergeEvent.decided_by == "user",
                     MergeEvent.undone_at.is_(None), MergeEvent.survivor_id.in_(chunk))))
-        self.live = live
 
     def _candidates(self, item: Item, ref: int) -> dict[int, int]:
         """The records sharing keys with ``item`` (with how much they share), at most
