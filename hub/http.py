@@ -3,7 +3,15 @@
 :class:`HttpClient` wraps a :class:`requests.Session` so that every request a connector
 makes has a timeout, a crmhub ``User-Agent``, and the same retry policy: connection errors,
 timeouts and throttling/5xx answers are retried with exponential backoff and jitter,
-honouring ``Retry-After``. What is left after the retries is classified for the scheduler:
+honouring ``Retry-After``. A request is sent again only when that cannot act twice at the
+source: an idempotent method (GET, PUT, DELETE, ...) after any of those failures, any method
+when nothing was sent (a connect timeout) or the server says it did not act on it (408,
+429, 503). A POST whose answer was lost (a read timeout, a reset, a 500) is not repeated:
+the run fails as retriable, and the scheduler's next run reads the source again. A TLS
+failure (a certificate the server presents, a handshake refused) is not retried within
+the call: another attempt meets the same certificate. ``idempotent=True`` marks a POST
+that only reads (a search, a batch of GETs). What is left after the retries is classified
+for the scheduler:
 
 * still throttled, down or unreachable -> :class:`TransientHttpError` (a ``RetriableError``);
 * 401/403 -> :class:`CredentialsRejectedError` (a ``FatalError``);
@@ -32,7 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, retry_if_result
+from tenacity import RetryCallState, Retrying, retry_if_exception, retry_if_result
 from tenacity.stop import stop_after_attempt
 
 from hub import __version__
@@ -53,7 +61,12 @@ log = logging.getLogger(__name__)
 
 #: (connect, read) seconds, as ``requests`` takes them.
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
-DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+#: Methods whose repetition has the effect of one request (RFC 9110, section 9.2.2).
+IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE",
+                                                "TRACE"})
+#: Answers that say the server did not act on the request: sent again whatever the method.
+NOT_ACTED_ON: frozenset[int] = frozenset({408, 429, 503})
 
 Timeout = float | tuple[float, float] | tuple[float | None, float | None] | None
 
@@ -176,6 +189,7 @@ class HttpClient:
         *,
         timeout: Timeout | EllipsisType = ...,
         raise_for_status: bool = True,
+        idempotent: bool | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         """Send one request with retries and return the final response.
@@ -184,10 +198,12 @@ class HttpClient:
         to :meth:`requests.Session.request`. With ``raise_for_status=False`` a 4xx (401/403
         included) or non-retried 5xx is returned instead of raised; exhausted retries and
         an over-long ``Retry-After`` still raise :class:`TransientHttpError`, because the
-        scheduler, not the caller, owns waiting.
+        scheduler, not the caller, owns waiting. ``idempotent`` says whether the request
+        may be repeated after its answer was lost (default: by its method).
         """
         self._own_connections()
         method = method.upper()
+        repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         kwargs["timeout"] = self.timeout if isinstance(timeout, EllipsisType) else timeout
         safe_url = redact_url(url)
 
@@ -211,8 +227,9 @@ class HttpClient:
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
             retry=(
-                retry_if_exception_type(_NETWORK_ERRORS)
-                | retry_if_result(lambda r: r.status_code in self.retry_statuses)
+                retry_if_exception(lambda exc: _may_resend(exc, repeatable))
+                | retry_if_result(lambda r: r.status_code in self.retry_statuses
+                                  and (repeatable or r.status_code in NOT_ACTED_ON))
             ),
             before_sleep=lambda state: self._log_retry(state, method, safe_url),
             # After the last attempt hand back its outcome (a response or an exception)
@@ -223,11 +240,12 @@ class HttpClient:
             response: requests.Response = retrying(attempt)
         except _NETWORK_ERRORS as exc:
             raise TransientHttpError(
-                f"{method} {safe_url} failed after {self.max_attempts} attempts:"
+                f"{method} {safe_url} failed after {_attempts(retrying)}:"
                 f" {type(exc).__name__}",
                 url=safe_url,
             ) from exc
-        return self._classify(response, method, safe_url, raise_for_status)
+        return self._classify(response, method, safe_url, raise_for_status,
+                              _attempts(retrying))
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         """``request("GET", url, ...)``."""
@@ -305,13 +323,14 @@ class HttpClient:
         )
 
     def _classify(
-        self, response: requests.Response, method: str, safe_url: str, raise_for_status: bool
+        self, response: requests.Response, method: str, safe_url: str, raise_for_status: bool,
+        attempts: str,
     ) -> requests.Response:
         status = response.status_code
         if status in self.retry_statuses:
             response.close()
             raise TransientHttpError(
-                f"HTTP {status} from {method} {safe_url} after {self.max_attempts} attempts",
+                f"HTTP {status} from {method} {safe_url} after {attempts}",
                 url=safe_url,
                 status=status,
                 retry_after=self._retry_after(response),
@@ -335,3 +354,17 @@ def _outcome(state: RetryCallState) -> Any:
     """The last attempt's result, or re-raise its exception."""
     assert state.outcome is not None
     return state.outcome.result()
+
+
+def _may_resend(exc: BaseException, repeatable: bool) -> bool:
+    """Whether a request that failed with ``exc`` may be sent again."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False  # the same certificate or handshake fails the same way
+    if isinstance(exc, requests.ConnectTimeout):
+        return True  # no connection, so nothing was sent
+    return repeatable and isinstance(exc, _NETWORK_ERRORS)
+
+
+def _attempts(retrying: Retrying) -> str:
+    count = int(retrying.statistics.get("attempt_number", 1))
+    return "1 attempt" if count == 1 else f"{count} attempts"

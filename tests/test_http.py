@@ -292,3 +292,69 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
 
 def test_redact_url_drops_query_fragment_and_userinfo() -> None:
     assert redact_url("https://u:p@h.example:8443/a/b?token=x#frag") == "https://h.example:8443/a/b"
+
+
+@responses.activate
+def test_a_post_whose_answer_was_lost_is_not_sent_again(client: HttpClient,
+                                                        sleeps: Sleeps) -> None:
+    """The source may have acted on it: a second POST could create a second record."""
+    responses.add(responses.POST, URL, body=requests.ReadTimeout("read timed out"))
+
+    with pytest.raises(RetriableError, match="after 1 attempt: ReadTimeout"):
+        client.post(URL, json={"name": "Ada"})
+
+    assert len(responses.calls) == 1 and sleeps.waits == []
+
+
+@responses.activate
+def test_a_post_answered_500_is_not_sent_again_but_503_and_429_are(client: HttpClient) -> None:
+    responses.add(responses.POST, URL, status=500)
+    with pytest.raises(RetriableError, match=r"HTTP 500 .* after 1 attempt"):
+        client.post(URL)
+    assert len(responses.calls) == 1
+
+    responses.replace(responses.POST, URL, status=503)
+    responses.add(responses.POST, URL, status=429)
+    responses.add(responses.POST, URL, json={"id": 7})
+    assert client.post(URL).json() == {"id": 7}
+    assert len(responses.calls) == 4  # the 500, then 503, 429 and the success
+
+
+@responses.activate
+def test_a_post_that_never_connected_is_sent_again(client: HttpClient) -> None:
+    responses.add(responses.POST, URL, body=requests.ConnectTimeout("connect timed out"))
+    responses.add(responses.POST, URL, json={"id": 7})
+
+    assert client.post(URL).json() == {"id": 7}
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_post_marked_idempotent_is_retried_like_a_get(client: HttpClient) -> None:
+    responses.add(responses.POST, URL, status=500)
+    responses.add(responses.POST, URL, body=requests.ConnectionError("connection reset"))
+    responses.add(responses.POST, URL, json={"hits": []})
+
+    assert client.post(URL, idempotent=True).json() == {"hits": []}
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_408_request_timeout_is_retried(client: HttpClient) -> None:
+    responses.add(responses.GET, URL, status=408)
+    responses.add(responses.GET, URL, json={"ok": True})
+
+    assert client.get(URL).json() == {"ok": True}
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_tls_failure_is_not_retried_within_the_call(client: HttpClient,
+                                                      sleeps: Sleeps) -> None:
+    responses.add(responses.GET, URL,
+                  body=requests.exceptions.SSLError("certificate verify failed"))
+
+    with pytest.raises(RetriableError, match="after 1 attempt: SSLError"):
+        client.get(URL)
+
+    assert len(responses.calls) == 1 and sleeps.waits == []
