@@ -39,13 +39,13 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub.assign.decide import decide
-from hub.assign.engine import Routing
-from hub.assign.live import LiveContext
-from hub.assign.replay import replay
-from hub.assign.rules import build_rules
-from hub.assign.strategies import BUILTIN, Lead
 from hub.config import ConnectorConfig
+from hub.routing.decide import decide
+from hub.routing.engine import Routing
+from hub.routing.live import LiveContext
+from hub.routing.replay import replay
+from hub.routing.rules import build_rules
+from hub.routing.strategies import BUILTIN, Lead
 from hub.store.db import make_engine, session_factory, upgrade
 from hub.store.model import Contact, table_of
 

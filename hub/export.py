@@ -33,7 +33,7 @@ CSV_COLUMNS = [
 
 
 def live_contacts_query(owner: str | None = None, visible: Any = None) -> Any:
-    """Live contacts; ``visible`` is a visibility clause (:mod:`hub.assign.visibility`)."""
+    """Live contacts; ``visible`` is a visibility clause (:mod:`hub.routing.visibility`)."""
     query = select(Contact).where(Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None))
     if owner is not None:
         query = query.where(Contact.owner == owner)

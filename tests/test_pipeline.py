@@ -505,7 +505,7 @@ def test_with_statistics_sqlite_reads_a_batchs_points_through_the_contact_index(
         tmp_path: Any) -> None:
     from sqlalchemy import event
 
-    from hub.assign.facts import load_facts
+    from hub.routing.facts import load_facts
     from hub.store.db import make_engine, upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")

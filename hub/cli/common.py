@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.assign.engine import Routing
-from hub.assign.visibility import VisibilityError, contact_filter
 from hub.config import DEFAULT_CONFIG, ConfigError
 from hub.logs import configure_logging, describe_error
+from hub.routing.engine import Routing
+from hub.routing.visibility import VisibilityError, contact_filter
 from hub.service.runtime import Hub
 from hub.store.db import SchemaError
 

@@ -11,12 +11,12 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.assign.delivery import delivery_status
-from hub.assign.engine import Routing
 from hub.cli.common import config_option, emit, fail, json_option, open_hub, table
 from hub.config import ConfigError, load_config
 from hub.logs import describe_error
 from hub.plugins import HubPlugins
+from hub.routing.delivery import delivery_status
+from hub.routing.engine import Routing
 from hub.secrets import SecretError
 from hub.service.daemon import Daemon
 from hub.service.runtime import connector_settings

@@ -10,18 +10,18 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from hub.assign.conditions import OPERATORS, ConditionError, compile_condition, known_field
-from hub.assign.decide import skip_reason
-from hub.assign.engine import Routing, strategy_classes
-from hub.assign.live import LiveContext
-from hub.assign.model import Assignment, ContactScore
-from hub.assign.replay import parse_since, replay
-from hub.assign.rules import load_rules
-from hub.assign.visibility import VisibilityError, contact_filter
 from hub.cli.common import config_option, emit, fail, json_option, load_routing, open_hub, table
 from hub.clock import utcnow
 from hub.config import ConfigError, load_config
 from hub.plugins import HubPlugins
+from hub.routing.conditions import OPERATORS, ConditionError, compile_condition, known_field
+from hub.routing.decide import skip_reason
+from hub.routing.engine import Routing, strategy_classes
+from hub.routing.live import LiveContext
+from hub.routing.model import Assignment, ContactScore
+from hub.routing.replay import parse_since, replay
+from hub.routing.rules import load_rules
+from hub.routing.visibility import VisibilityError, contact_filter
 from hub.service.runtime import Hub
 from hub.store.model import Contact
 

@@ -14,7 +14,6 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from hub.assign.engine import Routing  # scoring, lifecycle and routing (rules file)
 from hub.clock import utcnow
 from hub.config import ConnectorConfig, HubConfig
 from hub.connectors import Batch
@@ -25,6 +24,7 @@ from hub.ingest.statistics import PlannerStatistics
 from hub.match.engine import ProbabilisticResolver, Resolver
 from hub.match.golden import SURVIVORSHIP
 from hub.plugins import HubPlugins
+from hub.routing.engine import Routing  # scoring, lifecycle and routing (rules file)
 from hub.store.db import session_factory
 
 

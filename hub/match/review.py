@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hub.assign.model import StageChange
 from hub.match.companies import ENTITY as COMPANY
 from hub.match.companies import (
     CompanyMergeError,
@@ -37,6 +36,7 @@ from hub.match.resolve import (
     rejected_between,
     remember_rejection,
 )
+from hub.routing.model import StageChange
 from hub.store.model import (
     Contact,
     InteractionContact,

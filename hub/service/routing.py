@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from hub.assign.delivery import deliver
+from hub.routing.delivery import deliver
 from hub.service.runtime import Hub
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from hub.assign import model as routing
+from hub.routing import model as routing
 from hub.store import model as core
 
 MODULES = (core, routing)

@@ -26,7 +26,7 @@ from hub.match.review import (
 )
 from hub.records import Observation
 from hub.store.model import Company, CompanyDomain, MatchCandidate, MergeEvent, OutboxEvent
-from tests.assign.support import ACCOUNT_OWNER_ONLY, routing_from
+from tests.routing.support import ACCOUNT_OWNER_ONLY, routing_from
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, tzinfo=UTC)

@@ -16,15 +16,15 @@ import pytest
 import responses
 from sqlalchemy import Engine, select
 
-from hub.assign.delivery import backoff, deliver, delivery_status
-from hub.assign.model import SinkDelivery
-from hub.assign.rules import load_rules
-from hub.assign.strategies import BUILTIN
 from hub.http import HttpClient
 from hub.plugins import HubPlugins
+from hub.routing.delivery import backoff, deliver, delivery_status
+from hub.routing.model import SinkDelivery
+from hub.routing.rules import load_rules
+from hub.routing.strategies import BUILTIN
 from hub.store.db import session_factory
 from hub_notify import EmailSink, WebhookSink, sign
-from tests.assign.support import OWNERS, T0, new_leads, routing_from
+from tests.routing.support import OWNERS, T0, new_leads, routing_from
 
 URL = "https://hooks.example.com/crmhub"
 SINKS = {"webhook": WebhookSink, "email": EmailSink}

@@ -39,10 +39,10 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.assign.model import SinkCursor, SinkDelivery
-from hub.assign.rules import NotifySpec, RuleSet
 from hub.http import HttpClient, redact_url
 from hub.logs import add_secret, describe_error
+from hub.routing.model import SinkCursor, SinkDelivery
+from hub.routing.rules import NotifySpec, RuleSet
 from hub.secrets import SecretError, SecretRef, find_secret_refs, resolve_secret
 from hub.store.db import hold_open
 from hub.store.model import OutboxEvent

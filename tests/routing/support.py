@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from hub.assign.engine import Routing
-from hub.assign.model import Assignment
-from hub.assign.rules import load_rules
-from hub.assign.scoring import load_scoring
-from hub.assign.strategies import BUILTIN
 from hub.config import ConnectorConfig
+from hub.routing.engine import Routing
+from hub.routing.model import Assignment
+from hub.routing.rules import load_rules
+from hub.routing.scoring import load_scoring
+from hub.routing.strategies import BUILTIN
 from hub.store.db import session_factory
 from hub.store.model import Company, CompanyDomain, Contact, ContactPoint
 

@@ -15,9 +15,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from hub.assign.issues import digest as _digest
-from hub.assign.model import Owner, Team
-from hub.assign.rules import RuleSet
+from hub.routing.issues import digest as _digest
+from hub.routing.model import Owner, Team
+from hub.routing.rules import RuleSet
 
 
 def _upsert(session: Session, model: type[Owner] | type[Team], rows: list[dict[str, Any]]) -> None:

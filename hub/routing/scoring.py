@@ -17,7 +17,7 @@ max = 25
 [decay]
 half_life = "30d"                   # activity points fade with the interaction's age
 
-[lifecycle]                         # see hub.assign.lifecycle
+[lifecycle]                         # see hub.routing.lifecycle
 stages = ["lead", "prospect", "customer", "loyal", "lost"]
 ```
 
@@ -41,11 +41,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from hub.assign.conditions import Condition, ConditionError, compile_condition
-from hub.assign.facts import INTERACTION_FIELDS, load_facts
-from hub.assign.issues import validation_issues as _issues
-from hub.assign.model import ContactScore
 from hub.config import ConfigError, ConfigIssue, parse_duration
+from hub.routing.conditions import Condition, ConditionError, compile_condition
+from hub.routing.facts import INTERACTION_FIELDS, load_facts
+from hub.routing.issues import validation_issues as _issues
+from hub.routing.model import ContactScore
 from hub.store.db import chunks
 from hub.store.model import Contact, Interaction, InteractionContact, table_of
 

@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from hub.assign.model import StageChange
 from hub.config import ConfigError, ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
 from hub.ingest.pipeline import Pipeline
 from hub.match.resolve import merge_contacts
 from hub.records import Observation
+from hub.routing.model import StageChange
 from hub.store.db import session_factory
 from hub.store.model import Contact, MergeEvent, OutboxEvent
-from tests.assign.support import MIGRATION, OWNERS, T0, add_contact, routing_from
+from tests.routing.support import MIGRATION, OWNERS, T0, add_contact, routing_from
 
 STAGES = """
 [lifecycle]

@@ -7,16 +7,16 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from hub.assign.calendar import Calendar, parse_hours, zone
-from hub.assign.model import Assignment
-from hub.assign.sla import is_touch
 from hub.config import ConnectorConfig, HubConfig, HubSection
 from hub.connectors import Batch
 from hub.ingest.pipeline import Pipeline
 from hub.records import Observation
+from hub.routing.calendar import Calendar, parse_hours, zone
+from hub.routing.model import Assignment
+from hub.routing.sla import is_touch
 from hub.store.db import session_factory
 from hub.store.model import Contact, Interaction, InteractionContact
-from tests.assign.support import OWNERS, T0, current, new_leads, owners_of, routing_from
+from tests.routing.support import OWNERS, T0, current, new_leads, owners_of, routing_from
 
 RULES = OWNERS + """
 [[rules]]

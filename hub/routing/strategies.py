@@ -6,7 +6,7 @@ skips those who are inactive, out of office, over capacity or cap, outside worki
 one left. The strategy is then told who won, so that a round robin moves its pointer.
 
 Built-in strategies are registered through ``crmhub_register_assignment_strategies`` like a
-plugin's (:mod:`hub.assign.builtin`). A plugin's strategy subclasses :class:`Strategy`::
+plugin's (:mod:`hub.routing.builtin`). A plugin's strategy subclasses :class:`Strategy`::
 
     class Dice(Strategy):
         name = "dice"

@@ -16,17 +16,17 @@ import requests
 import responses
 from sqlalchemy import Engine, select
 
-from hub.assign.delivery import SETTLE, deliver, delivery_status
-from hub.assign.model import SinkCursor, SinkDelivery
-from hub.assign.rules import RuleSet, load_rules
-from hub.assign.strategies import BUILTIN
 from hub.config import ConfigError
 from hub.http import HttpClient
 from hub.logs import mask_text
+from hub.routing.delivery import SETTLE, deliver, delivery_status
+from hub.routing.model import SinkCursor, SinkDelivery
+from hub.routing.rules import RuleSet, load_rules
+from hub.routing.strategies import BUILTIN
 from hub.store.db import session_factory
 from hub.store.model import OutboxEvent
 from hub_notify import EmailSink, WebhookSink
-from tests.assign.support import OWNERS, T0
+from tests.routing.support import OWNERS, T0
 
 URL = "https://hooks.example.com/crmhub"
 SINKS = {"webhook": WebhookSink, "email": EmailSink}

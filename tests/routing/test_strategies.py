@@ -7,10 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from hub.assign.model import Assignment, Owner, RoundRobinState
+from hub.routing.model import Assignment, Owner, RoundRobinState
 from hub.store.db import make_engine, session_factory, upgrade
 from hub.store.model import Company, Contact, OutboxEvent
-from tests.assign.support import (
+from tests.postgres import sibling_database
+from tests.routing.support import (
     ACCOUNT_OWNER_ONLY,
     MIGRATION,
     OWNERS,
@@ -21,7 +22,6 @@ from tests.assign.support import (
     owners_of,
     routing_from,
 )
-from tests.postgres import sibling_database
 
 
 def test_round_robin_takes_turns_in_team_order_and_keeps_the_pointer(

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.assign.conditions import ConditionError, compile_condition
-from hub.assign.rules import load_rules
-from hub.assign.strategies import BUILTIN
 from hub.config import ConfigError
-from tests.assign.support import OWNERS
+from hub.routing.conditions import ConditionError, compile_condition
+from hub.routing.rules import load_rules
+from hub.routing.strategies import BUILTIN
+from tests.routing.support import OWNERS
 
 STRATEGIES = {k.name: k for k in BUILTIN}
 

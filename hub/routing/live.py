@@ -19,9 +19,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from hub.assign.model import Assignment, RoundRobinState
-from hub.assign.rules import OwnerInfo, RuleSet
-from hub.assign.strategies import Lead
+from hub.routing.model import Assignment, RoundRobinState
+from hub.routing.rules import OwnerInfo, RuleSet
+from hub.routing.strategies import Lead
 from hub.store.model import CompanyDomain, Contact
 
 ROUTING_LOCK = 0x63726D68_0005  # "crmh" + issue 5: one advisory lock key for all routing

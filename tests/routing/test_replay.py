@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from hub.assign.model import Assignment, RoundRobinState
-from hub.assign.replay import parse_since, replay
+from hub.routing.model import Assignment, RoundRobinState
+from hub.routing.replay import parse_since, replay
 from hub.store.db import session_factory
 from hub.store.model import Contact
-from tests.assign.support import OWNERS, T0, add_contact, new_leads, routing_from
+from tests.routing.support import OWNERS, T0, add_contact, new_leads, routing_from
 
 RULES = OWNERS + """
 [[owners]]

@@ -11,14 +11,14 @@ import pytest
 import responses
 from click.testing import CliRunner, Result
 
-from hub.assign.delivery import deliver
-from hub.assign.rules import load_rules
-from hub.assign.strategies import BUILTIN
 from hub.cli.main import main
 from hub.http import HttpClient
+from hub.routing.delivery import deliver
+from hub.routing.rules import load_rules
+from hub.routing.strategies import BUILTIN
 from hub.store.db import make_engine, session_factory, upgrade
 from hub_notify import WebhookSink
-from tests.assign.support import add_contact
+from tests.routing.support import add_contact
 
 RULES = """
 [[teams]]

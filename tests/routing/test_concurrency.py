@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from hub.assign.engine import Routing
-from hub.assign.model import Assignment
 from hub.config import ConnectorConfig
+from hub.routing.engine import Routing
+from hub.routing.model import Assignment
 from hub.store.db import make_engine, session_factory, upgrade
 from hub.store.model import Contact, OutboxEvent
-from tests.assign.support import OWNERS, T0, add_contact, routing_from
+from tests.routing.support import OWNERS, T0, add_contact, routing_from
 
 pytestmark = pytest.mark.postgres
 
@@ -169,8 +169,8 @@ def test_an_outbox_event_committed_after_a_higher_one_was_delivered_is_delivered
     can commit event n after event n + 1 was already delivered."""
     import responses
 
-    from hub.assign.delivery import deliver
     from hub.http import HttpClient
+    from hub.routing.delivery import deliver
     from hub_notify import EmailSink, WebhookSink
 
     monkeypatch.setenv("HOOK_SECRET", "s3cret-pg")

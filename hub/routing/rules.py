@@ -43,7 +43,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hub.assign.calendar import (
+from hub.config import ConfigError, ConfigIssue, did_you_mean, parse_duration
+from hub.routing.calendar import (
     DEFAULT_HOURS,
     Calendar,
     CalendarError,
@@ -52,13 +53,12 @@ from hub.assign.calendar import (
     period,
     zone,
 )
-from hub.assign.conditions import ALWAYS, Condition, ConditionError, compile_condition
-from hub.assign.issues import ID_PATTERN
-from hub.assign.issues import digest as _digest
-from hub.assign.issues import label as _label
-from hub.assign.issues import validation_issues as _issues
-from hub.assign.strategies import Strategy, StrategyParams
-from hub.config import ConfigError, ConfigIssue, did_you_mean, parse_duration
+from hub.routing.conditions import ALWAYS, Condition, ConditionError, compile_condition
+from hub.routing.issues import ID_PATTERN
+from hub.routing.issues import digest as _digest
+from hub.routing.issues import label as _label
+from hub.routing.issues import validation_issues as _issues
+from hub.routing.strategies import Strategy, StrategyParams
 
 DEFAULT_EVENTS = ["contact.assigned", "contact.reassigned"]
 

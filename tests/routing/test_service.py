@@ -10,12 +10,12 @@ import pytest
 import responses
 from sqlalchemy import Engine
 
-from hub.assign.engine import Routing
 from hub.config import ConfigError
+from hub.routing.engine import Routing
 from hub.service import routing as chores
 from hub.service.runtime import Hub
 from hub.store.db import session_factory
-from tests.assign.support import LEADS, OWNERS, T0, add_contact, current
+from tests.routing.support import LEADS, OWNERS, T0, add_contact, current
 
 
 def write_config(tmp_path: Path, rules: str, url: str | None = None) -> Path:

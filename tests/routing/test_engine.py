@@ -7,15 +7,15 @@ from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
 
-from hub.assign.engine import OWNER_INACTIVE, Routing
-from hub.assign.facts import load_facts
-from hub.assign.model import Assignment, StageChange
-from hub.assign.rules import load_rules
-from hub.assign.scoring import load_scoring
-from hub.assign.strategies import BUILTIN
+from hub.routing.engine import OWNER_INACTIVE, Routing
+from hub.routing.facts import load_facts
+from hub.routing.model import Assignment, StageChange
+from hub.routing.rules import load_rules
+from hub.routing.scoring import load_scoring
+from hub.routing.strategies import BUILTIN
 from hub.store.db import session_factory
 from hub.store.model import Contact, Interaction, InteractionContact, OutboxEvent, table_of
-from tests.assign.support import (
+from tests.routing.support import (
     LEADS,
     OWNERS,
     T0,

@@ -22,19 +22,19 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from hub.assign.conditions import Condition
-from hub.assign.decide import Decision, decide
-from hub.assign.directory import sync_directory
-from hub.assign.facts import INTERACTION_FIELDS, POINT_FIELDS, load_facts
-from hub.assign.lifecycle import INTERACTION, MERGED, Happening, Lifecycle, Merge
-from hub.assign.live import LiveContext, lock_routing
-from hub.assign.model import Assignment, Owner
-from hub.assign.rules import RuleSet, load_rules
-from hub.assign.scoring import Scoring, load_scoring
-from hub.assign.sla import find_touch
-from hub.assign.strategies import BUILTIN, Lead, Strategy
 from hub.config import ConnectorConfig, HubConfig
 from hub.plugins import HubPlugins
+from hub.routing.conditions import Condition
+from hub.routing.decide import Decision, decide
+from hub.routing.directory import sync_directory
+from hub.routing.facts import INTERACTION_FIELDS, POINT_FIELDS, load_facts
+from hub.routing.lifecycle import INTERACTION, MERGED, Happening, Lifecycle, Merge
+from hub.routing.live import LiveContext, lock_routing
+from hub.routing.model import Assignment, Owner
+from hub.routing.rules import RuleSet, load_rules
+from hub.routing.scoring import Scoring, load_scoring
+from hub.routing.sla import find_touch
+from hub.routing.strategies import BUILTIN, Lead, Strategy
 from hub.store.db import chunks
 from hub.store.model import (
     Company,

@@ -24,12 +24,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.assign.decide import Decision, decide
-from hub.assign.live import colleague_owners
-from hub.assign.model import Assignment
-from hub.assign.rules import OwnerInfo, RuleSet
-from hub.assign.strategies import Lead
 from hub.config import parse_duration
+from hub.routing.decide import Decision, decide
+from hub.routing.live import colleague_owners
+from hub.routing.model import Assignment
+from hub.routing.rules import OwnerInfo, RuleSet
+from hub.routing.strategies import Lead
 from hub.store.model import Contact
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from hub.assign.rules import OwnerInfo, Rule, RuleSet
-from hub.assign.strategies import Context, Lead
+from hub.routing.rules import OwnerInfo, Rule, RuleSet
+from hub.routing.strategies import Context, Lead
 
 # Why a candidate was passed over (the decision log's vocabulary).
 INACTIVE = "inactive"

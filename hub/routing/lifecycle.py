@@ -49,9 +49,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from hub.assign.facts import INTERACTION_FIELDS, load_facts
-from hub.assign.model import StageChange
-from hub.assign.scoring import LifecycleConfig, Transition
+from hub.routing.facts import INTERACTION_FIELDS, load_facts
+from hub.routing.model import StageChange
+from hub.routing.scoring import LifecycleConfig, Transition
 from hub.store.db import chunks
 from hub.store.model import Contact, OutboxEvent, table_of
 

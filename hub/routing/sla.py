@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.assign.rules import OwnerInfo
+from hub.routing.rules import OwnerInfo
 from hub.store.model import Interaction, InteractionContact
 
 _DIGITS = re.compile(r"\D+")

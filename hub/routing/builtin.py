@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from hub import hookimpl
-from hub.assign.strategies import BUILTIN
+from hub.routing.strategies import BUILTIN
 
 
 @hookimpl

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from hub.assign.model import ContactScore, StageChange
 from hub.config import ConfigError
+from hub.routing.model import ContactScore, StageChange
 from hub.store.db import session_factory
 from hub.store.model import Contact, Interaction, InteractionContact, OutboxEvent
-from tests.assign.support import LEADS, MIGRATION, OWNERS, T0, add_contact, routing_from
+from tests.routing.support import LEADS, MIGRATION, OWNERS, T0, add_contact, routing_from
 
 SCORING = """
 [[points]]

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import and_, or_, true
 
-from hub.assign.rules import RuleSet
 from hub.config import did_you_mean
+from hub.routing.rules import RuleSet
 from hub.store.model import Contact
 
 
