@@ -1,7 +1,7 @@
 """Built-in outbound sinks: a signed JSON webhook and an e-mail to the lead's owner.
 
 Registered through the ``crmhub`` entry point ``notify`` like any plugin; configured in the
-rules file's ``[[notify]]`` entries (see :mod:`hub.assign.delivery`).
+rules file's ``[[notify]]`` entries (see :mod:`hub.routing.delivery`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from hub.assign.delivery import Sink, SinkSettings
+from hub.routing.delivery import Sink, SinkSettings
 from hub.secrets import SecretRef
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import Field
 
-from hub.assign.delivery import (
+from hub.routing.delivery import (
     PermanentDeliveryError,
     Sink,
     SinkSettings,
