@@ -24,9 +24,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from hub.store.model import SourceRecord, SyncState
-from tests.daemon_process import Daemon
-from tests.postgres import PG_ADMIN_URL, pg_admin, sibling_database
-from tests.test_crash_safety import (
+from tests.crash_support import (
     MAPPING,
     census,
     comparable,
@@ -36,6 +34,8 @@ from tests.test_crash_safety import (
     export,
     write_input,
 )
+from tests.daemon_process import Daemon
+from tests.postgres import PG_ADMIN_URL, pg_admin, sibling_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -46,7 +46,7 @@ from hub.service.runtime import Hub
 from hub.service.sync import run_sync
 from hub.store.db import make_engine, upgrade
 from hub.store.model import OutboxEvent, SourceRecord, SyncState
-from tests.test_crash_safety import (
+from tests.crash_support import (
     CONNECTOR,
     Generated,
     census,

@@ -40,8 +40,8 @@ from hub.service.runtime import Hub
 from hub.service.sync import SyncReport, run_sync
 from hub.store.db import is_sqlite, make_engine, upgrade
 from hub.store.model import OutboxEvent, SourceRecord, SyncState
+from tests.crash_support import comparable
 from tests.postgres import sibling_database
-from tests.test_crash_safety import comparable
 
 BASE = "https://api.example.test/v1/people"
 PAGES = 20
