@@ -100,8 +100,7 @@ def test_syncing_the_same_files_again_changes_nothing(hub: Hub) -> None:
     assert [without_ids(r) for r in hub.export()] == before
 
 
-def test_dry_run_reports_changes_and_writes_nothing(tmp_path: Path) -> None:
-    hub = Hub(tmp_path, f"sqlite:///{tmp_path / 'dry.db'}")
+def test_dry_run_reports_changes_and_writes_nothing(hub: Hub) -> None:
     report = json.loads(hub.invoke("sync", "google-contacts", "--dry-run", "--json").stdout)
     assert report["dry_run"] and report["created"] > 10
     assert hub.export() == []
@@ -190,8 +189,7 @@ def test_bad_files_are_quarantined_with_reasons_and_good_rows_stored(tmp_path: P
     assert shown["reason"] and "payload" in shown
 
 
-def test_quarantine_retry_applies_a_fixed_mapping(tmp_path: Path) -> None:
-    hub = Hub(tmp_path, f"sqlite:///{tmp_path / 'q.db'}")
+def test_quarantine_retry_applies_a_fixed_mapping(hub: Hub, tmp_path: Path) -> None:
     data = tmp_path / "crm.csv"
     data.write_text("ref;surname;mail\n1;Durand;\n2;Petit;\n", encoding="utf-8")
     conf = hub.config.parent / "conf.d" / "60-crm.toml"
