@@ -214,7 +214,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA cache_size=-65536")
     # Checkpoint every 64 MiB of WAL instead of 4 MiB: a bulk import dirties the same index
     # pages batch after batch, and each checkpoint copies them back and syncs the file once
-    # (benchmarks/stages.py, 100k rows: the writer's 677 -> 633 µs per row).
+    # (the gain is measured in BENCHMARKS.md, with benchmarks/stages.py).
     cursor.execute("PRAGMA wal_autocheckpoint=16384")
     cursor.close()
 
