@@ -14,7 +14,8 @@ and ``email`` come from ``plugins/hub_notify``). The rules file says which to us
 Every event a sink subscribes to gets a row in ``sink_deliveries``: ``pending`` until
 sent, retried with exponential backoff (30 s doubling up to an hour) and given up as
 ``dead`` after ``max_attempts``. ``crmhub status`` shows the pending, failing and dead
-deliveries per sink.
+deliveries per sink. No database transaction is open while a sink answers (see
+:func:`deliver`), and one attempt is one request.
 
 Each sink scans the outbox after its own cursor for events without a delivery row (a sink
 added later starts with the events of the last hour, not the whole history). The cursor
@@ -44,7 +45,6 @@ from hub.logs import add_secret, describe_error
 from hub.routing.model import SinkCursor, SinkDelivery
 from hub.routing.rules import NotifySpec, RuleSet
 from hub.secrets import SecretError, SecretRef, find_secret_refs, resolve_secret
-from hub.store.db import hold_open
 from hub.store.model import OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,9 @@ FIRST_BACKOFF = 30.0
 MAX_BACKOFF = 3600.0
 NEW_SINK_LOOKBACK = timedelta(hours=1)
 SETTLE = timedelta(hours=1)  # how long a missing outbox id may still be committed
+# A claimed delivery is due again after this if its pass never stored the outcome (it
+# died): longer than any send takes (a sink's timeout is at most a few minutes).
+CLAIM = timedelta(minutes=10)
 
 
 class SinkSettings(BaseModel):
@@ -166,14 +169,47 @@ class DeliveryStats:
     dead: int = 0
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """A delivery taken for one attempt: what to send, and the attempt it counts as."""
+
+    id: int
+    sink: str
+    attempt: int
+    event: dict[str, Any] | None  # None: the event is gone from the outbox
+
+
 def deliver(sessions: sessionmaker[Session], ruleset: RuleSet | None,
             sink_classes: dict[str, type], http: HttpClient, now: datetime,
             limit: int = 200) -> DeliveryStats:
-    """Enqueue new events and send what is due. One transaction; rows claimed with
-    ``SKIP LOCKED`` on PostgreSQL so two daemons never send the same delivery at once."""
+    """Enqueue new events and send what is due, with no database transaction open while
+    a sink answers: the due deliveries are claimed and committed (``CLAIM`` ahead, so no
+    other pass takes them meanwhile), sent one by one, and each outcome is stored in a
+    short transaction of its own. A pass that dies between the two leaves the claimed
+    deliveries due again when their claim expires (at least once).
+
+    The sinks get an HTTP client that tries once: the outbox's backoff is the one retry
+    layer, so one attempt is one request.
+    """
     stats = DeliveryStats()
     if ruleset is None or not ruleset.notify:
         return stats
+    sinks = _sinks(ruleset, sink_classes, HttpClient(session=http.session, max_attempts=1,
+                                                     timeout=http.timeout))
+    for claim in _claim(sessions, ruleset, sorted(sinks), now, limit):
+        spec, sink = sinks[claim.sink]
+        error: BaseException | None = None
+        if claim.event is not None:
+            try:
+                sink.send(claim.event)
+            except Exception as exc:  # a sink failing must never stop the others
+                error = exc
+        _record(sessions, spec, claim, error, now, stats)
+    return stats
+
+
+def _sinks(ruleset: RuleSet, sink_classes: dict[str, type],
+           http: HttpClient) -> dict[str, tuple[NotifySpec, Sink]]:
     sinks: dict[str, tuple[NotifySpec, Sink]] = {}
     for spec in ruleset.notify:
         klass = sink_classes.get(spec.sink)
@@ -187,45 +223,62 @@ def deliver(sessions: sessionmaker[Session], ruleset: RuleSet | None,
             with suppress(SecretError):  # send() reports it, and the delivery is retried
                 resolve_masked(ref)
         sinks[spec.name] = (spec, klass(settings, context))
+    return sinks
+
+
+def _claim(sessions: sessionmaker[Session], ruleset: RuleSet, sinks: list[str],
+           now: datetime, limit: int) -> list[_Claim]:
+    """One short transaction: enqueue new events and take the due deliveries (rows
+    locked with ``SKIP LOCKED`` on PostgreSQL, so two daemons never take the same one)."""
+    claims: list[_Claim] = []
     with sessions.begin() as session:
-        hold_open(session)  # sinks answer inside it
         enqueue(session, ruleset.notify, now)
         query = select(SinkDelivery).where(
             SinkDelivery.status == "pending", SinkDelivery.next_attempt_at <= now,
-            SinkDelivery.sink.in_(sorted(sinks))).order_by(SinkDelivery.id).limit(limit)
+            SinkDelivery.sink.in_(sinks)).order_by(SinkDelivery.id).limit(limit)
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         for delivery in session.scalars(query):
-            spec, sink = sinks[delivery.sink]
             event = session.get(OutboxEvent, delivery.event_id)
-            if event is None:
-                delivery.status = "dead"
-                delivery.last_error = "the event is gone from the outbox"
-                continue
             delivery.attempts += 1
-            try:
-                sink.send(_event_dict(event))
-            except Exception as exc:  # a sink failing must never stop the others
-                delivery.last_error = describe_error(exc)[:2000]
-                permanent = isinstance(exc, PermanentDeliveryError)
-                if permanent or delivery.attempts >= spec.max_attempts:
-                    delivery.status = "dead"
-                    stats.dead += 1
-                    log.error("sink %s gave up on event %s after %d attempt(s): %s",
-                              spec.name, event.id, delivery.attempts, delivery.last_error)
-                else:
-                    delivery.next_attempt_at = now + timedelta(
-                        seconds=backoff(delivery.attempts))
-                    stats.failed += 1
-                    log.warning("sink %s: event %s not delivered (attempt %d), retrying at "
-                                "%s: %s", spec.name, event.id, delivery.attempts,
-                                delivery.next_attempt_at.isoformat(), delivery.last_error)
-                continue
+            delivery.next_attempt_at = now + CLAIM
+            claims.append(_Claim(delivery.id, delivery.sink, delivery.attempts,
+                                 None if event is None else _event_dict(event)))
+    return claims
+
+
+def _record(sessions: sessionmaker[Session], spec: NotifySpec, claim: _Claim,
+            error: BaseException | None, now: datetime, stats: DeliveryStats) -> None:
+    """Store one attempt's outcome, unless another pass took the delivery since (its
+    claim expired while this one was sending)."""
+    with sessions.begin() as session:
+        delivery = session.get(SinkDelivery, claim.id, with_for_update=True)
+        if delivery is None or delivery.status != "pending" \
+                or delivery.attempts != claim.attempt:
+            return
+        if claim.event is None:
+            delivery.status = "dead"
+            delivery.last_error = "the event is gone from the outbox"
+            return
+        if error is None:
             delivery.status = "delivered"
             delivery.delivered_at = now
             delivery.last_error = None
             stats.delivered += 1
-    return stats
+            return
+        delivery.last_error = describe_error(error)[:2000]
+        permanent = isinstance(error, PermanentDeliveryError)
+        if permanent or delivery.attempts >= spec.max_attempts:
+            delivery.status = "dead"
+            stats.dead += 1
+            log.error("sink %s gave up on event %s after %d attempt(s): %s",
+                      spec.name, delivery.event_id, delivery.attempts, delivery.last_error)
+        else:
+            delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts))
+            stats.failed += 1
+            log.warning("sink %s: event %s not delivered (attempt %d), retrying at %s: %s",
+                        spec.name, delivery.event_id, delivery.attempts,
+                        delivery.next_attempt_at.isoformat(), delivery.last_error)
 
 
 def delivery_status(session: Session) -> list[dict[str, Any]]:

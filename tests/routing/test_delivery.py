@@ -10,16 +10,26 @@ import json
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 import requests
 import responses
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select, text, update
+from sqlalchemy.pool import NullPool
 
 from hub.config import ConfigError
 from hub.http import HttpClient
 from hub.logs import mask_text
-from hub.routing.delivery import SETTLE, deliver, delivery_status
+from hub.routing.delivery import (
+    CLAIM,
+    SETTLE,
+    Sink,
+    _claim,
+    deliver,
+    delivery_status,
+    enqueue,
+)
 from hub.routing.model import SinkCursor, SinkDelivery
 from hub.routing.rules import RuleSet, load_rules
 from hub.routing.strategies import BUILTIN
@@ -46,10 +56,11 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOK_SECRET", "hook-signing-key")
 
 
-def ruleset_of(tmp_path: Path, text: str = HOOK) -> RuleSet:
+def ruleset_of(tmp_path: Path, text: str = HOOK,
+               sinks: dict[str, type] | None = None) -> RuleSet:
     path = tmp_path / "rules.toml"
     path.write_text(text, encoding="utf-8")
-    return load_rules(path, {k.name: k for k in BUILTIN}, SINKS)
+    return load_rules(path, {k.name: k for k in BUILTIN}, sinks or SINKS)
 
 
 def client() -> HttpClient:
@@ -155,3 +166,85 @@ def test_a_bad_webhook_url_or_header_is_one_error_at_its_key(tmp_path: Path) -> 
         ("url", "String should match pattern '^https?://'"),
         ("headers.A", "Input should be a valid dictionary or instance of SecretRef"),
         ("headers.B", "a secret reference names exactly one of env, file, credential")]
+
+
+class _Probe(Sink):
+    """A sink that, while it 'answers', checks that another connection can write to the
+    delivery it is sending: no transaction of the delivery pass holds a lock meanwhile."""
+
+    name = "probe"
+    engine: ClassVar[Engine]
+    seen: ClassVar[list[str]] = []
+
+    def send(self, event: dict[str, Any]) -> None:
+        other = create_engine(self.engine.url, poolclass=NullPool,
+                              connect_args=_no_wait(self.engine))
+        try:
+            with other.begin() as connection:
+                if other.dialect.name == "postgresql":
+                    connection.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                connection.execute(update(SinkDelivery).values(created_at=T0))
+            type(self).seen.append("written")
+        except Exception as exc:  # the lock held by the pass: what the test looks for
+            type(self).seen.append(f"blocked: {exc}")
+        finally:
+            other.dispose()
+        raise RuntimeError("HTTP 500 from the webhook")
+
+
+PROBE = HOOK.replace('sink = "webhook"', 'sink = "probe"').split("[notify.settings]")[0]
+
+
+def _no_wait(engine: Engine) -> dict[str, Any]:
+    return {"timeout": 0.2} if engine.dialect.name == "sqlite" else {}
+
+
+def test_no_database_lock_is_held_while_a_sink_answers(tmp_path: Path, engine: Engine) -> None:
+    """A slow or failing receiver held SQLite's write lock (and PostgreSQL's row locks)
+    for as long as it took to answer: syncs, `assign set` and shutdown waited on it."""
+    ruleset = ruleset_of(tmp_path, PROBE, {"probe": _Probe})
+    _Probe.engine, _Probe.seen = engine, []
+    add_event(engine, 1)
+    add_event(engine, 2)
+    with session_factory(engine).begin() as session:  # an earlier pass queued them
+        enqueue(session, ruleset.notify, T0)
+
+    stats = deliver(session_factory(engine), ruleset, {"probe": _Probe}, client(), T0)
+
+    assert _Probe.seen == ["written", "written"]
+    assert stats.failed == 2  # and the outcomes were stored after the answers
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(SinkDelivery)).all()
+    assert [(r.status, r.attempts, r.next_attempt_at > T0) for r in rows] == \
+        [("pending", 1, True)] * 2
+
+
+@responses.activate
+def test_one_delivery_attempt_is_one_request_even_with_a_retrying_client(
+        tmp_path: Path, engine: Engine) -> None:
+    """The outbox's backoff is the one retry layer: the daemon's client (5 attempts) is
+    not used as is for sinks, or each attempt would be up to five POSTs."""
+    ruleset = ruleset_of(tmp_path)
+    responses.post(URL, status=503)  # an answer the client itself would retry
+    add_event(engine, 1)
+    retrying = HttpClient(max_attempts=5, sleep=lambda _s: None)
+
+    stats = deliver(session_factory(engine), ruleset, SINKS, retrying, T0)
+
+    assert stats.failed == 1
+    assert len(responses.calls) == 1
+
+
+def test_a_delivery_whose_pass_died_after_claiming_it_is_sent_again_once_its_claim_expires(
+        tmp_path: Path, engine: Engine) -> None:
+    ruleset = ruleset_of(tmp_path, PROBE, {"probe": _Probe})
+    add_event(engine, 1)
+    sessions = session_factory(engine)
+    claimed = _claim(sessions, ruleset, ["hook"], T0, 10)  # the pass dies here
+    assert [c.attempt for c in claimed] == [1]
+    _Probe.engine, _Probe.seen = engine, []
+
+    assert deliver(sessions, ruleset, {"probe": _Probe}, client(), T0 + CLAIM / 2).failed == 0
+    assert deliver(sessions, ruleset, {"probe": _Probe}, client(), T0 + CLAIM).failed == 1
+    with sessions() as session:
+        assert session.scalars(select(SinkDelivery.attempts)).one() == 2
