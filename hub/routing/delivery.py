@@ -92,6 +92,8 @@ class Sink(ABC):
 
     name: ClassVar[str]
     Settings: ClassVar[type[BaseModel]] = SinkSettings
+    #: The ``payload`` shapes the sink can work with (an e-mail to the owner needs "full").
+    payloads: ClassVar[frozenset[str]] = frozenset({"full", "ids"})
 
     def __init__(self, settings: Any, context: SinkContext):
         self.settings = settings
@@ -116,9 +118,15 @@ def backoff(attempts: int) -> float:
     return float(min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF))
 
 
-def _event_dict(event: OutboxEvent) -> dict[str, Any]:
+PERSONAL = ("contact", "owner")  # the payload's blocks a ``payload = "ids"`` sink never gets
+
+
+def _event_dict(event: OutboxEvent, payload: str = "full") -> dict[str, Any]:
+    body = event.payload
+    if payload == "ids" and isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in PERSONAL}
     return {"id": event.id, "type": event.type, "at": event.created_at.isoformat(),
-            "payload": event.payload}
+            "payload": body}
 
 
 def enqueue(session: Session, notify: list[NotifySpec], now: datetime) -> int:
@@ -231,6 +239,7 @@ def _claim(sessions: sessionmaker[Session], ruleset: RuleSet, sinks: list[str],
     """One short transaction: enqueue new events and take the due deliveries (rows
     locked with ``SKIP LOCKED`` on PostgreSQL, so two daemons never take the same one)."""
     claims: list[_Claim] = []
+    payloads = {spec.name: spec.payload for spec in ruleset.notify}
     with sessions.begin() as session:
         enqueue(session, ruleset.notify, now)
         query = select(SinkDelivery).where(
@@ -242,8 +251,9 @@ def _claim(sessions: sessionmaker[Session], ruleset: RuleSet, sinks: list[str],
             event = session.get(OutboxEvent, delivery.event_id)
             delivery.attempts += 1
             delivery.next_attempt_at = now + CLAIM
+            shape = payloads.get(delivery.sink, "full")
             claims.append(_Claim(delivery.id, delivery.sink, delivery.attempts,
-                                 None if event is None else _event_dict(event)))
+                                 None if event is None else _event_dict(event, shape)))
     return claims
 
 

@@ -618,7 +618,10 @@ def _event(routed: Routed, ruleset: RuleSet | None, now: datetime,
                  "name": (info.spec.name or routed.owner) if info else routed.owner,
                  "emails": list(info.spec.emails) if info else [],
                  "team": info.spec.team if info else None}
-    emails, phones = facts.get("contact.emails") or [], facts.get("contact.phones") or []
+    # The addresses as the sources wrote them (the golden record's), not the matching keys
+    # (a Gmail address without its dots).
+    shown = facts.get("_shown") or {}
+    emails, phones = shown.get("email") or [], shown.get("phone") or []
     contact = {"name": facts.get("contact.full_name"), "email": emails[0] if emails else None,
                "phone": phones[0] if phones else None, "company": facts.get("company.name")}
     payload = {**routed.as_dict(), "owner": owner, "owner_id": routed.owner,

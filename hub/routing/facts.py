@@ -104,11 +104,13 @@ def load_facts(session: Session, contact_ids: list[int], *, source: str | None =
                 .where(CompanyDomain.company_id.in_(chunk)).order_by(CompanyDomain.domain)):
             domains.setdefault(company_id, []).append(domain)
     points: dict[int, dict[str, list[str]]] = {}
+    shown: dict[int, dict[str, list[str]]] = {}  # as the sources wrote them, for people
     connectors: dict[int, set[str]] = {}
     wanted = list(contacts) if points_for is None else sorted(set(points_for) & set(contacts))
     for chunk in chunks(wanted):
-        for contact_id, kind, value in session.execute(
-                select(ContactPoint.contact_id, ContactPoint.kind, ContactPoint.value)
+        for contact_id, kind, value, original in session.execute(
+                select(ContactPoint.contact_id, ContactPoint.kind, ContactPoint.value,
+                       ContactPoint.original)
                 .where(ContactPoint.contact_id.in_(chunk), ContactPoint.kind.in_(
                     ("email", "phone")))
                 .order_by(ContactPoint.contact_id, ContactPoint.is_primary.desc(),
@@ -116,6 +118,8 @@ def load_facts(session: Session, contact_ids: list[int], *, source: str | None =
             mine = points.setdefault(contact_id, {"email": [], "phone": []})
             if value not in mine[kind]:
                 mine[kind].append(value)
+                shown.setdefault(contact_id, {"email": [], "phone": []})[kind].append(
+                    original or value)
     for chunk in chunks(list(contacts)) if sources else ():
         for source_contact, connector in session.execute(
                 select(SourceRecord.contact_id, SourceRecord.connector).distinct()
@@ -132,6 +136,7 @@ def load_facts(session: Session, contact_ids: list[int], *, source: str | None =
             contact, company, company_domains, mine["email"],
             mine["phone"], sorted(connectors.get(contact_id, ())), source)
         out[contact_id]["_points"] = points_for is None or contact_id in wanted_set
+        out[contact_id]["_shown"] = shown.get(contact_id, {"email": [], "phone": []})
     if interactions and out:
         add_interaction_facts(session, out, now)
     return out

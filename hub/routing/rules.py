@@ -137,6 +137,9 @@ class NotifySpec(_Strict):
     sink: str
     events: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
     max_attempts: int = Field(default=10, ge=1, le=100)
+    # "ids": the event without personal data (no contact block, the owner as an id), for
+    # receivers that look the rest up themselves.
+    payload: Literal["full", "ids"] = "full"
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -433,6 +436,10 @@ class _RulesCheck:
                            self.suggest(notify.sink, sorted(sinks),
                                         "installed sinks (`crmhub plugins`)"))
                 continue
+            shapes = sorted(getattr(sink, "payloads", ("full", "ids")))
+            if notify.payload not in shapes:
+                self.issue(f"{where}.payload", f"sink {notify.sink!r} cannot work with "
+                           f"payload {notify.payload!r}", f"use {' or '.join(map(repr, shapes))}")
             settings_model = getattr(sink, "Settings", None)
             if settings_model is not None:
                 try:

@@ -20,6 +20,7 @@ from hub.secrets import SecretRef
 
 class EmailSink(Sink):
     name = "email"
+    payloads = frozenset({"full"})  # it writes to the owner about the lead
 
     class Settings(SinkSettings):
         host: str

@@ -34,9 +34,9 @@ from hub.routing.model import SinkCursor, SinkDelivery
 from hub.routing.rules import RuleSet, load_rules
 from hub.routing.strategies import BUILTIN
 from hub.store.db import session_factory
-from hub.store.model import OutboxEvent
+from hub.store.model import ContactPoint, OutboxEvent
 from hub_notify import EmailSink, WebhookSink
-from tests.routing.support import OWNERS, T0
+from tests.routing.support import LEADS, OWNERS, T0, add_contact, routing_from
 
 URL = "https://hooks.example.com/crmhub"
 SINKS = {"webhook": WebhookSink, "email": EmailSink}
@@ -248,3 +248,51 @@ def test_a_delivery_whose_pass_died_after_claiming_it_is_sent_again_once_its_cla
     assert deliver(sessions, ruleset, {"probe": _Probe}, client(), T0 + CLAIM).failed == 1
     with sessions() as session:
         assert session.scalars(select(SinkDelivery.attempts)).one() == 2
+
+
+def test_an_event_names_the_leads_address_as_written_not_its_matching_key(
+        tmp_path: Path, engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + '[[rules]]\nname = "all"\n'
+                           'strategy = "round_robin"\nowners = ["alice"]\n')
+    with session_factory(engine).begin() as session:
+        lead = add_contact(session, full_name="Hugo Bernard")
+        session.add(ContactPoint(contact_id=lead, kind="email", value="hugobernard@gmail.com",
+                                 original="hugo.bernard@gmail.com", is_primary=True))
+        session.add(ContactPoint(contact_id=lead, kind="phone", value="+33612345678",
+                                 original="+33 6 12 34 56 78"))
+        routing.after_batch(session, connector=LEADS, new_contact_ids=[lead],
+                            changed_contact_ids=[], now=T0)
+    with session_factory(engine)() as session:
+        event = session.scalars(select(OutboxEvent).where(
+            OutboxEvent.type == "contact.assigned")).one()
+    assert event.payload["contact"] == {"name": "Hugo Bernard",
+                                        "email": "hugo.bernard@gmail.com",
+                                        "phone": "+33 6 12 34 56 78", "company": None}
+
+
+@responses.activate
+def test_a_sink_set_to_ids_gets_no_personal_data(tmp_path: Path, engine: Engine) -> None:
+    ruleset = ruleset_of(tmp_path, HOOK.replace('sink = "webhook"',
+                                                'sink = "webhook"\npayload = "ids"'))
+    responses.post(URL, status=204)
+    with session_factory(engine).begin() as session:
+        session.add(OutboxEvent(id=1, type="test.event", created_at=T0, payload={
+            "contact_id": 7, "owner_id": "alice", "rule": "all",
+            "owner": {"id": "alice", "name": "Alice", "emails": ["alice@corp.example"]},
+            "contact": {"name": "Hugo Bernard", "email": "hugo.bernard@gmail.com"}}))
+
+    assert deliver(session_factory(engine), ruleset, SINKS, client(), T0).delivered == 1
+
+    body = json.loads(responses.calls[0].request.body)
+    assert body["payload"] == {"contact_id": 7, "owner_id": "alice", "rule": "all"}
+
+
+def test_an_email_sink_set_to_ids_is_refused_at_its_key(tmp_path: Path) -> None:
+    text = OWNERS + ('[[notify]]\nname = "mail"\nsink = "email"\npayload = "ids"\n'
+                     '[notify.settings]\nhost = "smtp.example.com"\n'
+                     'sender = "crmhub@example.com"\n')
+    with pytest.raises(ConfigError) as info:
+        ruleset_of(tmp_path, text)
+    (issue,) = info.value.issues
+    assert issue.key == "notify[0 name=mail].payload"
+    assert "cannot work with payload 'ids'" in issue.message and issue.hint == "use 'full'"
