@@ -92,8 +92,10 @@ def crmhub_on_event(event: dict[str, Any]) -> None:
     """Called after a batch COMMIT for each event in the outbox, at least once.
 
     :param event: ``{"id", "type", "at", "payload"}`` where ``type`` is one of
-        ``contact.created``, ``contact.updated``, ``contact.merged``, ``contact.assigned``,
-        ``contact.reassigned``, ``sync.failed`` ...
+        ``contact.created``, ``contact.updated``, ``contact.deleted``, ``contact.merged``,
+        ``contact.split``, ``contact.assigned``, ``contact.reassigned``,
+        ``contact.stage_changed``, ``company.merged``, ``company.unmerged``,
+        ``sync.failed`` (``hub.store.model.EVENT_TYPES``).
     Returns nothing. Must be idempotent: an event can be delivered twice after a crash.
     """
 

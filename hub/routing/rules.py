@@ -59,6 +59,7 @@ from hub.routing.issues import digest as _digest
 from hub.routing.issues import label as _label
 from hub.routing.issues import validation_issues as _issues
 from hub.routing.strategies import Strategy, StrategyParams
+from hub.store.model import EVENT_TYPES
 
 DEFAULT_EVENTS = ["contact.assigned", "contact.reassigned"]
 
@@ -428,6 +429,10 @@ class _RulesCheck:
             if notify.name in names:
                 self.issue(f"{where}.name", f"two notify entries are named {notify.name!r}")
             names.add(notify.name)
+            for n, event in enumerate(notify.events):
+                if event not in EVENT_TYPES:
+                    self.issue(f"{where}.events[{n}]", f"unknown event {event!r}",
+                               self.suggest(event, list(EVENT_TYPES), "events"))
             if sinks is None:
                 continue
             sink = sinks.get(notify.sink)

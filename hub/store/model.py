@@ -334,7 +334,19 @@ class SyncState(Base):
     lease_until: Mapped[datetime | None]
 
 
+#: Every event type the outbox carries: what ``[[notify]] events`` and plugins may expect.
+EVENT_TYPES = (
+    "contact.created", "contact.updated", "contact.deleted", "contact.merged",
+    "contact.split", "contact.assigned", "contact.reassigned", "contact.stage_changed",
+    "company.merged", "company.unmerged", "sync.failed",
+)
+
+
 class OutboxEvent(Base):
+    """An event written in the transaction that caused it, delivered after its commit to
+    ``crmhub_on_event`` plugins and ``[[notify]]`` sinks. ``type`` is one of
+    :data:`EVENT_TYPES`."""
+
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

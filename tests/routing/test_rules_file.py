@@ -176,3 +176,16 @@ def test_condition_errors_are_precise() -> None:
         with pytest.raises(ConditionError) as caught:
             compile_condition(condition)
         assert caught.value.key == key
+
+
+def test_a_misspelt_event_in_a_notify_entry_is_refused_with_the_name_it_resembles(
+        tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(OWNERS + '[[notify]]\nname = "hook"\nsink = "webhook"\n'
+                    'events = ["contact.assigned", "contact.reasigned"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_rules(path, {k.name: k for k in BUILTIN})
+    (issue,) = info.value.issues
+    assert issue.key == "notify[0 name=hook].events[1]"
+    assert issue.message == "unknown event 'contact.reasigned'"
+    assert issue.hint is not None and "contact.reassigned" in issue.hint
