@@ -348,3 +348,16 @@ def test_quarantine_show_reveal_prints_the_payload_as_stored(tmp_path: Path) -> 
 
     assert (row["payload"], row["reason"]) == (MASKED_PAYLOAD, MASKED_REASON)
     assert zoe["observation"] == ZOE
+
+
+def test_a_table_cuts_long_cells_but_prints_the_last_column_whole(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`status` used to cut a sink's or a connector's last error at 48 characters."""
+    from hub.cli.common import table
+
+    error = "RuntimeError: HTTP 500 from the webhook after 1 attempt; the receiver said no"
+    table([{"sink": "s" * 60, "last_error": error}], ["sink", "last_error"])
+
+    header, row = capsys.readouterr().out.splitlines()
+    assert row == "s" * 48 + "  " + error
+    assert header.split() == ["SINK", "LAST_ERROR"]

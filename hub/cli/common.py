@@ -77,13 +77,17 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
 
 
 def table(rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
+    """Aligned columns, each cut at 48 characters but the last, which is printed whole
+    (an error message or a reason is what a reader needs in full)."""
     rows = list(rows)
     if not rows:
         click.echo("(none)")
         return
     text = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
     widths = [min(max(len(c), *(len(t[i]) for t in text)), 48) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+    widths[-1] = max(len(t[-1]) for t in text) if text else 0
+    click.echo("  ".join(c.upper().ljust(w)
+                         for c, w in zip(columns, widths, strict=True)).rstrip())
     for t in text:
         click.echo("  ".join(v[:w].ljust(w) for v, w in zip(t, widths, strict=True)).rstrip())
 
