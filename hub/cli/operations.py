@@ -137,7 +137,7 @@ def status(config_path: Path, as_json: bool) -> None:
         if d["notifications"]:
             click.echo("\nnotifications:")
             table(d["notifications"], ["sink", "delivered", "pending", "failing", "dead",
-                                       "next_attempt", "last_error"])
+                                       "no_recipient", "next_attempt", "last_error"])
 
     emit(data, as_json, render)
 
@@ -164,9 +164,12 @@ def config_check(config_path: Path) -> None:
     plugins = HubPlugins.load()
     _, issues = connector_settings(loaded, plugins)
     try:
-        Routing.load(loaded.config, plugins)  # the rules and scoring files
+        routing = Routing.load(loaded.config, plugins)  # the rules and scoring files
     except ConfigError as exc:
         issues.extend(exc.issues)
+    else:
+        for warning in routing.ruleset.warnings if routing.ruleset else ():
+            click.echo(f"warning: {warning}", err=True)
     for info in plugins.infos.values():
         if info.error:
             click.echo(f"warning: plugin {info.name} disabled: {info.error}", err=True)

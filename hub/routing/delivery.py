@@ -13,8 +13,9 @@ and ``email`` come from ``plugins/hub_notify``). The rules file says which to us
 
 Every event a sink subscribes to gets a row in ``sink_deliveries``: ``pending`` until
 sent, retried with exponential backoff (30 s doubling up to an hour) and given up as
-``dead`` after ``max_attempts``. ``crmhub status`` shows the pending, failing and dead
-deliveries per sink. No database transaction is open while a sink answers (see
+``dead`` after ``max_attempts``; an event with nobody to reach (an owner without an e-mail
+address) ends as ``no_recipient``. ``crmhub status`` shows the pending, failing, dead and
+no-recipient deliveries per sink. No database transaction is open while a sink answers (see
 :func:`deliver`), and one attempt is one request.
 
 Each sink scans the outbox after its own cursor for events without a delivery row (a sink
@@ -74,6 +75,11 @@ UrlOrSecret = Annotated[Annotated[str, Field(pattern=r"^https?://"), Tag("(text)
                         | Annotated[SecretRef, Tag("(secret)")], Discriminator(_text_or_secret)]
 
 
+class NoRecipientError(Exception):
+    """Raised by ``send`` when the event has nobody to reach (an owner with no e-mail
+    address): the delivery ends as ``no_recipient``, counted apart, never retried."""
+
+
 class PermanentDeliveryError(Exception):
     """The event can never be delivered (e.g. a 4xx answer): not retried."""
 
@@ -94,6 +100,9 @@ class Sink(ABC):
     Settings: ClassVar[type[BaseModel]] = SinkSettings
     #: The ``payload`` shapes the sink can work with (an e-mail to the owner needs "full").
     payloads: ClassVar[frozenset[str]] = frozenset({"full", "ids"})
+    #: Whether it reaches owners at their e-mail address (config check warns of owners
+    #: without one).
+    needs_owner_emails: ClassVar[bool] = False
 
     def __init__(self, settings: Any, context: SinkContext):
         self.settings = settings
@@ -175,6 +184,7 @@ class DeliveryStats:
     delivered: int = 0
     failed: int = 0
     dead: int = 0
+    no_recipient: int = 0
 
 
 @dataclass(frozen=True)
@@ -276,6 +286,13 @@ def _record(sessions: sessionmaker[Session], spec: NotifySpec, claim: _Claim,
             delivery.last_error = None
             stats.delivered += 1
             return
+        if isinstance(error, NoRecipientError):
+            delivery.status = "no_recipient"
+            delivery.last_error = str(error)[:2000]
+            stats.no_recipient += 1
+            log.warning("sink %s: event %s reaches nobody: %s", spec.name, delivery.event_id,
+                        error)
+            return
         delivery.last_error = describe_error(error)[:2000]
         permanent = isinstance(error, PermanentDeliveryError)
         if permanent or delivery.attempts >= spec.max_attempts:
@@ -299,8 +316,8 @@ def delivery_status(session: Session) -> list[dict[str, Any]]:
             select(SinkDelivery.sink, SinkDelivery.status, tried, func.count())
             .group_by(SinkDelivery.sink, SinkDelivery.status)):
         entry = rows.setdefault(sink, {"sink": sink, "delivered": 0, "pending": 0,
-                                       "failing": 0, "dead": 0, "last_error": None,
-                                       "next_attempt": None})
+                                       "failing": 0, "dead": 0, "no_recipient": 0,
+                                       "last_error": None, "next_attempt": None})
         entry[status] = entry.get(status, 0) + count
         if status == "pending":
             entry["failing"] += int(failing or 0)

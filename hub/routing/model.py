@@ -146,7 +146,8 @@ class SinkDelivery(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"))
     sink: Mapped[str] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(12))  # pending | delivered | dead
+    # pending | delivered | dead | no_recipient
+    status: Mapped[str] = mapped_column(String(12))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

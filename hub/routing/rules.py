@@ -194,6 +194,7 @@ class RuleSet:
     notify: list[NotifySpec]
     digest: str
     members: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[ConfigIssue] = field(default_factory=list)  # valid, but likely not meant
 
     def reports_of(self, manager: str) -> set[str]:
         """Everyone under ``manager``, directly or not (and members of teams they lead)."""
@@ -262,7 +263,7 @@ def build_rules(raw: dict[str, Any], strategies: dict[str, type[Strategy]],
         raise ConfigError(check.issues)
     digest = _digest(spec.model_dump(mode="json", by_alias=True, exclude={"notify"}))
     return RuleSet(path, spec.settings, owners, teams, rules, spec.fallback, spec.notify,
-                   digest, members)
+                   digest, members, check.warnings)
 
 
 class _RulesCheck:
@@ -272,6 +273,7 @@ class _RulesCheck:
     def __init__(self, raw: dict[str, Any], file: str, spec: RulesFile) -> None:
         self.raw, self.file, self.spec = raw, file, spec
         self.issues: list[ConfigIssue] = []
+        self.warnings: list[ConfigIssue] = []
         self.owner_ids = [o.id for o in spec.owners]
 
     def issue(self, key: str, message: str, hint: str | None = None) -> None:
@@ -441,6 +443,8 @@ class _RulesCheck:
                            self.suggest(notify.sink, sorted(sinks),
                                         "installed sinks (`crmhub plugins`)"))
                 continue
+            if getattr(sink, "needs_owner_emails", False):
+                self.owners_without_email(notify, where)
             shapes = sorted(getattr(sink, "payloads", ("full", "ids")))
             if notify.payload not in shapes:
                 self.issue(f"{where}.payload", f"sink {notify.sink!r} cannot work with "
@@ -452,6 +456,17 @@ class _RulesCheck:
                 except ValidationError as exc:
                     self.issues.extend(_issues(exc, self.raw, self.file,
                                                ("notify", index, "settings"), settings_model))
+
+    def owners_without_email(self, notify: NotifySpec, where: str) -> None:
+        """A sink that writes to owners cannot reach one without an address: each of its
+        deliveries to them would end as ``no_recipient``."""
+        for index, owner in enumerate(self.spec.owners):
+            if not owner.emails:
+                self.warnings.append(ConfigIssue(
+                    self.file, f"{self.where('owners', index, 'id')}.emails",
+                    f"owner {owner.id!r} has no e-mail address: the {notify.sink} sink "
+                    f"{notify.name!r} ({where}) cannot tell them of their leads",
+                    "add emails = [...] to the owner"))
 
 
 def _cycles(owners: list[OwnerSpec]) -> list[list[str]]:

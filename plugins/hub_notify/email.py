@@ -14,13 +14,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from hub.routing.delivery import Sink, SinkSettings
+from hub.routing.delivery import NoRecipientError, Sink, SinkSettings
 from hub.secrets import SecretRef
 
 
 class EmailSink(Sink):
     name = "email"
     payloads = frozenset({"full"})  # it writes to the owner about the lead
+    needs_owner_emails = True
 
     class Settings(SinkSettings):
         host: str
@@ -67,8 +68,10 @@ class EmailSink(Sink):
     def send(self, event: dict[str, Any]) -> None:
         message = self.message(event)
         if message is None:
-            self.context.logger.info("event %s: nobody to e-mail", event["id"])
-            return
+            payload = event.get("payload") or {}
+            owner = (payload.get("owner") or {}).get("id")
+            raise NoRecipientError(f"owner {owner} has no e-mail address" if owner else
+                                   f"queue {payload.get('queue')} has no queue_to address")
         settings = self.settings
         if settings.security == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port,

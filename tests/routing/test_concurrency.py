@@ -180,7 +180,7 @@ def test_an_outbox_event_committed_after_a_higher_one_was_delivered_is_delivered
 [[notify]]
 name = "hook"
 sink = "webhook"
-events = ["test.event"]
+events = ["contact.updated"]
 [notify.settings]
 url = "https://hooks.example.com/pg"
 secret = { env = "HOOK_SECRET" }
@@ -189,10 +189,10 @@ secret = { env = "HOOK_SECRET" }
     sinks = {"webhook": WebhookSink, "email": EmailSink}
     slow = sessions()
     slow.begin()
-    slow.add(OutboxEvent(type="test.event", payload={"n": "slow"}, created_at=T0))
+    slow.add(OutboxEvent(type="contact.updated", payload={"n": "slow"}, created_at=T0))
     slow.flush()  # id allocated, not committed yet
     with sessions.begin() as session:
-        session.add(OutboxEvent(type="test.event", payload={"n": "fast"}, created_at=T0))
+        session.add(OutboxEvent(type="contact.updated", payload={"n": "fast"}, created_at=T0))
     with responses.RequestsMock() as mock:
         mock.post("https://hooks.example.com/pg", status=204)
         http = HttpClient(max_attempts=1, sleep=lambda _s: None)

@@ -44,7 +44,7 @@ HOOK = OWNERS + """
 [[notify]]
 name = "hook"
 sink = "webhook"
-events = ["test.event"]
+events = ["contact.updated"]
 [notify.settings]
 url = "https://hooks.example.com/crmhub"
 secret = { env = "HOOK_SECRET" }
@@ -69,7 +69,7 @@ def client() -> HttpClient:
 
 def add_event(engine: Engine, event_id: int, at: datetime = T0) -> None:
     with session_factory(engine).begin() as session:
-        session.add(OutboxEvent(id=event_id, type="test.event", payload={"n": event_id},
+        session.add(OutboxEvent(id=event_id, type="contact.updated", payload={"n": event_id},
                                 created_at=at))
 
 
@@ -276,7 +276,7 @@ def test_a_sink_set_to_ids_gets_no_personal_data(tmp_path: Path, engine: Engine)
                                                 'sink = "webhook"\npayload = "ids"'))
     responses.post(URL, status=204)
     with session_factory(engine).begin() as session:
-        session.add(OutboxEvent(id=1, type="test.event", created_at=T0, payload={
+        session.add(OutboxEvent(id=1, type="contact.updated", created_at=T0, payload={
             "contact_id": 7, "owner_id": "alice", "rule": "all",
             "owner": {"id": "alice", "name": "Alice", "emails": ["alice@corp.example"]},
             "contact": {"name": "Hugo Bernard", "email": "hugo.bernard@gmail.com"}}))
@@ -296,3 +296,46 @@ def test_an_email_sink_set_to_ids_is_refused_at_its_key(tmp_path: Path) -> None:
     (issue,) = info.value.issues
     assert issue.key == "notify[0 name=mail].payload"
     assert "cannot work with payload 'ids'" in issue.message and issue.hint == "use 'full'"
+
+
+MAIL = OWNERS + '''
+[[owners]]
+id = "dan"
+team = "sales"
+
+[[notify]]
+name = "owner-mail"
+sink = "email"
+[notify.settings]
+host = "smtp.example.com"
+sender = "crmhub@example.com"
+'''
+
+
+def test_an_owner_without_an_address_is_a_warning_at_their_key(tmp_path: Path) -> None:
+    ruleset = ruleset_of(tmp_path, MAIL)
+    (warning,) = ruleset.warnings
+    assert warning.key == "owners[4 id=dan].emails"
+    assert "owner 'dan' has no e-mail address" in warning.message
+
+
+def test_an_email_to_an_owner_without_an_address_is_counted_as_reaching_nobody(
+        tmp_path: Path, engine: Engine) -> None:
+    """It was logged at INFO and counted as delivered."""
+    ruleset = ruleset_of(tmp_path, MAIL)
+    with session_factory(engine).begin() as session:
+        session.add(OutboxEvent(id=1, type="contact.assigned", created_at=T0, payload={
+            "contact_id": 7, "owner_id": "dan", "rule": "all", "strategy": "round_robin",
+            "owner": {"id": "dan", "name": "dan", "emails": [], "team": "sales"},
+            "contact": {"name": "Hugo Bernard", "email": "hugo.bernard@gmail.com"}}))
+
+    stats = deliver(session_factory(engine), ruleset, SINKS, client(), T0)
+
+    assert (stats.delivered, stats.no_recipient, stats.failed) == (0, 1, 0)
+    with session_factory(engine)() as session:
+        (status,) = delivery_status(session)
+    assert (status["delivered"], status["no_recipient"], status["pending"]) == (0, 1, 0)
+    assert status["last_error"] == "owner dan has no e-mail address"
+    # Never retried: a later pass sends nothing.
+    assert deliver(session_factory(engine), ruleset, SINKS, client(),
+                   T0 + timedelta(hours=2)).no_recipient == 0
