@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,9 +72,16 @@ def _logging(hub: Hub) -> None:
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=json_value))
     else:
         render(data)
+
+
+def json_value(value: Any) -> Any:
+    """What ``--json`` writes for a value JSON has no type for: times in ISO 8601."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 def table(rows: Iterable[dict[str, Any]], columns: list[str]) -> None:

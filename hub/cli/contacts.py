@@ -73,7 +73,8 @@ def _contact_row(hub: Hub, contact_id: int, as_owner: str | None = None) -> dict
         row["flags"] = contact.flags
         row["merges"] = [{"id": m.id, "survivor_id": m.survivor_id, "merged_id": m.merged_id,
                           "score": m.score, "decided_by": m.decided_by, "reason": m.reason,
-                          "at": m.created_at.isoformat(), "undone_at": m.undone_at}
+                          "at": m.created_at.isoformat(),
+                          "undone_at": m.undone_at.isoformat() if m.undone_at else None}
                          for m in session.scalars(select(MergeEvent).where(
                              (MergeEvent.survivor_id == contact_id)
                              | (MergeEvent.merged_id == contact_id)).order_by(MergeEvent.id))]
@@ -109,8 +110,9 @@ def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
             click.echo(f"  {name:28} {origin['connector']}:{origin['external_id']}  "
                        f"observed {origin['observed_at']}  ({origin['rule']})")
         for m in r["merges"]:
+            undone = f" (undone {m['undone_at']})" if m["undone_at"] else ""
             click.echo(f"  merge {m['id']}: {m['merged_id']} -> {m['survivor_id']} "
-                       f"by {m['decided_by']}, score {m['score']}: {m['reason']}")
+                       f"by {m['decided_by']}, score {m['score']}: {m['reason']}{undone}")
         for flag in r["flags"]:
             click.echo(f"  flag: {flag}")
 

@@ -93,7 +93,10 @@ def list_candidates(session: Session, *, status: str = "open", limit: int = 100,
             continue
         row = candidate_row(c)
         live = live_contacts(session, [c.left_id, c.right_id])
-        row["left_contact"], row["right_contact"] = live[c.left_id], live[c.right_id]
+        if c.status == "open":  # the contacts a decision would join, as they are now
+            row["left_contact"], row["right_contact"] = live[c.left_id], live[c.right_id]
+        else:  # the two it was about, which a merge made one (``contact_now``)
+            row["contact_now"] = [live[c.left_id], live[c.right_id]]
         out.append(row)
     return out
 

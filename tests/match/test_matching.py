@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine, func, select, update
 
+from hub.cli.main import main
 from hub.config import ConnectorConfig, HubConfig, HubSection, MatchSection
 from hub.connectors import Batch
 from hub.export import export_contacts, without_ids
@@ -414,6 +418,20 @@ def test_unsure_pair_goes_to_review_and_a_user_merge_joins_them(pipeline: Pipeli
         assert session.get(MatchCandidate, candidate).status == "merged"  # type: ignore[union-attr]
 
 
+def test_a_merged_review_item_still_shows_the_two_contacts_it_joined(
+        pipeline: Pipeline) -> None:
+    candidate = unsure_pair(pipeline)
+    with pipeline.sessions() as session:
+        [proposed] = list_candidates(session)
+    pair = (proposed["left_contact"], proposed["right_contact"])
+    with pipeline.sessions.begin() as session:
+        decision = merge_candidate(session, candidate, by="alice", now=NOW)
+    with pipeline.sessions() as session:
+        [merged] = list_candidates(session, status="all")
+    assert (merged["left_contact"], merged["right_contact"]) == pair
+    assert merged["contact_now"] == [decision.survivor_id] * 2
+
+
 def test_rejection_is_remembered_and_the_pair_is_never_proposed_again(
         pipeline: Pipeline) -> None:
     candidate = unsure_pair(pipeline)
@@ -608,3 +626,32 @@ def test_batch_run_merges_what_streaming_left_apart_and_queues_the_unsure(
     with normal.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Contact)
                               .where(Contact.merged_into_id.is_not(None))) == 1
+
+
+def test_contacts_show_and_explain_after_an_unmerge_say_it_was_undone(
+        pipeline: Pipeline, db_url: str, tmp_path: Path) -> None:
+    """`contacts show` crashed on the unmerged event's datetime; --json wrote it with a
+    space instead of ISO 8601."""
+    pipeline.ingest(A, Batch([person("1", given_name="Kim", family_name="Wu",
+                                     emails=["kim@wu.io"]),
+                              person("2", given_name="Kim", family_name="Wu",
+                                     emails=["kim@home.net"])]))
+    pipeline.ingest(B, Batch([person("b", given_name="Kim", family_name="Wu",
+                                     emails=["kim@wu.io", "kim@home.net"])]))
+    with pipeline.sessions.begin() as session:
+        merge = session.scalars(select(MergeEvent)).one()
+        unmerge(session, merge.id, by="alice", now=NOW)
+    config = tmp_path / "crmhub.toml"
+    config.write_text("[hub]\n", encoding="utf-8")
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(main, [*args, "--config", str(config)],
+                                    env={"CRMHUB_DATABASE_URL": db_url})
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result.stdout
+
+    shown = json.loads(run("contacts", "show", str(merge.survivor_id), "--json"))
+    (event,) = shown["merges"]
+    assert event["undone_at"] == NOW.isoformat()
+    assert '"undone_at": "' in run("contacts", "show", str(merge.survivor_id))
+    assert f"(undone {NOW.isoformat()})" in run("contacts", "explain", str(merge.survivor_id))
