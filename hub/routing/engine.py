@@ -333,6 +333,12 @@ class Routing:
         decision.inputs = ctx.inputs
         if rule_name is not None:
             decision.inputs["only_rule"] = rule_name
+        if previous is not None and decision.owner is None and previous.owner is None \
+                and decision.queue == previous.queue and reason == ON_DEMAND:
+            # Still waiting in the same queue: not a new decision, so no new assignment and
+            # no new event (each `crmhub assign run` announced it again).
+            log.debug("contact %s stays in queue %s", contact_id, decision.queue)
+            return
         if previous is not None:
             previous.current = False
             if previous.sla_state == "pending":

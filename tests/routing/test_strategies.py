@@ -456,3 +456,18 @@ owners = ["alice", "bob"]
         assert event is not None and event.type == "contact.reassigned"
         assert event.payload["previous_owner"] == "bob"
         assert event.payload["owner"]["emails"] == ["alice@acme.fr"]
+
+
+def test_a_lead_still_waiting_in_its_queue_is_not_announced_again_by_assign_run(
+        tmp_path: Path, engine: Engine) -> None:
+    """One lead got three contact.assigned events from three `crmhub assign run`."""
+    routing = routing_from(tmp_path, OWNERS + '[fallback]\nqueue = "triage"\n')
+    new_leads(engine, routing, [{"email": "waiting@x.org"}])
+    for hour in (1, 2):
+        with session_factory(engine).begin() as session:
+            assert routing.on_demand(session, T0 + timedelta(hours=hour)) == []
+    with session_factory(engine)() as session:
+        assignments = session.scalars(select(Assignment)).all()
+        events = session.scalars(select(OutboxEvent.type)).all()
+    assert [(a.queue, a.current) for a in assignments] == [("triage", True)]
+    assert events.count("contact.assigned") == 1
