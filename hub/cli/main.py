@@ -23,7 +23,7 @@ COMMANDS: tuple[click.Command, ...] = (
     # matching: match, review, companies, unmerge
     *match.COMMANDS,
     # routing: assign, rules
-    routing.assign_group, routing.rules_group,
+    routing.assign_group, routing.rules_group, routing.deliveries_group,
 )
 
 for command in COMMANDS:

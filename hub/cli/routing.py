@@ -16,14 +16,15 @@ from hub.config import ConfigError, load_config
 from hub.plugins import HubPlugins
 from hub.routing.conditions import OPERATORS, ConditionError, compile_condition, known_field
 from hub.routing.decide import skip_reason
+from hub.routing.delivery import retry_deliveries
 from hub.routing.engine import Routing, strategy_classes
 from hub.routing.live import LiveContext
-from hub.routing.model import Assignment, ContactScore
+from hub.routing.model import Assignment, ContactScore, SinkDelivery
 from hub.routing.replay import parse_since, replay
 from hub.routing.rules import load_rules
 from hub.routing.visibility import VisibilityError, contact_filter
 from hub.service.runtime import Hub
-from hub.store.model import Contact
+from hub.store.model import Contact, OutboxEvent
 
 as_option = click.option("--as", "as_owner", help="Only what this owner may see.")
 
@@ -353,4 +354,56 @@ def rules_owners(config_path: Path, as_json: bool) -> None:
     emit(rows, as_json, lambda d: table(d, ["id", "role", "team", "open", "capacity",
                                             "available", "working_now", "why_not"]))
 
+
+@click.group("deliveries")
+def deliveries_group() -> None:
+    """Notifications to sinks (`crmhub status` shows them per sink)."""
+
+
+@deliveries_group.command("list")
+@click.option("--status", type=click.Choice(["dead", "pending", "no_recipient", "delivered",
+                                             "all"]), default="dead", show_default=True)
+@click.option("--limit", default=100, show_default=True)
+@config_option
+@json_option
+def deliveries_list(status: str, limit: int, config_path: Path, as_json: bool) -> None:
+    """Deliveries, newest first: their id (for retry), sink, event and last error."""
+    hub = open_hub(config_path)
+    query = select(SinkDelivery, OutboxEvent.type).outerjoin(
+        OutboxEvent, OutboxEvent.id == SinkDelivery.event_id)
+    if status != "all":
+        query = query.where(SinkDelivery.status == status)
+    with hub.pipeline.sessions() as session:
+        rows = [{"id": d.id, "sink": d.sink, "event_id": d.event_id, "event": kind,
+                 "status": d.status, "attempts": d.attempts,
+                 "next_attempt": d.next_attempt_at if d.status == "pending" else None,
+                 "last_error": d.last_error}
+                for d, kind in session.execute(query.order_by(SinkDelivery.id.desc())
+                                               .limit(limit))]
+    emit(rows, as_json, lambda r: table(r, ["id", "sink", "event_id", "event", "status",
+                                            "attempts", "last_error"]))
+
+
+@deliveries_group.command("retry")
+@click.argument("delivery_ids", type=int, nargs=-1)
+@click.option("--dead", "all_dead", is_flag=True, help="Every dead delivery.")
+@config_option
+@json_option
+def deliveries_retry(delivery_ids: tuple[int, ...], all_dead: bool, config_path: Path,
+                     as_json: bool) -> None:
+    """Send dead deliveries again at the next delivery pass, with a fresh count of attempts
+    (after a receiver is fixed)."""
+    if not delivery_ids and not all_dead:
+        fail("name delivery ids, or --dead for every dead one", 2)
+    hub = open_hub(config_path)
+    with hub.pipeline.sessions.begin() as session:
+        retried = retry_deliveries(session, utcnow(), ids=list(delivery_ids), dead=all_dead)
+    missing = sorted(set(delivery_ids) - set(retried))
+
+    def render(r: dict[str, Any]) -> None:
+        click.echo(f"{len(r['retried'])} delivery(ies) due again")
+        if r["not_dead"]:
+            click.echo("not dead (left as they are): " + ", ".join(map(str, r["not_dead"])))
+
+    emit({"retried": retried, "not_dead": missing}, as_json, render)
 

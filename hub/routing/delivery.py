@@ -308,6 +308,23 @@ def _record(sessions: sessionmaker[Session], spec: NotifySpec, claim: _Claim,
                         delivery.next_attempt_at.isoformat(), delivery.last_error)
 
 
+def retry_deliveries(session: Session, now: datetime, *, ids: list[int] | None = None,
+                     dead: bool = False) -> list[int]:
+    """Make dead deliveries (``dead``: all of them; else those in ``ids``) due now with a
+    fresh count of attempts; their last error stays until the next attempt. Returns the
+    ids made due; an id that is not dead is left as it is."""
+    query = select(SinkDelivery).where(SinkDelivery.status == "dead")
+    if not dead:
+        query = query.where(SinkDelivery.id.in_(ids or []))
+    retried = []
+    for delivery in session.scalars(query.order_by(SinkDelivery.id)):
+        delivery.status = "pending"
+        delivery.attempts = 0
+        delivery.next_attempt_at = now
+        retried.append(delivery.id)
+    return retried
+
+
 def delivery_status(session: Session) -> list[dict[str, Any]]:
     """Per sink: delivered, pending (of which failing), dead, last error — for status."""
     rows: dict[str, dict[str, Any]] = {}

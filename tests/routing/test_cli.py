@@ -214,6 +214,41 @@ def test_status_lists_notification_deliveries(env: Env,
     assert "503" in hook["last_error"] and hook["next_attempt"] is not None
 
 
+@responses.activate
+def test_dead_deliveries_are_listed_and_sent_again_by_deliveries_retry(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "k")
+    rules = env.dir / "rules.toml"
+    rules.write_text(RULES + '[[notify]]\nname = "hook"\nsink = "webhook"\n'
+                     '[notify.settings]\nurl = "https://hooks.example.com/x"\n'
+                     'secret = { env = "HOOK_SECRET" }\n', encoding="utf-8")
+    env.run("assign", "run")  # five contact.assigned events
+    responses.post("https://hooks.example.com/x", status=410)  # gone: each one dead
+    engine = make_engine(env.url)
+    sinks = {"webhook": WebhookSink}
+    ruleset = load_rules(rules, {k.name: k for k in BUILTIN}, sinks)
+
+    def deliver_now() -> Any:
+        return deliver(session_factory(engine), ruleset, sinks, HttpClient(max_attempts=1),
+                       datetime.now(UTC))
+
+    assert deliver_now().dead == 5
+    dead = env.json("deliveries", "list")
+    assert [(d["status"], d["event"], d["attempts"]) for d in dead] == \
+        [("dead", "contact.assigned", 1)] * 5
+    first = dead[-1]["id"]
+    assert env.json("deliveries", "retry", str(first), "9999") == {
+        "retried": [first], "not_dead": [9999]}
+    responses.replace(responses.POST, "https://hooks.example.com/x", status=204)
+    assert deliver_now().delivered == 1
+    assert env.json("deliveries", "retry", "--dead")["retried"] == sorted(
+        d["id"] for d in dead if d["id"] != first)
+    assert deliver_now().delivered == 4
+    assert env.json("deliveries", "list") == []
+    env.run("deliveries", "retry", code=2)
+    engine.dispose()
+
+
 def test_visibility_applies_to_contacts_explain_and_the_review_queue(env: Env) -> None:
     from datetime import UTC, datetime
 
