@@ -77,11 +77,16 @@ class Routed:
     rule: str | None
     strategy: str
     reason: str
+    by: str | None = None  # a manual assignment: who made it
+    note: str | None = None  # and why, as they said
 
     def as_dict(self) -> dict[str, Any]:
-        return {"contact_id": self.contact_id, "owner": self.owner, "queue": self.queue,
-                "previous_owner": self.previous, "rule": self.rule,
-                "strategy": self.strategy, "reason": self.reason}
+        out = {"contact_id": self.contact_id, "owner": self.owner, "queue": self.queue,
+               "previous_owner": self.previous, "rule": self.rule,
+               "strategy": self.strategy, "reason": self.reason}
+        if self.strategy == "manual":
+            out |= {"by": self.by, "note": self.note}
+        return out
 
 
 class Routing:
@@ -414,7 +419,7 @@ class Routing:
         info = self.ruleset.owners.get(owner) if self.ruleset is not None else None
         contact.team = info.spec.team if info is not None else contact.team
         contact.updated_at = now
-        routed = Routed(contact_id, owner, None, before, None, "manual", MANUAL)
+        routed = Routed(contact_id, owner, None, before, None, "manual", MANUAL, actor, note)
         facts = load_facts(session, [contact_id]).get(contact_id, {})
         session.execute(insert(table_of(OutboxEvent)),
                         [_event(routed, self.ruleset, now, facts)])

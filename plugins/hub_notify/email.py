@@ -58,10 +58,16 @@ class EmailSink(Sink):
         for label, key in (("E-mail", "email"), ("Company", "company"), ("Phone", "phone")):
             if contact.get(key):
                 lines.append(f"{label}: {contact[key]}")
-        lines += ["", f"Rule: {payload.get('rule') or 'fallback'} ({payload.get('strategy')})",
-                  f"Why: crmhub assign explain {payload['contact_id']}"]
+        if payload.get("strategy") == "manual":
+            note = f": {payload['note']}" if payload.get("note") else ""
+            lines += ["", f"Assigned by {payload.get('by') or 'someone'} by hand{note}"]
+        else:
+            lines += ["", f"Rule: {payload.get('rule') or 'fallback'} "
+                          f"({payload.get('strategy')})"]
+        lines.append(f"Why: crmhub assign explain {payload['contact_id']}")
         if payload.get("previous_owner"):
-            lines.append(f"Previously: {payload['previous_owner']} ({payload.get('reason')})")
+            why = "" if payload.get("strategy") == "manual" else f" ({payload.get('reason')})"
+            lines.append(f"Previously: {payload['previous_owner']}{why}")
         message.set_content("\n".join(lines) + "\n")
         return message
 

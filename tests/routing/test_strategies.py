@@ -471,3 +471,19 @@ def test_a_lead_still_waiting_in_its_queue_is_not_announced_again_by_assign_run(
         events = session.scalars(select(OutboxEvent.type)).all()
     assert [(a.queue, a.current) for a in assignments] == [("triage", True)]
     assert events.count("contact.assigned") == 1
+
+
+def test_a_manual_assignment_event_says_who_made_it_and_why(
+        tmp_path: Path, engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + '[fallback]\nqueue = "triage"\n')
+    new_leads(engine, routing, [{"email": "lead@x.org"}])
+    with session_factory(engine).begin() as session:
+        contact = session.scalars(select(Contact.id)).one()
+        routing.assign_manual(session, contact, "bob", actor="marie", now=T0,
+                              note="Bob knows this account")
+    with session_factory(engine)() as session:
+        (payload,) = [p for p in session.scalars(select(OutboxEvent.payload))
+                      if p.get("strategy") == "manual"]
+    assert {k: payload[k] for k in ("owner_id", "strategy", "by", "note")} == {
+        "owner_id": "bob", "strategy": "manual", "by": "marie",
+        "note": "Bob knows this account"}

@@ -199,3 +199,19 @@ sender = "a@b"
         in found
     assert any(k == "notify[1 name=mail].settings.password" and "never inline" in m
                for k, m, _ in found)
+
+
+def test_a_manual_reassignment_email_names_who_made_it_and_their_note() -> None:
+    """It said "Rule: fallback (manual)" and gave the previous owner a rule."""
+    sink = EmailSink(EmailSink.Settings(host="smtp.example.com", sender="crmhub@acme.fr"),
+                     None)  # type: ignore[arg-type]
+    message = sink.message({"id": 9, "type": "contact.reassigned", "payload": {
+        "contact_id": 4, "owner": {"id": "bob", "emails": ["bob@acme.fr"]},
+        "owner_id": "bob", "queue": None, "previous_owner": "alice", "rule": None,
+        "strategy": "manual", "reason": "manual", "by": "marie",
+        "note": "Bob knows this account", "contact": {"name": "Lea Lead"}}})
+    assert message is not None
+    body = message.get_content()
+    assert "Assigned by marie by hand: Bob knows this account" in body
+    assert "Previously: alice\n" in body
+    assert "Rule:" not in body and "fallback" not in body
