@@ -127,7 +127,8 @@ def backoff(attempts: int) -> float:
     return float(min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF))
 
 
-PERSONAL = ("contact", "owner")  # the payload's blocks a ``payload = "ids"`` sink never gets
+# The payload's blocks a ``payload = "ids"`` sink never gets.
+PERSONAL = ("contact", "owner", "previous", "queue_manager")
 
 
 def _event_dict(event: OutboxEvent, payload: str = "full") -> dict[str, Any]:

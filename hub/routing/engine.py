@@ -622,13 +622,13 @@ def _not_routable(contact: Any, assignment: Assignment | None, seen: object) -> 
 def _event(routed: Routed, ruleset: RuleSet | None, now: datetime,
            facts: Mapping[str, Any]) -> dict[str, Any]:
     kind = "contact.assigned" if routed.previous is None else "contact.reassigned"
-    owner: dict[str, Any] | None = None
-    if routed.owner is not None:
-        info = ruleset.owners.get(routed.owner) if ruleset is not None else None
-        owner = {"id": routed.owner,
-                 "name": (info.spec.name or routed.owner) if info else routed.owner,
-                 "emails": list(info.spec.emails) if info else [],
-                 "team": info.spec.team if info else None}
+    owner = _person(routed.owner, ruleset)
+    # Who else should hear of it: the owner the lead leaves, and, for a lead left in a
+    # queue named after a team, that team's manager.
+    previous = _person(routed.previous, ruleset) if routed.previous != routed.owner else None
+    team = ruleset.teams.get(routed.queue) if ruleset is not None and routed.queue else None
+    manager = _person(team.manager, ruleset) if team is not None and routed.owner is None \
+        else None
     # The addresses as the sources wrote them (the golden record's), not the matching keys
     # (a Gmail address without its dots).
     shown = facts.get("_shown") or {}
@@ -637,7 +637,21 @@ def _event(routed: Routed, ruleset: RuleSet | None, now: datetime,
                "phone": phones[0] if phones else None, "company": facts.get("company.name")}
     payload = {**routed.as_dict(), "owner": owner, "owner_id": routed.owner,
                "contact": contact}
+    if previous is not None:
+        payload["previous"] = previous
+    if manager is not None:
+        payload["queue_manager"] = manager
     return {"type": kind, "payload": payload, "created_at": now, "attempts": 0}
+
+
+def _person(owner_id: str | None, ruleset: RuleSet | None) -> dict[str, Any] | None:
+    """An owner as events name them: id, name, e-mail addresses, team."""
+    if owner_id is None:
+        return None
+    info = ruleset.owners.get(owner_id) if ruleset is not None else None
+    return {"id": owner_id, "name": (info.spec.name or owner_id) if info else owner_id,
+            "emails": list(info.spec.emails) if info else [],
+            "team": info.spec.team if info else None}
 
 
 def _lockable(session: Session, contact_ids: list[int]) -> set[int]:

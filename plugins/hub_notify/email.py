@@ -1,7 +1,9 @@
 """``sink = "email"``: tell the owner by e-mail that a lead is theirs (SMTP).
 
-The message goes to the owner's first address in the rules file. A lead that went to a
-queue goes to ``queue_to`` when set (e.g. the team's shared mailbox), else nowhere.
+The message goes to the owner's first address in the rules file, with the owner the lead
+leaves (a reassignment) in copy. A lead that went to a queue goes to ``queue_to`` when set
+(e.g. the team's shared mailbox), else to the manager of the team the queue is named
+after; with neither, the delivery ends as ``no_recipient``.
 """
 
 from __future__ import annotations
@@ -40,10 +42,17 @@ class EmailSink(Sink):
         payload = event.get("payload") or {}
         owner = payload.get("owner") or {}
         recipients = list(owner.get("emails") or [])[:1]
-        if not recipients and payload.get("queue") and self.settings.queue_to:
-            recipients = [self.settings.queue_to]
+        if not recipients and payload.get("queue"):
+            # A lead left in a queue: the address set for queues, else the manager of the
+            # team the queue is named after.
+            manager = payload.get("queue_manager") or {}
+            recipients = [self.settings.queue_to] if self.settings.queue_to else \
+                list(manager.get("emails") or [])[:1]
         if not recipients:
             return None
+        # The owner a lead leaves hears of it too (copied, one message per event).
+        copied = [a for a in list((payload.get("previous") or {}).get("emails") or [])[:1]
+                  if a not in recipients]
         contact = payload.get("contact") or {}
         name = contact.get("name") or contact.get("email") or f"contact {payload['contact_id']}"
         verb = "New lead" if event["type"] == "contact.assigned" else "Lead reassigned to you"
@@ -52,6 +61,8 @@ class EmailSink(Sink):
         message = EmailMessage()
         message["From"] = self.settings.sender
         message["To"] = ", ".join(recipients)
+        if copied:
+            message["Cc"] = ", ".join(copied)
         message["Subject"] = self.settings.subject.format(verb=verb, name=name)
         message["Message-ID"] = make_msgid(idstring=f"crmhub-{event['id']}")
         lines = [f"{verb}: {name}", ""]

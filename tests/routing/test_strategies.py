@@ -487,3 +487,21 @@ def test_a_manual_assignment_event_says_who_made_it_and_why(
     assert {k: payload[k] for k in ("owner_id", "strategy", "by", "note")} == {
         "owner_id": "bob", "strategy": "manual", "by": "marie",
         "note": "Bob knows this account"}
+
+
+def test_events_name_the_queues_team_manager_and_the_owner_a_lead_leaves(
+        tmp_path: Path, engine: Engine) -> None:
+    routing = routing_from(tmp_path, OWNERS + '[fallback]\nqueue = "sales"\n')
+    new_leads(engine, routing, [{"email": "lead@x.org"}])  # no rule: the sales queue
+    with session_factory(engine).begin() as session:
+        contact = session.scalars(select(Contact.id)).one()
+        routing.assign_manual(session, contact, "bob", actor="marie", now=T0)
+        routing.assign_manual(session, contact, "alice", actor="marie", now=T0)
+    with session_factory(engine)() as session:
+        queued, to_bob, to_alice = session.scalars(
+            select(OutboxEvent.payload).order_by(OutboxEvent.id)).all()
+    assert queued["queue"] == "sales" and queued["queue_manager"]["id"] == "marie"
+    assert queued["queue_manager"]["emails"] == ["marie@acme.fr"]
+    assert "previous" not in to_bob  # it left a queue, not an owner
+    assert to_alice["previous"] == {"id": "bob", "name": "bob", "emails": ["bob@acme.fr"],
+                                    "team": "sales"}

@@ -215,3 +215,28 @@ def test_a_manual_reassignment_email_names_who_made_it_and_their_note() -> None:
     assert "Assigned by marie by hand: Bob knows this account" in body
     assert "Previously: alice\n" in body
     assert "Rule:" not in body and "fallback" not in body
+
+
+def _sink(**settings: Any) -> EmailSink:
+    return EmailSink(EmailSink.Settings(host="smtp.example.com", sender="crmhub@acme.fr",
+                                        **settings), None)  # type: ignore[arg-type]
+
+
+def test_the_owner_a_lead_leaves_is_copied_on_its_reassignment() -> None:
+    message = _sink().message({"id": 3, "type": "contact.reassigned", "payload": {
+        "contact_id": 4, "owner": {"id": "bob", "emails": ["bob@acme.fr"]},
+        "previous": {"id": "alice", "emails": ["alice@acme.fr"]}, "previous_owner": "alice",
+        "rule": "fr", "strategy": "round_robin", "reason": "sla", "contact": {}}})
+    assert message is not None
+    assert (message["To"], message["Cc"]) == ("bob@acme.fr", "alice@acme.fr")
+
+
+def test_a_lead_left_in_a_teams_queue_goes_to_its_manager_unless_queue_to_is_set() -> None:
+    event = {"id": 5, "type": "contact.assigned", "payload": {
+        "contact_id": 4, "owner": None, "queue": "sales", "rule": None,
+        "strategy": "fallback", "reason": "new",
+        "queue_manager": {"id": "marie", "emails": ["marie@acme.fr"]}, "contact": {}}}
+    to_manager = _sink().message(event)
+    assert to_manager is not None and to_manager["To"] == "marie@acme.fr"
+    shared = _sink(queue_to="sales@acme.fr").message(event)
+    assert shared is not None and shared["To"] == "sales@acme.fr"
