@@ -15,6 +15,7 @@ from hub.cli.common import config_option, emit, fail, json_option, open_hub, tab
 from hub.export import export_contacts, export_objects, write_csv, write_jsonl
 from hub.ingest.manual import ManualError, set_fields
 from hub.match.golden import rebuild_store
+from hub.routing.model import ContactScore, StageChange
 from hub.service.runtime import Hub
 from hub.store.model import Contact, MergeEvent
 
@@ -78,6 +79,13 @@ def _contact_row(hub: Hub, contact_id: int, as_owner: str | None = None) -> dict
                          for m in session.scalars(select(MergeEvent).where(
                              (MergeEvent.survivor_id == contact_id)
                              | (MergeEvent.merged_id == contact_id)).order_by(MergeEvent.id))]
+        score = session.get(ContactScore, contact_id)
+        row["score_breakdown"] = score.breakdown if score is not None else []
+        row["stage_history"] = [
+            {"from": c.from_stage, "to": c.to_stage, "rule": c.rule, "by": c.by,
+             "at": c.at.isoformat()}
+            for c in session.scalars(select(StageChange).where(
+                StageChange.contact_id == contact_id).order_by(StageChange.at, StageChange.id))]
         return row
 
 
@@ -115,9 +123,17 @@ def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
                        f"by {m['decided_by']}, score {m['score']}: {m['reason']}{undone}")
         for flag in r["flags"]:
             click.echo(f"  flag: {flag}")
+        click.echo(f"  stage {r['stage']}, score {r['score']}")
+        for item in r["score_breakdown"]:
+            click.echo(f"    score {item['points']:+g}  {item['name']}")
+        for change in r["stage_history"]:
+            cause = f"rule {change['rule']}" if change["rule"] else f"by {change['by']}"
+            click.echo(f"    {change['at']}  {change['from'] or '-'} -> {change['to']}  "
+                       f"({cause})")
 
-    emit({"id": row["id"], "provenance": row["provenance"], "merges": row["merges"],
-          "flags": row["flags"], "full_name": row["full_name"]}, as_json, render)
+    emit({key: row[key] for key in ("id", "full_name", "provenance", "merges", "flags",
+                                    "stage", "score", "score_breakdown", "stage_history")},
+         as_json, render)
 
 
 @contacts_group.command("set")

@@ -249,6 +249,29 @@ def test_dead_deliveries_are_listed_and_sent_again_by_deliveries_retry(
     engine.dispose()
 
 
+def test_contacts_show_and_explain_carry_the_score_breakdown_and_stage_history(
+        env: Env) -> None:
+    from hub.routing.model import ContactScore, StageChange
+
+    at = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    engine = make_engine(env.url)
+    with session_factory(engine).begin() as session:
+        session.add(ContactScore(contact_id=1, score=35.0, inputs_hash="h", computed_at=at,
+                                 breakdown=[{"name": "country is NO", "points": 25},
+                                            {"name": "replied by e-mail", "points": 10}]))
+        session.add(StageChange(contact_id=1, from_stage="lead", to_stage="prospect",
+                                rule="hot", by="auto", at=at))
+    engine.dispose()
+
+    shown = env.json("contacts", "show", "1")
+    assert [i["points"] for i in shown["score_breakdown"]] == [25, 10]
+    assert shown["stage_history"] == [{"from": "lead", "to": "prospect", "rule": "hot",
+                                       "by": "auto", "at": at.isoformat()}]
+    text = env.run("contacts", "explain", "1").stdout
+    assert "score +25  country is NO" in text
+    assert f"{at.isoformat()}  lead -> prospect  (rule hot)" in text
+
+
 def test_visibility_applies_to_contacts_explain_and_the_review_queue(env: Env) -> None:
     from datetime import UTC, datetime
 
