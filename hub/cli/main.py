@@ -20,7 +20,7 @@ COMMANDS: tuple[click.Command, ...] = (
     operations.plugins, operations.db_group,
     # contacts, export, quarantine
     contacts.contacts_group, contacts.export_group, quarantine.quarantine_group,
-    # matching: match, review, companies, unmerge
+    # matching: match, review, companies, unmerge, split
     *match.COMMANDS,
     # routing: assign, rules
     routing.assign_group, routing.rules_group, routing.deliveries_group,

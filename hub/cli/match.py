@@ -26,6 +26,7 @@ from hub.match.review import (
     list_candidates,
     merge_candidate,
     reject_candidate,
+    split_record,
     unmerge,
 )
 from hub.store.model import Contact, MatchCandidate, SharedPoint, SourceRecord
@@ -395,4 +396,24 @@ def unmerge_cmd(merge_id: int, config_path: Path, as_json: bool) -> None:
         f"{r['survivor_id']}"))
 
 
-COMMANDS = (match_group, review_group, companies_group, unmerge_cmd)
+@click.command("split")
+@click.argument("record_id", type=int)
+@config_option
+@json_option
+def split_cmd(record_id: int, config_path: Path, as_json: bool) -> None:
+    """Detach a source record from its contact into a contact of its own, remembered as a
+    different person (undoes a join the matcher made without a merge)."""
+    hub = open_hub(config_path)
+    try:
+        with hub.pipeline.sessions.begin() as session:
+            event = split_record(session, record_id, by=_user(), now=utcnow())
+            result = {"split_id": event.id, "source_record_id": record_id,
+                      "contact_id": event.survivor_id, "new_contact_id": event.merged_id}
+    except ReviewError as exc:
+        fail(str(exc), 1)
+    emit(result, as_json, lambda r: click.echo(
+        f"record {r['source_record_id']} split off contact {r['contact_id']} into contact "
+        f"{r['new_contact_id']}"))
+
+
+COMMANDS = (match_group, review_group, companies_group, unmerge_cmd, split_cmd)

@@ -262,6 +262,43 @@ def unmerge(session: Session, merge_id: int, *, by: str, now: datetime) -> Merge
     return event
 
 
+def split_record(session: Session, record_id: int, *, by: str, now: datetime) -> MergeEvent:
+    """Detach one person record from its contact into a contact of its own: the way out of
+    a join the matcher made without a merge (a record that joined an existing contact).
+
+    The record and its keys move to a new contact, both golden records are rebuilt from
+    their records, and the record is remembered as a different person from every record
+    it leaves, so no later sync joins them again. Logged as a ``split`` (a merge event
+    with ``action = "split"``) and announced as ``contact.split``.
+    """
+    record = session.get(SourceRecord, record_id)
+    if record is None or record.kind != "person" or record.deleted_at is not None \
+            or record.contact_id is None:
+        raise ReviewError(f"no live person record {record_id}")
+    old = record.contact_id
+    others = [r for r in _records(session, old) if r != record_id]
+    if not others:
+        raise ReviewError(f"record {record_id} is alone in contact {old} already")
+    contact = Contact(stage="lead", score=0.0, created_at=now, updated_at=now)
+    session.add(contact)
+    session.flush()
+    record.contact_id = contact.id
+    session.execute(update(MatchKey).where(MatchKey.source_record_id == record_id)
+                    .values(contact_id=contact.id))
+    event = MergeEvent(entity="contact", action="split", survivor_id=old,
+                       merged_id=contact.id, score=0.0, comparison={}, decided_by="user",
+                       reason=f"record {record_id} split off by {by}", created_at=now,
+                       snapshot={"source_records": [record_id]})
+    session.add(event)
+    session.add(OutboxEvent(type="contact.split", created_at=now, attempts=0, payload={
+        "contact_id": old, "new_contact_id": contact.id, "source_record_id": record_id,
+        "reason": event.reason}))
+    session.flush()
+    remember_rejection(session, [record_id], others, by=by, now=now)
+    rebuild_contacts(session, [old, contact.id], now)
+    return event
+
+
 def _restore_stage(session: Session, event: MergeEvent, holder: int, *, by: str,
                    now: datetime) -> None:
     """A survivor that took the merged contact's further stage in this merge goes back to

@@ -26,6 +26,7 @@ from hub.match.review import (
     list_candidates,
     merge_candidate,
     reject_candidate,
+    split_record,
     unmerge,
 )
 from hub.records import Observation
@@ -655,3 +656,33 @@ def test_contacts_show_and_explain_after_an_unmerge_say_it_was_undone(
     assert event["undone_at"] == NOW.isoformat()
     assert '"undone_at": "' in run("contacts", "show", str(merge.survivor_id))
     assert f"(undone {NOW.isoformat()})" in run("contacts", "explain", str(merge.survivor_id))
+
+
+def test_a_record_joined_without_a_merge_can_be_split_off_and_stays_apart(
+        pipeline: Pipeline) -> None:
+    """A record that joined an existing contact leaves no merge to undo: split it."""
+    pipeline.ingest(A, Batch([person("1", given_name="Jean", family_name="Dupont",
+                                     emails=["jean.dupont@gmail.com"])]))
+    pipeline.ingest(B, Batch([person("b", given_name="Jean", family_name="Dupont",
+                                     emails=["jean.dupont@gmail.com"], title="Plumber")]))
+    [joined] = contacts(pipeline)
+    assert len(joined["sources"]) == 2
+    with pipeline.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(MergeEvent)) == 0
+        record = session.scalars(select(SourceRecord.id).where(
+            SourceRecord.external_id == "b")).one()
+
+    with pipeline.sessions.begin() as session:
+        event = split_record(session, record, by="alice", now=NOW)
+
+    rows = {r["id"]: r for r in contacts(pipeline)}
+    assert set(rows) == {event.survivor_id, event.merged_id}
+    assert [s["external_id"] for s in rows[event.merged_id]["sources"]] == ["b"]
+    assert rows[event.merged_id]["title"] == "Plumber" and rows[event.survivor_id]["title"] is None
+    assert keys_follow_their_records(pipeline)
+    # The next sync of either record does not join them again.
+    pipeline.ingest(B, Batch([person("b", given_name="Jean", family_name="Dupont",
+                                     emails=["jean.dupont@gmail.com"], title="Plumber, MD")]))
+    assert len(contacts(pipeline)) == 2
+    with pipeline.sessions.begin() as session, pytest.raises(ReviewError, match="alone"):
+        split_record(session, record, by="alice", now=NOW)
