@@ -54,6 +54,7 @@ OWNER_INACTIVE = "owner_inactive"
 SLA = "sla"
 ON_DEMAND = "on_demand"        # crmhub assign run
 MANUAL = "manual"
+MERGE = "merge"                # a lead that left its owner when its contact was merged
 PASS_LIMIT = 500               # contacts one daemon pass re-routes at most, per kind
 
 
@@ -140,6 +141,7 @@ class Routing:
         # scoring file); the transitions below may still move it on.
         merges = self._merges(session, [*new, *changed], now)
         self.lifecycle.carry_merges(session, merges, now)
+        self._tell_merged_owners(session, merges, now)
         rescore, happened = self._batch_interactions(session, connector.name, now)
         for merge in merges:
             happened.setdefault(merge.survivor_id, []).append(Happening(MERGED))
@@ -193,11 +195,31 @@ class Routing:
         session.flush()
         merges = self._merges(session, contact_ids, now)
         moved = self.lifecycle.carry_merges(session, merges, now)
+        self._tell_merged_owners(session, merges, now)
         if merges and self.lifecycle.enabled:
             survivors = sorted({m.survivor_id for m in merges})
             moved += self.lifecycle.apply(session, survivors, now, happened={
                 c: [Happening(MERGED)] for c in survivors})
         return moved
+
+    def _tell_merged_owners(self, session: Session, merges: Sequence[Merge],
+                            now: datetime) -> None:
+        """A merged contact's owner loses the lead when the survivor has another owner:
+        a ``contact.reassigned`` event (strategy ``merge``) tells both."""
+        if not merges or self.ruleset is None:
+            return
+        events = []
+        for merge in merges:
+            event = session.get(MergeEvent, merge.id)
+            survivor = session.get(Contact, merge.survivor_id)
+            left = (event.snapshot or {}).get("owner") if event is not None else None
+            if survivor is None or survivor.owner is None or left in (None, survivor.owner):
+                continue
+            routed = Routed(survivor.id, survivor.owner, None, left, None, MERGE, MERGE)
+            facts = load_facts(session, [survivor.id]).get(survivor.id, {})
+            events.append(_event(routed, self.ruleset, now, facts))
+        if events:
+            session.execute(insert(table_of(OutboxEvent)), events)
 
     def _merges(self, session: Session, contact_ids: Iterable[int],
                 now: datetime) -> list[Merge]:

@@ -72,6 +72,8 @@ class EmailSink(Sink):
         if payload.get("strategy") == "manual":
             note = f": {payload['note']}" if payload.get("note") else ""
             lines += ["", f"Assigned by {payload.get('by') or 'someone'} by hand{note}"]
+        elif payload.get("strategy") == "merge":
+            lines += ["", "Merged into a contact that already had an owner"]
         else:
             lines += ["", f"Rule: {payload.get('rule') or 'fallback'} "
                           f"({payload.get('strategy')})"]

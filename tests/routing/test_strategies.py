@@ -505,3 +505,25 @@ def test_events_name_the_queues_team_manager_and_the_owner_a_lead_leaves(
     assert "previous" not in to_bob  # it left a queue, not an owner
     assert to_alice["previous"] == {"id": "bob", "name": "bob", "emails": ["bob@acme.fr"],
                                     "team": "sales"}
+
+
+def test_the_owner_of_a_merged_contact_is_told_the_lead_went_to_the_survivors_owner(
+        tmp_path: Path, engine: Engine) -> None:
+    from hub.match.resolve import merge_contacts
+
+    routing = routing_from(tmp_path, OWNERS)
+    with session_factory(engine).begin() as session:
+        kept = add_contact(session, email="a@x.org", owner="bob")
+        gone = add_contact(session, email="b@x.org", owner="alice")
+        unowned = add_contact(session, email="c@x.org")
+        merge_contacts(session, kept, gone, reason="review", decided_by="user", score=1.0,
+                       now=T0)
+        merge_contacts(session, kept, unowned, reason="review", decided_by="user",
+                       score=1.0, now=T0)
+        routing.after_merges(session, [kept], T0)
+    with session_factory(engine)() as session:
+        (payload,) = session.scalars(select(OutboxEvent.payload).where(
+            OutboxEvent.type == "contact.reassigned")).all()
+    assert (payload["contact_id"], payload["owner_id"], payload["previous_owner"],
+            payload["strategy"]) == (kept, "bob", "alice", "merge")
+    assert payload["previous"]["emails"] == ["alice@acme.fr"]
