@@ -168,7 +168,7 @@ def _visible(session: Any, visible: Any, rows: list[dict[str, Any]]) -> list[dic
 
 
 @review_group.command("list")
-@click.option("--status", type=click.Choice(["open", "merged", "rejected", "all"]),
+@click.option("--status", type=click.Choice(["open", "merged", "rejected", "unmerged", "all"]),
               default="open", show_default=True)
 @click.option("--entity", type=click.Choice(["contact", COMPANY]), default="contact",
               show_default=True, help="Pairs of contacts or pairs of companies.")

@@ -33,6 +33,7 @@ from hub.match.golden import rebuild_contacts
 from hub.match.resolve import (
     live_contacts,
     merge_contacts,
+    pair,
     rejected_between,
     remember_rejection,
 )
@@ -256,8 +257,16 @@ def unmerge(session: Session, merge_id: int, *, by: str, now: datetime) -> Merge
     event.undone_at = now
     _restore_stage(session, event, holder, by=by, now=now)
     session.flush()
-    remember_rejection(session, _records(session, holder), _records(session, merged.id),
-                       by=by, now=now)
+    kept, restored = _records(session, holder), _records(session, merged.id)
+    remember_rejection(session, kept, restored, by=by, now=now)
+    # A review item this merge answered reads as undone now, not as merged.
+    pairs = {pair(a, b) for a in kept for b in restored}
+    for candidate in session.scalars(select(MatchCandidate).where(
+            MatchCandidate.entity == "contact", MatchCandidate.status == "merged",
+            MatchCandidate.left_record_id.in_(sorted({a for a, _ in pairs} or {-1})))):
+        if (candidate.left_record_id, candidate.right_record_id) in pairs:
+            candidate.status = "unmerged"
+            candidate.decided_at, candidate.decided_by = now, by
     rebuild_contacts(session, [holder, merged.id], now)
     return event
 

@@ -686,3 +686,15 @@ def test_a_record_joined_without_a_merge_can_be_split_off_and_stays_apart(
     assert len(contacts(pipeline)) == 2
     with pipeline.sessions.begin() as session, pytest.raises(ReviewError, match="alone"):
         split_record(session, record, by="alice", now=NOW)
+
+
+def test_a_review_item_whose_merge_was_undone_reads_unmerged(pipeline: Pipeline) -> None:
+    candidate = unsure_pair(pipeline)
+    with pipeline.sessions.begin() as session:
+        decision = merge_candidate(session, candidate, by="alice", now=NOW)
+    assert decision.merge_id is not None
+    with pipeline.sessions.begin() as session:
+        unmerge(session, decision.merge_id, by="bob", now=NOW)
+    with pipeline.sessions() as session:
+        [row] = list_candidates(session, status="all")
+    assert (row["status"], row["decided_by"]) == ("unmerged", "bob")
