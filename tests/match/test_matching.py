@@ -242,6 +242,22 @@ def test_a_key_shared_by_more_records_than_the_cap_stops_producing_candidates(
     assert all("too common" in reason for reason in capped.values())
 
 
+def scored_pairs(pipeline: Pipeline,
+                 monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The (given, given) names of every pair the matcher scores from now on."""
+    assert isinstance(pipeline.resolver, ProbabilisticResolver)
+    model = pipeline.resolver.model
+    scored: list[tuple[str, str]] = []
+    score = model.score
+
+    def counting(a: Profile, b: Profile) -> Any:
+        scored.append((a.given, b.given))
+        return score(a, b)
+
+    monkeypatch.setattr(model, "score", counting)
+    return scored
+
+
 def test_a_capped_key_finds_no_candidate_for_a_later_record(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline = Pipeline(engine, HubConfig(match=MatchSection(key_cap=3)))
@@ -253,15 +269,7 @@ def test_a_capped_key_finds_no_candidate_for_a_later_record(
         assert session.scalar(select(SharedPoint.reason).where(
             SharedPoint.kind == "fi", SharedPoint.value == "same|p")) == \
             "too common: more than 3 records share it"
-    model = pipeline.resolver.model
-    scored: list[tuple[str, str]] = []
-    score = model.score
-
-    def counting(a: Profile, b: Profile) -> Any:
-        scored.append((a.given, b.given))
-        return score(a, b)
-
-    monkeypatch.setattr(model, "score", counting)
+    scored = scored_pairs(pipeline, monkeypatch)
     # A typo of Paul: only the family name and initial, the capped key, link the two.
     pipeline.ingest(B, Batch([person("again", given_name="Pual", family_name="Same")]))
     assert scored == [] and len(contacts(pipeline)) == 6
@@ -306,16 +314,7 @@ def test_records_stored_without_a_match_profile_are_matched_from_their_body(
 
 def test_a_namesake_linked_by_one_name_key_with_another_given_name_is_not_scored(
         pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert isinstance(pipeline.resolver, ProbabilisticResolver)
-    model = pipeline.resolver.model
-    scored: list[tuple[str, str]] = []
-    score = model.score
-
-    def counting(a: Profile, b: Profile) -> Any:
-        scored.append((a.given, b.given))
-        return score(a, b)
-
-    monkeypatch.setattr(model, "score", counting)
+    scored = scored_pairs(pipeline, monkeypatch)
     pipeline.ingest(A, Batch([person("1", given_name="Jean", family_name="Martin",
                                      emails=["jean@martin.fr"])]))
     pipeline.ingest(A, Batch([person("2", given_name="Julie", family_name="Martin",
@@ -358,15 +357,7 @@ def test_keys_stored_without_a_given_name_still_keep_namesakes_unscored(
                                      emails=["jean@martin.fr"])]))
     with pipeline.sessions.begin() as session:
         session.execute(update(MatchKey).values(given=None))  # as stored before 0005
-    model = pipeline.resolver.model
-    scored: list[str] = []
-    score = model.score
-
-    def counting(a: Profile, b: Profile) -> Any:
-        scored.append(b.given)
-        return score(a, b)
-
-    monkeypatch.setattr(model, "score", counting)
+    scored = scored_pairs(pipeline, monkeypatch)
     pipeline.ingest(A, Batch([person("2", given_name="Julie", family_name="Martin",
                                      emails=["julie@martin-co.fr"])]))
     assert scored == [] and len(contacts(pipeline)) == 2
