@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine
 
-from hub.config import ConnectorConfig, HubConfig
+from hub.config import HubConfig
 from hub.connectors import Batch
 from hub.export import export_contacts, write_csv
 from hub.ingest.pipeline import Pipeline
-from hub.records import Observation
+from tests.ingest_support import SRC, ada
 
-SRC = ConnectorConfig(name="src", kind="csv")
-ADA = Observation(kind="person", external_id="1", observed_at=datetime(2026, 1, 5, tzinfo=UTC),
-                  person={"full_name": "Ada Lovelace", "title": "Engineer",
-                          "emails": [{"value": "ada@example.com", "label": "work"}],
-                          "company": {"name": "Analytical Engines Ltd"}})
+ADA = ada()
 
 
 @pytest.fixture

@@ -7,18 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select
 
-from hub.config import ConnectorConfig, HubConfig
+from hub.config import HubConfig
 from hub.connectors import Batch
 from hub.ingest.pipeline import Pipeline
 from hub.records import Observation
 from hub.service.retention import purge_expired
 from hub.store.model import QuarantineItem, SourceRecord
+from tests.ingest_support import SRC, ada
 
-SRC = ConnectorConfig(name="src", kind="csv")
-ADA = Observation(kind="person", external_id="1", observed_at=datetime(2026, 1, 5, tzinfo=UTC),
-                  person={"full_name": "Ada Lovelace", "title": "Engineer",
-                          "emails": [{"value": "ada@example.com", "label": "work"}],
-                          "company": {"name": "Analytical Engines Ltd"}})
+ADA = ada()
 
 
 @pytest.fixture
