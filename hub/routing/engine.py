@@ -208,18 +208,20 @@ class Routing:
         a ``contact.reassigned`` event (strategy ``merge``) tells both."""
         if not merges or self.ruleset is None:
             return
-        events = []
+        told: list[Routed] = []
         for merge in merges:
             event = session.get(MergeEvent, merge.id)
             survivor = session.get(Contact, merge.survivor_id)
             left = (event.snapshot or {}).get("owner") if event is not None else None
             if survivor is None or survivor.owner is None or left in (None, survivor.owner):
                 continue
-            routed = Routed(survivor.id, survivor.owner, None, left, None, MERGE, MERGE)
-            facts = load_facts(session, [survivor.id]).get(survivor.id, {})
-            events.append(_event(routed, self.ruleset, now, facts))
-        if events:
-            session.execute(insert(table_of(OutboxEvent)), events)
+            told.append(Routed(survivor.id, survivor.owner, None, left, None, MERGE, MERGE))
+        if not told:
+            return
+        facts = load_facts(session, sorted({r.contact_id for r in told}))  # one load for all
+        session.execute(insert(table_of(OutboxEvent)), [
+            _event(routed, self.ruleset, now, facts.get(routed.contact_id, {}))
+            for routed in told])
 
     def _merges(self, session: Session, contact_ids: Iterable[int],
                 now: datetime) -> list[Merge]:
