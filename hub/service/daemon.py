@@ -361,12 +361,15 @@ class Daemon:
                 self._release(worker)  # the run recorded its failure; its lease may stay
             worker.outcome.close()
 
+    def _release_leases(self, worker: Worker) -> None:
+        for owner in (worker.runner, worker.owner):  # handed over or not yet
+            leases.release(self.hub.pipeline.sessions, worker.name, owner)
+
     def _release(self, worker: Worker) -> None:
         """Release the lease a worker held under either name; an error leaves it to expire
         (or to be taken over: its holder's pid is dead)."""
         try:
-            for owner in (worker.runner, worker.owner):  # handed over or not yet
-                leases.release(self.hub.pipeline.sessions, worker.name, owner)
+            self._release_leases(worker)
         except Exception as exc:
             log.warning("the lease of %s could not be released: %s", worker.name,
                         describe_error(exc), extra={"connector": worker.name})
@@ -398,8 +401,7 @@ class Daemon:
             worker, report = self.unrecorded[0]
             try:
                 record_outcome(self.hub, worker.kind, report)
-                for owner in (worker.runner, worker.owner):  # handed over or not yet
-                    leases.release(self.hub.pipeline.sessions, worker.name, owner)
+                self._release_leases(worker)
             except Exception as exc:
                 if database_unavailable(exc):  # the loop reports the outage itself
                     log.debug("the failure of %s is not recorded yet: %s", worker.name,
