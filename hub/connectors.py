@@ -124,6 +124,15 @@ class Connector:
 
     kind: ClassVar[str]
     Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    #: The interaction channels (``email``, ``call``...) this kind brings; ``crmhub config
+    #: check`` warns when scoring, the lifecycle or an SLA counts one that no configured
+    #: connector brings.
+    channels: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def channels_brought(cls, settings: ConnectorSettings) -> frozenset[str]:
+        """The channels a connector with ``settings`` brings (by default, the kind's)."""
+        return cls.channels
 
     def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext):
         self.name = name

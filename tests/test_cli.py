@@ -24,7 +24,8 @@ from hub.records import Observation
 from hub.store.db import make_engine
 
 CONFIG = Path(__file__).parent.parent / "config"
-CONNECTORS = ["google-contacts", "outlook-exports", "linkedin", "clients-fr", "vcards"]
+CONNECTORS = ["google-contacts", "outlook-exports", "linkedin", "clients-fr", "vcards",
+              "crm-activities"]
 EXPORT_KEYS = ["id", "given_name", "family_name", "full_name", "title", "birthday", "emails",
                "phones", "handles", "company", "address", "stage", "score", "owner", "tags",
                "identifiers", "custom", "sources", "interactions", "merged_from"]

@@ -11,6 +11,7 @@ import pytest
 from hub.config import load_config
 from hub.routing.rules import load_rules
 from hub.routing.strategies import BUILTIN
+from hub_csv.settings import ActivitySettings, CsvSettings
 from hub_notify import EmailSink, WebhookSink
 
 README = Path(__file__).parent.parent / "README.md"
@@ -44,3 +45,13 @@ def test_the_main_config_example_and_the_notify_example_load_with_their_secret_s
 
     assert loaded.config.hub.default_region == "FR"
     assert [n.sink for n in ruleset.notify] == ["webhook", "email"]
+
+
+def test_the_file_connector_examples_are_valid_settings_of_their_kinds() -> None:
+    """Each example validates as the admin would write it, with nothing added."""
+    csv, activities = (tomllib.loads(text)["connectors"]["settings"] for text in
+                       [b for b in BLOCKS if b.startswith("[connectors.settings]")])
+    assert CsvSettings.model_validate(csv).effective_preset == "generic"
+    settings = ActivitySettings.model_validate(activities)
+    assert settings.mapping["Commercial"] == "agent.email"
+    assert settings.channels == {"déjeuner": "meeting"}

@@ -15,6 +15,7 @@ from hub.cli.common import config_option, emit, fail, json_option, open_hub, tab
 from hub.config import ConfigError, load_config
 from hub.logs import describe_error
 from hub.plugins import HubPlugins
+from hub.routing.coverage import uncounted_channels
 from hub.routing.delivery import delivery_status
 from hub.routing.engine import Routing
 from hub.secrets import SecretError
@@ -162,13 +163,18 @@ def config_check(config_path: Path) -> None:
         click.echo(f"{len(exc.issues)} error(s)", err=True)
         sys.exit(2)
     plugins = HubPlugins.load()
-    _, issues = connector_settings(loaded, plugins)
+    settings, issues = connector_settings(loaded, plugins)
     try:
         routing = Routing.load(loaded.config, plugins)  # the rules and scoring files
     except ConfigError as exc:
         issues.extend(exc.issues)
     else:
-        for warning in routing.ruleset.warnings if routing.ruleset else ():
+        classes = plugins.connector_classes()
+        brought = {cfg.name: classes[cfg.kind].channels_brought(settings[cfg.name])
+                   for cfg in loaded.config.connectors if cfg.enabled and cfg.name in settings}
+        warnings = [*(routing.ruleset.warnings if routing.ruleset else ()),
+                    *uncounted_channels(routing, brought)]
+        for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
     for info in plugins.infos.values():
         if info.error:

@@ -21,7 +21,8 @@ A birthday is rewritten as ISO when the date order is known (``date_order``; Out
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Any
 
 from hub.connectors import Rejected
 from hub.records import Observation
@@ -35,7 +36,7 @@ from hub_csv.person import (
     payload_text,
     unidentifiable,
 )
-from hub_csv.presets import Extract, cell
+from hub_csv.presets import cell
 from hub_csv.reading import Record, TextEncoding, parse_limit, read_records, sniff_delimiter
 from hub_csv.settings import CsvSettings
 from hub_csv.source import SourceFile
@@ -84,7 +85,7 @@ class CsvFile(SourceFile):
                 return
             yield from self._rows(records, layout, encoding, skip)
 
-    def _header(self, records: Iterator[Record], head_text: str) -> _Layout | Rejected:
+    def _header(self, records: Iterator[Record], head_text: str) -> Layout | Rejected:
         preset = self.settings.effective_preset
         for _, record in zip(range(HEADER_SEARCH), records, strict=False):
             cells = record.cells
@@ -115,7 +116,7 @@ class CsvFile(SourceFile):
             reason = f"no {preset} export header in the first {HEADER_SEARCH} records"
         return self.reject_file(reason, head_text[:4096])
 
-    def _preset_layout(self, preset: str, header: list[str]) -> _Layout | Rejected:
+    def _preset_layout(self, preset: str, header: list[str]) -> Layout | Rejected:
         id_position = None
         if self.settings.id_column:
             id_position = presets.Columns(header).find(self.settings.id_column)
@@ -125,11 +126,11 @@ class CsvFile(SourceFile):
                     ",".join(header),
                 )
         self.log.debug("%s: %s export", self.name, preset)
-        return _Layout(
+        return Layout(
             header, presets.extractor(preset, header), id_position, self._date_order(preset)
         )
 
-    def _generic_layout(self, header: list[str]) -> _Layout | Rejected:
+    def _generic_layout(self, header: list[str]) -> Layout | Rejected:
         bound = mapping.resolve(header, self.settings.mapping, self.settings.id_column)
         if self.settings.id_column and bound.id_position is None:
             return self.reject_file(
@@ -140,7 +141,7 @@ class CsvFile(SourceFile):
             self.log.warning(
                 "%s: mapped columns not in the header: %s", self.name, ", ".join(bound.missing)
             )
-        return _Layout(header, bound.extract, bound.id_position, self._date_order("generic"))
+        return Layout(header, bound.extract, bound.id_position, self._date_order("generic"))
 
     def _date_order(self, preset: str) -> DateOrder | None:
         """The birthday order of this file: the setting, else Outlook's month first."""
@@ -150,7 +151,7 @@ class CsvFile(SourceFile):
         return "mdy" if preset == "outlook" else None
 
     def _rows(
-        self, records: Iterator[Record], layout: _Layout, encoding: TextEncoding, skip: int
+        self, records: Iterator[Record], layout: Layout, encoding: TextEncoding, skip: int
     ) -> Iterator[Item]:
         keys = ContentKeys(self.key_scope)
         rows = 0
@@ -169,13 +170,13 @@ class CsvFile(SourceFile):
             # is missing, so the file is not the whole truth.
             self.complete = False
 
-    def _short(self, cells: list[str], layout: _Layout) -> bool:
+    def _short(self, cells: list[str], layout: Layout) -> bool:
         return len(cells) < len(layout.names) and not self.settings.allow_short_rows
 
     def _row(
         self,
         record: Record,
-        layout: _Layout,
+        layout: Layout,
         encoding: TextEncoding,
         keys: ContentKeys,
         emit: bool,
@@ -213,6 +214,13 @@ class CsvFile(SourceFile):
                 f"the row holds bytes that are not {encoding.codec} (set `encoding` if the "
                 "detected one is wrong)",
             )
+        return self._build(cells, layout, context, keys, emit)
+
+    def _build(
+        self, cells: list[str], layout: Layout, context: RowContext, keys: ContentKeys, emit: bool
+    ) -> Observation | Rejected | None:
+        """The observation of one well-formed row (``None`` when ``emit`` is false: a row
+        before the resume point still takes its content key, so repeats number alike)."""
         person = layout.extract(cells)
         if layout.date_order is not None and person.birthday:
             person.birthday = iso_birthday(
@@ -226,12 +234,9 @@ class CsvFile(SourceFile):
             return unidentifiable(context)
         if not emit:
             return None
-        raw = {
-            name: value
-            for name, value in zip(layout.names, cells, strict=False)
-            if value and not value.isspace()
-        }
-        return build_observation(person, external_id, self.observed_at, raw, context)
+        return build_observation(
+            person, external_id, self.observed_at, layout.raw(cells), context
+        )
 
     def _oversized(self, record: Record, name: str, value: str, width: int) -> str:
         """Why a row with an oversized cell is rejected; a cell that swallowed rows (a quote
@@ -275,13 +280,13 @@ class CsvFile(SourceFile):
         )
 
 
-class _Layout:
+class Layout:
     """A found header and how to read the rows under it."""
 
     def __init__(
         self,
         header: list[str],
-        extract: Extract,
+        extract: Callable[[Sequence[str]], Any],
         id_position: int | None,
         date_order: DateOrder | None,
     ) -> None:
@@ -289,3 +294,11 @@ class _Layout:
         self.extract = extract
         self.id_position = id_position
         self.date_order = date_order
+
+    def raw(self, cells: list[str]) -> dict[str, str]:
+        """The row as the source wrote it, by column name (empty cells left out)."""
+        return {
+            name: value
+            for name, value in zip(self.names, cells, strict=False)
+            if value and not value.isspace()
+        }

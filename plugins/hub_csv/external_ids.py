@@ -78,8 +78,10 @@ class ContentKeys:
 
     def key_for(self, builder: PersonBuilder) -> str | None:
         text = content_text(builder)
-        if text is None:
-            return None
+        return None if text is None else self.key_for_text(text)
+
+    def key_for_text(self, text: str) -> str:
+        """The key of a record known by ``text`` (an activity's time, channel, people...)."""
         digest = hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         number = int(digest, 16)
         key = self._prefix + digest
