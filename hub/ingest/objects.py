@@ -166,4 +166,9 @@ class RecordPass(PersonPass):
         self.new_contacts |= outcome.new_contacts
         self.stats.contacts_created += outcome.contacts_created
         stored = self._existing([synthetic.external_id]).get(synthetic.external_id)
-        return stored.contact_id if stored is not None else None
+        if stored is None:
+            return None
+        # Someone the source's interactions name, not a record of its snapshot: a file
+        # re-read (a new snapshot) must not delete them for not being one of its rows.
+        stored.scope = stored.seen_token = None
+        return stored.contact_id
