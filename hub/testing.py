@@ -22,6 +22,15 @@ problem found, e.g. ``batch 3: cursor is not JSON-serialisable: ...``. Outside p
 ``check_connector(factory)`` returns the same problems as a list (empty: the connector
 passes). HTTP connectors mock their source with ``responses`` inside the fixture.
 
+A source that changes is checked too: the ``source_changes`` fixture (see
+:class:`SourceChanges`) adds, updates and deletes records between two syncs, and the kit
+runs the real core on a throwaway SQLite database to prove that an update keeps its
+external id and reaches the store, that a deletion tombstones the record (and nothing
+else), and that a full re-read deletes nothing still at the source.
+
+This module is also a pytest plugin (entry point ``pytest11: crmhub``): installing crmhub
+gives every test session the ``connector_context`` fixture.
+
 Two choices the core depends on: every batch carries a cursor (a JSON object the core
 stores with it), and "identical" means the same kind, external id and content, with
 ``observed_at`` left out (a source without timestamps stamps the ingest time).
@@ -34,11 +43,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from hub import __version__
 from hub.connectors import (
     Batch,
     CheckResult,
@@ -49,14 +60,18 @@ from hub.connectors import (
     SnapshotEnd,
 )
 from hub.http import HttpClient
-from hub.logs import get_logger
+from hub.logs import add_secret, get_logger
 from hub.records import Observation
+from hub.secrets import SecretRef
 
 __all__ = [
+    "CHANGE_CHECKS",
     "CHECKS",
     "FIXED_NOW",
     "ConnectorContract",
     "ConnectorFactory",
+    "SourceChanges",
+    "check_changes",
     "check_connector",
     "make_context",
 ]
@@ -84,24 +99,32 @@ _MAX_LISTED = 3  # problems of one kind listed per run before "and N more"
 def make_context(
     *,
     name: str = "contract-test",
-    secrets: Mapping[str, str] | None = None,
+    secrets: Mapping[Any, str] | None = None,
     clock: Callable[[], datetime] | None = None,
     http: HttpClient | None = None,
 ) -> ConnectorContext:
     """A ConnectorContext for tests: fixed clock, an HttpClient that never sleeps.
 
-    ``secrets`` maps a secret's name (``{ env = "NAME" }`` or plain ``"NAME"``) to its
-    value; an unknown one raises :class:`FatalError`, as the core would.
+    ``secrets`` gives the value of each secret the connector's settings refer to, keyed
+    as the config refers to it: a :class:`~hub.secrets.SecretRef`, its table
+    (``{"env": "ACME_TOKEN"}``) or just the name it reads (``"ACME_TOKEN"``, a
+    credential's name, a file's path). A reference with no value raises
+    :class:`FatalError` naming it, as the core would.
     """
-    table = dict(secrets or {})
+    table: dict[str, str] = {}
+    for key, value in (secrets or {}).items():
+        table[_secret_name(key)] = value
 
     def resolve(reference: Any) -> str:
-        key = reference
-        if isinstance(reference, Mapping) and len(reference) == 1:
-            key = next(iter(reference.values()))
-        if isinstance(key, str) and key in table:
-            return table[key]
-        raise FatalError(f"secret {reference!r} is not defined in make_context(secrets=...)")
+        name = _secret_name(reference)
+        if name in table:
+            add_secret(table[name])
+            return table[name]
+        known = ", ".join(sorted(table)) or "none"
+        raise FatalError(
+            f"secret {_describe(reference)} has no value in make_context(secrets=...) "
+            f"(given: {known}); add secrets={{{name!r}: '...'}}"
+        )
 
     return ConnectorContext(
         http=http if http is not None else HttpClient(sleep=lambda _seconds: None),
@@ -109,6 +132,40 @@ def make_context(
         logger=get_logger(f"hub.connector.{name}", connector=name),
         clock=clock if clock is not None else (lambda: FIXED_NOW),
     )
+
+
+def _as_ref(reference: Any) -> SecretRef | None:
+    if isinstance(reference, SecretRef):
+        return reference
+    if isinstance(reference, Mapping):
+        try:
+            return SecretRef.model_validate(dict(reference))
+        except ValidationError:
+            return None
+    return None
+
+
+def _secret_name(reference: Any) -> str:
+    """What a reference reads: an env variable's or credential's name, a file's path."""
+    ref = _as_ref(reference)
+    if ref is None:
+        return str(reference)
+    return str(ref.env or ref.credential or ref.file)
+
+
+def _describe(reference: Any) -> str:
+    ref = _as_ref(reference)
+    return ref.describe() if ref is not None else repr(reference)
+
+
+@pytest.fixture
+def connector_context() -> ConnectorContext:
+    """A :func:`make_context` context (fixed clock, HTTP that never sleeps, no secrets)."""
+    return make_context()
+
+
+def pytest_report_header() -> str:
+    return f"crmhub contract kit {__version__}"
 
 
 # -- running sync -----------------------------------------------------------------------------
@@ -519,6 +576,159 @@ def check_connector(
     return list(dict.fromkeys(problems))  # a shared cause is reported once
 
 
+# -- a source that changes between two syncs ---------------------------------------------------
+
+
+class SourceChanges(Protocol):
+    """What a contract test does to the source between two syncs. The connector factory
+    must read the changed data afterwards (the same file, the same mocked API)."""
+
+    def add(self) -> str:
+        """Add a new record at the source; return the external id it will have."""
+
+    def update(self, external_id: str) -> None:
+        """Change a field of the record the core knows by ``external_id`` (a name, an
+        e-mail): the change a user makes at the source."""
+
+    def delete(self, external_id: str) -> None:
+        """Delete that record at the source (or flag it deleted, as the source does)."""
+
+
+#: The checks :func:`check_changes` makes, each a contract test of its own.
+CHANGE_CHECKS = ("added", "updated", "deleted", "reread")
+
+
+@dataclass
+class _Store:
+    """The real core on a throwaway SQLite database: what a sync leaves in the store."""
+
+    workdir: Path
+    kind: str
+
+    def __post_init__(self) -> None:
+        # The core is imported when a store is made, not when pytest loads this module as
+        # a plugin (in every test session of a project that has crmhub installed).
+        from hub.config import ConnectorConfig, HubConfig
+        from hub.ingest.pipeline import Pipeline
+        from hub.store.db import make_engine, upgrade
+
+        self.engine = make_engine(f"sqlite:///{self.workdir / 'contract.db'}")
+        upgrade(self.engine)
+        self.pipeline = Pipeline(self.engine, HubConfig(), clock=lambda: FIXED_NOW)
+        self.config = ConnectorConfig(name="contract-test", kind=self.kind)
+
+    def sync(self, factory: ConnectorFactory, cursor: dict[str, Any] | None, *,
+             full: bool = False) -> tuple[dict[str, Any] | None, list[str]]:
+        """One sync through the core; the final cursor and the external ids yielded."""
+        yielded: list[str] = []
+        for batch in factory().sync(cursor, full=full):
+            self.pipeline.ingest(self.config, batch, allow_deletes=True)
+            if batch.on_commit is not None:
+                batch.on_commit()
+            cursor = batch.cursor
+            yielded += [o.external_id for o in batch.observations]
+        return cursor, yielded
+
+    def records(self) -> dict[str, tuple[str, bool]]:
+        """Each stored record: external id -> (content hash, deleted)."""
+        from sqlalchemy import select
+
+        from hub.store.model import SourceRecord
+
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(
+                SourceRecord.external_id, SourceRecord.content_hash, SourceRecord.deleted_at)
+                .where(SourceRecord.connector == self.config.name))
+            return {external_id: (digest, deleted is not None)
+                    for external_id, digest, deleted in rows}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def check_changes(factory: ConnectorFactory, changes: SourceChanges, workdir: Path,
+                  *, only: Iterable[str] | None = None) -> list[str]:
+    """Sync, change the source (add one record, update one, delete one), sync from the
+    cursor, then re-read everything, all through the real core on a SQLite database in
+    ``workdir``; the problems of the checks named in ``only`` (default: all of
+    :data:`CHANGE_CHECKS`). Empty: the connector passes."""
+    names = set(CHANGE_CHECKS if only is None else only)
+    unknown = names - set(CHANGE_CHECKS)
+    if unknown:
+        raise ValueError(f"unknown checks {sorted(unknown)}; choose from {list(CHANGE_CHECKS)}")
+    connector = factory()
+    store = _Store(workdir, connector.kind)
+    try:
+        return [p for name, p in _changes(factory, changes, store) if name in names]
+    finally:
+        store.close()
+
+
+def _changes(factory: ConnectorFactory, changes: SourceChanges,
+             store: _Store) -> Iterator[tuple[str, str]]:
+    cursor, first = store.sync(factory, None)
+    before = store.records()
+    live = [external_id for external_id in dict.fromkeys(first)
+            if external_id in before and not before[external_id][1]]
+    if len(live) < 2:
+        for name in CHANGE_CHECKS:
+            yield name, (f"the first sync stored {len(live)} live record(s); the test data "
+                         "needs at least two (one to update, one to delete)")
+        return
+    updated, deleted = live[0], live[1]
+    added = changes.add()
+    changes.update(updated)
+    changes.delete(deleted)
+    cursor, second = store.sync(factory, cursor)
+    after = store.records()
+
+    if added not in after or after[added][1]:
+        yield "added", (f"a record added at the source ({added!r}) is not in the store after "
+                        "the next sync" + ("" if added in second else " (it was not yielded)"))
+    strangers = sorted(set(second) - set(before) - {added})
+    if strangers:
+        yield "updated", (f"the sync after an update yielded {strangers[0]!r}, an external id "
+                          "never seen before: an update must keep the record's external id "
+                          "(is the id derived from a field that changed?)")
+    if updated not in second:
+        yield "updated", (f"the record updated at the source ({updated!r}) was not yielded "
+                          "again under its external id")
+    elif after[updated][1]:
+        yield "updated", f"the record updated at the source ({updated!r}) was deleted"
+    elif after[updated][0] == before[updated][0]:
+        yield "updated", (f"the record updated at the source ({updated!r}) was yielded "
+                          "unchanged: the update did not reach the observation")
+    if deleted not in after or not after[deleted][1]:
+        yield "deleted", (f"the record deleted at the source ({deleted!r}) is still live "
+                          "after the next sync: yield a tombstone (Observation(deleted=True))"
+                          " for it, or end a snapshot (SnapshotEnd) without it"
+                          + (" (it was yielded as a live record: is the deleted flag read?)"
+                             if deleted in second else ""))
+    falsely = sorted(k for k, (_, gone) in after.items() if gone and k != deleted)
+    if falsely:
+        yield "deleted", f"records still at the source were deleted: {', '.join(falsely)}"
+
+    for label, start, full in (("a re-read from scratch", None, False),
+                               ("a full re-read", cursor, True)):
+        store.sync(factory, start, full=full)
+        again = store.records()
+        gone = sorted(k for k, (_, flag) in again.items() if flag and k != deleted)
+        if gone:
+            yield "reread", (f"{label} (sync(None) / full=True) deleted records still at the "
+                             f"source: {', '.join(gone)}")
+        if deleted in again and not again[deleted][1]:
+            yield "reread", f"{label} brought back {deleted!r}, deleted at the source"
+
+
+def _assert_changes(factory: ConnectorFactory, changes: SourceChanges, workdir: Path,
+                    names: list[str]) -> None:
+    problems = check_changes(factory, changes, workdir, only=names)
+    if problems:
+        listed = "\n".join(f"- {p}" for p in problems)
+        pytest.fail(f"connector contract ({', '.join(names)}) broken:\n{listed}",
+                    pytrace=False)
+
+
 def _assert_contract(factory: ConnectorFactory, name: str, max_batches: int) -> None:
     problems = check_connector(factory, only=[name], max_batches=max_batches)
     if problems:
@@ -534,6 +744,9 @@ class ConnectorContract:
     """
 
     max_batches: ClassVar[int] = 10_000
+    #: Why this connector's source cannot be changed from a test (a push-only connector):
+    #: the changing-source tests are skipped with this reason. ``None``: they run.
+    changes_unsupported: ClassVar[str | None] = None
 
     @pytest.fixture
     def connector_factory(self) -> ConnectorFactory:
@@ -541,6 +754,35 @@ class ConnectorContract:
         pytest.fail(
             f"{type(self).__name__} must override the connector_factory fixture", pytrace=False
         )
+
+    @pytest.fixture
+    def source_changes(self) -> SourceChanges:
+        """Return what adds, updates and deletes records in the factory's test data."""
+        if self.changes_unsupported:
+            pytest.skip(self.changes_unsupported)
+        pytest.fail(
+            f"{type(self).__name__} must override the source_changes fixture (add, update "
+            "and delete records of the test data; see hub.testing.SourceChanges), or set "
+            "changes_unsupported to the reason it cannot", pytrace=False
+        )
+
+    def test_a_record_added_or_updated_at_the_source_is_synced_under_its_own_id(
+        self, connector_factory: ConnectorFactory, source_changes: SourceChanges,
+        tmp_path: Path,
+    ) -> None:
+        _assert_changes(connector_factory, source_changes, tmp_path, ["added", "updated"])
+
+    def test_a_record_deleted_at_the_source_is_tombstoned_and_nothing_else(
+        self, connector_factory: ConnectorFactory, source_changes: SourceChanges,
+        tmp_path: Path,
+    ) -> None:
+        _assert_changes(connector_factory, source_changes, tmp_path, ["deleted"])
+
+    def test_a_full_re_read_deletes_nothing_still_at_the_source(
+        self, connector_factory: ConnectorFactory, source_changes: SourceChanges,
+        tmp_path: Path,
+    ) -> None:
+        _assert_changes(connector_factory, source_changes, tmp_path, ["reread"])
 
     def test_kind_is_a_lowercase_name(self, connector_factory: ConnectorFactory) -> None:
         _assert_contract(connector_factory, "kind", self.max_batches)

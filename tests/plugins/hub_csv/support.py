@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,46 @@ def final_cursor(batches: list[Batch]) -> dict[str, Any]:
     cursor = batches[-1].cursor
     assert cursor is not None
     return cursor
+
+
+class CsvChanges:
+    """Adds, updates and deletes rows of a CSV file a connector reads (the contract kit's
+    changing source). A row is found by the cells its observation kept as ``raw``."""
+
+    def __init__(self, path: Path, factory: Callable[[], Connector], new_row: dict[str, str],
+                 change: str, *, encoding: str = "utf-8", delimiter: str = ",") -> None:
+        self.path, self.factory, self.new_row, self.change = path, factory, new_row, change
+        self.encoding, self.delimiter = encoding, delimiter
+
+    def _read(self) -> tuple[list[str], list[dict[str, str]]]:
+        with self.path.open(encoding=self.encoding, newline="") as stream:
+            reader = csv.DictReader(stream, delimiter=self.delimiter)
+            return list(reader.fieldnames or []), list(reader)
+
+    def _write(self, header: list[str], rows: list[dict[str, str]]) -> None:
+        with self.path.open("w", encoding=self.encoding, newline="") as stream:
+            writer = csv.DictWriter(stream, header, delimiter=self.delimiter)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def _index(self, rows: list[dict[str, str]], external_id: str) -> int:
+        [raw] = [o.raw for o in observations(run(self.factory())) if o.external_id == external_id]
+        return next(n for n, row in enumerate(rows)
+                    if all(row.get(k, "") == v for k, v in raw.items()))
+
+    def add(self) -> str:
+        header, rows = self._read()
+        self._write(header, [*rows, self.new_row])
+        wanted = {k: v for k, v in self.new_row.items() if v}
+        [found] = [o.external_id for o in observations(run(self.factory())) if o.raw == wanted]
+        return found
+
+    def update(self, external_id: str) -> None:
+        header, rows = self._read()
+        rows[self._index(rows, external_id)][self.change] += " (changed)"
+        self._write(header, rows)
+
+    def delete(self, external_id: str) -> None:
+        header, rows = self._read()
+        del rows[self._index(rows, external_id)]
+        self._write(header, rows)

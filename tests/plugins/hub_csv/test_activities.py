@@ -3,6 +3,7 @@ and moved through the lifecycle by the core (both engines)."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,19 @@ from hub.connectors import Batch
 from hub.ingest.pipeline import Pipeline
 from hub.records import Observation
 from hub.store.db import session_factory
-from hub.store.model import Contact, Interaction, InteractionContact
+from hub.store.model import Contact, Interaction, InteractionContact, SourceRecord
+from hub.testing import ConnectorContract, ConnectorFactory
 from hub_csv import ActivitiesConnector
 from hub_csv.activity_fields import seconds
 from hub_csv.settings import ActivitySettings
-from tests.plugins.hub_csv.support import SAMPLES, connector, observations, rejected, run
+from tests.plugins.hub_csv.support import (
+    SAMPLES,
+    CsvChanges,
+    connector,
+    observations,
+    rejected,
+    run,
+)
 from tests.routing.support import routing_from
 
 HEADER = "Activity ID,Date,Type,Direction,Duration,Subject,Email,Phone,Contact\n"
@@ -205,7 +214,7 @@ def test_a_history_synced_links_its_contacts_scores_them_moves_them_and_forgets_
             ("Ada Lovelace", "ada@x.org", "06 12 34 56 78"),
             ("Alan Turing", "alan@x.org", "06 98 76 54 32")])]))
     path = tmp_path / "history.csv"
-    rows = ["A1,2024-03-05 10:00,Email,In,,Question,ada@x.org,,sales@acme.fr",
+    rows = ["A1,2024-03-05 10:00,Email,In,,Question,ada@x.org; zoe@y.org,,sales@acme.fr",
             "A2,2024-03-06 10:00,Call,Out,120,,,+33 6 98 76 54 32,alan@acme.fr",
             "A3,2024-03-07 10:00,Call,Out,60,,,06 98 76 54 32,alan@acme.fr"]
     header = "ID,Date,Type,Direction,Duration,Subject,Email,Phone,Owner email\n"
@@ -217,12 +226,14 @@ def test_a_history_synced_links_its_contacts_scores_them_moves_them_and_forgets_
 
     with session_factory(engine)() as session:
         contacts = {c.full_name: c for c in session.scalars(select(Contact))}
-        assert set(contacts) == {"Ada Lovelace", "Alan Turing"}  # our people made none
+        # our people made none; Zoé, whom nobody knew, is someone now
+        assert set(contacts) == {"Ada Lovelace", "Alan Turing", None}
         ada, alan = contacts["Ada Lovelace"], contacts["Alan Turing"]
         links = {(i.external_id, link.contact_id) for i, link in session.execute(
             select(Interaction, InteractionContact).join(
                 InteractionContact, InteractionContact.interaction_id == Interaction.id))}
-        assert links == {("A1", ada.id), ("A2", alan.id), ("A3", alan.id)}
+        zoe = contacts[None]
+        assert links == {("A1", ada.id), ("A1", zoe.id), ("A2", alan.id), ("A3", alan.id)}
         assert (ada.stage, ada.score) == ("prospect", 0)
         assert (alan.stage, alan.score) == ("lead", 16)
 
@@ -234,4 +245,22 @@ def test_a_history_synced_links_its_contacts_scores_them_moves_them_and_forgets_
         deleted = {i.external_id: i.deleted_at is not None
                    for i in session.scalars(select(Interaction))}
         assert deleted == {"A1": False, "A2": False, "A3": True}
+        # the file's new snapshot deletes its rows, not the people its rows named
+        participant = session.scalars(select(SourceRecord).where(
+            SourceRecord.external_id == "participant:email:zoe@y.org")).one()
+        assert participant.deleted_at is None and participant.contact_id == zoe.id
         assert session.get(Contact, alan.id).score == 8  # type: ignore[union-attr]
+
+
+class TestActivitiesContract(ConnectorContract):
+    @pytest.fixture
+    def connector_factory(self, tmp_path: Path) -> ConnectorFactory:
+        shutil.copy(SAMPLES / "activities.csv", tmp_path / "activities.csv")
+        return lambda: connector(ActivitiesConnector, paths=[tmp_path / "activities.csv"],
+                                 date_order="dmy", batch_size=2)
+
+    @pytest.fixture
+    def source_changes(self, tmp_path: Path, connector_factory: ConnectorFactory) -> CsvChanges:
+        return CsvChanges(tmp_path / "activities.csv", connector_factory,
+                          {"Activity ID": "ACT-2001", "Date": "01/12/2026 10:00",
+                           "Type": "Call", "Email": "ada@analytical.org"}, "Subject")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import hub_csv
 from hub.plugins import HubPlugins
 from hub.testing import ConnectorContract, ConnectorFactory
 from hub_csv import CsvConnector, VCardConnector
-from tests.plugins.hub_csv.support import FR_MAPPING, SAMPLES, connector
+from tests.plugins.hub_csv.support import FR_MAPPING, SAMPLES, CsvChanges, connector
 
 # --- settings -----------------------------------------------------------------------------
 
@@ -111,12 +112,40 @@ def test_the_plugin_registers_the_csv_and_vcard_kinds() -> None:
 
 class TestGoogleSnapshotContract(ConnectorContract):
     @pytest.fixture
-    def connector_factory(self) -> ConnectorFactory:
-        paths = [SAMPLES / "google.csv", SAMPLES / "outlook_classic.csv", SAMPLES / "contacts.vcf"]
+    def connector_factory(self, tmp_path: Path) -> ConnectorFactory:
+        for name in ("google.csv", "outlook_classic.csv", "contacts.vcf"):
+            shutil.copy(SAMPLES / name, tmp_path / name)
+        paths = [tmp_path / "google.csv", tmp_path / "outlook_classic.csv",
+                 tmp_path / "contacts.vcf"]
         return lambda: connector(paths=paths, batch_size=5)
+
+    @pytest.fixture
+    def source_changes(self, tmp_path: Path, connector_factory: ConnectorFactory) -> CsvChanges:
+        return CsvChanges(tmp_path / "google.csv", connector_factory,
+                          {"First Name": "Ada", "Last Name": "Lovelace",
+                           "E-mail 1 - Value": "ada@analytical.org"}, "Organization Title")
 
 
 class TestGenericMappingContract(ConnectorContract):
+    @pytest.fixture
+    def connector_factory(self, tmp_path: Path) -> ConnectorFactory:
+        shutil.copy(SAMPLES / "clients_fr.csv", tmp_path / "clients_fr.csv")
+        return lambda: connector(
+            paths=[tmp_path / "clients_fr.csv"], mapping=FR_MAPPING, id_column="Client n°",
+            batch_size=3,
+        )
+
+    @pytest.fixture
+    def source_changes(self, tmp_path: Path, connector_factory: ConnectorFactory) -> CsvChanges:
+        return CsvChanges(tmp_path / "clients_fr.csv", connector_factory,
+                          {"Prénom": "Ada", "Nom": "Lovelace", "Email": "ada@analytical.org",
+                           "Client n°": "C-2001"}, "Fonction",
+                          encoding="cp1252", delimiter=";")
+
+
+class TestAppendModeContract(ConnectorContract):
+    changes_unsupported = "append mode: a row removed from a file is not a deletion"
+
     @pytest.fixture
     def connector_factory(self) -> ConnectorFactory:
         return lambda: connector(
@@ -127,5 +156,43 @@ class TestGenericMappingContract(ConnectorContract):
 
 class TestVCardContract(ConnectorContract):
     @pytest.fixture
-    def connector_factory(self) -> ConnectorFactory:
-        return lambda: connector(VCardConnector, paths=[SAMPLES / "contacts.vcf"], batch_size=2)
+    def connector_factory(self, tmp_path: Path) -> ConnectorFactory:
+        shutil.copy(SAMPLES / "contacts.vcf", tmp_path / "contacts.vcf")
+        return lambda: connector(VCardConnector, paths=[tmp_path / "contacts.vcf"],
+                                 batch_size=2)
+
+    @pytest.fixture
+    def source_changes(self, tmp_path: Path) -> VCardChanges:
+        return VCardChanges(tmp_path / "contacts.vcf")
+
+
+class VCardChanges:
+    """Cards added, renamed and removed in a vCard file, found by their UID."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _cards(self) -> list[str]:
+        text = self.path.read_text(encoding="utf-8")
+        return ["BEGIN:VCARD" + card for card in text.split("BEGIN:VCARD")[1:]]
+
+    def _card(self, cards: list[str], uid: str) -> int:
+        return next(n for n, card in enumerate(cards) if f"\nUID:{uid}\r\n" in card
+                    or f"\nUID:{uid}\n" in card)
+
+    def add(self) -> str:
+        card = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:kit-ada\r\nFN:Ada Lovelace\r\n"
+                "N:Lovelace;Ada;;;\r\nEMAIL:ada@analytical.org\r\nEND:VCARD\r\n")
+        self.path.write_text("".join([*self._cards(), card]), encoding="utf-8")
+        return "kit-ada"
+
+    def update(self, external_id: str) -> None:
+        cards = self._cards()
+        n = self._card(cards, external_id)
+        cards[n] = cards[n].replace("\nFN:", "\nFN:Dr ", 1)
+        self.path.write_text("".join(cards), encoding="utf-8")
+
+    def delete(self, external_id: str) -> None:
+        cards = self._cards()
+        del cards[self._card(cards, external_id)]
+        self.path.write_text("".join(cards), encoding="utf-8")
