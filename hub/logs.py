@@ -61,7 +61,9 @@ import re
 import sys
 import threading
 import unicodedata
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -390,12 +392,34 @@ class TextFormatter(logging.Formatter):
         return self.masker(line)
 
 
+_CONTEXT: ContextVar[Mapping[str, Any] | None] = ContextVar("crmhub_log_context", default=None)
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` (``connector``, ``run_id``) to every record logged inside the block,
+    from any module (the HTTP layer's retry warnings, a connector's own lines), unless a
+    call names the field itself."""
+    token = _CONTEXT.set({**(_CONTEXT.get() or {}), **fields})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def _add_context(record: logging.LogRecord) -> bool:
+    for key, value in (_CONTEXT.get() or {}).items():
+        record.__dict__.setdefault(key, value)
+    return True
+
+
 class _CrmhubHandler(logging.StreamHandler[IO[str]]):
     """The handler configure_logging owns (a reconfiguration replaces it), with its masker."""
 
     def __init__(self, stream: IO[str], masker: Masker) -> None:
         super().__init__(stream)
         self.masker = masker
+        self.addFilter(_add_context)
 
 
 def configure_logging(

@@ -46,10 +46,11 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-def open_hub(config_path: Path, create: bool = False) -> Hub:
-    """The hub, or a clear message and exit: 2 for config errors, 1 for the database."""
+def open_hub(config_path: Path, create: bool = False, sources: bool = False) -> Hub:
+    """The hub, or a clear message and exit: 2 for config errors, 1 for the database.
+    ``sources``: the command contacts sources, so the connectors' secrets must resolve."""
     try:
-        hub = Hub.open(config_path, create=create)
+        hub = Hub.open(config_path, create=create, sources=sources)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         click.echo("configuration invalid: run `crmhub config check` for details", err=True)

@@ -32,7 +32,7 @@ from hub.store.model import Contact, QuarantineItem, SyncState
 @config_option
 def run(config_path: Path) -> None:
     """Run the daemon: every connector at its interval, until SIGTERM."""
-    hub = open_hub(config_path, create=True)
+    hub = open_hub(config_path, create=True, sources=True)
     tune_gc()
     daemon = Daemon(config_path, hub)
     daemon.install_signals()
@@ -50,7 +50,7 @@ def run(config_path: Path) -> None:
 def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path: Path,
          as_json: bool) -> None:
     """Sync one connector now, then exit."""
-    hub = open_hub(config_path, create=True)
+    hub = open_hub(config_path, create=True, sources=True)
     tune_gc()
     try:
         hub.config.connector(name)
@@ -76,16 +76,20 @@ def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path:
         if report.error_kind == "busy":
             click.echo(f"{name}: not started, {d['error']}", err=True)
             return
+        counts = (f"{d['received']} records: {d['created']} new, {d['updated']} changed, "
+                  f"{d['unchanged']} unchanged, {d['deleted']} deleted, {d['quarantined']} "
+                  f"quarantined, {d['skipped_own']} own people skipped; "
+                  f"{d['contacts_created']} contacts created, {d['merged']} merged")
+        if d["error"]:
+            # The failure first: what was committed before it is the footnote.
+            click.echo(f"{name}: FAILED after {d['seconds']}s: {d['error']}", err=True)
+            click.echo(f"  committed before the failure ({d['batches']} batches): {counts}",
+                       err=True)
+            return
         head = "would change (dry run)" if dry_run else "done"
-        click.echo(f"{name}: {head} in {d['seconds']}s — {d['received']} records: "
-                   f"{d['created']} new, {d['updated']} changed, {d['unchanged']} unchanged, "
-                   f"{d['deleted']} deleted, {d['quarantined']} quarantined, "
-                   f"{d['skipped_own']} own people skipped; {d['contacts_created']} contacts "
-                   f"created, {d['merged']} merged")
+        click.echo(f"{name}: {head} in {d['seconds']}s — {counts}")
         if d["held"]:
             click.echo(f"HELD: {d['held']}")
-        if d["error"]:
-            click.echo(f"FAILED: {d['error']}", err=True)
 
     emit(data, as_json, render)
     hub.close()

@@ -69,7 +69,7 @@ def quarantine_show(item_id: int, reveal: bool, config_path: Path, as_json: bool
 def quarantine_retry(item_ids: tuple[int, ...], connector: str | None, config_path: Path,
                      as_json: bool) -> None:
     """Retry open items (all, or the given ids) after a config or mapping fix."""
-    hub = open_hub(config_path, create=True)
+    hub = open_hub(config_path, create=True, sources=True)
     result = retry(hub, list(item_ids) or None, connector)
     def render(r: dict[str, Any]) -> None:
         click.echo(f"{r['retried']} item(s) retried: re-read "

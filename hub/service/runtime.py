@@ -80,13 +80,16 @@ class Hub:
     http: HttpClient = field(default_factory=HttpClient)
 
     @classmethod
-    def open(cls, config_path: Path, *, create: bool = True,
+    def open(cls, config_path: Path, *, create: bool = True, sources: bool = True,
              plugins: HubPlugins | None = None, **engine_kwargs: Any) -> Hub:
         """Validate everything and connect. ``create``: an embedded SQLite database is
-        created or upgraded (``run``, ``sync``); read commands never create one."""
+        created or upgraded (``run``, ``sync``); read commands never create one.
+        ``sources``: the connectors' secrets are resolved (a missing one is a config
+        error); commands that never contact a source (``status``, ``contacts``,
+        ``export``...) work without them."""
         loaded = load_config(config_path)
         plugins = plugins or HubPlugins.load()
-        settings, issues = connector_settings(loaded, plugins)
+        settings, issues = connector_settings(loaded, plugins, resolve_secrets=sources)
         if issues:
             raise ConfigError(issues)
         try:

@@ -30,7 +30,7 @@ from hub.clock import utcnow
 from hub.config import ConnectorConfig
 from hub.connectors import FatalError, RetriableError
 from hub.ingest.state import IngestStats
-from hub.logs import describe_error
+from hub.logs import describe_error, log_context
 from hub.service import children, leases
 from hub.service.runtime import Hub
 from hub.store.db import database_unavailable, hold_open
@@ -103,8 +103,9 @@ def run_sync(hub: Hub, name: str, *, full: bool = False, dry_run: bool = False,
         log.warning("sync %s not started: %s", name, held, extra=extra)
         return report
     try:
-        _run(hub, name, report, full=full, dry_run=dry_run, allow_deletes=allow_deletes,
-             should_stop=should_stop, progress=progress, owner=owner, ttl=ttl)
+        with log_context(**extra):  # the HTTP layer's and the connector's lines too
+            _run(hub, name, report, full=full, dry_run=dry_run, allow_deletes=allow_deletes,
+                 should_stop=should_stop, progress=progress, owner=owner, ttl=ttl)
     finally:
         try:
             leases.release(hub.pipeline.sessions, name, owner)

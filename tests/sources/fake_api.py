@@ -67,4 +67,6 @@ class FakeContacts:
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
     def install(self, mock: responses.RequestsMock) -> None:
-        mock.add_callback(responses.GET, f"{BASE}/v1/contacts", callback=self.answer)
+        # looked up at each request, so a test may replace answer() after install
+        mock.add_callback(responses.GET, f"{BASE}/v1/contacts",
+                          callback=lambda request: self.answer(request))
