@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import responses
 
 from hub.connectors import Batch, Connector
 from hub.testing import (
@@ -27,14 +26,6 @@ def factory(cls: type[Connector] = AcmeConnector) -> ConnectorFactory:
     settings = cls.Settings.model_validate({"base_url": BASE, "page_size": 2,
                                             "token": {"env": "ACME_TOKEN"}})
     return lambda: cls("acme", settings, make_context(secrets={"ACME_TOKEN": "t0k"}))
-
-
-@pytest.fixture
-def api() -> Iterator[FakeContacts]:
-    contacts = FakeContacts(6)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        contacts.install(mock)
-        yield contacts
 
 
 class TestAcmeContract(ConnectorContract):
