@@ -17,7 +17,7 @@ def main() -> None:
 COMMANDS: tuple[click.Command, ...] = (
     # run / sync / status, config, plugins, db
     operations.run, operations.sync, operations.status, operations.config_group,
-    operations.plugins, operations.db_group,
+    operations.plugins, operations.plugin_group, operations.db_group,
     # contacts, export, quarantine
     contacts.contacts_group, contacts.export_group, quarantine.quarantine_group,
     # matching: match, review, companies, unmerge, split

@@ -1,4 +1,4 @@
-"""``crmhub run``, ``sync``, ``status``, ``config check``, ``plugins`` and ``db``."""
+"""``crmhub run``, ``sync``, ``status``, ``config check``, ``plugins``, ``plugin new``, ``db``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from hub.plugins import HubPlugins
 from hub.routing.coverage import uncounted_channels
 from hub.routing.delivery import delivery_status
 from hub.routing.engine import Routing
+from hub.scaffold import ScaffoldError, new_plugin
 from hub.secrets import SecretError
 from hub.service.daemon import Daemon
 from hub.service.runtime import connector_settings
@@ -190,6 +191,26 @@ def config_check(config_path: Path) -> None:
         sys.exit(2)
     files = ", ".join(str(f) for f in loaded.files)
     click.echo(f"ok: {len(loaded.config.connectors)} connector(s) from {files}")
+
+
+@click.group("plugin")
+def plugin_group() -> None:
+    """Writing plugins."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option("--directory", "-d", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Where the project is written.")
+def plugin_new(name: str, directory: Path) -> None:
+    """Write a connector plugin project crmhub-NAME (connector, contract tests, README)."""
+    try:
+        root = new_plugin(name, directory)
+    except ScaffoldError as exc:
+        fail(str(exc), 2)
+        return
+    click.echo(f"wrote {root}: the connector kind {name!r} in {root / ('hub_' + name)}\n"
+               f"next: cd {root} && python3 -m pip install -e '.[test]' && python3 -m pytest")
 
 
 @click.command()
