@@ -16,11 +16,10 @@ import json
 import multiprocessing
 import os
 import random
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +40,7 @@ from hub.service.sync import SyncReport, run_sync
 from hub.store.db import is_sqlite, make_engine, upgrade
 from hub.store.model import OutboxEvent, SourceRecord, SyncState
 from tests.crash_support import comparable
+from tests.local_http import serving
 from tests.postgres import sibling_database
 
 BASE = "https://api.example.test/v1/people"
@@ -369,12 +369,8 @@ class _WhoAsks(BaseHTTPRequestHandler):
 def local_server() -> Iterator[str]:
     """An HTTP server on the loopback interface (not an external API: a socket is what
     this test is about, and ``responses`` has none)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _WhoAsks)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/who"
-    server.shutdown()
-    server.server_close()
+    with serving(_WhoAsks) as base:
+        yield f"{base}/who"
 
 
 def test_a_forked_child_opens_its_own_http_connection_and_the_parent_keeps_its_own(

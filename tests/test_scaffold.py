@@ -8,9 +8,8 @@ import os
 import site
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +18,7 @@ from click.testing import CliRunner
 
 from hub.cli.main import main
 from hub.scaffold import new_plugin
+from tests.local_http import serving
 from tests.sources.fake_api import FakeContacts
 
 
@@ -44,7 +44,7 @@ def local_api() -> Iterator[str]:
     api = FakeContacts(5)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+        def do_GET(self) -> None:
             if self.headers.get("Authorization") != "Bearer local-token":
                 self.send_response(401)
                 self.end_headers()
@@ -58,12 +58,8 @@ def local_api() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as base:
+        yield base
 
 
 def test_the_generated_plugin_installs_passes_its_tests_and_syncs_by_its_entry_point(
