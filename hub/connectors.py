@@ -88,7 +88,7 @@ class Batch:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """What ``crmhub connectors check`` prints for one connector."""
+    """What ``crmhub connectors check`` prints for one connector (``Connector.check()``)."""
 
     ok: bool
     message: str

@@ -21,10 +21,11 @@ if TYPE_CHECKING:
 
 @hookspec
 def crmhub_startup(hub: Any) -> None:
-    """Called once when ``crmhub run`` or ``crmhub sync`` has loaded config and database.
+    """Called once when the daemon (``crmhub run``) has loaded config and database, before
+    its first sync.
 
     :param hub: the running :class:`hub.service.runtime.Hub` (config, plugins, database engine).
-    Returns nothing. An exception disables the plugin and is reported; startup goes on.
+    Returns nothing. An exception is logged with the plugin's name; startup goes on.
     """
 
 
@@ -105,7 +106,7 @@ def crmhub_on_event(event: dict[str, Any]) -> None:
 
 @hookspec
 def crmhub_shutdown(hub: Any) -> None:
-    """Called once when the daemon or a one-off command stops, after the last commit.
+    """Called once when the daemon stops, after the last commit.
 
     :param hub: the same object ``crmhub_startup`` received. Returns nothing.
     """

@@ -83,7 +83,7 @@ def test_sigkill_at_random_points_then_restart_equals_uninterrupted_run(
     assert expected_census["source_records"] == expected.good
     assert expected_census["quarantine_open"] == expected.bad
     # The generator's contact count follows exact identity rules; the probabilistic matcher
-    # merges more (issue 4 note: it over-merges some generated people). What this test
+    # merges more (it over-merges some generated people). What this test
     # proves is crash safety: the interrupted runs must equal this reference exactly.
     assert expected_census["live_contacts"] == len(expected_rows) <= expected.contacts
     assert expected_census["merge_events"] > 0

@@ -16,7 +16,8 @@ def main() -> None:
 
 COMMANDS: tuple[click.Command, ...] = (
     # run / sync / status, config, plugins, db
-    operations.run, operations.sync, operations.status, operations.config_group,
+    operations.run, operations.sync, operations.status, operations.connectors_group,
+    operations.config_group,
     operations.plugins, operations.plugin_group, operations.db_group,
     # contacts, export, quarantine
     contacts.contacts_group, contacts.export_group, quarantine.quarantine_group,

@@ -1,4 +1,5 @@
-"""``crmhub run``, ``sync``, ``status``, ``config check``, ``plugins``, ``plugin new``, ``db``."""
+"""``crmhub run``, ``sync``, ``status``, ``connectors check``, ``config check``, ``plugins``,
+``plugin new`` and ``db``."""
 
 from __future__ import annotations
 
@@ -146,6 +147,43 @@ def status(config_path: Path, as_json: bool) -> None:
                                        "no_recipient", "next_attempt", "last_error"])
 
     emit(data, as_json, render)
+
+
+@click.group("connectors")
+def connectors_group() -> None:
+    """The configured connectors."""
+
+
+@connectors_group.command("check")
+@click.argument("names", nargs=-1)
+@config_option
+@json_option
+def connectors_check(names: tuple[str, ...], config_path: Path, as_json: bool) -> None:
+    """Ask each connector (or the NAMES given) whether its source and credentials work,
+    without syncing anything; exit 1 when one does not."""
+    hub = open_hub(config_path, sources=True)
+    try:
+        chosen = [hub.config.connector(name) for name in names] if names else \
+            [cfg for cfg in hub.config.connectors if cfg.enabled]
+    except KeyError as exc:
+        fail(str(exc.args[0]), 2)
+        return
+    rows = []
+    for cfg in chosen:
+        try:
+            result = hub.connector(cfg.name).check()
+            ok, message = result.ok, result.message
+        except Exception as exc:  # a check that raises is a failed check, not a crash
+            ok, message = False, f"{type(exc).__name__}: {describe_error(exc)}"
+        rows.append({"name": cfg.name, "kind": cfg.kind, "ok": ok, "message": message})
+    hub.close()
+
+    def render(data: list[dict[str, Any]]) -> None:
+        table([{**r, "ok": "ok" if r["ok"] else "FAILED"} for r in data],
+              ["name", "kind", "ok", "message"])
+
+    emit(rows, as_json, render)
+    sys.exit(0 if all(r["ok"] for r in rows) else 1)
 
 
 # -- config / plugins / db -----------------------------------------------------------------

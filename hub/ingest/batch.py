@@ -1,4 +1,4 @@
-"""One batch in one transaction (DESIGN §3): its records sorted into passes, unchanged
+"""One batch in one transaction: its records sorted into passes, unchanged
 ones marked seen, the snapshot ended, the touched contacts rebuilt, the outbox written,
 routing run and the connector's cursor stored, all or nothing."""
 

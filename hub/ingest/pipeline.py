@@ -1,4 +1,4 @@
-"""Observation batch -> normalise -> resolve -> merge -> golden records -> commit (DESIGN §3).
+"""Observation batch -> normalise -> resolve -> merge -> golden records -> commit.
 
 One database transaction per batch: source records, golden records, outbox events,
 quarantined input and the connector's cursor commit together or not at all, so a crash at

@@ -1,6 +1,6 @@
 """The quarantine writer: input the pipeline cannot store, kept with its reason.
 
-Rejected input goes to ``quarantine_items`` in the batch's own transaction, once per
+Rejected input goes to the ``quarantine`` table in the batch's own transaction, once per
 distinct input still waiting there; ``crmhub quarantine`` lists, retries and purges it.
 """
 

@@ -1,4 +1,4 @@
-"""Lead routing (issue 5): owners and teams, rules, strategies, SLA, scoring, lifecycle.
+"""Lead routing: owners and teams, rules, strategies, SLA, scoring, lifecycle.
 
 The pipeline calls :meth:`hub.routing.engine.Routing.after_batch` inside each batch
 transaction; the daemon calls :meth:`~hub.routing.engine.Routing.periodic`. Everything else

@@ -24,7 +24,7 @@ from hub.routing.rules import OwnerInfo, RuleSet
 from hub.routing.strategies import Lead
 from hub.store.model import CompanyDomain, Contact
 
-ROUTING_LOCK = 0x63726D68_0005  # "crmh" + issue 5: one advisory lock key for all routing
+ROUTING_LOCK = 0x63726D68_0005  # "crmh" + 5: one advisory lock key for all routing
 
 
 def _copy(value: dict[str, Any]) -> dict[str, Any]:

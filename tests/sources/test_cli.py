@@ -105,3 +105,21 @@ def test_retry_warnings_of_the_http_layer_carry_the_connector_and_run_id(
     [retry] = [json.loads(line) for line in stream.getvalue().splitlines()
                if "retrying GET" in line]
     assert (retry["connector"], retry["run_id"], retry["status"]) == ("acme", run_id, 429)
+
+
+def test_connectors_check_asks_the_source_with_the_credentials_and_syncs_nothing(
+        config: Path, api: FakeContacts, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ACME_TOKEN", raising=False)
+    assert crmhub(config, "db", "upgrade").exit_code == 0
+    missing = crmhub(config, "connectors", "check")
+    assert missing.exit_code == 2 and "ACME_TOKEN" in missing.stderr
+    ok = crmhub(config, "connectors", "check", "--json", env={"ACME_TOKEN": "t0k"})
+    assert ok.exit_code == 0, ok.output
+    [row] = json.loads(ok.stdout)
+    assert row["ok"] and row["message"].endswith("reachable, 2 record(s) on the first page")
+    api.answer = lambda request: (401, {}, json.dumps({"message": "token revoked"}))  # type: ignore[method-assign]
+    refused = crmhub(config, "connectors", "check", "acme", env={"ACME_TOKEN": "t0k"})
+    assert refused.exit_code == 1
+    assert "FAILED" in refused.stdout and "token revoked" in refused.stdout
+    status = json.loads(crmhub(config, "status", "--json").stdout)
+    assert status["contacts"] == 0  # a check syncs nothing
