@@ -135,7 +135,9 @@ class RestConnector(Connector):
     deleted_key: ClassVar[str | None] = None
     #: Query parameters sent with every request.
     params: ClassVar[dict[str, Any]] = {}
-    #: Keep each record as the observation's ``raw`` (what ``contacts explain`` shows).
+    #: Keep each record as the observation's ``raw``: stored with the source record for
+    #: provenance (the quarantine shows it for a rejected record), purged after
+    #: ``raw_retention_days``.
     keep_raw: ClassVar[bool] = True
 
     @property
