@@ -172,12 +172,6 @@ def test_every_function_of_hookspecs_is_a_hook_pluggy_knows() -> None:
     assert sorted(hook_specs()) == functions and len(functions) == 8
 
 
-def test_every_hook_is_documented_in_the_readme_plugin_reference() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    rows = [f"| `{name}({', '.join(spec.argnames)})` |" for name, spec in hook_specs().items()]
-    assert [row for row in rows if row not in readme] == []
-
-
 def test_every_hook_has_a_docstring_saying_when_it_is_called_its_params_and_return() -> None:
     for name, spec in hook_specs().items():
         doc = spec.function.__doc__ or ""
