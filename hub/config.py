@@ -105,6 +105,19 @@ class HubSection(_Section):
     run_timeout: float = 1800.0
     stop_timeout: float = 30.0
     max_backoff: float = 3600.0
+    # The HTTP listener (health, readiness, metrics, webhooks); "" turns it off.
+    listen: str = "127.0.0.1:8787"
+    # The webhook inbox, a spool database of its own (default: beside the SQLite database,
+    # else in $STATE_DIRECTORY, else beside the config file).
+    inbox: Path | None = None
+    inbox_retention_days: int = Field(default=7, ge=1)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            listen_address(value)
+        return value
 
     @field_validator("run_timeout", "stop_timeout", "max_backoff", mode="before")
     @classmethod
@@ -529,13 +542,21 @@ def _resolve_paths(raw: dict[str, Any], origins: _Origins) -> None:
     hub = raw.get("hub")
     if not isinstance(hub, dict):
         return
-    for key in ("rules", "scoring"):
+    for key in ("rules", "scoring", "inbox"):
         value = hub.get(key)
         if isinstance(value, str) and value and not Path(value).is_absolute():
             hub[key] = str(origins.dirs.get(("hub", key), Path.cwd()) / value)
     url = hub.get("database_url")
     if isinstance(url, str):
         hub["database_url"] = resolve_sqlite_url(url, origins.dirs.get(("hub", "database_url")))
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8787`` for IPv6) as (host, port); ``ValueError`` otherwise."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:8787 or [::1]:8787")
+    return host.strip("[]"), int(port)
 
 
 def resolve_sqlite_url(url: str, base: Path | None) -> str:

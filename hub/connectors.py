@@ -26,6 +26,7 @@ from hub.records import Observation
 
 if TYPE_CHECKING:
     from hub.http import HttpClient
+    from hub.inbox import Inbox
 
 
 class ConnectorError(Exception):
@@ -107,6 +108,7 @@ class ConnectorContext:
     clock: Callable[[], datetime] = utcnow
     default_region: str | None = None
     dry_run: bool = False  # a dry run: read, but change nothing in the source either
+    inbox: Inbox | None = None  # push connectors: the requests the listener accepted
 
 
 class ConnectorSettings(BaseModel):

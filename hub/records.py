@@ -104,6 +104,9 @@ class InteractionData(_Part):
     status: str | None = None
     participants: list[Participant] = Field(default_factory=list)
     thread_id: str | None = None
+    # False: a participant no contact has (by e-mail or phone) stays unlinked instead of
+    # becoming a new contact (a call log whose admin chose unknown_callers = "ignore").
+    create_contacts: bool = True
 
 
 class Observation(_Part):

@@ -83,7 +83,10 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(autouse=True)
 def _no_crmhub_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never pick up the developer's CRMHUB_* overrides."""
+    """Tests never pick up the developer's CRMHUB_* overrides. The daemons they start do not
+    all take the default port 8787 at once: the listener is off unless a test turns it on
+    (on 127.0.0.1:0, a free port)."""
     for var in list(os.environ):
         if var.startswith("CRMHUB_") and var != "CRMHUB_TEST_PG":
             monkeypatch.delenv(var)
+    monkeypatch.setenv("CRMHUB_HUB__LISTEN", "")

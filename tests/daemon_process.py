@@ -38,8 +38,8 @@ def install_test_plugin(root: Path, source: str, module: str = "hub_misbehave") 
 def plugin_env(site: Path, **extra: str) -> dict[str, str]:
     """The environment of a crmhub subprocess: no CRMHUB_* of the developer's, the plugin
     importable."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("CRMHUB_") or k == "CRMHUB_TEST_PG"}
+    env = {k: v for k, v in os.environ.items()  # the listener stays off unless asked for
+           if not k.startswith("CRMHUB_") or k in ("CRMHUB_TEST_PG", "CRMHUB_HUB__LISTEN")}
     env["PYTHONPATH"] = f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     env.update(extra)
     return env

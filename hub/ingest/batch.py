@@ -62,7 +62,9 @@ class BatchRun(RecordPass):
             self._keep_previous(bad.external_id)
         unchanged: list[int] = []
         persons: dict[str, Person] = {}  # the last version of each record in the batch
-        others: list[tuple[Observation, SourceRecord | None, str]] = []
+        # Companies, interactions and tombstones: the last version of each record too (a
+        # call's later state delivered in the same batch as its start).
+        others: dict[str, tuple[Observation, SourceRecord | None, str]] = {}
         for item in items:
             digest = item.digest
             try:
@@ -80,13 +82,14 @@ class BatchRun(RecordPass):
                     persons.pop(item.external_id, None)
                     persons[item.external_id] = prepared
                 elif item.kind != "person" or item.deleted:
-                    others.append((item.observation, record, digest))
+                    others.pop(item.external_id, None)
+                    others[item.external_id] = (item.observation, record, digest)
             except Exception as exc:
                 if database_unavailable(exc):
                     raise
                 self._reject(item.observation, exc)
         self._persons(list(persons.values()))
-        for observation, record, digest in others:
+        for observation, record, digest in others.values():
             try:
                 with session.begin_nested():
                     self._apply(observation, record, digest)

@@ -93,7 +93,8 @@ class RecordPass(PersonPass):
         for index, participant in enumerate(data.participants):
             entry = participant.model_dump(exclude_none=True)
             contact_id = self._participant(observation, index, participant.email,
-                                           participant.phone, participant.name)
+                                           participant.phone, participant.name,
+                                           create=data.create_contacts)
             entry["own"] = contact_id == -1
             participants.append(entry)
             if contact_id is not None and contact_id > 0:
@@ -120,8 +121,9 @@ class RecordPass(PersonPass):
         return self._store(observation, record, digest, {"interaction_id": row.id})
 
     def _participant(self, observation: Observation, index: int, email: str | None,
-                     phone: str | None, name: str | None) -> int | None:
-        """The contact a participant is (-1: one of us; None: nobody identifiable)."""
+                     phone: str | None, name: str | None, *, create: bool = True) -> int | None:
+        """The contact a participant is (-1: one of us; None: nobody identifiable, or
+        nobody known when ``create`` is false)."""
         keys: list[tuple[str, str]] = []
         values: dict[str, list[ContactValue]] = {"emails": [], "phones": []}
         if email:
@@ -151,6 +153,9 @@ class RecordPass(PersonPass):
             .order_by(MatchKey.source_record_id))
         if found is not None:
             return live_contact(self.session, found)
+        if not create:
+            self.stats.unlinked += 1
+            return None
         # Someone we have never seen: their own record, stable across re-syncs.
         person = PersonData(full_name=name, emails=values["emails"], phones=values["phones"])
         synthetic = Observation(kind="person", external_id=f"participant:{keys[0][0]}:"

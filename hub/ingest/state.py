@@ -33,6 +33,7 @@ class IngestStats:
     merged: int = 0
     contacts_created: int = 0
     interactions: int = 0
+    unlinked: int = 0  # interaction participants no contact has, left unlinked
     held: str | None = None
 
     def add(self, other: IngestStats) -> None:

@@ -28,12 +28,14 @@ from multiprocessing.connection import wait as wait_ready
 from multiprocessing.context import ForkProcess
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from sqlalchemy import select
 
 from hub.config import ConfigError
 from hub.logs import describe_error
 from hub.service import children, leases, routing
+from hub.service.listener import Listener, ListenError
 from hub.service.retention import purge_expired
 from hub.service.runtime import Hub
 from hub.service.sync import (
@@ -47,6 +49,7 @@ from hub.service.sync import (
 from hub.service.systemd import Notifier, Watchdog
 from hub.store.db import SchemaError, database_unavailable
 from hub.store.model import SyncState
+from hub.webhooks import WebhookConnector
 
 log = logging.getLogger(__name__)
 _fork = multiprocessing.get_context("fork")
@@ -185,6 +188,7 @@ class Daemon:
         self.deferred: dict[str, float] = {}  # connector held elsewhere -> retry (monotonic)
         self.unrecorded: list[tuple[Worker, SyncReport]] = []  # failures the database missed
         self._held_by: dict[str, str] = {}  # connector -> the holder last logged
+        self.listener: Listener | None = None
 
     # -- signals: flags only -------------------------------------------------------------
 
@@ -219,6 +223,13 @@ class Daemon:
     # -- the main loop -------------------------------------------------------------------
 
     def serve(self) -> int:
+        if self.hub.config.hub.listen:
+            try:
+                self.listener = Listener(self.hub.config.hub.listen, self._wake_w)
+            except ListenError as exc:
+                log.error("%s", exc)
+                return 1
+            self.listener.start(self.hub)
         self.hub.plugins.startup(self.hub)
         self.notifier.ready(self.summary())
         self.watchdog.start()
@@ -247,6 +258,8 @@ class Daemon:
         if self.reloading:
             self.do_reload()
         self.reap()
+        if self.listener is not None:
+            self.listener.supervise(self.hub)
         self.record_failures()
         self.enforce_deadlines()
         self.start_due()
@@ -272,18 +285,32 @@ class Daemon:
             self._last_status = status
 
     def due(self, now: datetime) -> list[str]:
-        """Enabled connectors whose next run has come, oldest first."""
+        """Enabled connectors whose next run has come, oldest first; a push connector
+        with requests waiting in the inbox has come now."""
         with self.hub.pipeline.sessions() as session:
-            planned = {name: when for name, when in session.execute(
-                select(SyncState.connector, SyncState.next_run))}
+            rows = session.execute(select(SyncState.connector, SyncState.next_run,
+                                          SyncState.cursor)).all()
+        planned = {name: when for name, when, _ in rows}
+        waiting = self.inbox_waiting({name: cursor for name, _, cursor in rows})
         ready = []
         clock = time.monotonic()
         for cfg in self.hub.config.connectors:
-            when = planned.get(cfg.name) or now
+            when = now if cfg.name in waiting else planned.get(cfg.name) or now
             if cfg.enabled and cfg.name not in self.workers and when <= now \
                     and self.deferred.get(cfg.name, 0.0) <= clock:
                 ready.append((when, cfg.name))
         return [name for _, name in sorted(ready)]
+
+    def inbox_waiting(self, cursors: dict[str, Any]) -> set[str]:
+        """The push connectors with requests in the inbox beyond their cursor."""
+        classes = self.hub.plugins.connector_classes()
+        push = [cfg.name for cfg in self.hub.config.connectors if cfg.enabled
+                and issubclass(classes.get(cfg.kind, object), WebhookConnector)]
+        if not push:
+            return set()
+        return {name for name in push
+                if self.hub.inbox.last_id(name) > int((cursors.get(name) or {})
+                                                      .get("inbox_id", 0))}
 
     def seconds_to_next(self) -> float:
         """Until the next thing to do: a connector due (while a worker is free), a run's
@@ -424,14 +451,41 @@ class Daemon:
             log.exception("reload failed, the running configuration stays")
             self.notifier.ready(self.summary())
             return
+        if not self._relisten(fresh):
+            fresh.close()
+            self.notifier.ready(self.summary())
+            return
         old, self.hub = self.hub, fresh
         old.close()  # running workers keep their own copy until they finish
         log.info("configuration reloaded from %s: %d connector(s)", self.config_path,
                  len(fresh.config.connectors))
         self.notifier.ready(self.summary())
 
+    def _relisten(self, fresh: Hub) -> bool:
+        """Serve the reloaded configuration: a new listener process (on a new address if
+        it changed). False: the new address cannot be bound, the reload is rejected."""
+        address = fresh.config.hub.listen
+        stop = self.hub.config.hub.stop_timeout
+        if self.listener is not None and address == self.listener.address:
+            self.listener.stop(stop)
+            self.listener.start(fresh)
+            return True
+        try:
+            listener = Listener(address, self._wake_w) if address else None
+        except ListenError as exc:
+            log.error("reload rejected, the running configuration stays: %s", exc)
+            return False
+        if self.listener is not None:
+            self.listener.close(stop)
+        self.listener = listener
+        if listener is not None:
+            listener.start(fresh)
+        return True
+
     def shutdown(self) -> None:
         self.notifier.stopping()
+        if self.listener is not None:  # no new request accepted from here on
+            self.listener.close(self.hub.config.hub.stop_timeout)
         log.info("stopping: %d run(s) finishing their current batch", len(self.workers))
         for worker in self.workers.values():
             worker.stop_sent = True
@@ -478,6 +532,10 @@ class Daemon:
         with self.hub.pipeline.sessions.begin() as session:
             purged = purge_expired(session, self.hub.config.hub.raw_retention_days,
                                    datetime.now(UTC))
+        if "inbox" in self.hub.__dict__:  # opened: a push connector or the listener used it
+            forgotten = self.hub.inbox.purge(self.hub.config.hub.inbox_retention_days)
+            if forgotten:
+                log.info("retention: %d processed webhook requests forgotten", forgotten)
         if purged.raw_payloads or purged.quarantine_items:
             log.info("retention: %d raw payloads and %d quarantine items purged",
                      purged.raw_payloads, purged.quarantine_items)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,13 @@ from hub.config import (
 )
 from hub.connectors import Connector, ConnectorContext, ConnectorSettings
 from hub.http import HttpClient
+from hub.inbox import Inbox, default_inbox_path
 from hub.ingest.pipeline import Pipeline
 from hub.logs import add_secret
 from hub.plugins import HubPlugins
 from hub.secrets import SecretError, find_secret_refs, resolve_secret
 from hub.store.db import SchemaError, ensure_schema, is_sqlite, make_engine, sqlite_file_exists
+from hub.webhooks import WebhookConnector
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,14 @@ class Hub:
     def config(self) -> HubConfig:
         return self.loaded.config
 
+    @cached_property
+    def inbox(self) -> Inbox:
+        """The webhook inbox (see :mod:`hub.inbox`), opened on first use."""
+        url = self.engine.url
+        database = f"sqlite:///{url.database}" if url.get_backend_name() == "sqlite" \
+            and url.database else ""
+        return Inbox(default_inbox_path(self.config.hub.inbox, database, self.loaded.path))
+
     def connector(self, name: str, *, dry_run: bool = False) -> Connector:
         cfg = self.config.connector(name)
         klass = self.plugins.connector_classes()[cfg.kind]
@@ -117,9 +128,11 @@ class Hub:
             logger=logging.LoggerAdapter(logging.getLogger(f"crmhub.connector.{cfg.kind}"),
                                          {"connector": name}),
             default_region=cfg.default_region or self.config.hub.default_region,
-            dry_run=dry_run)
+            dry_run=dry_run, inbox=self.inbox if issubclass(klass, WebhookConnector) else None)
         return klass(name, self.settings[name], context)
 
     def close(self) -> None:
         self.http.close()
         self.engine.dispose()
+        if "inbox" in self.__dict__:
+            self.inbox.close()

@@ -66,6 +66,12 @@ class SyncReport:
     seconds: float = 0.0
     stopped: bool = False
     recorded: bool = True  # False: the database failed before the outcome was stored
+    started: float = field(default_factory=time.monotonic, repr=False)
+
+    @property
+    def elapsed(self) -> float:
+        """The run's seconds: final once it ended, so far while it is being recorded."""
+        return self.seconds or time.monotonic() - self.started
 
     @property
     def ok(self) -> bool:
@@ -93,7 +99,6 @@ def run_sync(hub: Hub, name: str, *, full: bool = False, dry_run: bool = False,
     """
     cfg = hub.config.connector(name)
     report = SyncReport(connector=name, run_id=uuid.uuid4().hex[:12])
-    started = time.monotonic()
     extra = {"connector": name, "run_id": report.run_id}
     owner = lease_owner or leases.new_owner()
     ttl = run_timeout(hub, name) + 60
@@ -112,7 +117,7 @@ def run_sync(hub: Hub, name: str, *, full: bool = False, dry_run: bool = False,
         except Exception as exc:  # the database away: the lease expires or is taken over
             log.warning("sync %s: its lease could not be released: %s", name,
                         describe_error(exc), extra=extra)
-    report.seconds = time.monotonic() - started
+    report.seconds = time.monotonic() - report.started
     log.info("sync %s finished: %s", name, report.as_dict(), extra=extra)
     return report
 
@@ -373,6 +378,15 @@ def record_outcome(hub: Hub, kind: str, report: SyncReport) -> None:
         # A connector a reload removed while it ran keeps its state; its ``every`` is gone.
         configured = {c.name: c for c in hub.config.connectors}.get(report.connector)
         every = configured.every if configured is not None else DEFAULT_EVERY
+        stats = report.stats
+        state.runs_total = (state.runs_total or 0) + 1
+        state.failures_total = (state.failures_total or 0) + (0 if report.ok else 1)
+        state.received_total = (state.received_total or 0) + stats.received
+        state.stored_total = (state.stored_total or 0) + stats.created + stats.updated + \
+            stats.deleted
+        state.quarantined_total = (state.quarantined_total or 0) + stats.quarantined
+        state.run_seconds_total = (state.run_seconds_total or 0.0) + report.elapsed
+        state.last_run_seconds = report.elapsed
         if report.ok:
             state.last_success = now
             state.last_error = None

@@ -332,6 +332,14 @@ class SyncState(Base):
     held: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None]
+    # Counters of finished runs (what /metrics reports), kept across restarts.
+    runs_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    failures_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    received_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    stored_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    quarantined_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    run_seconds_total: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    last_run_seconds: Mapped[float | None] = mapped_column(Float)
 
 
 #: Every event type the outbox carries: what ``[[notify]] events`` and plugins may expect.

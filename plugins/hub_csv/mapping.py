@@ -103,7 +103,7 @@ def resolve(header: Sequence[str], mapping: dict[str, str], id_column: str | Non
         else:
             bound.append((position, target))
 
-    setters = [(position, _setter(target)) for position, target in bound]
+    setters = [(position, setter(target)) for position, target in bound]
     width = len(header)
 
     def extract(cells: Cells) -> PersonBuilder:
@@ -123,7 +123,7 @@ def resolve(header: Sequence[str], mapping: dict[str, str], id_column: str | Non
 Setter = Callable[[PersonBuilder, str], None]
 
 
-def _setter(target: Target) -> Setter:
+def setter(target: Target) -> Setter:
     """The function that puts a cell's value into ``target``, chosen once per header."""
     section, key = target.section, target.key
     if section in _SCALARS:
