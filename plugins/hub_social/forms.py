@@ -92,6 +92,7 @@ class FormWebhookConnector(WebhookConnector):
 
     kind: ClassVar[str] = "form_webhook"
     Settings: ClassVar[type[ConnectorSettings]] = FormWebhookSettings
+    channels: ClassVar[frozenset[str]] = frozenset({"form"})
 
     @property
     def form(self) -> FormWebhookSettings:

@@ -71,6 +71,7 @@ class CallWebhookConnector(WebhookConnector):
 
     kind: ClassVar[str] = "call_webhook"
     Settings: ClassVar[type[ConnectorSettings]] = CallWebhookSettings
+    channels: ClassVar[frozenset[str]] = frozenset({"call"})
 
     def event_id(self, body: bytes, headers: Mapping[str, str]) -> str | None:
         """The body's digest: a redelivery is one event, a call's later state (its end
