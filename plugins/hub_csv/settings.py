@@ -11,12 +11,12 @@ import codecs
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from hub.connectors import ConnectorSettings
 from hub.records import Channel, Direction
+from hub.routing.calendar import zone
 from hub_csv.activity_fields import check_target, fold
 from hub_csv.mapping import parse_target
 
@@ -227,10 +227,5 @@ class ActivitySettings(DelimitedSettings):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{value!r} is not a time zone; use an IANA name such as Europe/Paris or UTC"
-            ) from None
+        zone(value)  # an unknown name: a ValueError saying what to write
         return value

@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
@@ -52,6 +52,7 @@ from hub.connectors import (
     RetriableError,
 )
 from hub.records import Observation
+from hub.routing.calendar import zone
 from hub_telephony.calls import call_observation
 
 COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
@@ -76,11 +77,7 @@ class AsteriskSettings(ConnectorSettings):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not a time zone; use an IANA name such as "
-                             "Europe/Paris") from None
+        zone(value)  # an unknown name: a ValueError saying what to write
         return value
 
 
