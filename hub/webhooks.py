@@ -137,8 +137,9 @@ class WebhookConnector(Connector):
     # -- draining the inbox (the daemon's worker) ----------------------------------------
 
     def handle_webhook(self, body: bytes, headers: dict[str, str]) -> list[Observation]:
-        """The observations of one stored request; raise ``ValueError`` (or a validation
-        error) to quarantine it with the reason."""
+        """The observations of one stored request; raise ``ValueError`` (a validation
+        error is one) to quarantine it with the reason; any other exception fails the run,
+        which is retried later from the same request."""
         raise NotImplementedError(f"{type(self).__name__} must define handle_webhook")
 
     def sync(self, cursor: dict[str, Any] | None, *, full: bool = False) -> Iterator[Batch]:
@@ -155,7 +156,9 @@ class WebhookConnector(Connector):
             for item in items:
                 try:
                     batch.observations += self.handle_webhook(item.body, item.headers)
-                except Exception as exc:  # one bad request: quarantined, the rest go on
+                except (ValueError, KeyError, TypeError) as exc:
+                    # One bad request: quarantined, the rest go on. Anything else (the
+                    # source's API away) fails the run, retried from the same cursor.
                     batch.rejected.append(self._reject(item.id, item.event_id, item.body, exc))
             upto = items[-1].id
             batch.on_commit = partial(inbox.done, self.name, upto)
