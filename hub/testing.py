@@ -597,11 +597,16 @@ class SourceChanges(Protocol):
     def delete(self, external_id: str) -> None:
         """Delete that record at the source (or flag it deleted, as the source does).
         A source that never deletes (pushed calls) sets ``deletes = False`` on the changes
-        object instead: the deletion check is then skipped, the others run."""
+        object instead, one whose records never change once read ``updates = False``:
+        that check is then skipped, the others run."""
 
 
 #: What :func:`check_changes` reports for the deletion check of a source that never deletes.
 NEVER_DELETES = "the source never deletes records (deletes = False): nothing to check"
+
+#: ... and for the update check of a source whose records never change once read.
+NEVER_UPDATES = ("the source never changes a record once it is read (updates = False): "
+                 "nothing to check")
 
 #: The checks :func:`check_changes` makes, each a contract test of its own.
 CHANGE_CHECKS = ("added", "updated", "deleted", "reread")
@@ -688,9 +693,11 @@ def _changes(factory: ConnectorFactory, changes: SourceChanges,
                          "needs at least two (one to update, one to delete)")
         return
     updates_only = not getattr(changes, "deletes", True)
+    appends_only = not getattr(changes, "updates", True)
     updated, deleted = live[0], ("" if updates_only else live[1])
     added = changes.add()
-    changes.update(updated)
+    if not appends_only:
+        changes.update(updated)
     if not updates_only:
         changes.delete(deleted)
     cursor, second = store.sync(factory, cursor)
@@ -699,6 +706,8 @@ def _changes(factory: ConnectorFactory, changes: SourceChanges,
     if added not in after or after[added][1]:
         yield "added", (f"a record added at the source ({added!r}) is not in the store after "
                         "the next sync" + ("" if added in second else " (it was not yielded)"))
+    if appends_only:
+        yield "updated", NEVER_UPDATES
     # Records of another kind may come with the added one (a lead's form interaction).
     strangers = sorted(x for x in set(second) - set(before) - {added}
                        if store.kinds.get(x) == store.kinds.get(updated))
@@ -706,7 +715,9 @@ def _changes(factory: ConnectorFactory, changes: SourceChanges,
         yield "updated", (f"the sync after an update yielded {strangers[0]!r}, an external id "
                           "never seen before: an update must keep the record's external id "
                           "(is the id derived from a field that changed?)")
-    if updated not in second:
+    if appends_only:
+        pass
+    elif updated not in second:
         yield "updated", (f"the record updated at the source ({updated!r}) was not yielded "
                           "again under its external id")
     elif after[updated][1]:
@@ -741,8 +752,10 @@ def _changes(factory: ConnectorFactory, changes: SourceChanges,
 def _assert_changes(factory: ConnectorFactory, changes: SourceChanges, workdir: Path,
                     names: list[str]) -> None:
     problems = check_changes(factory, changes, workdir, only=names)
-    if NEVER_DELETES in problems:
-        pytest.skip(NEVER_DELETES)
+    for reason in (NEVER_DELETES, NEVER_UPDATES):
+        if reason in problems and len(names) == 1:
+            pytest.skip(reason)
+    problems = [p for p in problems if p not in (NEVER_DELETES, NEVER_UPDATES)]
     if problems:
         listed = "\n".join(f"- {p}" for p in problems)
         pytest.fail(f"connector contract ({', '.join(names)}) broken:\n{listed}",

@@ -8,14 +8,15 @@ keeps the highest value read *and* the ids read at exactly that value, asks incl
 and skips those ids: a re-run yields nothing new, and no record sharing the boundary time
 is lost.
 
-Values are compared as the times they are (ISO 8601, any offset), as numbers, else as
-text; the cursor keeps them as the source wrote them, to send them back unchanged.
+Values are compared as the times they are (ISO 8601 or RFC 2822, any offset), as
+numbers, else as text; the cursor keeps them as the source wrote them, to send them back unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 __all__ = ["ReplicationCursor", "ordering"]
@@ -34,6 +35,10 @@ def ordering(value: Any) -> tuple[int, Any]:
         try:
             return (0, float(text))
         except ValueError:
+            pass
+        try:  # RFC 2822, as Twilio and mail headers write times
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
             return (2, text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -46,6 +51,9 @@ class ReplicationCursor:
 
     since: Any = None
     ids: list[str] = field(default_factory=list)
+    #: The earliest value of a record left for a later run (a call still in progress):
+    #: the cursor kept at the end of the run does not pass it.
+    held: Any = None
 
     def seen(self, value: Any, external_id: str) -> bool:
         """Whether a record with this value and id was read before (older, or a tie
@@ -64,14 +72,31 @@ class ReplicationCursor:
         elif ordering(value) == ordering(self.since) and external_id not in self.ids:
             self.ids.append(external_id)
 
+    def hold(self, value: Any) -> None:
+        """Note a record left for a later run (not read now)."""
+        if value is not None and (self.held is None or ordering(value) < ordering(self.held)):
+            self.held = value
+
+    def settled(self) -> ReplicationCursor:
+        """The cursor to keep: this one, or back at the earliest record left for later
+        (read again from there, inclusively; what was read since comes again unchanged)."""
+        if self.held is None or (self.since is not None
+                                 and ordering(self.held) > ordering(self.since)):
+            return ReplicationCursor(self.since, list(self.ids))
+        return ReplicationCursor(self.held, [])
+
     def copy(self) -> ReplicationCursor:
-        return ReplicationCursor(self.since, list(self.ids))
+        return ReplicationCursor(self.since, list(self.ids), self.held)
 
     def to_json(self) -> dict[str, Any]:
-        return {"since": self.since, "ids": list(self.ids)}
+        data = {"since": self.since, "ids": list(self.ids)}
+        if self.held is not None:
+            data["held"] = self.held
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ReplicationCursor:
         data = data or {}
         ids = data.get("ids")
-        return cls(data.get("since"), [str(i) for i in ids] if isinstance(ids, list) else [])
+        return cls(data.get("since"), [str(i) for i in ids] if isinstance(ids, list) else [],
+                   data.get("held"))

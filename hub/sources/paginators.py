@@ -10,7 +10,8 @@ at the page it had reached.
 * :class:`CursorToken` — the body names the next page's token (``meta.next_cursor``);
   stops when it is missing, null or empty;
 * :class:`NextLink` — the body (``links.next``) or the ``Link: <...>; rel="next"`` header
-  holds the next page's URL; stops when there is none.
+  holds the next page's URL (absolute, or a path joined to ``base_url``); stops when there
+  is none.
 """
 
 from __future__ import annotations
@@ -123,9 +124,15 @@ class CursorToken(Paginator):
 
 @dataclass(frozen=True)
 class NextLink(Paginator):
-    """The next page's full URL, from the body's ``path`` or the ``Link`` header."""
+    """The next page's URL, from the body's ``path`` or the ``Link`` header (a link that
+    starts with ``/`` is joined to the stream's ``base_url``); ``size_param`` asks the
+    first page for ``page_size`` records."""
 
     path: str | None = "next"
+    size_param: str | None = None
+
+    def first(self, page_size: int) -> Page:
+        return Page(params={self.size_param: page_size} if self.size_param else {})
 
     def next(self, page: Page, response: requests.Response, body: Any,
              records: list[Any], page_size: int) -> Page | None:

@@ -162,6 +162,15 @@ class RestConnector(Connector):
         """An interaction record's payload (``record_kind = "interaction"``)."""
         raise NotImplementedError(f"{type(self).__name__} must define interaction(record)")
 
+    def include(self, record: dict[str, Any]) -> bool:
+        """Whether to read the record now; one left out (a call still in progress) is read
+        again by a later run: the cursor does not pass it."""
+        return True
+
+    def since_value(self, since: Any) -> Any:
+        """``since_param``'s value for the cursor's ``since`` (by default, as read)."""
+        return since
+
     def is_deleted(self, record: dict[str, Any]) -> bool:
         """Whether the record is a deletion (by default: ``deleted_key`` is true)."""
         return bool(self.deleted_key and get_path(record, self.deleted_key))
@@ -202,7 +211,8 @@ class RestConnector(Connector):
 
     def get(self, page: Page, extra: dict[str, Any] | None = None) -> requests.Response:
         """One GET of the stream, errors mapped (see the module's doc)."""
-        url = page.url or self.url()
+        url = self.url() if page.url is None else page.url if "://" in page.url else \
+            self.options.base_url.rstrip("/") + "/" + page.url.lstrip("/")
         params = None if page.url else {**self.params, **(extra or {}), **page.params}
         response = self.context.http.request("GET", url, params=params,
                                              auth=self.authenticator(), raise_for_status=False)
@@ -257,7 +267,7 @@ class RestConnector(Connector):
         page = Page.from_json(run["page"]) if run else self.paginator.first(size)
         high = ReplicationCursor.from_json(run.get("high")) if run else start.copy()
         token = str(run.get("token")) if run else self._token()
-        since = ({self.since_param: start.since}
+        since = ({self.since_param: self.since_value(start.since)}
                  if incremental and self.since_param and start.since is not None else {})
         while True:
             response = self.get(page, since)
@@ -269,9 +279,9 @@ class RestConnector(Connector):
             batch = self._page(records, start, high)
             following = self.paginator.next(page, response, body, records, size)
             if following is None:
-                batch.cursor = high.to_json() if incremental else {}
+                batch.cursor = high.settled().to_json() if incremental else {}
             elif incremental and self.ordered:
-                batch.cursor = high.to_json()
+                batch.cursor = high.settled().to_json()
             else:
                 batch.cursor = {**start.to_json(), "run": {
                     "page": following.to_json(), "token": token, "high": high.to_json()}}
@@ -300,6 +310,9 @@ class RestConnector(Connector):
                     else None
                 if start.seen(value, external_id):
                     continue  # read by an earlier run: the inclusive filter's tie
+                if not self.include(record):
+                    high.hold(value)
+                    continue
                 high.advance(value, external_id)
                 if self.is_deleted(record):
                     batch.observations.append(Observation(
