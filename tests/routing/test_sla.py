@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from hub.routing.model import Assignment
 from hub.routing.sla import is_touch
 from hub.store.db import session_factory
 from hub.store.model import Contact, Interaction, InteractionContact
+from hub.testing import make_context
+from hub_telephony import CallWebhookConnector
 from tests.routing.support import OWNERS, T0, current, new_leads, owners_of, routing_from
 
 RULES = OWNERS + """
@@ -178,6 +181,32 @@ def test_a_synced_outbound_email_through_the_pipeline_is_a_touch(
                      "occurred_at": T0 + timedelta(hours=1), "subject": "Hello",
                      "participants": [{"email": "Alice@acme.fr", "role": "from"},
                                       {"email": "lea@lead.org", "role": "to"}]})]))
+    with session_factory(engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=6)) == 0
+    assert current(engine, 1).sla_state == "met"
+
+
+def test_an_outbound_call_reported_by_the_pbx_webhook_is_the_agents_first_touch(
+        tmp_path: Path, engine: Engine) -> None:
+    routing = routing_from(tmp_path, RULES)
+    pipeline = Pipeline(engine, HubConfig(hub=HubSection(default_region="FR")))
+    leads = ConnectorConfig(name="forms", kind="csv")
+    pipeline.ingest(leads, Batch([Observation(
+        kind="person", external_id="1", observed_at=T0,
+        person={"full_name": "Lea Lead", "phones": [{"value": "+33 6 12 34 56 78"}]})]))
+    with session_factory(engine).begin() as session:
+        routing.after_batch(session, connector=leads, new_contact_ids=[1],
+                            changed_contact_ids=[], now=T0)
+    owner = current(engine, 1).owner
+    extension = {"alice": "201", "bob": "202"}.get(owner or "")
+    assert extension is not None, owner
+    call = CallWebhookConnector("pbx", CallWebhookConnector.Settings.model_validate(
+        {"secret": {"env": "S"}}), make_context(secrets={"S": "x"}))
+    body = {"call_id": "c-1", "from": "+33 1 45 00 00 00", "to": "06 12 34 56 78",
+            "direction": "outbound", "started_at": (T0 + timedelta(hours=1)).isoformat(),
+            "duration_s": 30, "status": "missed", "agent": extension}
+    pipeline.ingest(ConnectorConfig(name="pbx", kind="call_webhook"), Batch(
+        call.handle_webhook(json.dumps(body).encode(), {})))
     with session_factory(engine).begin() as session:
         assert routing.reroute_sla(session, T0 + timedelta(hours=6)) == 0
     assert current(engine, 1).sla_state == "met"
