@@ -46,7 +46,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import NullPool
 
 __all__ = ["Inbox", "InboxItem", "default_inbox_path"]
 
@@ -91,23 +90,25 @@ class InboxItem:
 
 
 class Inbox:
-    """The spool database; safe to share between threads and processes (a connection per
-    call)."""
+    """The spool database; safe to share between threads, and across forks."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        # No pool: a connection per use, so none is ever carried across a fork (the
-        # listener and the workers are forked from the daemon).
-        self.engine: Engine = create_engine(f"sqlite:///{path}", poolclass=NullPool,
-                                            connect_args={"timeout": 30})
+        # A few pooled connections, reused request after request; a process forked since
+        # (the listener, a worker) drops the ones it inherited before its first use.
+        self.engine: Engine = create_engine(f"sqlite:///{path}", pool_size=4,
+                                            connect_args={"timeout": 30,
+                                                          "check_same_thread": False})
         event.listen(self.engine, "connect", _pragmas)
+        self._pid = os.getpid()
         _metadata.create_all(self.engine)
 
     def put(self, connector: str, event_id: str | None, headers: Mapping[str, str],
             body: bytes, now: datetime | None = None) -> tuple[int | None, bool]:
         """Store one request, committed when this returns: (its id, whether it was new).
         An event id already stored for ``connector`` stores nothing (``(None, False)``)."""
+        self._own()
         row = {"connector": connector, "event_id": event_id,
                "received_at": now or datetime.now(UTC),
                "headers": json.dumps(dict(headers), ensure_ascii=False), "body": body}
@@ -121,6 +122,7 @@ class Inbox:
 
     def pending(self, connector: str, after: int, limit: int) -> list[InboxItem]:
         """Unprocessed requests of ``connector`` after id ``after``, oldest first."""
+        self._own()
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(_inbox).where(_inbox.c.connector == connector, _inbox.c.id > after,
@@ -131,6 +133,7 @@ class Inbox:
 
     def last_id(self, connector: str) -> int:
         """The newest request's id for ``connector`` (0: none yet)."""
+        self._own()
         with self.engine.connect() as connection:
             return int(connection.scalar(select(func.max(_inbox.c.id))
                                          .where(_inbox.c.connector == connector)) or 0)
@@ -138,6 +141,7 @@ class Inbox:
     def done(self, connector: str, upto: int, now: datetime | None = None) -> None:
         """Requests up to ``upto`` were committed to the main database: drop their bodies
         (their ids and event ids stay, so a late duplicate is still recognised)."""
+        self._own()
         with self.engine.begin() as connection:
             connection.execute(update(_inbox).where(
                 _inbox.c.connector == connector, _inbox.c.id <= upto,
@@ -146,6 +150,7 @@ class Inbox:
 
     def purge(self, days: int, now: datetime | None = None) -> int:
         """Forget processed requests older than ``days``; the count removed."""
+        self._own()
         cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
         with self.engine.begin() as connection:
             result = connection.execute(delete(_inbox).where(
@@ -154,10 +159,18 @@ class Inbox:
 
     def backlog(self) -> dict[str, int]:
         """Unprocessed requests per connector."""
+        self._own()
         with self.engine.connect() as connection:
             return {name: int(count) for name, count in connection.execute(
                 select(_inbox.c.connector, func.count()).where(_inbox.c.body.is_not(None))
                 .group_by(_inbox.c.connector))}
+
+    def _own(self) -> None:
+        """In a process forked since the last use: forget the parent's pooled connections
+        (without closing them: they are the parent's) and open this process's own."""
+        if os.getpid() != self._pid:
+            self.engine.dispose(close=False)
+            self._pid = os.getpid()
 
     def close(self) -> None:
         self.engine.dispose()
