@@ -45,7 +45,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 __all__ = ["Inbox", "InboxItem", "default_inbox_path"]
 
@@ -102,7 +102,12 @@ class Inbox:
                                                           "check_same_thread": False})
         event.listen(self.engine, "connect", _pragmas)
         self._pid = os.getpid()
-        _metadata.create_all(self.engine)
+        try:
+            _metadata.create_all(self.engine)
+        except OperationalError as exc:  # another process created it between check and create
+            if "already exists" not in str(exc):
+                raise
+            _metadata.create_all(self.engine)
 
     def put(self, connector: str, event_id: str | None, headers: Mapping[str, str],
             body: bytes, now: datetime | None = None) -> tuple[int | None, bool]:

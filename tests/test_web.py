@@ -4,6 +4,7 @@ drained through the pipeline (both engines where the store is involved)."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -297,3 +298,22 @@ class TestCallWebhookContract(ConnectorContract):
     @pytest.fixture
     def source_changes(self, source: CallInbox) -> CallInbox:
         return source
+
+
+def test_two_processes_opening_a_new_inbox_at_once_both_get_it(tmp_path: Path) -> None:
+    """The daemon and its listener open the inbox at the same moment on a first start."""
+    path = tmp_path / "inbox.db"
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(4)
+
+    def open_it() -> None:
+        barrier.wait()
+        Inbox(path).put("pbx", None, {}, b"{}")
+
+    processes = [context.Process(target=open_it) for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(30)
+    assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+    assert len(Inbox(path).pending("pbx", 0, 10)) == 4

@@ -229,6 +229,7 @@ class Daemon:
             except ListenError as exc:
                 log.error("%s", exc)
                 return 1
+            self.hub.inbox  # noqa: B018 - created here once, not by two processes at once
             self.listener.start(self.hub)
         self.hub.plugins.startup(self.hub)
         self.notifier.ready(self.summary())
