@@ -532,3 +532,17 @@ def test_with_statistics_sqlite_reads_a_batchs_points_through_the_contact_index(
                 f"EXPLAIN QUERY PLAN {statement}", parameters))
             assert "ix_contact_points_contact_id" in plan, plan
     engine.dispose()
+
+
+def test_a_record_repeated_in_one_batch_ends_as_its_last_version(pipeline: Pipeline) -> None:
+    """A tombstone after a live version deletes the record; a live version after a
+    tombstone keeps it (persons as calls and companies: the last one wins)."""
+    gone = Observation(kind="person", external_id="1", observed_at=T0, deleted=True)
+    pipeline.ingest(SRC, Batch([person("1", full_name="Ada Lovelace", emails=["ada@x.org"]),
+                                gone]))
+    assert live_contacts(pipeline) == []
+    pipeline.ingest(SRC, Batch([person("2", full_name="Alan Turing", emails=["alan@x.org"])]))
+    back = Observation(kind="person", external_id="2", observed_at=T0, deleted=True)
+    pipeline.ingest(SRC, Batch([back, person("2", full_name="Alan M. Turing",
+                                             emails=["alan@x.org"])]))
+    assert [c["full_name"] for c in live_contacts(pipeline)] == ["Alan M. Turing"]

@@ -51,6 +51,10 @@ class BatchRun(RecordPass):
                 self._reject(item.observation, "external id contains a NUL byte")
             else:
                 items.append(item)
+        # A record repeated in the batch counts as its last version only (a tombstone after
+        # a live version deletes it; a live version after a tombstone brings it back).
+        last = {item.external_id: n for n, item in enumerate(items)}
+        items = [item for n, item in enumerate(items) if last[item.external_id] == n]
         existing = self._existing([i.external_id for i in items] +
                                   [r.external_id for r in self.batch.rejected
                                    if r.external_id and "\x00" not in r.external_id])
