@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text
 from starlette.testclient import TestClient
 
+from hub.cli.main import main
 from hub.inbox import Inbox
 from hub.service.runtime import Hub
 from hub.service.sync import run_sync
@@ -319,3 +321,19 @@ def test_two_processes_opening_a_new_inbox_at_once_both_get_it(tmp_path: Path) -
         process.join(30)
     assert [p.exitcode for p in processes] == [0, 0, 0, 0]
     assert len(Inbox(path).pending("pbx", 0, 10)) == 4
+
+
+def test_status_shows_the_requests_waiting_in_the_inbox_of_each_push_connector(
+        tmp_path: Path, hub: Hub, client: TestClient) -> None:
+    client.post("/webhooks/pbx", **signed(CALL))
+    client.post("/webhooks/pbx", **signed({**CALL, "call_id": "c-2"}))
+
+    def inbox() -> dict[str, Any]:
+        result = CliRunner().invoke(main, ["status", "--json", "--config",
+                                           str(tmp_path / "crmhub.toml")])
+        assert result.exit_code == 0, result.output
+        return {c["name"]: c["inbox"] for c in json.loads(result.stdout)["connectors"]}
+
+    assert inbox() == {"pbx": 2, "leads": 0}
+    run_sync(hub, "pbx")
+    assert inbox() == {"pbx": 0, "leads": 0}

@@ -26,6 +26,7 @@ from hub.service.runtime import connector_settings
 from hub.service.sync import run_sync, tune_gc
 from hub.store.db import SchemaError, current_revision, head_revision, make_engine, upgrade
 from hub.store.model import Contact, QuarantineItem, SyncState
+from hub.webhooks import WebhookConnector
 
 # -- run / sync / status ---------------------------------------------------------------
 
@@ -106,6 +107,10 @@ def status(config_path: Path, as_json: bool) -> None:
     hub = open_hub(config_path)
     now = datetime.now(UTC)
     rows = []
+    classes = hub.plugins.connector_classes()
+    push = {cfg.name for cfg in hub.config.connectors
+            if issubclass(classes.get(cfg.kind, object), WebhookConnector)}
+    waiting = hub.inbox.backlog() if push else {}
     with hub.pipeline.sessions() as session:
         for cfg in hub.config.connectors:
             state = session.get(SyncState, cfg.name)
@@ -128,6 +133,8 @@ def status(config_path: Path, as_json: bool) -> None:
                 "lag_s": round((now - last).total_seconds()) if last else None,
                 "state": label, "held": state.held if state else None,
                 "next_run": state.next_run.isoformat() if state and state.next_run else None,
+                # push connectors: accepted requests not processed yet
+                "inbox": waiting.get(cfg.name, 0) if cfg.name in push else None,
             })
         contacts = session.scalar(select(func.count()).select_from(Contact).where(
             Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None))) or 0
