@@ -28,7 +28,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    DateTime,
     Engine,
     Integer,
     LargeBinary,
@@ -47,6 +46,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from hub.store.model import UTCDateTime
+
 __all__ = ["Inbox", "InboxItem", "default_inbox_path"]
 
 _metadata = MetaData()
@@ -55,22 +56,23 @@ _inbox = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("connector", String(100), nullable=False),
     Column("event_id", String(300)),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
     Column("headers", Text, nullable=False),
     Column("body", LargeBinary),  # None once processed
-    Column("processed_at", DateTime(timezone=True)),
+    Column("processed_at", UTCDateTime()),
     UniqueConstraint("connector", "event_id", name="uq_inbox_event"),
     sqlite_autoincrement=True,  # ids never reused: they are cursors
 )
 
 
-def default_inbox_path(configured: Path | None, database_url: str, config_file: Path) -> Path:
-    """Where the inbox lives (see the module's doc)."""
+def default_inbox_path(configured: Path | None, sqlite_file: Path | None,
+                       config_file: Path) -> Path:
+    """Where the inbox lives (see the module's doc); ``sqlite_file``: the main database's
+    file when it is SQLite."""
     if configured is not None:
         return configured
-    prefix = "sqlite:///"
-    if database_url.startswith(prefix) and database_url != "sqlite:///:memory:":
-        return Path(database_url[len(prefix):]).with_name("crmhub-inbox.db")
+    if sqlite_file is not None:
+        return sqlite_file.with_name("crmhub-inbox.db")
     state = os.environ.get("STATE_DIRECTORY")
     if state:
         return Path(state.split(":")[0]) / "crmhub-inbox.db"
@@ -133,15 +135,19 @@ class Inbox:
                 select(_inbox).where(_inbox.c.connector == connector, _inbox.c.id > after,
                                      _inbox.c.body.is_not(None))
                 .order_by(_inbox.c.id).limit(limit))
-            return [InboxItem(r.id, r.connector, r.event_id, _utc(r.received_at),
+            return [InboxItem(r.id, r.connector, r.event_id, r.received_at,
                               json.loads(r.headers), bytes(r.body)) for r in rows]
+
+    def last_ids(self) -> dict[str, int]:
+        """The newest request's id of each connector that has one (one query)."""
+        self._own()
+        with self.engine.connect() as connection:
+            return {name: int(newest) for name, newest in connection.execute(
+                select(_inbox.c.connector, func.max(_inbox.c.id)).group_by(_inbox.c.connector))}
 
     def last_id(self, connector: str) -> int:
         """The newest request's id for ``connector`` (0: none yet)."""
-        self._own()
-        with self.engine.connect() as connection:
-            return int(connection.scalar(select(func.max(_inbox.c.id))
-                                         .where(_inbox.c.connector == connector)) or 0)
+        return self.last_ids().get(connector, 0)
 
     def done(self, connector: str, upto: int, now: datetime | None = None) -> None:
         """Requests up to ``upto`` were committed to the main database: drop their bodies
@@ -188,5 +194,3 @@ def _pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -11,11 +11,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Channel = Literal["email", "call", "sms", "social", "form", "meeting"]
 Direction = Literal["inbound", "outbound", "internal"]
 Role = Literal["from", "to", "cc", "bcc", "agent"]
+
+
+def first_error(exc: ValidationError) -> str:
+    """``location: message`` of a validation error's first problem: why a record is refused."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "(root)"
+    return f"{where}: {error['msg']}"
 
 
 class _Part(BaseModel):

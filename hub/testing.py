@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -60,10 +60,12 @@ from hub.connectors import (
     SnapshotEnd,
 )
 from hub.http import HttpClient
-from hub.inbox import Inbox
 from hub.logs import add_secret, get_logger
-from hub.records import Observation
+from hub.records import Observation, first_error
 from hub.secrets import SecretRef
+
+if TYPE_CHECKING:  # the inbox, with the core, is imported when used
+    from hub.inbox import Inbox
 
 __all__ = [
     "CHANGE_CHECKS",
@@ -223,10 +225,8 @@ class _Run:
 
 
 def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "(root)"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {error['msg']}{more}"
+    return first_error(exc) + more
 
 
 def _inspect_observation(number: int, position: int, item: object, run: _Run) -> _Seen | None:

@@ -28,7 +28,6 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
@@ -107,7 +106,7 @@ class _StoreMetrics(Collector):
                 if state.last_run_seconds is not None:
                     last_run.add_metric(name, state.last_run_seconds)
                 if state.last_success is not None:
-                    success.add_metric(name, _utc(state.last_success).timestamp())
+                    success.add_metric(name, state.last_success.timestamp())
             review = session.scalar(select(func.count()).select_from(MatchCandidate).where(
                 MatchCandidate.status == "open")) or 0
             assignments = session.scalar(select(func.count()).select_from(Assignment)) or 0
@@ -136,10 +135,6 @@ class _StoreMetrics(Collector):
         for connector, count in self.inbox.backlog().items():
             backlog.add_metric([connector], count)
         yield backlog
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _error(status: int, message: str) -> JSONResponse:

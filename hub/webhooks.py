@@ -29,7 +29,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar, cast
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from hub.connectors import (
     Batch,
@@ -39,7 +39,7 @@ from hub.connectors import (
     FatalError,
     Rejected,
 )
-from hub.records import Observation
+from hub.records import Observation, first_error
 from hub.secrets import SecretRef
 
 __all__ = [
@@ -167,12 +167,8 @@ class WebhookConnector(Connector):
 
     def _reject(self, inbox_id: int, event_id: str | None, body: bytes,
                 exc: Exception) -> Rejected:
-        errors = getattr(exc, "errors", None)
-        if callable(errors):
-            first = errors()[0]
-            reason = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-        else:
-            reason = str(exc) or type(exc).__name__
+        reason = first_error(exc) if isinstance(exc, ValidationError) else \
+            str(exc) or type(exc).__name__
         return Rejected(reason=f"cannot read the request: {reason}",
                         payload=body[:_PAYLOAD_LIMIT].decode("utf-8", "backslashreplace"),
                         external_id=event_id, location=f"{self.name}:inbox#{inbox_id}")

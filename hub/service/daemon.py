@@ -309,9 +309,9 @@ class Daemon:
                 and issubclass(classes.get(cfg.kind, object), WebhookConnector)]
         if not push:
             return set()
+        newest = self.hub.inbox.last_ids()
         return {name for name in push
-                if self.hub.inbox.last_id(name) > int((cursors.get(name) or {})
-                                                      .get("inbox_id", 0))}
+                if newest.get(name, 0) > int((cursors.get(name) or {}).get("inbox_id", 0))}
 
     def seconds_to_next(self) -> float:
         """Until the next thing to do: a connector due (while a worker is free), a run's

@@ -116,9 +116,9 @@ class Hub:
     def inbox(self) -> Inbox:
         """The webhook inbox (see :mod:`hub.inbox`), opened on first use."""
         url = self.engine.url
-        database = f"sqlite:///{url.database}" if url.get_backend_name() == "sqlite" \
-            and url.database else ""
-        return Inbox(default_inbox_path(self.config.hub.inbox, database, self.loaded.path))
+        sqlite_file = Path(url.database) if url.get_backend_name() == "sqlite" and \
+            url.database not in (None, "", ":memory:") else None
+        return Inbox(default_inbox_path(self.config.hub.inbox, sqlite_file, self.loaded.path))
 
     def connector(self, name: str, *, dry_run: bool = False) -> Connector:
         cfg = self.config.connector(name)

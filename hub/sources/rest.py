@@ -68,7 +68,7 @@ from hub.connectors import (
     SnapshotEnd,
 )
 from hub.http import CredentialsRejectedError, redact_url
-from hub.records import Observation
+from hub.records import Observation, first_error
 from hub.sources.cursor import ReplicationCursor, ordering
 from hub.sources.paginators import Page, PageNumber, Paginator
 from hub.sources.paths import get_path
@@ -326,8 +326,7 @@ class RestConnector(Connector):
 
     def _reject(self, record: Any, exc: Exception) -> Rejected:
         if isinstance(exc, ValidationError):
-            first = exc.errors()[0]
-            reason = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+            reason = first_error(exc)
         elif isinstance(exc, KeyError):
             reason = f"the record has no {exc.args[0]!r}"
         else:

@@ -22,14 +22,14 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from hub.connectors import ConnectorSettings, Rejected
-from hub.records import Observation
+from hub.records import Observation, first_error
 from hub_csv import activity_fields as fields
 from hub_csv.connector import ContactFilesConnector
 from hub_csv.csv_file import HEADER_SEARCH, CsvFile, Layout
 from hub_csv.external_ids import ContentKeys
 from hub_csv.files import FileJob
 from hub_csv.person import RowContext, payload_text
-from hub_csv.presets import Columns, cell
+from hub_csv.presets import Columns, cell, fold_header
 from hub_csv.reading import Fingerprint, Record
 from hub_csv.settings import ActivitySettings
 from hub_csv.source import SourceFile
@@ -116,7 +116,7 @@ class ActivityFile(CsvFile):
         if unit != "auto":
             return unit == "minutes"
         position = positions.get("duration")
-        return position is not None and "min" in fields.fold(header[position])
+        return position is not None and "min" in fold_header(header[position])
 
     def _build(
         self,
@@ -141,9 +141,7 @@ class ActivityFile(CsvFile):
                 "observed_at": self.observed_at, "raw": layout.raw(cells),
                 "interaction": interaction})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            return self._rejection(context, f"invalid record: {where}: {first['msg']}",
+            return self._rejection(context, f"invalid record: {first_error(exc)}",
                                    external_id[:512])
 
     def _interaction(self, row: ActivityCells) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from dateutil import parser as dateparser
 
 from hub.records import Channel, Direction
+from hub_csv.presets import Columns, fold_header
 
 CHANNELS: tuple[str, ...] = get_args(Channel)
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
@@ -101,10 +102,6 @@ _CLOCK = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{2})")
 _UNITS = re.compile(r"(\d+(?:[.,]\d+)?)\s*(h|hrs?|hours?|m|mins?|minutes?|s|secs?|seconds?)\b")
 
 
-def fold(text: str) -> str:
-    return " ".join(text.replace("\ufeff", "").strip().casefold().split())
-
-
 def check_target(target: str) -> str:
     """A mapping target, or ``ValueError`` naming the accepted ones."""
     if target.strip() not in TARGETS:
@@ -114,7 +111,7 @@ def check_target(target: str) -> str:
 
 def word(value: str, extra: Mapping[str, str], words: Mapping[str, str]) -> str | None:
     """The channel (or direction) a cell names, via the settings' words first."""
-    key = fold(value)
+    key = fold_header(value)
     return extra.get(key) or words.get(key)
 
 
@@ -177,13 +174,11 @@ def values(cell: str, phones: bool = False) -> list[str]:
 
 def find_columns(header: Sequence[str]) -> dict[str, int]:
     """Each target's column in ``header`` by the usual names (no mapping)."""
-    names: dict[str, int] = {}
-    for position, name in enumerate(header):
-        names.setdefault(fold(name), position)
+    columns = Columns(header)
     found: dict[str, int] = {}
     for target, candidates in COLUMNS.items():
         for candidate in candidates:
-            at = names.get(candidate)
+            at = columns.find(candidate)
             if at is not None and at not in found.values():
                 found[target] = at
                 break

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from hub.connectors import Rejected
 from hub.normalize import handle_from_url
-from hub.records import Observation
+from hub.records import Observation, first_error
 
 MULTI_SEPARATOR = " ::: "  # Google joins several values of one cell with this
 PAYLOAD_LIMIT = 64 * 1024
@@ -218,10 +218,8 @@ def build_observation(
             }
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
         return Rejected(
-            reason=f"invalid record: {where}: {first['msg']}",
+            reason=f"invalid record: {first_error(exc)}",
             payload=payload_text(context.text),
             external_id=external_id[:512],
             location=context.location,

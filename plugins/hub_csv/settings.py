@@ -17,8 +17,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from hub.connectors import ConnectorSettings
 from hub.records import Channel, Direction
 from hub.routing.calendar import zone
-from hub_csv.activity_fields import check_target, fold
+from hub_csv.activity_fields import check_target
 from hub_csv.mapping import parse_target
+from hub_csv.presets import fold_header
 
 Preset = Literal["auto", "google", "google_legacy", "outlook", "linkedin", "generic"]
 DateOrderSetting = Literal["auto", "dmy", "mdy", "ymd"]
@@ -222,7 +223,7 @@ class ActivitySettings(DelimitedSettings):
     @field_validator("channels", "directions", mode="after")
     @classmethod
     def _folded(cls, value: dict[str, str]) -> dict[str, str]:
-        return {fold(word): meaning for word, meaning in value.items()}
+        return {fold_header(word): meaning for word, meaning in value.items()}
 
     @field_validator("timezone")
     @classmethod

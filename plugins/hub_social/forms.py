@@ -23,7 +23,6 @@ nobody, go to quarantine with the reason. Each lead is also a ``form`` interacti
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from hub.webhooks import (
     body_digest,
     json_body,
 )
+from hub_csv.external_ids import ContentKeys
 from hub_csv.mapping import parse_target, setter
 from hub_csv.person import MULTI_SEPARATOR, PersonBuilder
 
@@ -124,7 +124,10 @@ class FormWebhookConnector(WebhookConnector):
         if not person.identifies():
             raise ValueError("the lead names nobody: no name, e-mail, phone or identifier")
         lead_id = _texts(get_path(data, dotted(settings.id_path))) if settings.id_path else []
-        key = lead_id[0] if lead_id else self._content_key(person)
+        # Without an id, the key a CSV row without one gets: the first e-mail, phone...
+        key = lead_id[0] if lead_id else ContentKeys().key_for(person)
+        if key is None:
+            raise ValueError("the lead has no id and nothing to know it by (e-mail, phone...)")
         now = self.context.clock()
         raw = data if isinstance(data, dict) else {"body": data}
         lead = Observation.model_validate({"kind": "person", "external_id": key,
@@ -150,13 +153,3 @@ class FormWebhookConnector(WebhookConnector):
             "observed_at": now, "interaction": {
                 "channel": "form", "direction": "inbound", "occurred_at": when,
                 "subject": self.name, "participants": participants}})
-
-    @staticmethod
-    def _content_key(person: PersonBuilder) -> str:
-        if person.emails:
-            text = str(person.emails[0]["value"]).strip().lower()
-        elif person.phones:
-            text = "".join(ch for ch in str(person.phones[0]["value"]) if ch.isdigit())
-        else:
-            text = (person.full_name or f"{person.given_name} {person.family_name}").lower()
-        return "k:" + hashlib.sha1(text.encode()).hexdigest()[:16]
