@@ -73,6 +73,13 @@ class Batch:
     :class:`SnapshotEnd`); append-only sources leave them empty. ``on_commit`` is called,
     in the connector's process, once this batch is committed (never in a dry run): the
     place for work that must follow the commit, such as moving a consumed file.
+
+    ``skipped`` counts, by reason, what the connector read and chose not to store (a
+    mailing list's message, a message between colleagues): the run's report and
+    ``crmhub status`` show it, so nobody has to guess why a record is missing.
+    ``parts`` reports on the parts of a source that sync on their own (the mailboxes of
+    a mail connector): each part's error, or ``None`` once it synced; one failing part
+    is shown per part while the others go on.
     """
 
     observations: list[Observation] = field(default_factory=list)
@@ -82,6 +89,8 @@ class Batch:
     token: str | None = None
     snapshot_end: SnapshotEnd | None = None
     on_commit: Callable[[], None] | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    parts: dict[str, str | None] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.observations) + len(self.rejected)
@@ -109,6 +118,8 @@ class ConnectorContext:
     default_region: str | None = None
     dry_run: bool = False  # a dry run: read, but change nothing in the source either
     inbox: Inbox | None = None  # push connectors: the requests the listener accepted
+    #: ``[hub] own_domains``: the team's own e-mail domains (never contacts).
+    own_domains: frozenset[str] = frozenset()
 
 
 class ConnectorSettings(BaseModel):

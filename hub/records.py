@@ -106,6 +106,10 @@ class Participant(_Part):
     handle: str | None = None
     name: str | None = None
     role: Role = "to"
+    # Why this participant must not become a new contact (a recipient of mail we sent, a
+    # mailing list's sender): linked to the contact they already are, never creating one;
+    # the reason is counted in the run's skips.
+    no_contact: str | None = Field(default=None, max_length=200)
 
 
 class InteractionData(_Part):

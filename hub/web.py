@@ -93,9 +93,19 @@ class _StoreMetrics(Collector):
                                     "Unix time of the last successful run", labels=label)
         failing = GaugeMetricFamily("crmhub_sync_consecutive_failures",
                                     "Failed runs in a row", labels=label)
+        skipped = CounterMetricFamily("crmhub_records_skipped",
+                                      "Read and not stored, or not made a contact, by reason",
+                                      labels=["connector", "reason"])
+        parts = GaugeMetricFamily("crmhub_sync_part_failing",
+                                  "1 while a part of a source (a mailbox) fails to sync",
+                                  labels=["connector", "part"])
         with self.hub.pipeline.sessions() as session:
             for state in session.scalars(select(SyncState)):
                 name = [state.connector]
+                for reason, count in (state.skipped_total or {}).items():
+                    skipped.add_metric([state.connector, reason], count)
+                for part, entry in (state.parts or {}).items():
+                    parts.add_metric([state.connector, part], 1 if entry.get("error") else 0)
                 runs.add_metric(name, state.runs_total or 0)
                 failures.add_metric(name, state.failures_total or 0)
                 seconds.add_metric(name, state.run_seconds_total or 0.0)
@@ -117,7 +127,7 @@ class _StoreMetrics(Collector):
             deliveries = session.execute(select(SinkDelivery.status, func.count())
                                          .group_by(SinkDelivery.status)).all()
         yield from (runs, failures, seconds, last_run, received, stored, quarantined,
-                    success, failing)
+                    success, failing, skipped, parts)
         yield GaugeMetricFamily("crmhub_review_queue_size", "Pairs waiting in review",
                                 value=review)
         yield CounterMetricFamily("crmhub_assignments", "Routing decisions recorded",

@@ -91,12 +91,19 @@ def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path:
             return
         head = "would change (dry run)" if dry_run else "done"
         click.echo(f"{name}: {head} in {d['seconds']}s — {counts}")
+        for part, error in sorted(d["parts"].items()):
+            if error is not None:
+                click.echo(f"  FAILED {part}: {error}", err=True)
+        if d["skipped"]:
+            click.echo("  skipped: " + "; ".join(
+                f"{count} {reason}" for reason, count in sorted(d["skipped"].items())))
         if d["held"]:
             click.echo(f"HELD: {d['held']}")
 
     emit(data, as_json, render)
     hub.close()
-    sys.exit(0 if report.ok and not report.stats.held else 1)
+    sys.exit(0 if report.ok and not report.stats.held and not report.stats.failed_parts
+             else 1)
 
 
 @click.command()
@@ -123,6 +130,8 @@ def status(config_path: Path, as_json: bool) -> None:
                 label = "held"
             elif state.consecutive_failures:
                 label = f"failing ({state.consecutive_failures}x)"
+            elif failing := part_errors(state):
+                label = f"degraded ({len(failing)} of {len(state.parts or {})} failing)"
             else:
                 label = "ok"
             rows.append({
@@ -135,6 +144,9 @@ def status(config_path: Path, as_json: bool) -> None:
                 "next_run": state.next_run.isoformat() if state and state.next_run else None,
                 # push connectors: accepted requests not processed yet
                 "inbox": waiting.get(cfg.name, 0) if cfg.name in push else None,
+                # mailboxes and other parts that sync on their own, and what runs skipped
+                "parts": dict(state.parts or {}) if state else {},
+                "skipped": dict(state.skipped_total or {}) if state else {},
             })
         contacts = session.scalar(select(func.count()).select_from(Contact).where(
             Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None))) or 0
@@ -147,6 +159,14 @@ def status(config_path: Path, as_json: bool) -> None:
     def render(d: dict[str, Any]) -> None:
         table(d["connectors"], ["name", "kind", "state", "records", "last_success", "lag_s",
                                 "last_error"])
+        for row in d["connectors"]:
+            for part, entry in sorted(row["parts"].items()):
+                if entry.get("error"):
+                    click.echo(f"{row['name']}: {part} failing since {entry['since']}: "
+                               f"{entry['error']}")
+            if row["skipped"]:
+                click.echo(f"{row['name']} skipped: " + "; ".join(
+                    f"{count} {reason}" for reason, count in sorted(row["skipped"].items())))
         click.echo(f"\n{d['contacts']} contacts; {d['quarantine_open']} quarantined item(s)")
         if d["notifications"]:
             click.echo("\nnotifications:")
@@ -154,6 +174,12 @@ def status(config_path: Path, as_json: bool) -> None:
                                        "no_recipient", "next_attempt", "last_error"])
 
     emit(data, as_json, render)
+
+
+def part_errors(state: SyncState) -> dict[str, str]:
+    """The parts of a connector (its mailboxes) whose last sync failed, with the error."""
+    return {part: str(entry["error"]) for part, entry in (state.parts or {}).items()
+            if entry.get("error")}
 
 
 @click.group("connectors")

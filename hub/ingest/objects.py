@@ -24,6 +24,12 @@ from hub.normalize import (
 from hub.records import ContactValue, Observation, PersonData
 from hub.store.model import Interaction, InteractionContact, MatchKey, SharedPoint, SourceRecord
 
+# Why an interaction's participant was not made a contact (the run's skips, by reason).
+OWN_ADDRESS = "participant is one of us (own_domains, own_numbers)"
+ROLE_ADDRESS = "participant is a role or no-reply address"
+INVALID_ADDRESS = "participant has no valid address"
+NO_CONTACTS = "connector creates no contacts from interactions"
+
 
 class RecordPass(PersonPass):
     """Every other kind of record: companies, interactions, tombstones."""
@@ -92,9 +98,10 @@ class RecordPass(PersonPass):
         links: set[tuple[int, str]] = set()
         for index, participant in enumerate(data.participants):
             entry = participant.model_dump(exclude_none=True)
-            contact_id = self._participant(observation, index, participant.email,
-                                           participant.phone, participant.name,
-                                           create=data.create_contacts)
+            contact_id = self._participant(
+                observation, index, participant.email, participant.phone, participant.name,
+                no_contact=participant.no_contact or (
+                    None if data.create_contacts else NO_CONTACTS))
             entry["own"] = contact_id == -1
             participants.append(entry)
             if contact_id is not None and contact_id > 0:
@@ -121,24 +128,31 @@ class RecordPass(PersonPass):
         return self._store(observation, record, digest, {"interaction_id": row.id})
 
     def _participant(self, observation: Observation, index: int, email: str | None,
-                     phone: str | None, name: str | None, *, create: bool = True) -> int | None:
+                     phone: str | None, name: str | None, *,
+                     no_contact: str | None = None) -> int | None:
         """The contact a participant is (-1: one of us; None: nobody identifiable, or
-        nobody known when ``create`` is false)."""
+        nobody known when ``no_contact`` says why they must not become one). Each
+        participant who is not made a contact is counted in the skips by reason."""
         keys: list[tuple[str, str]] = []
         values: dict[str, list[ContactValue]] = {"emails": [], "phones": []}
         if email:
             result = normalize_email(email)
             if result is not None and result.valid:
                 if result.domain in self.p.policy.own_domains:
+                    self.stats.skip(OWN_ADDRESS)
                     return -1
                 if not result.is_role:
                     keys.append(("email", result.key))
                 values["emails"].append(ContactValue(value=email))
+            elif not phone:
+                self.stats.skip(INVALID_ADDRESS)
+                return None
         if phone:
             parsed = normalize_phone(phone, self.connector.default_region
                                      or self.p.policy.default_region)
             if parsed is not None and parsed.e164:
                 if parsed.e164 in self.p.policy.own_numbers:
+                    self.stats.skip(OWN_ADDRESS)
                     return -1
                 shared = self.session.scalar(select(SharedPoint.id).where(
                     SharedPoint.kind == "phone", SharedPoint.value == parsed.e164))
@@ -146,6 +160,8 @@ class RecordPass(PersonPass):
                     keys.append(("phone", parsed.e164))
                 values["phones"].append(ContactValue(value=phone))
         if not keys:
+            if values["emails"]:
+                self.stats.skip(ROLE_ADDRESS)
             return None
         self.session.flush()
         found = self.session.scalar(select(MatchKey.contact_id).where(
@@ -153,8 +169,9 @@ class RecordPass(PersonPass):
             .order_by(MatchKey.source_record_id))
         if found is not None:
             return live_contact(self.session, found)
-        if not create:
+        if no_contact is not None:
             self.stats.unlinked += 1
+            self.stats.skip(no_contact)
             return None
         # Someone we have never seen: their own record, stable across re-syncs.
         person = PersonData(full_name=name, emails=values["emails"], phones=values["phones"])

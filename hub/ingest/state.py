@@ -3,7 +3,7 @@ rejecting a record to quarantine, the stored versions of the batch's records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -35,15 +35,30 @@ class IngestStats:
     interactions: int = 0
     unlinked: int = 0  # interaction participants no contact has, left unlinked
     held: str | None = None
+    # Read and not stored, or not made a contact, by reason (the connector's and the core's).
+    skipped: dict[str, int] = field(default_factory=dict)
+    # Parts of the source that sync on their own (mailboxes): error, or None when synced.
+    parts: dict[str, str | None] = field(default_factory=dict)
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + count
 
     def add(self, other: IngestStats) -> None:
         for f in fields(self):
-            if f.name != "held":
+            if f.name not in ("held", "skipped", "parts"):
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         self.held = other.held or self.held
+        for reason, count in other.skipped.items():
+            self.skip(reason, count)
+        self.parts.update(other.parts)
+
+    @property
+    def failed_parts(self) -> dict[str, str]:
+        return {part: error for part, error in self.parts.items() if error is not None}
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: (dict(value) if isinstance(value := getattr(self, f.name), dict)
+                         else value) for f in fields(self)}
 
 
 class BatchState:
@@ -59,7 +74,8 @@ class BatchState:
         self.items = prepared.items
         self.now = pipeline.clock()
         self.existing: dict[str, SourceRecord] = {}
-        self.stats = IngestStats(received=len(prepared.items))
+        self.stats = IngestStats(received=len(prepared.items),
+                                 skipped=dict(self.batch.skipped), parts=dict(self.batch.parts))
         self.salt = policy_salt(pipeline.policy, connector.default_region)
         self.touched: set[int] = set()
         self.new_contacts: set[int] = set()

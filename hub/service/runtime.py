@@ -128,7 +128,8 @@ class Hub:
             logger=logging.LoggerAdapter(logging.getLogger(f"crmhub.connector.{cfg.kind}"),
                                          {"connector": name}),
             default_region=cfg.default_region or self.config.hub.default_region,
-            dry_run=dry_run, inbox=self.inbox if issubclass(klass, WebhookConnector) else None)
+            dry_run=dry_run, inbox=self.inbox if issubclass(klass, WebhookConnector) else None,
+            own_domains=frozenset(self.config.hub.own_domains))
         return klass(name, self.settings[name], context)
 
     def close(self) -> None:

@@ -387,6 +387,13 @@ def record_outcome(hub: Hub, kind: str, report: SyncReport) -> None:
         state.quarantined_total = (state.quarantined_total or 0) + stats.quarantined
         state.run_seconds_total = (state.run_seconds_total or 0.0) + report.elapsed
         state.last_run_seconds = report.elapsed
+        if stats.skipped:
+            totals = dict(state.skipped_total or {})
+            for reason, count in stats.skipped.items():
+                totals[reason] = totals.get(reason, 0) + count
+            state.skipped_total = totals  # a new dict: SQLAlchemy sees a JSON change
+        if stats.parts:
+            state.parts = merge_parts(state.parts or {}, stats.parts, now)
         if report.ok:
             state.last_success = now
             state.last_error = None
@@ -402,6 +409,23 @@ def record_outcome(hub: Hub, kind: str, report: SyncReport) -> None:
         delay = 0.0 if report.stopped and report.ok else \
             next_delay(every, state.consecutive_failures, hub.config.hub.max_backoff)
         state.next_run = now + timedelta(seconds=delay)
+
+
+def merge_parts(stored: dict[str, Any], reported: dict[str, str | None],
+                now: datetime) -> dict[str, Any]:
+    """The parts' state after a run: a failing part keeps the time it first failed, a
+    part that synced loses its error and records when."""
+    merged = {part: dict(value) for part, value in stored.items()}
+    for part, error in reported.items():
+        entry = merged.setdefault(part, {})
+        if error is None:
+            entry.pop("error", None)
+            entry.pop("since", None)
+            entry["synced_at"] = now.isoformat()
+        else:
+            entry.setdefault("since", now.isoformat())
+            entry["error"] = error
+    return merged
 
 
 def dispatch_outbox(hub: Hub, limit: int = 1000) -> int:

@@ -340,6 +340,10 @@ class SyncState(Base):
     quarantined_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     run_seconds_total: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     last_run_seconds: Mapped[float | None] = mapped_column(Float)
+    # Per part of the source that syncs on its own (a mailbox): {"error", "since",
+    # "synced_at"}; and what runs did not store or make a contact of, counted by reason.
+    parts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    skipped_total: Mapped[dict[str, int] | None] = mapped_column(JSON)
 
 
 #: Every event type the outbox carries: what ``[[notify]] events`` and plugins may expect.

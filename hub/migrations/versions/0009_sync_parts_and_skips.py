@@ -1,0 +1,33 @@
+"""sync parts and skips: per-mailbox errors and what a connector chose not to store
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-06 17:30:00
+
+``sync_state.parts`` holds, per part of a source that syncs on its own (a mail
+connector's mailboxes), its last error and since when it fails, or when it last synced.
+``sync_state.skipped_total`` counts, by reason, what runs read and did not store or did
+not make a contact of (a mailing list's message, a colleague, a no-reply address).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sync_state") as batch:
+        batch.add_column(sa.Column("parts", sa.JSON()))
+        batch.add_column(sa.Column("skipped_total", sa.JSON()))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sync_state") as batch:
+        batch.drop_column("skipped_total")
+        batch.drop_column("parts")
