@@ -12,15 +12,30 @@ from __future__ import annotations
 
 from hub.sources.auth import ApiKey, Basic, BearerToken, OAuth2ClientCredentials
 from hub.sources.cursor import ReplicationCursor
+from hub.sources.mail import (
+    Address,
+    MailConnector,
+    MailMessage,
+    MailPolicy,
+    MailSettings,
+    parse_addresses,
+    parse_date,
+    thread_root,
+)
 from hub.sources.paginators import CursorToken, NextLink, Offset, Page, PageNumber, Paginator
 from hub.sources.paths import get_path
 from hub.sources.rest import RecordGone, RestConnector, RestSettings, error_message
 
 __all__ = [
+    "Address",
     "ApiKey",
     "Basic",
     "BearerToken",
     "CursorToken",
+    "MailConnector",
+    "MailMessage",
+    "MailPolicy",
+    "MailSettings",
     "NextLink",
     "OAuth2ClientCredentials",
     "Offset",
@@ -33,4 +48,7 @@ __all__ = [
     "RestSettings",
     "error_message",
     "get_path",
+    "parse_addresses",
+    "parse_date",
+    "thread_root",
 ]
