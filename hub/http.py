@@ -36,7 +36,7 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import EllipsisType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: (connect, read) seconds, as ``requests`` takes them.
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
@@ -246,6 +247,68 @@ class HttpClient:
             ) from exc
         return self._classify(response, method, safe_url, raise_for_status,
                               _attempts(retrying))
+
+    def call(
+        self,
+        action: Callable[[], T],
+        *,
+        what: str,
+        retriable: Callable[[BaseException], bool],
+        retry_after: Callable[[BaseException], float | None] = lambda _exc: None,
+    ) -> T:
+        """Run ``action`` (a call through a client library with its own transport, such as
+        googleapiclient's) under this client's retry policy: one retry layer for every
+        connector. An exception ``retriable`` accepts is retried with the same backoff,
+        jitter and ``Retry-After`` cap as :meth:`request` (``retry_after`` reads the delay
+        the server asked for); once the attempts are spent it becomes
+        :class:`TransientHttpError`. Any other exception propagates at once. ``what``
+        names the call in logs and messages; it must hold no secret (the exception's own
+        text, which may carry a URL with an address in it, is not repeated).
+        """
+        self._own_connections()
+
+        def wait(state: RetryCallState) -> float:
+            outcome = state.outcome
+            failure = outcome.exception() if outcome is not None else None
+            if failure is not None:
+                delay = retry_after(failure)
+                if delay is not None:
+                    return delay
+            return self._wait(state)
+
+        def attempt() -> T:
+            try:
+                return action()
+            except BaseException as exc:
+                delay = retry_after(exc) if retriable(exc) else None
+                if delay is not None and delay > self.max_retry_after:
+                    raise TransientHttpError(
+                        f"{what}: server asks to retry after {delay:.0f}s (more than "
+                        f"{self.max_retry_after:.0f}s)", url=what, retry_after=delay) from exc
+                raise
+
+        retrying = Retrying(
+            sleep=self._sleep,
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait,
+            retry=retry_if_exception(lambda exc: not isinstance(exc, TransientHttpError)
+                                     and retriable(exc)),
+            before_sleep=lambda state: self._log_retry(state, "CALL", what),
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except TransientHttpError:
+            raise
+        except BaseException as exc:
+            if not retriable(exc):
+                raise
+            status = getattr(exc, "status_code", None)
+            raise TransientHttpError(
+                f"{what} failed after {_attempts(retrying)}: {type(exc).__name__}"
+                + (f" (HTTP {status})" if status else ""),
+                url=what, status=status if isinstance(status, int) else None,
+                retry_after=retry_after(exc)) from exc
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         """``request("GET", url, ...)``."""
