@@ -39,7 +39,7 @@ stores with it), and "identical" means the same kind, external id and content, w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -106,6 +106,7 @@ def make_context(
     clock: Callable[[], datetime] | None = None,
     http: HttpClient | None = None,
     inbox: Inbox | None = None,
+    own_domains: Collection[str] = (),
 ) -> ConnectorContext:
     """A ConnectorContext for tests: fixed clock, an HttpClient that never sleeps.
 
@@ -114,7 +115,8 @@ def make_context(
     (``{"env": "ACME_TOKEN"}``) or just the name it reads (``"ACME_TOKEN"``, a
     credential's name, a file's path). A reference with no value raises
     :class:`FatalError` naming it, as the core would. ``inbox`` is what a push connector
-    drains (fill it with ``inbox.put(name, None, headers, body)``).
+    drains (fill it with ``inbox.put(name, None, headers, body)``). ``own_domains`` is
+    ``[hub] own_domains``.
     """
     table: dict[str, str] = {}
     for key, value in (secrets or {}).items():
@@ -137,6 +139,7 @@ def make_context(
         logger=get_logger(f"hub.connector.{name}", connector=name),
         clock=clock if clock is not None else (lambda: FIXED_NOW),
         inbox=inbox,
+        own_domains=frozenset(d.lower() for d in own_domains),
     )
 
 

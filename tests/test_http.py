@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -358,3 +359,59 @@ def test_a_tls_failure_is_not_retried_within_the_call(client: HttpClient,
         client.get(URL)
 
     assert len(responses.calls) == 1 and sleeps.waits == []
+
+
+# -- HttpClient.call: a client library's own transport under the same policy --------------
+
+
+class Throttled(Exception):
+    """What a client library raises for a 429 (googleapiclient's HttpError, say)."""
+
+    def __init__(self, retry_after: float | None = None) -> None:
+        super().__init__("429 for https://api.example.com/u/ann%40acme.fr/messages")
+        self.status_code, self.retry_after = 429, retry_after
+
+
+def _answers(*outcomes: Exception | str) -> Callable[[], str]:
+    pending = list(outcomes)
+
+    def action() -> str:
+        outcome = pending.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    return action
+
+
+def _throttled(exc: BaseException) -> bool:
+    return isinstance(exc, Throttled)
+
+
+def test_call_retries_what_the_caller_calls_retriable_honouring_retry_after(
+        client: HttpClient, sleeps: Sleeps) -> None:
+    result = client.call(_answers(Throttled(7), Throttled(), "ok"), what="gmail messages.list",
+                         retriable=_throttled,
+                         retry_after=lambda exc: getattr(exc, "retry_after", None))
+    assert result == "ok"
+    assert sleeps.waits[0] == 7 and len(sleeps.waits) == 2
+
+
+def test_call_gives_up_as_transient_without_repeating_the_librarys_message(
+        client: HttpClient, sleeps: Sleeps) -> None:
+    with pytest.raises(TransientHttpError) as caught:
+        client.call(_answers(*[Throttled()] * client.max_attempts), what="gmail history.list",
+                    retriable=_throttled)
+    assert str(caught.value) == (f"gmail history.list failed after {client.max_attempts} "
+                                 "attempts: Throttled (HTTP 429)")
+    assert caught.value.status == 429 and len(sleeps.waits) == client.max_attempts - 1
+
+
+def test_call_raises_other_errors_at_once_and_refuses_a_too_long_retry_after(
+        client: HttpClient, sleeps: Sleeps) -> None:
+    with pytest.raises(KeyError):
+        client.call(_answers(KeyError("x"), "ok"), what="w", retriable=_throttled)
+    with pytest.raises(TransientHttpError, match="retry after 3600s"):
+        client.call(_answers(Throttled(3600), "ok"), what="w", retriable=_throttled,
+                    retry_after=lambda exc: getattr(exc, "retry_after", None))
+    assert sleeps.waits == []
