@@ -28,6 +28,7 @@ from hub.store.model import (
     InteractionContact,
     QuarantineItem,
     SourceRecord,
+    SyncState,
 )
 from hub.testing import ConnectorContract, ConnectorFactory, make_context
 from hub.web import create_app
@@ -163,6 +164,20 @@ def test_metrics_report_runs_records_and_the_webhook_requests_answered(
     assert 'crmhub_sync_runs_total{connector="pbx"} 1.0' in text
     assert 'crmhub_records_received_total{connector="pbx"} 1.0' in text
     assert 'crmhub_webhook_inbox_backlog' in text and "crmhub_review_queue_size 0.0" in text
+
+
+def test_metrics_report_skips_by_reason_and_each_failing_mailbox(
+        hub: Hub, client: TestClient) -> None:
+    with hub.pipeline.sessions.begin() as session:
+        session.add(SyncState(connector="mail", kind="gmail", skipped_total={
+            "message from a mailing list": 4}, parts={
+            "ann@acme.fr": {"synced_at": "2026-12-06T10:00:00+00:00"},
+            "bob@acme.fr": {"error": "delegation refused", "since": "2026-12-06T10:00:00"}}))
+    text = client.get("/metrics").text
+    assert ('crmhub_records_skipped_total{connector="mail",reason="message from a mailing '
+            'list"} 4.0') in text
+    assert 'crmhub_sync_part_failing{connector="mail",part="bob@acme.fr"} 1.0' in text
+    assert 'crmhub_sync_part_failing{connector="mail",part="ann@acme.fr"} 0.0' in text
 
 
 def calls_of(hub: Hub) -> dict[str, list[str | None]]:
