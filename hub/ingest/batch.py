@@ -93,7 +93,11 @@ class BatchRun(RecordPass):
                     raise
                 self._reject(item.observation, exc)
         self._persons(list(persons.values()))
+        interactions = [entry for entry in others.values()
+                        if entry[0].kind == "interaction" and not entry[0].deleted]
         for observation, record, digest in others.values():
+            if observation.kind == "interaction" and not observation.deleted:
+                continue
             try:
                 with session.begin_nested():
                     self._apply(observation, record, digest)
@@ -101,6 +105,7 @@ class BatchRun(RecordPass):
                 if database_unavailable(exc):
                     raise
                 self._reject(observation, exc)
+        self._interactions(interactions)
         if self.batch.token and unchanged:
             for chunk in chunks(unchanged):
                 session.execute(update(SourceRecord).where(SourceRecord.id.in_(chunk))
