@@ -129,6 +129,19 @@ def test_secret_reference_that_cannot_resolve_is_an_error(tmp_path: Path,
     assert "environment variable CRMHUB_TEST_UNSET is not set" in str(issues[0])
 
 
+def test_a_disabled_connectors_missing_secret_waits_until_it_is_enabled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CRMHUB_TEST_UNSET", raising=False)
+    connector = ('[[connectors]]\nname = "d"\nkind = "demo"\nenabled = {}\n'
+                 '[connectors.settings]\npath = "x"\ntoken = {{ env = "CRMHUB_TEST_UNSET" }}\n')
+    disabled = write(tmp_path / "off.toml", connector.format("false"))
+    settings, issues = connector_settings(load_config(disabled, environ={}), demo_plugins())
+    assert issues == [] and "d" in settings  # its settings are still checked and kept
+    enabled = write(tmp_path / "on.toml", connector.format("true"))
+    _, issues = connector_settings(load_config(enabled, environ={}), demo_plugins())
+    assert "environment variable CRMHUB_TEST_UNSET is not set" in str(issues[0])
+
+
 def test_secret_references_resolve_from_env_file_and_credentials(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_TOKEN", "from-env")

@@ -61,7 +61,9 @@ def connector_settings(loaded: LoadedConfig, plugins: HubPlugins,
                                             prefix=("connectors", index, "settings")))
             continue
         settings[cfg.name] = model
-        if resolve_secrets:
+        # A disabled connector is being prepared: its secrets may not exist yet (its
+        # settings are still checked, and `connectors check NAME` names what is missing).
+        if resolve_secrets and cfg.enabled:
             for ref in find_secret_refs(model):
                 try:
                     add_secret(ref.resolve())
