@@ -71,7 +71,7 @@ SKIP_INTERNAL = "message between colleagues only"
 NOT_INBOUND = "did not write to us (create_contacts = inbound)"
 NONE_CREATED = "create_contacts = none"
 AUTOMATED = "sender of an automated message (Auto-Submitted)"
-OUR_MAILBOX = "one of our mailboxes or aliases"
+OUR_MAILBOX = "one of us (a synced mailbox or alias)"
 
 _BULK = frozenset({"bulk", "list", "junk"})
 _ID_LIMIT = 400
@@ -243,10 +243,9 @@ class MailPolicy:
     def _no_contact(self, address: Address, role: str, *, outbound: bool,
                     automated: bool) -> str | None:
         if self.is_own(address.address):
-            # own_domains: the core's own rule (counted there); other own addresses
-            # (a mailbox at a free-mail domain) are marked here.
-            return None if address.address.rpartition("@")[2] in self.own_domains \
-                else OUR_MAILBOX
+            # The core counts an address at own_domains as one of us before it reads this;
+            # a mailbox or alias elsewhere (at a free-mail domain) is only known here.
+            return OUR_MAILBOX
         if self.create_contacts == "none":
             return NONE_CREATED
         if role == "from" and automated:

@@ -81,8 +81,7 @@ def test_headers_are_read_into_addresses_dates_and_the_threads_first_message() -
 def test_only_the_sender_of_a_message_to_us_becomes_a_contact_by_default() -> None:
     inbound, _ = observe(message("Lea <lea@lead.org>", "ann@acme.fr", cc=("max@lead.org",)))
     assert inbound is not None and inbound["direction"] == "inbound"
-    # ann is at own_domains: the core's own rule marks her, not a no_contact reason
-    assert no_contact(inbound) == {"lea@lead.org": None, "ann@acme.fr": None,
+    assert no_contact(inbound) == {"lea@lead.org": None, "ann@acme.fr": OUR_MAILBOX,
                                    "max@lead.org": NOT_INBOUND}
     outbound, _ = observe(message("ann@acme.fr", "lea@lead.org"))
     assert outbound is not None and outbound["direction"] == "outbound"
@@ -91,7 +90,8 @@ def test_only_the_sender_of_a_message_to_us_becomes_a_contact_by_default() -> No
 
 def test_create_contacts_all_and_none_decide_for_every_outside_participant() -> None:
     every, _ = observe(message("ann@acme.fr", "lea@lead.org", cc=("max@lead.org",)), "all")
-    assert every is not None and set(no_contact(every).values()) == {None}
+    assert every is not None and no_contact(every) == {
+        "ann@acme.fr": OUR_MAILBOX, "lea@lead.org": None, "max@lead.org": None}
     nobody, _ = observe(message("lea@lead.org", "ann@acme.fr"), "none")
     assert nobody is not None and no_contact(nobody)["lea@lead.org"] == NONE_CREATED
 

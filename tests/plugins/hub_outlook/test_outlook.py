@@ -20,7 +20,7 @@ from hub.connectors import Batch, FatalError
 from hub.http import HttpClient
 from hub.ingest.pipeline import Pipeline
 from hub.records import Observation
-from hub.sources.mail import NOT_INBOUND, SKIP_INTERNAL
+from hub.sources.mail import NOT_INBOUND, OUR_MAILBOX, SKIP_INTERNAL
 from hub.store.db import make_engine, session_factory, upgrade
 from hub.store.model import Interaction, QuarantineItem, SourceRecord
 from hub.testing import FIXED_NOW, ConnectorContract, ConnectorFactory, make_context
@@ -358,7 +358,7 @@ def test_colleagues_make_no_contact_and_only_inbound_senders_become_contacts(
             if "acme" not in str(p.email)} \
         == {"zoe@client.com": None, "cc@client.com": NOT_INBOUND}
     assert {p.email: p.no_contact for p in offer.participants} == {
-        ADA: None, "yann@client.com": NOT_INBOUND}
+        ADA: OUR_MAILBOX, "yann@client.com": NOT_INBOUND}
     people = {k for k in store.records() if k.startswith("participant:")}
     assert people == {"participant:email:zoe@client.com"}
 
