@@ -46,7 +46,8 @@ class Tombstones(BatchState):
         if ratio > end.max_delete_ratio and not self.allow_deletes:
             self.stats.held = (f"{len(gone)} of {total} records of {end.scope} disappeared "
                                f"({ratio:.0%} > max_delete_ratio {end.max_delete_ratio:.0%}); "
-                               "nothing deleted: check the file, then run "
+                               "nothing deleted: check the source (a file, an address "
+                               "book), then run "
                                f"`crmhub sync {self.connector.name} --full --allow-deletes`")
             log.error("mass delete held: %s", self.stats.held,
                       extra={"connector": self.connector.name})

@@ -5,8 +5,8 @@ The token comes from MSAL's client credentials flow (a client secret or a certif
 stays in MSAL's in-memory cache, renewed by MSAL when it nears its expiry; it is never
 logged. MSAL answers a refusal with an error dict instead of raising: it becomes a
 :class:`~hub.connectors.FatalError` saying what to fix. MSAL's own calls go through the
-shared session (``http_client``, with the HttpClient's timeout) but not its retries: a
-network failure there is a :class:`~hub.connectors.RetriableError`.
+shared HttpClient too (its timeout and retries); a sign-in that stays unreachable is a
+:class:`~hub.connectors.RetriableError`.
 
 Graph's answers: 429/503 are retried by the HttpClient (``Retry-After`` honoured); 401/403
 name the permissions to grant; a delta link Graph no longer knows (410 Gone, or a
@@ -59,21 +59,21 @@ def graph_error(response: requests.Response) -> tuple[str, str]:
     return "", error_message(response)
 
 
-class _TimedSession:
-    """The shared session as MSAL's ``http_client``, with the HttpClient's timeout: MSAL
-    sets none on a session it is given, and a sign-in must not hang a run."""
+class _SignInClient:
+    """The shared HttpClient as MSAL's ``http_client``: its timeout, its fork guard and its
+    retries (a token endpoint answering 429 or 503, or unreachable for a moment). Every
+    answer is handed back to MSAL as it came, errors included: MSAL reads them."""
 
     def __init__(self, http: HttpClient) -> None:
-        self.session = http.session
-        self.timeout = http.timeout
+        self.http = http
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self.timeout)
-        return self.session.get(url, **kwargs)
+        return self.http.request("GET", url, raise_for_status=False, **kwargs)
 
     def post(self, url: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self.timeout)
-        return self.session.post(url, **kwargs)
+        # The client-credentials grant only issues a token: sending it again is harmless.
+        return self.http.request("POST", url, raise_for_status=False, idempotent=True,
+                                 **kwargs)
 
     def close(self) -> None:
         """The session is the HttpClient's to close."""
@@ -109,7 +109,7 @@ class GraphClient:
                 self._app = msal.ConfidentialClientApplication(
                     self.settings.client_id, client_credential=self._credential(),
                     authority=self.settings.authority,
-                    http_client=_TimedSession(self.context.http),
+                    http_client=_SignInClient(self.context.http),
                     instance_discovery=False)
             except requests.RequestException as exc:
                 raise RetriableError(f"cannot reach {self.settings.authority_host}: "

@@ -52,6 +52,7 @@ class FakeGraph:
         self.denied: dict[str, tuple[int, str, str]] = {}  # mailbox -> status, code, message
         self.script: list[tuple[str, int, dict[str, Any], dict[str, str]]] = []
         self.token_error: dict[str, Any] | None = None
+        self.token_outages: list[int] = []  # statuses the next token requests answer
         self.token_calls = 0
         self.token_requests: list[PreparedRequest] = []
         self.requests: list[PreparedRequest] = []
@@ -113,6 +114,9 @@ class FakeGraph:
         self.token_requests.append(request)
         form = parse_qs(str(request.body or ""))
         assert form["grant_type"] == ["client_credentials"]
+        if self.token_outages:
+            return self.token_outages.pop(0), {"Retry-After": "3"}, json.dumps(
+                {"error": "temporarily_unavailable", "error_description": "AADSTS50196"})
         if self.token_error is not None:
             return 401, {}, json.dumps(self.token_error)
         return 200, {}, json.dumps({"token_type": "Bearer", "expires_in": 3599,

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 
 from hub.config import ConnectorConfig, HubConfig, HubSection
-from hub.connectors import Batch, FatalError
+from hub.connectors import Batch, FatalError, RetriableError
 from hub.http import HttpClient
 from hub.ingest.pipeline import Pipeline
 from hub.records import Observation
@@ -273,6 +273,23 @@ def test_msal_invalid_client_is_fatal_and_names_the_client_secret(graph: FakeGra
     assert "invalid_client" in said and "client secret" in said and "client_secret" in said
     assert SECRET not in said and graph.token_calls == 1  # a refusal is not asked again
     assert not graph.requests  # nothing reached Graph without a token
+
+
+def test_a_sign_in_answering_503_is_retried_by_the_shared_retry_layer(
+        graph: FakeGraph) -> None:
+    waits: list[float] = []
+    graph.token_outages = [503]
+    graph.message(ADA, "p@client.com", [ADA])
+    batches = run(connector(http=HttpClient(sleep=waits.append), contacts=False))
+    assert len(observations(batches)) == 1
+    assert graph.token_calls == 2 and waits == [3.0]  # the token endpoint's Retry-After
+
+
+def test_a_sign_in_still_down_after_the_retries_is_retriable(graph: FakeGraph) -> None:
+    graph.token_outages = [503] * 5
+    with pytest.raises(RetriableError):
+        run(connector(mailboxes=[ADA], contacts=False))
+    assert not graph.requests
 
 
 def test_a_malformed_contact_or_message_is_quarantined_and_the_rest_stored(
