@@ -94,8 +94,33 @@ def source_origin(source: SourceView, rule: str) -> dict[str, Any]:
     return _origin_of(source.connector, source.external_id, source.observed_at, rule)
 
 
-def _recency(source: SourceView) -> tuple[datetime, int]:
-    return (source.observed_at, source.id)
+Ranking = tuple[datetime, int, int, str, str]
+
+
+def _ranking(policy: SurvivorshipPolicy) -> Callable[[SourceView], Ranking]:
+    """Newest first; sources observed at the same instant (the rows of one file, files
+    written in the same second) by completeness, then source priority, then connector and
+    external id: a function of the records, never of the order they arrived in."""
+    rank = policy.rank
+
+    def key(source: SourceView) -> Ranking:
+        return (source.observed_at, _completeness(source.data),
+                rank.get(source.connector, -1), source.connector, source.external_id)
+
+    return key
+
+
+def _completeness(data: Mapping[str, Any]) -> int:
+    """How much a record says: its filled fields, address and company parts, points."""
+    filled = 0
+    for value in data.values():
+        if isinstance(value, dict):
+            filled += sum(1 for v in value.values() if v)
+        elif isinstance(value, list):
+            filled += len(value)
+        elif value not in (None, ""):
+            filled += 1
+    return filled
 
 
 def build_golden(sources: Sequence[SourceView], policy: SurvivorshipPolicy | None = None,
@@ -105,7 +130,7 @@ def build_golden(sources: Sequence[SourceView], policy: SurvivorshipPolicy | Non
     ``policy`` defaults to :data:`DEFAULT_POLICY` (the most recent source wins).
     """
     policy = policy or DEFAULT_POLICY
-    newest = sorted(sources, key=_recency, reverse=True)
+    newest = sorted(sources, key=_ranking(policy), reverse=True)
     manual = [s for s in newest if s.connector == MANUAL]
     others = [s for s in newest if s.connector != MANUAL] if manual else newest
     order = [*manual, *others]  # what pick expects: a manual correction first
@@ -141,7 +166,9 @@ def build_golden(sources: Sequence[SourceView], policy: SurvivorshipPolicy | Non
 def pick(name: str, rule: PolicyName, policy: SurvivorshipPolicy,
           candidates: list[Candidate]) -> Choice | None:
     """The winner among non-empty candidates: manual corrections first, then the others
-    newest first (so every tie goes to the newest).
+    best-ranked first (newest; at the same instant the most complete, then by source
+    priority, then by connector and external id), so every tie goes to the first.
+    An address another candidate contains never wins over it.
 
     A manual correction wins outright; the policy chooses among the connectors' values.
     """
@@ -149,6 +176,8 @@ def pick(name: str, rule: PolicyName, policy: SurvivorshipPolicy,
         return None
     if candidates[0][0].connector == MANUAL:
         return candidates[0][0], candidates[0][1], "manual correction"
+    if name == "address":
+        candidates = _without_contained(candidates)
     if rule == "source_priority":
         rank = policy.rank
         source, value = max(candidates, key=lambda c: rank.get(c[0].connector, -1))
@@ -168,6 +197,17 @@ def pick(name: str, rule: PolicyName, policy: SurvivorshipPolicy,
         return source, value, f"{label} ({measure(value)} {'parts' if parts else 'characters'})"
     source, value = candidates[0]
     return source, value, "most recent"
+
+
+def _without_contained(candidates: list[Candidate]) -> list[Candidate]:
+    """The addresses no other candidate contains: one that says only part of what another
+    says (the city of a full address) never erases the rest, whatever its rule or date."""
+    parts = [{k: _fold(v) for k, v in value.items() if v} if isinstance(value, dict) else {}
+             for _, value in candidates]
+    kept = [candidate for i, candidate in enumerate(candidates)
+            if not any(len(other) > len(parts[i]) and parts[i].items() <= other.items()
+                       for other in parts)]
+    return kept or candidates
 
 
 def _with_address(policy: SurvivorshipPolicy, provenance: dict[str, Any],
@@ -274,7 +314,8 @@ def _union(ranked: list[SourceView], name: str, identity: Callable[[dict[str, An
     if flagged and origin.connector == MANUAL:
         rule = "manual correction"
     elif policy.default == "most_frequent":
-        chosen, origin, rule = _most_flagged(ranked, name, identity) or (chosen, origin, None)
+        chosen, origin, rule = _most_flagged(ranked, name, identity, policy) or \
+            (chosen, origin, None)
     elif flagged and policy.default == "source_priority":
         rule = _priority_reason(policy, origin.connector)
     elif flagged:  # the value-based policies do not rank sources: the most recent decides
@@ -288,11 +329,12 @@ def _union(ranked: list[SourceView], name: str, identity: Callable[[dict[str, An
 
 
 def _most_flagged(ranked: list[SourceView], name: str,
-                  identity: Callable[[dict[str, Any]], str],
+                  identity: Callable[[dict[str, Any]], str], policy: SurvivorshipPolicy,
                   ) -> tuple[str, SourceView, str] | None:
     """The point most sources flag as primary; ties to the most recent flagging source."""
     votes: dict[str, list[SourceView]] = {}  # newest source first
-    for source in sorted(ranked, key=_recency, reverse=True):
+    recency = _ranking(policy)
+    for source in sorted(ranked, key=recency, reverse=True):
         vote = next((identity(p) for p in source.data.get(name) or [] if p.get("primary")),
                     None)
         if vote is not None:
@@ -301,7 +343,7 @@ def _most_flagged(ranked: list[SourceView], name: str,
         return None
     best = max(len(v) for v in votes.values())
     tied = [(i, v[0]) for i, v in votes.items() if len(v) == best]
-    chosen, origin = max(tied, key=lambda t: _recency(t[1]))
+    chosen, origin = max(tied, key=lambda t: recency(t[1]))
     tie = ", tie to most recent" if len(tied) > 1 else ""
     total = sum(len(v) for v in votes.values())
     return chosen, origin, f"most frequent ({best} of {total} sources{tie})"
