@@ -107,7 +107,7 @@ def export_objects(session: Session, contacts: list[Contact]) -> Iterator[dict[s
             "handles": contact.handles or {},
             "company": {"id": company.id, "name": company.name,
                         "domains": domains.get(company.id, [])} if company else None,
-            "address": contact.address or {},
+            "address": _address(contact),
             "stage": contact.stage, "score": contact.score, "owner": contact.owner,
             "tags": contact.tags or [], "identifiers": contact.identifiers or {},
             "custom": contact.custom or {},
@@ -118,8 +118,18 @@ def export_objects(session: Session, contacts: list[Contact]) -> Iterator[dict[s
 
 
 def _point(point: ContactPoint) -> dict[str, Any]:
-    return {"value": point.original or point.value, "label": point.label,
-            "primary": point.is_primary}
+    """A golden e-mail or phone in its normalised form (lower-case e-mail, E.164 phone);
+    the source's spelling stays in its source record."""
+    return {"value": point.value, "label": point.label, "primary": point.is_primary}
+
+
+def _address(contact: Contact) -> dict[str, Any]:
+    """The golden address with its country: the ISO code is stored beside the address
+    (it also comes from a phone or a country column), and belongs in it."""
+    address = dict(contact.address or {})
+    if contact.country and not address.get("country"):
+        address["country"] = contact.country
+    return address
 
 
 def without_ids(row: dict[str, Any]) -> dict[str, Any]:

@@ -196,7 +196,20 @@ def pick(name: str, rule: PolicyName, policy: SurvivorshipPolicy,
         label = "most complete" if rule == "most_complete" else "longest"
         return source, value, f"{label} ({measure(value)} {'parts' if parts else 'characters'})"
     source, value = candidates[0]
-    return source, value, "most recent"
+    return source, value, "most recent" + _tie(policy, candidates)
+
+
+def _tie(policy: SurvivorshipPolicy, candidates: list[Candidate]) -> str:
+    """Why the first candidate beat the next one observed at the same instant, if any."""
+    if len(candidates) < 2 or candidates[0][0].observed_at != candidates[1][0].observed_at:
+        return ""
+    first, second = candidates[0][0], candidates[1][0]
+    if _completeness(first.data) != _completeness(second.data):
+        return " (a tie, to the most complete record)"
+    rank = policy.rank
+    if rank.get(first.connector, -1) != rank.get(second.connector, -1):
+        return " (a tie, to source priority)"
+    return " (a tie, to connector and id)"
 
 
 def _without_contained(candidates: list[Candidate]) -> list[Candidate]:

@@ -45,14 +45,15 @@ def email(value: str, primary: bool = False, label: str | None = None) -> dict[s
 
 # -- the policies ---------------------------------------------------------------------------
 
-def test_most_recent_takes_the_newest_value_and_ties_go_to_the_newer_record() -> None:
+def test_most_recent_takes_the_newest_value_and_a_tie_on_the_date_goes_by_source_priority(
+        ) -> None:
     sources = [source(1, "billing", 1, title="CEO"), source(2, "google", 5, title="CTO"),
                source(3, "outlook", 5, title="CFO"), source(4, "outlook", 9, title="")]
     golden, provenance = build_golden(sources, policy(title="most_recent"))
     assert golden["title"] == "CFO"
     assert provenance["title"] == {"connector": "outlook", "external_id": "outlook-3",
                                    "observed_at": "2026-01-05T00:00:00+00:00",
-                                   "rule": "most recent"}
+                                   "rule": "most recent (a tie, to source priority)"}
 
 
 def test_source_priority_takes_the_first_listed_connector_with_a_value() -> None:
