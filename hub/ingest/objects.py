@@ -13,6 +13,7 @@ from hub.normalize import (
     clean_text,
     company_name_key,
     domain_from_website,
+    is_not_employer,
     normalize_country,
 )
 from hub.records import Observation
@@ -57,6 +58,8 @@ class RecordPass(InteractionPass):
         data = observation.company
         assert data is not None
         name = clean_company_name(data.name)
+        if is_not_employer(name):
+            name = None
         domains = {d.strip().lower().removeprefix("www.") for d in data.domains if d.strip()}
         website_domain = domain_from_website(data.website)
         if website_domain:

@@ -20,7 +20,8 @@ from hub.plugins import HubPlugins
 from hub.records import Observation
 
 # Bump when normalisation changes what is stored, so that `sync --full` re-applies it.
-NORMALIZATION_VERSION = "3"  # 2: name-based blocking keys; 3: no street key at a company
+NORMALIZATION_VERSION = "4"  # 2: name-based blocking keys; 3: no street key at a company;
+#                                4: "Freelance", "N/A"... name no company
 
 
 def content_hash(observation: Observation, salt: str = "") -> str:

@@ -17,6 +17,7 @@ from hub.normalize import (
     company_name_key,
     domain_from_website,
     handle_from_url,
+    is_not_employer,
     is_shared_label,
     normalize_birthday,
     normalize_country,
@@ -230,6 +231,8 @@ def _company(person: PersonData, work_domains: list[str],
              flags: list[str]) -> dict[str, Any] | None:
     ref = person.company
     name = _clip(clean_company_name(ref.name) if ref else None, "company", flags)
+    if is_not_employer(name):  # "Freelance", "Retraité", "N/A": no employer
+        name = None
     domain = None
     if ref is not None:
         domain = (ref.domain or "").strip().lower().removeprefix("www.") or None

@@ -12,6 +12,7 @@ from hub.normalize.companies import (
     company_name_key,
     domain_from_email,
     domain_from_website,
+    is_not_employer,
 )
 from hub.normalize.countries import normalize_country
 from hub.normalize.dates import DateResult, normalize_birthday
@@ -39,6 +40,7 @@ __all__ = [
     "fold",
     "handle_from_url",
     "is_free_mail_domain",
+    "is_not_employer",
     "is_role_address",
     "is_shared_label",
     "normalize_birthday",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
+from importlib import resources
 from urllib.parse import urlsplit
 
 import idna
@@ -70,6 +71,23 @@ def _strip_legal_forms(tokens: list[str]) -> list[str]:
     if len(tokens) > 1 and tokens[0] in _LEADING_FORMS:
         tokens = tokens[1:]
     return tokens
+
+
+@cache
+def _not_employers() -> frozenset[str]:
+    """The name keys of data/not_employers.txt."""
+    text = resources.files("hub.normalize").joinpath("data/not_employers.txt").read_text("utf-8")
+    entries = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return frozenset(company_name_key(entry) for entry in entries if entry)
+
+
+def is_not_employer(name: str | None) -> bool:
+    """True for what people write in a company field that names no employer ("Freelance",
+    "Self-employed", "Retraité", "N/A", "-"): it never becomes a company."""
+    text = clean_text(name)
+    if text is None:
+        return False
+    return company_name_key(text) in _not_employers()
 
 
 @lru_cache(maxsize=65536)
