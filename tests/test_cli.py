@@ -155,6 +155,30 @@ def test_explain_shows_where_each_value_came_from(hub: Hub) -> None:
     assert data["provenance"]["title"]["connector"] == "manual"
 
 
+def test_search_folds_case_and_accents_and_reads_a_phone_in_any_notation(hub: Hub) -> None:
+    hub.sync_all()
+
+    def found(text: str) -> list[str]:
+        rows = json.loads(hub.invoke("contacts", "list", "--search", text, "--json").stdout)
+        return [r["full_name"] for r in rows]
+
+    for text in ("lefèvre", "LEFEVRE", "Bruno Lefevre", "01 45 67 89 10", "+33145678910",
+                 "0033 1 45 67 89 10", "67 89 10", "LEFEVRE-CONSEIL.FR"):
+        assert found(text) == ["Bruno Lefèvre"], text
+    assert found("01 45 67 89 11") == []
+
+
+def test_best_email_is_the_primary_then_a_work_address_then_not_free_mail() -> None:
+    from hub.cli.contacts import best_email
+    private = {"value": "zoe@gmail.com", "label": None, "primary": False}
+    work = {"value": "zoe@atelier.fr", "label": None, "primary": False}
+    labelled = {"value": "z@free.fr", "label": "Work", "primary": False}
+    assert best_email([private, work]) == "zoe@atelier.fr"
+    assert best_email([private, labelled, work]) == "z@free.fr"
+    assert best_email([work, {**private, "primary": True}]) == "zoe@gmail.com"
+    assert best_email([]) is None
+
+
 def test_unknown_connector_and_bad_assignment_are_usage_errors(hub: Hub) -> None:
     assert "no connector named 'nope'" in hub.invoke("sync", "nope", code=2).output
     assert "is not FIELD=VALUE" in hub.invoke("contacts", "set", "1", "title", code=2).output

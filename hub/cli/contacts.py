@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +16,12 @@ from hub.cli.common import config_option, emit, fail, json_option, open_hub, tab
 from hub.export import export_contacts, export_objects, write_csv, write_jsonl
 from hub.ingest.manual import ManualError, set_fields
 from hub.match.golden import rebuild_store
+from hub.normalize import fold, is_free_mail_domain, normalize_phone
 from hub.routing.model import ContactScore, StageChange
 from hub.service.runtime import Hub
 from hub.store.model import Contact, MergeEvent
+
+_PHONE_LIKE = re.compile(r"[\d\s().+/-]+")
 
 # -- contacts / export -------------------------------------------------------------------
 
@@ -29,7 +33,8 @@ def contacts_group() -> None:
 
 @contacts_group.command("list")
 @click.option("--limit", default=50, show_default=True)
-@click.option("--search", help="Substring of the name or e-mail.")
+@click.option("--search", help="Part of a name, e-mail or company (case and accents aside), "
+              "or a phone number in any notation.")
 @click.option("--as", "as_owner", help="Only what this owner may see.")
 @config_option
 @json_option
@@ -38,11 +43,11 @@ def contacts_list(limit: int, search: str | None, as_owner: str | None, config_p
     """List contacts."""
     hub = open_hub(config_path)
     visible = visible_to(hub, as_owner)
+    found = Search(search, hub.config.hub.default_region) if search else None
     rows = []
     with hub.pipeline.sessions() as session:
         for row in export_contacts(session, visible=visible):
-            text = json.dumps([row["full_name"], row["emails"]], ensure_ascii=False).lower()
-            if search and search.lower() not in text:
+            if found is not None and not found.matches(row):
                 continue
             rows.append(row)
             if len(rows) >= limit:
@@ -50,13 +55,51 @@ def contacts_list(limit: int, search: str | None, as_owner: str | None, config_p
 
     def render(data: list[dict[str, Any]]) -> None:
         table([{"id": r["id"], "name": r["full_name"],
-                "email": next((e["value"] for e in r["emails"]), None),
+                "email": best_email(r["emails"]),
                 "phone": next((p["value"] for p in r["phones"]), None),
                 "company": (r["company"] or {}).get("name"), "sources": len(r["sources"]),
                 "owner": r["owner"]} for r in data],
               ["id", "name", "email", "phone", "company", "sources", "owner"])
 
     emit(rows, as_json, render)
+
+
+class Search:
+    """``--search``: folded text (case and accents aside) in the names, e-mails and
+    company; a phone number in any notation (``04 72 00 11 22``, ``+33472001122``)."""
+
+    def __init__(self, text: str, region: str | None) -> None:
+        self.text = fold(text)
+        digits = "".join(c for c in text if c.isdigit())
+        # Only digits and a phone's punctuation, six digits at least: a number, or part of one.
+        self.digits = digits if len(digits) >= 6 and _PHONE_LIKE.fullmatch(text) else None
+        parsed = normalize_phone(text, region) if self.digits else None
+        self.phone = parsed.e164 if parsed is not None and parsed.valid else None
+
+    def matches(self, row: dict[str, Any]) -> bool:
+        phones = [str(p["value"]) for p in row["phones"]]
+        if self.phone is not None and self.phone in phones:
+            return True
+        if self.digits is not None and any(self.digits in re.sub(r"\D", "", phone)
+                                           for phone in phones):
+            return True
+        names = [row["full_name"], row["given_name"], row["family_name"],
+                 (row["company"] or {}).get("name"), *(e["value"] for e in row["emails"])]
+        return any(self.text in fold(str(n)) for n in names if n)
+
+
+def best_email(points: list[dict[str, Any]]) -> str | None:
+    """The e-mail to show first: the primary, else a work address (by label, then by
+    domain: not a free-mail provider), else the first."""
+    if not points:
+        return None
+
+    def rank(point: dict[str, Any]) -> tuple[bool, bool, bool]:
+        value = str(point["value"])
+        return (bool(point.get("primary")), "work" in str(point.get("label") or "").lower(),
+                not is_free_mail_domain(value.rpartition("@")[2]))
+
+    return str(max(points, key=rank)["value"])
 
 
 def _contact_row(hub: Hub, contact_id: int, as_owner: str | None = None) -> dict[str, Any]:
