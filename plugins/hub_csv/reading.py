@@ -174,11 +174,17 @@ def decode_head(head: bytes, encoding: TextEncoding) -> str:
 
 
 def looks_binary(text: str) -> bool:
-    """Control characters and undecodable bytes beyond a trace: not a text export."""
-    if not text:
+    """Not a text export: a first line (the header) with control characters or undecodable
+    bytes beyond a trace, or most lines damaged. A text file with a damaged line or two
+    is read: those rows go to quarantine, the others are stored."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
         return False
-    bad = len(_BAD_CHARS.findall(text))
-    return bad > max(2, len(text) // 100)
+
+    def damaged(line: str) -> bool:
+        return len(_BAD_CHARS.findall(line)) > max(2, len(line) // 100)
+
+    return damaged(lines[0]) or 2 * sum(map(damaged, lines)) > len(lines)
 
 
 def sniff_delimiter(head_text: str) -> str:

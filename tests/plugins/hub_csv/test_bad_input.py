@@ -50,6 +50,32 @@ def test_binary_garbage_is_one_rejected_file_and_the_other_files_still_go(tmp_pa
     assert batches[0].snapshot_end is None and batches[-1].snapshot_end is not None
 
 
+def test_one_binary_line_in_a_good_file_is_one_quarantined_row_and_the_rest_is_stored(
+        tmp_path: Path) -> None:
+    header, *rows = [line for line in (SAMPLES / "outlook.csv").read_bytes().split(b"\r\n")
+                     if line.strip()][:5]
+    damaged = b"\x00" * 30 + b"\x81\x9f\xff\xfe\x01\x02\x03garbage,\x00\x00\x07\x08"
+    path = tmp_path / "outlook.csv"
+    path.write_bytes(b"\r\n".join([header, rows[0], rows[1], damaged, rows[2], rows[3]])
+                     + b"\r\n")
+    batches = read(path)
+    assert len(observations(batches)) == 4
+    [bad] = rejected(batches)
+    assert bad.location == f"{path}:4" and "cells" in bad.reason
+
+
+def test_a_file_with_a_damaged_header_or_mostly_damaged_lines_is_not_text(
+        tmp_path: Path) -> None:
+    header = HEADER.encode()
+    for name, data in (("header.csv", b"\x00\x01\x02\x03" + header + b"Ada,L,a@b.fr,\n"),
+                       ("mostly.csv", header + b"\x00\x01\x02\x03\x04\n" * 5 +
+                        b"Ada,L,a@b.fr,\n")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        [only] = rejected(read(path))
+        assert "not text" in only.reason, name
+
+
 def test_a_rejected_file_is_not_rejected_again_until_it_changes(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.csv"
     garbage.write_bytes(os.urandom(8192))
