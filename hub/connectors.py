@@ -80,6 +80,8 @@ class Batch:
     ``parts`` reports on the parts of a source that sync on their own (the mailboxes of
     a mail connector): each part's error, or ``None`` once it synced; one failing part
     is shown per part while the others go on.
+    ``warnings`` says what an admin should look at although nothing failed (a file with a
+    header and no rows): the run ends "ok with a warning".
     """
 
     observations: list[Observation] = field(default_factory=list)
@@ -91,6 +93,7 @@ class Batch:
     on_commit: Callable[[], None] | None = None
     skipped: dict[str, int] = field(default_factory=dict)
     parts: dict[str, str | None] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.observations) + len(self.rejected)

@@ -42,6 +42,11 @@ def run(config_path: Path) -> None:
     sys.exit(daemon.serve())
 
 
+#: ``crmhub sync``'s exit code for a run that did not fail but warns (nothing stored and
+#: rows quarantined, a file with a header and no rows).
+WARNED = 3
+
+
 @click.command()
 @click.argument("name")
 @click.option("--full", is_flag=True, help="Re-read everything, ignoring the cursor.")
@@ -52,7 +57,9 @@ def run(config_path: Path) -> None:
 @json_option
 def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path: Path,
          as_json: bool) -> None:
-    """Sync one connector now, then exit."""
+    """Sync one connector now, then exit: 0 when done, 1 when it failed (or a mailbox did,
+    or a mass delete was held), 3 when done with a warning (rows quarantined and none
+    stored, a file with a header and no rows)."""
     hub = open_hub(config_path, create=True, sources=True)
     tune_gc()
     try:
@@ -97,13 +104,16 @@ def sync(name: str, full: bool, dry_run: bool, allow_deletes: bool, config_path:
         if d["skipped"]:
             click.echo("  skipped: " + "; ".join(
                 f"{count} {reason}" for reason, count in sorted(d["skipped"].items())))
+        for warning in d["warnings"]:
+            click.echo(f"WARNING: {warning}", err=True)
         if d["held"]:
             click.echo(f"HELD: {d['held']}")
 
     emit(data, as_json, render)
     hub.close()
-    sys.exit(0 if report.ok and not report.stats.held and not report.stats.failed_parts
-             else 1)
+    if not report.ok or report.stats.held or report.stats.failed_parts:
+        sys.exit(1)
+    sys.exit(WARNED if report.warnings and not dry_run else 0)
 
 
 @click.command()
@@ -132,6 +142,8 @@ def status(config_path: Path, as_json: bool) -> None:
                 label = f"failing ({state.consecutive_failures}x)"
             elif failing := part_errors(state):
                 label = f"degraded ({len(failing)} of {len(state.parts or {})} failing)"
+            elif state.warning:
+                label = "ok, with a warning"
             else:
                 label = "ok"
             rows.append({
@@ -147,6 +159,7 @@ def status(config_path: Path, as_json: bool) -> None:
                 # mailboxes and other parts that sync on their own, and what runs skipped
                 "parts": dict(state.parts or {}) if state else {},
                 "skipped": dict(state.skipped_total or {}) if state else {},
+                "warning": state.warning if state else None,
             })
         contacts = session.scalar(select(func.count()).select_from(Contact).where(
             Contact.merged_into_id.is_(None), Contact.deleted_at.is_(None))) or 0
@@ -160,6 +173,8 @@ def status(config_path: Path, as_json: bool) -> None:
         table(d["connectors"], ["name", "kind", "state", "records", "last_success", "lag_s",
                                 "last_error"])
         for row in d["connectors"]:
+            if row["warning"]:
+                click.echo(f"{row['name']}: warning: {row['warning']}")
             for part, entry in sorted(row["parts"].items()):
                 if entry.get("error"):
                     click.echo(f"{row['name']}: {part} failing since {entry['since']}: "

@@ -39,26 +39,30 @@ class IngestStats:
     skipped: dict[str, int] = field(default_factory=dict)
     # Parts of the source that sync on their own (mailboxes): error, or None when synced.
     parts: dict[str, str | None] = field(default_factory=dict)
+    # What an admin should look at although nothing failed (the connector's, the core's).
+    warnings: list[str] = field(default_factory=list)
 
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + count
 
     def add(self, other: IngestStats) -> None:
         for f in fields(self):
-            if f.name not in ("held", "skipped", "parts"):
+            if f.name not in ("held", "skipped", "parts", "warnings"):
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         self.held = other.held or self.held
         for reason, count in other.skipped.items():
             self.skip(reason, count)
         self.parts.update(other.parts)
+        self.warnings.extend(other.warnings)
 
     @property
     def failed_parts(self) -> dict[str, str]:
         return {part: error for part, error in self.parts.items() if error is not None}
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: (dict(value) if isinstance(value := getattr(self, f.name), dict)
-                         else value) for f in fields(self)}
+        return {f.name: (type(value)(value) if isinstance(value := getattr(self, f.name),
+                                                          dict | list) else value)
+                for f in fields(self)}
 
 
 class BatchState:
@@ -75,7 +79,8 @@ class BatchState:
         self.now = pipeline.clock()
         self.existing: dict[str, SourceRecord] = {}
         self.stats = IngestStats(received=len(prepared.items),
-                                 skipped=dict(self.batch.skipped), parts=dict(self.batch.parts))
+                                 skipped=dict(self.batch.skipped), parts=dict(self.batch.parts),
+                                 warnings=list(self.batch.warnings))
         self.salt = policy_salt(pipeline.policy, connector.default_region)
         self.touched: set[int] = set()
         self.new_contacts: set[int] = set()

@@ -77,10 +77,22 @@ class SyncReport:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def warnings(self) -> list[str]:
+        """What an admin should look at although the run did not fail: the connector's
+        warnings, and a run that quarantined rows and stored none."""
+        stats = self.stats
+        found = list(dict.fromkeys(stats.warnings))
+        if stats.quarantined and not (stats.created + stats.updated + stats.unchanged
+                                      + stats.deleted):
+            found.append(f"0 stored, {stats.quarantined} quarantined: see `crmhub "
+                         "quarantine list`")
+        return found
+
     def as_dict(self) -> dict[str, Any]:
         return {"connector": self.connector, "run_id": self.run_id, "ok": self.ok,
                 "batches": self.batches, "error": self.error, "seconds": round(self.seconds, 3),
-                "stopped": self.stopped, **self.stats.as_dict()}
+                "stopped": self.stopped, **self.stats.as_dict(), "warnings": self.warnings}
 
 
 def run_timeout(hub: Hub, name: str) -> float:
@@ -394,6 +406,10 @@ def record_outcome(hub: Hub, kind: str, report: SyncReport) -> None:
             state.skipped_total = totals  # a new dict: SQLAlchemy sees a JSON change
         if stats.parts:
             state.parts = merge_parts(state.parts or {}, stats.parts, now)
+        # The warning of the last run that read something: a failed run, or one that found
+        # nothing new (an unchanged file), leaves it as it was.
+        if report.ok and report.batches:
+            state.warning = "; ".join(report.warnings) or None
         if report.ok:
             state.last_success = now
             state.last_error = None

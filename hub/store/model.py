@@ -344,6 +344,8 @@ class SyncState(Base):
     # "synced_at"}; and what runs did not store or make a contact of, counted by reason.
     parts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     skipped_total: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    # The last successful run's warnings ("0 stored, 3 quarantined"): ok, with a warning.
+    warning: Mapped[str | None] = mapped_column(Text)
 
 
 #: Every event type the outbox carries: what ``[[notify]] events`` and plugins may expect.

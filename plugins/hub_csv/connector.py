@@ -169,10 +169,12 @@ class ContactFilesConnector(Connector, ABC):
     ) -> Iterator[Batch]:
         """Cut the reader's items into batches; the last one is known by looking ahead."""
         size = self.options.batch_size
+        resumed = int(progress["rows"]) > 0
         items = reader.items(int(progress["rows"]))
         try:
             chunk: list[Observation | Rejected] = []
             pending = next(items, None)
+            empty = pending is None and not resumed
             while pending is not None:
                 rows, result = pending
                 chunk.append(result)
@@ -186,6 +188,9 @@ class ContactFilesConnector(Connector, ABC):
             progress["done"] = True
             files[job.key] = dict(progress)
             last = self._batch(job, reader, chunk, files, last=True)
+            if empty and not reader.rejected:
+                last.warnings.append(f"{job.key}: no rows after the header: nothing to "
+                                     "import (was the export made of an empty list?)")
             last.on_commit = partial(self._finish, job, files)
             yield last
         finally:

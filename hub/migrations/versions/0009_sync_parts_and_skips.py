@@ -1,4 +1,5 @@
-"""sync parts and skips: per-mailbox errors and what a connector chose not to store
+"""sync parts, skips and warnings: per-mailbox errors, what a connector chose not to
+store, and what a run that did not fail asks an admin to look at
 
 Revision ID: 0009
 Revises: 0008
@@ -8,6 +9,8 @@ Create Date: 2026-12-06 17:30:00
 connector's mailboxes), its last error and since when it fails, or when it last synced.
 ``sync_state.skipped_total`` counts, by reason, what runs read and did not store or did
 not make a contact of (a mailing list's message, a colleague, a no-reply address).
+``sync_state.warning`` holds the last successful run's warnings (a file with a header
+and no rows, a run that quarantined every row): ok, with a warning.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ def upgrade() -> None:
     with op.batch_alter_table("sync_state") as batch:
         batch.add_column(sa.Column("parts", sa.JSON()))
         batch.add_column(sa.Column("skipped_total", sa.JSON()))
+        batch.add_column(sa.Column("warning", sa.Text()))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sync_state") as batch:
+        batch.drop_column("warning")
         batch.drop_column("skipped_total")
         batch.drop_column("parts")
