@@ -107,6 +107,17 @@ class CheckResult:
     message: str
 
 
+@dataclass(frozen=True)
+class SettingsProblem:
+    """What ``crmhub config check`` finds wrong in settings that validate (a file that does
+    not exist): an error, or a ``warning`` that does not stop the check."""
+
+    key: str  # under the connector's settings, e.g. "paths[0]" or "folder"
+    message: str
+    hint: str | None = None
+    warning: bool = False
+
+
 SecretResolver = Callable[[Any], str]
 
 
@@ -155,6 +166,12 @@ class Connector:
         self.settings = settings
         self.context = context
         self.log = context.logger
+
+    @classmethod
+    def settings_problems(cls, settings: ConnectorSettings) -> list[SettingsProblem]:
+        """What is wrong with valid ``settings`` that ``crmhub config check`` can see
+        without a secret or the network (a missing file). Default: nothing."""
+        return []
 
     @property
     def can_reread(self) -> bool:

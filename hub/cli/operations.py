@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.cli.common import config_option, emit, fail, json_option, open_hub, table
-from hub.config import ConfigError, load_config
+from hub.config import ConfigError, ConfigIssue, load_config
 from hub.logs import describe_error
 from hub.plugins import HubPlugins
 from hub.routing.coverage import uncounted_channels
@@ -255,12 +255,22 @@ def config_check(config_path: Path) -> None:
         sys.exit(2)
     plugins = HubPlugins.load()
     settings, issues = connector_settings(loaded, plugins)
+    classes = plugins.connector_classes()
+    for cfg in loaded.config.connectors:
+        if not cfg.enabled or cfg.name not in settings:
+            continue
+        for problem in classes[cfg.kind].settings_problems(settings[cfg.name]):
+            key = f"connectors[name={cfg.name}].settings.{problem.key}"
+            file = loaded.connector_files.get(cfg.name, str(loaded.path))
+            if problem.warning:
+                click.echo(f"warning: {file}: {key}: {problem.message}", err=True)
+            else:
+                issues.append(ConfigIssue(file, key, problem.message, problem.hint))
     try:
         routing = Routing.load(loaded.config, plugins)  # the rules and scoring files
     except ConfigError as exc:
         issues.extend(exc.issues)
     else:
-        classes = plugins.connector_classes()
         brought = {cfg.name: classes[cfg.kind].channels_brought(settings[cfg.name])
                    for cfg in loaded.config.connectors if cfg.enabled and cfg.name in settings}
         warnings = [*(routing.ruleset.warnings if routing.ruleset else ()),

@@ -216,7 +216,11 @@ def _failed(report: SyncReport, exc: BaseException, extra: dict[str, Any]) -> No
     else:
         report.error = describe_error(exc)  # stored and shown: no SQL parameters, masked
         report.error_kind = error_kind(exc)
-    log.error("sync %s failed: %s", report.connector, report.error, exc_info=True, extra=extra)
+    # An expected failure (a connector's FatalError or RetriableError, the database away)
+    # is one line; a traceback is for the unexpected, which a producer already logged.
+    expected = report.error_kind != "error" or isinstance(exc, ProducerError)
+    log.error("sync %s failed: %s", report.connector, report.error, exc_info=not expected,
+              extra=extra)
 
 
 def error_kind(exc: BaseException) -> str:
@@ -294,8 +298,9 @@ def _produce(hub: Hub, name: str, cursor: dict[str, Any] | None, full: bool,
         pass
     except BaseException as exc:
         code = 1
-        log.error("sync %s failed in its connector: %s", name, describe_error(exc),
-                  exc_info=True, extra={"connector": name})
+        if error_kind(exc) == "error":  # unexpected: its traceback exists only here
+            log.error("sync %s failed in its connector: %s", name, describe_error(exc),
+                      exc_info=True, extra={"connector": name})
         with contextlib.suppress(OSError):
             conn.send(("error", (describe_error(exc), error_kind(exc))))
             # The batches sent before the failure are still committed, in order, before

@@ -43,6 +43,7 @@ from hub.connectors import (
     ConnectorSettings,
     Rejected,
     RetriableError,
+    SettingsProblem,
     SnapshotEnd,
 )
 from hub.records import Observation
@@ -243,31 +244,61 @@ class ContactFilesConnector(Connector, ABC):
         files.pop(job.key, None)
         self.log.info("%s: done, moved to %s", job.key, target)
 
+    @classmethod
+    def settings_problems(cls, settings: ConnectorSettings) -> list[SettingsProblem]:
+        assert isinstance(settings, FileSettings)
+        return file_problems(settings)[0]
+
     def check(self) -> CheckResult:
-        options = self.options
-        problems: list[str] = []
-        found = 0
-        for path in options.paths:
-            if is_pattern(path):
-                found += len(configured_files([path])[0])
-            elif not path.exists():
-                problems.append(f"{path}: no such file")
-            elif not path.is_file():
-                problems.append(f"{path}: not a file (a drop folder goes in `folder`)")
-            elif not os.access(path, os.R_OK):
-                problems.append(f"{path}: not readable")
-            else:
-                found += 1
-        if options.folder is not None:
-            if not options.folder.is_dir():
-                problems.append(f"{options.folder}: not a directory")
-            elif not os.access(options.folder, os.R_OK | os.W_OK | os.X_OK):
-                problems.append(f"{options.folder}: not writable (files move to done/)")
-            else:
-                found += len(drop_folder_files(options.folder))
-        if problems:
-            return CheckResult(ok=False, message="; ".join(problems))
-        return CheckResult(ok=True, message=f"{found} file(s) to read")
+        problems, found = file_problems(self.options)
+        errors = [p.message + (f" ({p.hint})" if p.hint else "") for p in problems
+                  if not p.warning]
+        if errors:
+            return CheckResult(ok=False, message="; ".join(errors))
+        notes = "".join(f"; {p.message}" for p in problems)
+        return CheckResult(ok=True, message=f"{found} file(s) to read{notes}")
+
+
+def file_problems(options: FileSettings) -> tuple[list[SettingsProblem], int]:
+    """What is wrong with the configured files and drop folder, and how many files there are
+    to read. A pattern that matches nothing yet, and a drop folder that does not exist
+    yet, are warnings: files may arrive later."""
+    problems: list[SettingsProblem] = []
+    found = 0
+    for index, path in enumerate(options.paths):
+        key = f"paths[{index}]"
+        if is_pattern(path):
+            matches = len(configured_files([path])[0])
+            found += matches
+            if not matches:
+                problems.append(SettingsProblem(key, f"{path}: matches no file yet",
+                                                warning=True))
+        elif not path.exists():
+            problems.append(SettingsProblem(key, f"{path}: no such file",
+                                            "check the path (relative paths start at the "
+                                            "directory of the file that names them)"))
+        elif not path.is_file():
+            problems.append(SettingsProblem(key, f"{path}: not a file",
+                                            "a drop folder goes in `folder`"))
+        elif not os.access(path, os.R_OK):
+            problems.append(SettingsProblem(key, f"{path}: not readable",
+                                            "let the crmhub user read it"))
+        else:
+            found += 1
+    folder = options.folder
+    if folder is not None:
+        if not folder.exists():
+            problems.append(SettingsProblem("folder", f"{folder}: the drop folder does not "
+                                            "exist yet", warning=True))
+        elif not folder.is_dir():
+            problems.append(SettingsProblem("folder", f"{folder}: not a directory"))
+        elif not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
+            problems.append(SettingsProblem("folder", f"{folder}: not writable",
+                                            "files move to done/ once read: let the crmhub "
+                                            "user write there"))
+        else:
+            found += len(drop_folder_files(folder))
+    return problems, found
 
 
 def _starts_like_vcard(path: Path) -> bool:
