@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,8 @@ def test_bad_files_are_quarantined_with_reasons_and_good_rows_stored(tmp_path: P
     assert shown["reason"] and "payload" in shown
 
 
-def test_quarantine_retry_applies_a_fixed_mapping(hub: Hub, tmp_path: Path) -> None:
+def crm_with_two_quarantined_rows(hub: Hub, tmp_path: Path) -> Callable[[], None]:
+    """A mapped file whose two rows are quarantined; returns the fix of its mapping."""
     data = tmp_path / "crm.csv"
     data.write_text("ref;surname;mail\n1;Durand;\n2;Petit;\n", encoding="utf-8")
     conf = hub.config.parent / "conf.d" / "60-crm.toml"
@@ -230,11 +232,22 @@ def test_quarantine_retry_applies_a_fixed_mapping(hub: Hub, tmp_path: Path) -> N
     conf.write_text(mapping.format("surname"), encoding="utf-8")
     hub.invoke("sync", "crm", code=3)  # every row quarantined: done, with a warning
     assert len(json.loads(hub.invoke("quarantine", "list", "--json").stdout)) == 2
-    conf.write_text(mapping.replace("person.custom.{}", "person.family_name"), encoding="utf-8")
+    return lambda: conf.write_text(mapping.replace("person.custom.{}", "person.family_name"),
+                                   encoding="utf-8")
+
+
+def test_quarantine_retry_applies_a_fixed_mapping(hub: Hub, tmp_path: Path) -> None:
+    crm_with_two_quarantined_rows(hub, tmp_path)()
     result = json.loads(hub.invoke("quarantine", "retry", "--json").stdout)
-    assert result["retried"] == 2 and result["still_open"] == 0
+    assert result["retried"] == 2 and result["still_open"] == 0 and result["stored"] == 2
     assert {"Durand", "Petit"} <= {r["family_name"] for r in hub.export()}
     assert "2 item(s) purged" in hub.invoke("quarantine", "purge").stdout
+
+
+def test_quarantine_retry_says_how_many_records_it_stored(hub: Hub, tmp_path: Path) -> None:
+    crm_with_two_quarantined_rows(hub, tmp_path)()
+    out = hub.invoke("quarantine", "retry").stdout
+    assert "2 item(s) retried (re-read crm): 2 record(s) stored, 0 still rejected" in out
 
 
 def test_run_ingests_then_exits_zero_on_sigterm(tmp_path: Path) -> None:

@@ -72,10 +72,12 @@ def quarantine_retry(item_ids: tuple[int, ...], connector: str | None, config_pa
     hub = open_hub(config_path, create=True, sources=True)
     result = retry(hub, list(item_ids) or None, connector)
     def render(r: dict[str, Any]) -> None:
-        click.echo(f"{r['retried']} item(s) retried: re-read "
-                   f"{', '.join(x['connector'] for x in r['reread']) or 'no source'}, "
-                   f"{r['reingested']} observation(s) re-ingested; "
-                   f"{r['still_open']} still rejected")
+        sources = ", ".join(x["connector"] for x in r["reread"])
+        how = f"re-read {sources}" + (f" and re-ingested {r['reingested']} stored "
+                                      "observation(s)" if r["reingested"] else "") \
+            if sources else f"re-ingested {r['reingested']} stored observation(s)"
+        click.echo(f"{r['retried']} item(s) retried ({how}): {r['stored']} record(s) "
+                   f"stored, {r['still_open']} still rejected")
         if r["cannot_retry"]:
             click.echo(f"{len(r['cannot_retry'])} item(s) cannot be retried: their source "
                        "is consumed (a drop-folder file is in done/); drop the fixed file "

@@ -161,18 +161,25 @@ def retry(hub: Hub, ids: list[int] | None = None,
             if item.observation is not None:
                 observations.setdefault(item.connector, []).append(item.observation)
         names = sorted({i.connector for i in items})
-    reread, reingested = [], 0
+    reread, reingested, stored = [], 0, 0
     for name in names:
         if rereadable[name]:
-            reread.append(run_sync(hub, name, full=True).as_dict())
+            report = run_sync(hub, name, full=True).as_dict()
+            reread.append(report)
+            stored += report["created"] + report["updated"]
         else:
             batch = Batch([Observation.model_validate(o) for o in observations.get(name, [])])
-            reingested += hub.pipeline.ingest(configured[name], batch).received
+            stats = hub.pipeline.ingest(configured[name], batch)
+            reingested += stats.received
+            stored += stats.created + stats.updated
     with hub.pipeline.sessions() as session:
         still_open = session.scalar(select(func.count()).select_from(QuarantineItem).where(
             QuarantineItem.status == "open", QuarantineItem.connector.in_(names))) or 0
+    # stored: the records the retry created or changed, whichever way it went (a re-read
+    # source's full sync also counts the records it had to update).
     return {"retried": len(items), "reread": reread, "reingested": reingested,
-            "still_open": still_open, "cannot_retry": [i.id for i in stuck]}
+            "stored": stored, "still_open": still_open,
+            "cannot_retry": [i.id for i in stuck]}
 
 
 def purge(session: Session, *, older_than_days: int | None = None,
