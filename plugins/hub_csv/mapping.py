@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hub_csv.person import PersonBuilder, parse_label, split_multi
-from hub_csv.presets import Cells, Columns
+from hub_csv.presets import Cells, Columns, fold_header
 
+_MULTI = ("emails", "phones")  # a repeated column adds values
 _SCALARS = ("given_name", "family_name", "full_name", "title", "birthday", "language")
 _PARTS = {
     "company": ("name", "domain", "website"),
@@ -100,6 +101,11 @@ def resolve(header: Sequence[str], mapping: dict[str, str], id_column: str | Non
         target = parse_target(path)
         if target.section == "external_id":
             id_position = position if id_position is None else id_position
+        elif target.section in _MULTI:
+            # A repeated column of e-mails or phones: every one of them is read.
+            positions = columns.find_all(name) if fold_header(name) in columns.names else \
+                [position]
+            bound.extend((p, target) for p in positions)
         else:
             bound.append((position, target))
 

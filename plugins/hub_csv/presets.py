@@ -28,13 +28,20 @@ def fold_header(name: str) -> str:
 
 
 class Columns:
-    """Header names (case- and space-insensitive) to cell positions."""
+    """Header names (case- and space-insensitive) to cell positions. A name the header
+    repeats is found as itself (its first column) and as ``"name (2)"``, ``"name (3)"``
+    for the others; :meth:`find_all` gives every column of a name."""
 
     def __init__(self, header: Sequence[str]) -> None:
         self.names = [fold_header(name) for name in header]
         self._index: dict[str, int] = {}
+        self._all: dict[str, list[int]] = {}
         for position, name in enumerate(self.names):
             self._index.setdefault(name, position)
+            self._all.setdefault(name, []).append(position)
+        for name, positions in self._all.items():
+            for n, position in enumerate(positions[1:], start=2):
+                self._index.setdefault(f"{name} ({n})", position)
 
     def __contains__(self, name: str) -> bool:
         return fold_header(name) in self._index
@@ -46,6 +53,14 @@ class Columns:
             if position is not None:
                 return position
         return None
+
+    def find_all(self, *names: str) -> list[int]:
+        """Every column of the first of ``names`` present in the header (a repeated one)."""
+        for name in names:
+            positions = self._all.get(fold_header(name))
+            if positions:
+                return list(positions)
+        return []
 
 
 def cell(cells: Cells, position: int | None) -> str:
@@ -111,14 +126,23 @@ def _google(columns: Columns) -> Extract:
     """Current Google (``First Name``, ``E-mail 1 - Label``) and legacy (``Given Name``,
     ``E-mail 1 - Type``) share numbered groups: one reader serves both."""
     groups: dict[tuple[str, int], dict[str, int]] = {}
+    repeated: dict[tuple[str, int], list[int]] = {}  # a group's value column, repeated
     for position, name in enumerate(columns.names):
         if m := _GROUP.match(name):
-            groups.setdefault((m.group(1), int(m.group(2))), {}).setdefault(m.group(3), position)
+            key, field = (m.group(1), int(m.group(2))), m.group(3)
+            if field in groups.get(key, {}) and field == "value":
+                repeated.setdefault(key, []).append(position)
+            groups.setdefault(key, {}).setdefault(field, position)
 
     def numbered(kind: str) -> list[dict[str, int]]:
         return [fields for (k, _), fields in sorted(groups.items()) if k == kind]
 
-    emails, phones, addresses = numbered("e-mail"), numbered("phone"), numbered("address")
+    def values(kind: str) -> list[tuple[dict[str, int], list[int]]]:
+        """Each group's fields and every column of its value (a repeated one too)."""
+        return [(fields, [fields["value"], *repeated.get(key, [])] if "value" in fields else [])
+                for key, fields in sorted(groups.items()) if key[0] == kind]
+
+    addresses = numbered("address")
     websites, organizations = numbered("website"), numbered("organization")
     given = columns.find("First Name", "Given Name")
     middle = columns.find("Middle Name", "Additional Name")
@@ -142,10 +166,11 @@ def _google(columns: Columns) -> Extract:
             title=cell(cells, org_title) or None,
             birthday=cell(cells, birthday) or None,
         )
-        for kind, add in ((emails, person.add_email), (phones, person.add_phone)):
-            for fields in kind:
+        for kind, add in (("e-mail", person.add_email), ("phone", person.add_phone)):
+            for fields, positions in values(kind):
                 label, primary = label_of(fields, cells)
-                for n, value in enumerate(split_multi(cell(cells, fields.get("value")))):
+                found = [v for position in positions for v in split_multi(cell(cells, position))]
+                for n, value in enumerate(found):
                     add(value, label, primary and n == 0)
         for fields in websites:
             for value in split_multi(cell(cells, fields.get("value"))):
@@ -216,9 +241,9 @@ def _outlook(columns: Columns) -> Extract:
     (all quoted, ``"Title","First Name"``, older files ``Business Country``)."""
     given, middle = columns.find("First Name"), columns.find("Middle Name")
     family = columns.find("Last Name")
-    email_columns = [
-        columns.find(name) for name in ("E-mail Address", "E-mail 2 Address", "E-mail 3 Address")
-    ]
+    email_columns = [position for name in ("E-mail Address", "E-mail 2 Address",
+                                           "E-mail 3 Address")
+                     for position in columns.find_all(name)]
     phone_columns = [
         (position, label, primary)
         for name, label, primary in _OUTLOOK_PHONES
@@ -266,8 +291,8 @@ def _outlook(columns: Columns) -> Extract:
             )
         if name := cell(cells, company):
             person.company["name"] = name
-        for position in web_pages:
-            person.add_url(cell(cells, position))
+        for page in web_pages:
+            person.add_url(cell(cells, page))
         if text := cell(cells, notes):
             person.custom["notes"] = text
         person.add_tags(cell(cells, categories).split(";"))
@@ -284,7 +309,7 @@ def _linkedin(columns: Columns) -> Extract:
     given = columns.find("First Name", "Vorname")
     family = columns.find("Last Name", "Nachname")
     url = columns.find("URL")
-    email = columns.find("Email Address", "E-Mail-Adresse", "E-mail Address")
+    emails = columns.find_all("Email Address", "E-Mail-Adresse", "E-mail Address")
     company = columns.find("Company", "Unternehmen")
     position = columns.find("Position")
     connected = columns.find("Connected On", "Verbunden am")
@@ -298,7 +323,8 @@ def _linkedin(columns: Columns) -> Extract:
         )
         if profile := cell(cells, url):
             person.handles["linkedin"] = profile  # the profile URL as given
-        person.add_email(cell(cells, email))
+        for column in emails:
+            person.add_email(cell(cells, column))
         if name := cell(cells, company):
             person.company["name"] = name
         if date := cell(cells, connected):
