@@ -21,7 +21,7 @@ from hub.records import Observation
 
 # Bump when normalisation changes what is stored, so that `sync --full` re-applies it.
 NORMALIZATION_VERSION = "4"  # 2: name-based blocking keys; 3: no street key at a company;
-#                                4: "Freelance", "N/A"... name no company
+#                                4: "Freelance", "N/A"... name no company; mojibake flagged
 
 
 def content_hash(observation: Observation, salt: str = "") -> str:

@@ -7,6 +7,7 @@ that fails normalisation is kept raw and flagged, never dropped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,8 +117,25 @@ def canonical_person(person: PersonData, policy: Policy, region: str | None) -> 
         "tags": sorted({t for t in (clean_text(t) for t in person.tags) if t}),
         "custom": person.custom, "identifiers": identifiers, "flags": flags,
     }
+    flags.extend(_mojibake(data))
     keys.extend(IdentityKey(kind, key, BLOCK) for kind, key in name_keys(data))
     return CanonicalPerson(data=data, keys=_unique(keys), own=own)
+
+
+# UTF-8 read as Windows-1252 or Latin-1: "HÃ©lÃ¨ne", "lâ€™atelier", "Â " for a no-break space.
+_MOJIBAKE = re.compile("[\u00c2\u00c3][\u0080-\u00bf]|\u00e2\u20ac[\u0080-\u2122]")
+
+
+def _mojibake(data: dict[str, Any]) -> list[str]:
+    """``mojibake:FIELD`` for each text that looks like UTF-8 decoded as a single-byte
+    codepage: kept as it came (a source's bytes are its own), flagged for a person to see."""
+    texts = {name: data.get(name) for name in ("given_name", "family_name", "full_name",
+                                                "title")}
+    texts["company"] = (data.get("company") or {}).get("name")
+    for part, value in (data.get("address") or {}).items():
+        texts[f"address.{part}"] = value
+    return [f"mojibake:{name}" for name, value in texts.items()
+            if isinstance(value, str) and _MOJIBAKE.search(value)]
 
 
 def _emails(person: PersonData, policy: Policy, keys: list[IdentityKey],

@@ -205,15 +205,19 @@ class CsvFile(SourceFile):
                 if len(value.encode("utf-8", "surrogateescape")) > limit:
                     name = layout.names[position] if position < width else f"cell {position + 1}"
                     return self._reject(context, self._oversized(record, name, value, width))
-        undecodable = encoding.undecodable(record.text) or (
-            record.clipped and any(map(encoding.undecodable, cells))
-        )
-        if undecodable:
-            return self._reject(
-                context,
-                f"the row holds bytes that are not {encoding.codec} (set `encoding` if the "
-                "detected one is wrong)",
+        if encoding.may_mix_utf8:  # a UTF-8 row in a codepage file: read it as UTF-8
+            cells = [encoding.utf8_inside(value) for value in cells]
+            undecodable = any(map(encoding.undecodable, cells))
+        else:
+            undecodable = encoding.undecodable(record.text) or (
+                record.clipped and any(map(encoding.undecodable, cells))
             )
+        if undecodable:
+            advice = (f"the `encoding` setting forces {encoding.codec}: check it"
+                      if self.settings.encoding else
+                      "set `encoding` if the detected one is wrong")
+            return self._reject(
+                context, f"the row holds bytes that are not {encoding.codec} ({advice})")
         return self._build(cells, layout, context, keys, emit)
 
     def _build(

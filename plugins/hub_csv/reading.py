@@ -51,6 +51,7 @@ _BOMS = (
 _SEP_LINE = re.compile(r"^sep=(.)\s*$", re.IGNORECASE)
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
 _UNDECODED = re.compile(r"[\udc80-\udcff\ufffd]")
+_SINGLE_BYTE = frozenset({"cp1252", "iso8859-1", "iso8859-15", "cp1250", "cp850"})
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,23 @@ class TextEncoding:
     def undecodable(self, text: str) -> bool:
         """Whether a record read with this encoding holds bytes it could not decode."""
         return not self.verified and _UNDECODED.search(text) is not None
+
+    @property
+    def may_mix_utf8(self) -> bool:
+        """Whether rows may be UTF-8 inside a file read with a single-byte codepage (a file
+        that mixes the two: one export appended to another)."""
+        return not self.verified and codecs.lookup(self.codec).name in _SINGLE_BYTE
+
+    def utf8_inside(self, text: str) -> str:
+        """``text`` decoded again as UTF-8 when its bytes are UTF-8 ("HÃ©lÃ¨ne" read as
+        cp1252 is "Hélène"); else as it was. Text in the codepage itself almost never forms
+        valid UTF-8 sequences, so this does not touch it."""
+        if text.isascii():
+            return text
+        try:
+            return text.encode(self.codec, "surrogateescape").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return text
 
 
 def bom_codec(head: bytes) -> str | None:

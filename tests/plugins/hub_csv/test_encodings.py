@@ -77,6 +77,28 @@ def test_cp1252_detection_looks_past_an_ascii_head(tmp_path: Path) -> None:
     assert obs[-2].person is not None and obs[-2].person.family_name == "Œuvray"
 
 
+def test_a_file_mixing_utf8_and_cp1252_rows_reads_each_row_right(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    text = render(",", ROWS[:1] + ROWS[2:])
+    head, first, last = text.split("\r\n", 2)  # header, Hélène's row (one line), the rest
+    path.write_bytes(head.encode() + b"\r\n" + first.encode("utf-8") + b"\r\n"
+                     + last.encode("cp1252"))
+    batches = read(path)
+    assert rejected(batches) == []
+    names = [(o.person.given_name, o.person.family_name) for o in observations(batches)
+             if o.person]
+    assert names == [("Hélène", "Dupré"), ("Bruno", "Lefèvre")]
+
+
+def test_a_row_a_forced_encoding_cannot_read_says_the_setting_forces_it(
+        tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(render(",").encode("cp1252"))
+    [first, *_] = rejected(read(path, encoding="utf-8"))
+    assert "the `encoding` setting forces utf-8: check it" in first.reason
+    assert "detected" not in first.reason
+
+
 def test_forced_encoding_and_delimiter_are_used_as_given(tmp_path: Path) -> None:
     path = tmp_path / "c.txt"
     path.write_bytes(render("|").encode("cp1252"))
