@@ -25,7 +25,7 @@ import copy
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -173,22 +173,17 @@ class OutlookConnector(MailConnector):
         token = str(here.get("token") or "")
         snapshot = bool(here.get("snapshot")) if "next" in here else False
         params: dict[str, str] | None = None
-        reset = False
         if url is None or not token:
             url, params, token, snapshot = path, {"$select": CONTACT_FIELDS}, \
                 uuid.uuid4().hex, True
         what = f"reading {mailbox}'s contacts ({key})"
-        while True:
-            try:
-                page = self.graph.get(url, params=params, what=what)
-            except DeltaReset as exc:
-                if reset:
-                    raise RetriableError(f"{exc}; Graph reset the delta twice in a row") from exc
-                self.log.warning("%s: the delta link expired; re-reading the folder", what)
-                reset = True
-                url, params, token, snapshot = path, {"$select": CONTACT_FIELDS}, \
-                    uuid.uuid4().hex, True
-                continue
+
+        def reread() -> tuple[str, dict[str, str]]:
+            nonlocal token, snapshot  # the folder is read again as a new snapshot
+            token, snapshot = uuid.uuid4().hex, True
+            return path, {"$select": CONTACT_FIELDS}
+
+        for page in self._pages(url, params, what, reread):
             observations, rejected = self._contact_page(page, mailbox)
             link, done = self._links(page, what)
             folders[key] = {"delta": link, "token": token} if done else \
@@ -197,9 +192,6 @@ class OutlookConnector(MailConnector):
                 if snapshot and done else None
             yield Batch(observations, cursor=copy.deepcopy(state), rejected=rejected,
                         scope=scope, token=token, snapshot_end=end)
-            if done:
-                return
-            url, params = link, None
 
     def _contact_page(self, page: dict[str, Any],
                       mailbox: str) -> tuple[list[Observation], list[Rejected]]:
@@ -229,18 +221,8 @@ class OutlookConnector(MailConnector):
         url: str | None = here.get("next") or here.get("delta")
         params = None if url else self._window()
         url = url or path
-        reset = False
         what = f"reading {mailbox}'s messages ({folder})"
-        while True:
-            try:
-                page = self.graph.get(url, params=params, what=what)
-            except DeltaReset as exc:
-                if reset:
-                    raise RetriableError(f"{exc}; Graph reset the delta twice in a row") from exc
-                self.log.warning("%s: the delta link expired; reading the window again", what)
-                reset = True
-                url, params = path, self._window()
-                continue
+        for page in self._pages(url, params, what, lambda: (path, self._window())):
             skipped: Counter[str] = Counter()
             observations: list[Observation] = []
             rejected: list[Rejected] = []
@@ -264,6 +246,25 @@ class OutlookConnector(MailConnector):
             boxes[folder] = {"delta": link} if done else {"next": link}
             yield Batch(observations, cursor=copy.deepcopy(state), rejected=rejected,
                         skipped=dict(skipped))
+
+    def _pages(self, url: str, params: dict[str, str] | None, what: str,
+               restart: Callable[[], tuple[str, dict[str, str]]]) -> Iterator[dict[str, Any]]:
+        """The pages of one delta round, from ``url`` to the page with the delta link. When
+        Graph no longer knows the link, the round starts again once from ``restart()``'s
+        request; a second reset in a row fails the mailbox as retriable."""
+        reset = False
+        while True:
+            try:
+                page = self.graph.get(url, params=params, what=what)
+            except DeltaReset as exc:
+                if reset:
+                    raise RetriableError(f"{exc}; Graph reset the delta twice in a row") from exc
+                self.log.warning("%s: the delta link expired; starting the round again", what)
+                reset = True
+                url, params = restart()
+                continue
+            yield page
+            link, done = self._links(page, what)
             if done:
                 return
             url, params = link, None
