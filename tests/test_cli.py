@@ -149,11 +149,15 @@ def test_explain_shows_where_each_value_came_from(hub: Hub) -> None:
     # wins every field, whichever file was synced last.
     assert "title                        google-contacts:" in out
     assert "(most recent (a tie, to the most complete record))" in out
+    # who owns the contact and why, as `assign explain` says it
+    assert f"  owner {alice['owner']}: rule " in out
     hub.invoke("contacts", "set", str(alice["id"]), "title=Art Director", "stage=customer")
     [alice] = by_name(hub.export(), "Alice Martin")
     assert alice["title"] == "Art Director" and alice["stage"] == "customer"
     data = json.loads(hub.invoke("contacts", "explain", str(alice["id"]), "--json").stdout)
     assert data["provenance"]["title"]["connector"] == "manual"
+    assert data["assignment"]["owner"] == data["owner"] == alice["owner"]
+    assert data["assignment"]["rule"] and data["assignment"]["strategy"]
 
 
 def test_search_folds_case_and_accents_and_reads_a_phone_in_any_notation(hub: Hub) -> None:

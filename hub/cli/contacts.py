@@ -17,7 +17,7 @@ from hub.export import export_contacts, export_objects, write_csv, write_jsonl
 from hub.ingest.manual import ManualError, set_fields
 from hub.match.golden import rebuild_store
 from hub.normalize import fold, is_free_mail_domain, normalize_phone
-from hub.routing.model import ContactScore, StageChange
+from hub.routing.model import Assignment, ContactScore, StageChange
 from hub.service.runtime import Hub
 from hub.store.model import Contact, MergeEvent
 
@@ -124,6 +124,12 @@ def _contact_row(hub: Hub, contact_id: int, as_owner: str | None = None) -> dict
                              | (MergeEvent.merged_id == contact_id)).order_by(MergeEvent.id))]
         score = session.get(ContactScore, contact_id)
         row["score_breakdown"] = score.breakdown if score is not None else []
+        current = session.scalars(select(Assignment).where(
+            Assignment.contact_id == contact_id, Assignment.current)).first()
+        row["assignment"] = None if current is None else {
+            "owner": current.owner, "queue": current.queue, "rule": current.rule,
+            "strategy": current.strategy, "reason": current.reason, "by": current.by,
+            "actor": current.actor, "at": current.at.isoformat()}
         row["stage_history"] = [
             {"from": c.from_stage, "to": c.to_stage, "rule": c.rule, "by": c.by,
              "at": c.at.isoformat()}
@@ -152,7 +158,8 @@ def contacts_show(contact_id: int, as_owner: str | None, config_path: Path,
 @json_option
 def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
                      as_json: bool) -> None:
-    """Where each value of a contact came from, and every merge it took part in."""
+    """Where each value of a contact came from, every merge it took part in, and who owns
+    it and why."""
     row = _contact_row(open_hub(config_path), contact_id, as_owner)
 
     def render(r: dict[str, Any]) -> None:
@@ -166,6 +173,14 @@ def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
                        f"by {m['decided_by']}, score {m['score']}: {m['reason']}{undone}")
         for flag in r["flags"]:
             click.echo(f"  flag: {flag}")
+        a = r["assignment"]
+        if a is None:
+            click.echo(f"  owner {r['owner'] or '-'}: never routed")
+        else:
+            how = f"by {a['actor'] or 'a user'}" if a["by"] == "user" else \
+                f"rule {a['rule'] or 'fallback'} ({a['strategy']})"
+            click.echo(f"  owner {a['owner'] or 'queue ' + str(a['queue'])}: {how}, "
+                       f"{a['reason']}, {a['at']} (`crmhub assign explain` for the rest)")
         click.echo(f"  stage {r['stage']}, score {r['score']}")
         for item in r["score_breakdown"]:
             click.echo(f"    score {item['points']:+g}  {item['name']}")
@@ -175,7 +190,8 @@ def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
                        f"({cause})")
 
     emit({key: row[key] for key in ("id", "full_name", "provenance", "merges", "flags",
-                                    "stage", "score", "score_breakdown", "stage_history")},
+                                    "owner", "assignment", "stage", "score",
+                                    "score_breakdown", "stage_history")},
          as_json, render)
 
 
