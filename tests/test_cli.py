@@ -151,6 +151,8 @@ def test_explain_shows_where_each_value_came_from(hub: Hub) -> None:
     assert "(most recent (a tie, to the most complete record))" in out
     # who owns the contact and why, as `assign explain` says it
     assert f"  owner {alice['owner']}: rule " in out
+    # the record that joined her: its score, what found it, how each field compared
+    assert "  joined: " in out and "found by email" in out and "email exact" in out
     hub.invoke("contacts", "set", str(alice["id"]), "title=Art Director", "stage=customer")
     [alice] = by_name(hub.export(), "Alice Martin")
     assert alice["title"] == "Art Director" and alice["stage"] == "customer"
@@ -158,6 +160,9 @@ def test_explain_shows_where_each_value_came_from(hub: Hub) -> None:
     assert data["provenance"]["title"]["connector"] == "manual"
     assert data["assignment"]["owner"] == data["owner"] == alice["owner"]
     assert data["assignment"]["rule"] and data["assignment"]["strategy"]
+    [join] = data["joins"]
+    assert join["probability"] > 0.9 and join["levels"]["email"] == "exact"
+    assert "email" in join["found_by"]
 
 
 def test_search_folds_case_and_accents_and_reads_a_phone_in_any_notation(hub: Hub) -> None:

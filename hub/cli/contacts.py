@@ -19,7 +19,7 @@ from hub.match.golden import rebuild_store
 from hub.normalize import fold, is_free_mail_domain, normalize_phone
 from hub.routing.model import Assignment, ContactScore, StageChange
 from hub.service.runtime import Hub
-from hub.store.model import Contact, MergeEvent
+from hub.store.model import Contact, MatchKey, MergeEvent, SourceRecord
 
 _PHONE_LIKE = re.compile(r"[\d\s().+/-]+")
 
@@ -124,6 +124,7 @@ def _contact_row(hub: Hub, contact_id: int, as_owner: str | None = None) -> dict
                              | (MergeEvent.merged_id == contact_id)).order_by(MergeEvent.id))]
         score = session.get(ContactScore, contact_id)
         row["score_breakdown"] = score.breakdown if score is not None else []
+        row["joins"] = _joins(session, contact_id)
         current = session.scalars(select(Assignment).where(
             Assignment.contact_id == contact_id, Assignment.current)).first()
         row["assignment"] = None if current is None else {
@@ -136,6 +137,38 @@ def _contact_row(hub: Hub, contact_id: int, as_owner: str | None = None) -> dict
             for c in session.scalars(select(StageChange).where(
                 StageChange.contact_id == contact_id).order_by(StageChange.at, StageChange.id))]
         return row
+
+
+# What the blocking key kinds (hub.match.blocking) mean, for a person reading `explain`.
+_KEY_NAMES = {"fi": "family name + initial", "ph_co": "family name + company",
+              "ph_pc": "family name + postcode", "f3_city": "family name + city",
+              "f3_dob": "family name + birthday", "gn_dob": "given name + birthday",
+              "gn_pc": "given name + postcode", "dob_pc": "birthday + postcode",
+              "dob_city": "birthday + city", "st_pc": "street + postcode",
+              "dob_st": "birthday + street"}
+
+
+def _joins(session: Any, contact_id: int) -> list[dict[str, Any]]:
+    """How matching placed each of the contact's records with the others: its score, and
+    the kinds of keys it shares with them (what found the candidate)."""
+    keys: dict[int, set[tuple[str, str]]] = {}
+    for record_id, kind, key in session.execute(
+            select(MatchKey.source_record_id, MatchKey.kind, MatchKey.key)
+            .where(MatchKey.contact_id == contact_id)):
+        keys.setdefault(record_id, set()).add((kind, key))
+    joins = []
+    for record_id, connector, external_id, joined in session.execute(
+            select(SourceRecord.id, SourceRecord.connector, SourceRecord.external_id,
+                   SourceRecord.joined)
+            .where(SourceRecord.contact_id == contact_id, SourceRecord.deleted_at.is_(None),
+                   SourceRecord.joined.is_not(None))
+            .order_by(SourceRecord.connector, SourceRecord.external_id)):
+        mine = keys.get(record_id, set())
+        shared = {_KEY_NAMES.get(kind, kind) for other, theirs in keys.items()
+                  if other != record_id for kind, _ in mine & theirs}
+        joins.append({"connector": connector, "external_id": external_id, **joined,
+                      "found_by": sorted(shared)})
+    return joins
 
 
 @contacts_group.command("show")
@@ -171,6 +204,12 @@ def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
             undone = f" (undone {m['undone_at']})" if m["undone_at"] else ""
             click.echo(f"  merge {m['id']}: {m['merged_id']} -> {m['survivor_id']} "
                        f"by {m['decided_by']}, score {m['score']}: {m['reason']}{undone}")
+        for j in r["joins"]:
+            levels = ", ".join(f"{k} {v}" for k, v in sorted(j["levels"].items()))
+            found = ", ".join(j["found_by"]) or "-"
+            click.echo(f"  joined: {j['connector']}:{j['external_id']} matched with "
+                       f"probability {j['probability']} (weight {j['weight']}), found by "
+                       f"{found}: {levels}")
         for flag in r["flags"]:
             click.echo(f"  flag: {flag}")
         a = r["assignment"]
@@ -189,8 +228,8 @@ def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
             click.echo(f"    {change['at']}  {change['from'] or '-'} -> {change['to']}  "
                        f"({cause})")
 
-    emit({key: row[key] for key in ("id", "full_name", "provenance", "merges", "flags",
-                                    "owner", "assignment", "stage", "score",
+    emit({key: row[key] for key in ("id", "full_name", "provenance", "merges", "joins",
+                                    "flags", "owner", "assignment", "stage", "score",
                                     "score_breakdown", "stage_history")},
          as_json, render)
 

@@ -203,13 +203,17 @@ class PersonPass(Tombstones):
         changed: list[SourceRecord] = []
         packed = [p.pack() for p in resolution.profiles] if \
             len(resolution.profiles) == len(persons) else [None] * len(persons)
-        for person, node, company_id, stored in zip(persons, resolution.contact_of, companies,
-                                                    packed, strict=True):
+        scores = resolution.scores if len(resolution.scores) == len(persons) else \
+            [None] * len(persons)
+        for person, node, company_id, stored, scored in zip(
+                persons, resolution.contact_of, companies, packed, scores, strict=True):
             contact_id = real(node)
             if node > 0:  # new contacts get their golden record from memory
                 out.touched.add(contact_id)
             values = self._record_values(person, contact_id, company_id)
             values["match_profile"] = stored
+            # The score that placed the record with others (`crmhub contacts explain`).
+            values["joined"] = scored.as_dict() if scored is not None else None
             if person.record is None:
                 fresh.append({"connector": self.connector.name,
                               "external_id": person.item.external_id,

@@ -203,6 +203,8 @@ class SourceRecord(Base):
     # What matching compares (hub.match.compare.Profile.pack): a person's few normalised
     # values, read instead of `data` when candidates are scored.
     match_profile: Mapped[list[Any] | None] = mapped_column(JSON)
+    # How matching placed a person record with others: score, probability, field levels.
+    joined: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     observed_at: Mapped[datetime]
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]

@@ -11,6 +11,8 @@ connector's mailboxes), its last error and since when it fails, or when it last 
 not make a contact of (a mailing list's message, a colleague, a no-reply address).
 ``sync_state.warning`` holds the last successful run's warnings (a file with a header
 and no rows, a run that quarantined every row): ok, with a warning.
+``source_records.joined`` keeps the score that placed a person record with others (its
+probability, weight and per-field levels), which ``crmhub contacts explain`` shows.
 """
 
 from __future__ import annotations
@@ -29,9 +31,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("parts", sa.JSON()))
         batch.add_column(sa.Column("skipped_total", sa.JSON()))
         batch.add_column(sa.Column("warning", sa.Text()))
+    # A plain ALTER TABLE on both engines: a batch operation would copy source_records on
+    # SQLite, and dropping the old table would cascade to its match keys.
+    op.add_column("source_records", sa.Column("joined", sa.JSON()))
 
 
 def downgrade() -> None:
+    op.drop_column("source_records", "joined")
     with op.batch_alter_table("sync_state") as batch:
         batch.drop_column("warning")
         batch.drop_column("skipped_total")
