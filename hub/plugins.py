@@ -162,7 +162,23 @@ class HubPlugins:
         return dict(self._registries["crmhub_register_assignment_strategies"].classes)
 
     def comparator_classes(self) -> dict[str, type]:
-        return dict(self._registries["crmhub_register_comparators"].classes)
+        """The plugins' comparators that can be used. One that cannot (it would replace a
+        built-in, its levels are malformed) is left out with its plugin's error set (shown
+        by ``crmhub plugins``), and matching runs with the others."""
+        from hub.match.compare import comparator_problem  # the matcher imports plugins' types
+
+        registry = self._registries["crmhub_register_comparators"]
+        usable: dict[str, type] = {}
+        for name, klass in registry.classes.items():
+            problem = comparator_problem(klass)
+            if problem is None:
+                usable[name] = klass
+                continue
+            info = self.infos[registry.providers[name]]
+            if info.error is None:
+                info.error = problem
+                log.error("plugin %s disabled: %s", info.name, problem)
+        return usable
 
     def provider_of(self, hook: str, key: str) -> str | None:
         return self._registries[hook].providers.get(key)

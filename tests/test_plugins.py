@@ -189,6 +189,9 @@ def test_sinks_strategies_and_comparators_are_collected_by_name() -> None:
 
     class Soundex:
         name = "soundex"
+        levels = ("missing", "same", "other")
+        m = (1.0, 0.9, 0.1)
+        u = (1.0, 0.1, 0.9)
 
     class Registers:
         @hookimpl
@@ -207,6 +210,35 @@ def test_sinks_strategies_and_comparators_are_collected_by_name() -> None:
     assert plugins.sink_classes() == {"webhook": WebhookSink}
     assert plugins.strategy_classes() == {"round_robin": RoundRobin}
     assert plugins.comparator_classes() == {"soundex": Soundex}
+
+
+def test_a_comparator_replacing_a_built_in_is_left_out_and_matching_still_runs(
+        tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    from hub.config import HubConfig
+    from hub.ingest.pipeline import Pipeline
+
+    class Email:  # would replace the built-in e-mail comparator
+        name = "email"
+        levels = ("missing", "same")
+        m = (1.0, 0.9)
+        u = (1.0, 0.1)
+
+    class Broken:
+        name = "broken"
+
+    class Registers:
+        @hookimpl
+        def crmhub_register_comparators(self) -> list[type]:
+            return [Email, Broken]
+
+    plugins = HubPlugins.load(entry_points=False, extra=[("clash", Registers())])
+    assert plugins.comparator_classes() == {}
+    assert "'email' is built in" in str(plugins.infos["clash"].error)
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    Pipeline(engine, HubConfig(), plugins)  # no longer raises when the hub opens
+    engine.dispose()
 
 
 def test_the_daemon_calls_startup_and_shutdown_once_each(tmp_path: Path) -> None:

@@ -371,21 +371,30 @@ BUILTIN: tuple[type[Any], ...] = (
 )
 
 
+def comparator_problem(cls: type[Any]) -> str | None:
+    """Why a plugin's comparator class cannot be used (``None``: it can)."""
+    try:
+        instance = cls()
+        name, levels, m, u = instance.name, instance.levels, instance.m, instance.u
+    except Exception as exc:
+        return (f"comparator {cls.__name__} cannot be built (it needs name, levels, m, u): "
+                f"{type(exc).__name__}: {exc}")
+    if name in {c.name for c in BUILTIN}:
+        return f"comparator {name!r} is built in: a plugin may not replace it"
+    if not levels or levels[0] != "missing" or len(m) != len(levels) or len(u) != len(levels):
+        return (f"comparator {name!r}: levels must start with 'missing' and m/u give one "
+                "probability per level")
+    return None
+
+
 def comparators(extra: Iterable[type[Any]] = ()) -> list[Comparator]:
     """The built-in comparators and the plugins' ones (a plugin may not replace a built-in)."""
     out: list[Comparator] = [cls() for cls in BUILTIN]
-    names = {c.name for c in out}
     for cls in extra:
-        instance = cls()
-        if instance.name in names:
-            raise ValueError(f"comparator {instance.name!r} is built in")
-        if not instance.levels or instance.levels[0] != "missing" or \
-                len(instance.m) != len(instance.levels) or \
-                len(instance.u) != len(instance.levels):
-            raise ValueError(f"comparator {instance.name!r}: levels must start with "
-                             "'missing' and m/u give one probability per level")
-        out.append(instance)
-        names.add(instance.name)
+        problem = comparator_problem(cls)
+        if problem is not None:
+            raise ValueError(problem)
+        out.append(cls())
     return out
 
 
