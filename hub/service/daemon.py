@@ -531,12 +531,13 @@ class Daemon:
             return
         self._last_purge = now
         with self.hub.pipeline.sessions.begin() as session:
-            purged = purge_expired(session, self.hub.config.hub.raw_retention_days,
-                                   datetime.now(UTC))
+            purged = purge_expired(
+                session, self.hub.config.hub.raw_retention_days, datetime.now(UTC),
+                event_plugins=bool(self.hub.plugins.pm.hook.crmhub_on_event.get_hookimpls()))
         if "inbox" in self.hub.__dict__:  # opened: a push connector or the listener used it
             forgotten = self.hub.inbox.purge(self.hub.config.hub.inbox_retention_days)
             if forgotten:
                 log.info("retention: %d processed webhook requests forgotten", forgotten)
-        if purged.raw_payloads or purged.quarantine_items:
-            log.info("retention: %d raw payloads and %d quarantine items purged",
-                     purged.raw_payloads, purged.quarantine_items)
+        if purged.raw_payloads or purged.quarantine_items or purged.events:
+            log.info("retention: %d raw payloads, %d quarantine items and %d events purged",
+                     purged.raw_payloads, purged.quarantine_items, purged.events)
