@@ -46,6 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from hub.store.db import enable_wal
 from hub.store.model import UTCDateTime
 
 __all__ = ["Inbox", "InboxItem", "default_inbox_path"]
@@ -189,7 +190,7 @@ class Inbox:
 
 def _pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    enable_wal(cursor)
     cursor.execute("PRAGMA synchronous=FULL")  # an accepted request survives a power cut
     cursor.close()
 

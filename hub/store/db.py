@@ -15,6 +15,8 @@ that a server restart costs the next checkout a reconnect rather than an error.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -203,10 +205,26 @@ def _answers(engine: Engine, dbapi_connection: Any) -> bool:
         raise
 
 
+def enable_wal(cursor: Any, attempts: int = 60) -> None:
+    """Put a SQLite database in WAL mode, which the file then keeps. Switching a new file
+    needs it to itself: several processes opening it at once (a daemon and its listener
+    on a first start) get "database is locked" at once, busy timeout or not, so the
+    switch is tried again a few times, unless another process made it already."""
+    for attempt in range(attempts):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 + 0.01 * attempt)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    enable_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
