@@ -30,6 +30,7 @@ while the others go on. Only when every mailbox fails does the run fail.
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -255,7 +256,7 @@ class MailPolicy:
         return None
 
 
-class MailConnector(Connector):
+class MailConnector(Connector, ABC):
     """Base of the mail connectors: every mailbox syncs on its own, as a part of the run.
 
     Subclasses write :meth:`list_mailboxes` (for ``mailboxes = "all"``),
@@ -290,14 +291,14 @@ class MailConnector(Connector):
                           own_domains=self.context.own_domains,
                           create_contacts=self.mail.create_contacts)
 
+    @abstractmethod
     def sync_mailbox(self, mailbox: str, cursor: dict[str, Any], *, full: bool,
                      policy: MailPolicy) -> Iterator[Batch]:
         """Yield one mailbox's batches; each batch's ``cursor`` is that mailbox's own."""
-        raise NotImplementedError
 
+    @abstractmethod
     def check_mailbox(self, mailbox: str) -> str:
         """Read one thing of ``mailbox``; return what was read, raise what is missing."""
-        raise NotImplementedError
 
     def sync(self, cursor: dict[str, Any] | None, *, full: bool = False) -> Iterator[Batch]:
         state: dict[str, Any] = dict((cursor or {}).get("mailboxes") or {})
