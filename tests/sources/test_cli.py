@@ -10,27 +10,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from hub import hookimpl
 from hub.cli.main import main
-from hub.connectors import Connector
 from hub.logs import configure_logging
-from hub.plugins import HubPlugins
 from tests.sources.acme import AcmeConnector
 from tests.sources.fake_api import BASE, FakeContacts
-
-
-class _Register:
-    @hookimpl
-    def crmhub_register_connectors(self) -> list[type[Connector]]:
-        return [AcmeConnector]
+from tests.sources.registration import register_connectors
 
 
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    load = HubPlugins.load.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(HubPlugins, "load", classmethod(
-        lambda cls, *args, **kwargs: load(cls, *args, **{
-            **kwargs, "extra": [*kwargs.get("extra", ()), ("acme", _Register())]})))
+    register_connectors(monkeypatch, "acme", AcmeConnector)
     path = tmp_path / "crmhub.toml"
     path.write_text(f"""
 [hub]

@@ -14,13 +14,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 
-from hub import hookimpl
 from hub.cli.main import main
 from hub.config import ConnectorConfig, HubConfig, HubSection
-from hub.connectors import Batch, Connector, ConnectorSettings, FatalError
+from hub.connectors import Batch, ConnectorSettings, FatalError
 from hub.http import CredentialsRejectedError
 from hub.ingest.pipeline import Pipeline
-from hub.plugins import HubPlugins
 from hub.sources.mail import (
     AUTOMATED,
     NONE_CREATED,
@@ -40,6 +38,7 @@ from hub.sources.mail import (
 from hub.store.db import session_factory
 from hub.store.model import Contact, Interaction, InteractionContact
 from hub.testing import make_context
+from tests.sources.registration import register_connectors
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -195,18 +194,9 @@ class FakeMail(MailConnector):
         return f"{len(self.INBOX.get(mailbox, []))} messages"
 
 
-class _Register:
-    @hookimpl
-    def crmhub_register_connectors(self) -> list[type[Connector]]:
-        return [FakeMail]
-
-
 @pytest.fixture
 def mail_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    load = HubPlugins.load.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(HubPlugins, "load", classmethod(
-        lambda cls, *args, **kwargs: load(cls, *args, **{
-            **kwargs, "extra": [*kwargs.get("extra", ()), ("fakemail", _Register())]})))
+    register_connectors(monkeypatch, "fakemail", FakeMail)
     monkeypatch.setattr(FakeMail, "BROKEN", set())
     monkeypatch.setattr(FakeMail, "INBOX", {
         "ann@acme.fr": [message("lea@lead.org", "ann@acme.fr"),
