@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -14,7 +15,14 @@ from hub.ingest.quarantine import RecordRejected
 from hub.ingest.snapshots import Tombstones
 from hub.match.blocking import stored_keys
 from hub.match.canonical import CanonicalPerson
-from hub.match.companies import CompanyRef, CompanyResolver
+from hub.match.companies import (
+    PEOPLE_FIELDS,
+    CompanyRef,
+    CompanyResolver,
+    PersonRef,
+    rebuild_company,
+    refresh_people_values,
+)
 from hub.match.engine import Resolution, pair
 from hub.match.golden import Source, golden_values, policy_of
 from hub.match.resolve import Item, mark_shared, merge_contacts
@@ -112,8 +120,16 @@ class PersonPass(Tombstones):
             Item(p.canon, p.record.contact_id if p.record is not None else None,
                  p.record.id if p.record is not None else None)
             for p in persons])
-        companies = CompanyResolver(session, self.now).resolve([company_ref(p.canon)
-                                                                for p in persons])
+        refs = [company_ref(p.canon, self.connector.name, p.item.external_id,
+                            p.item.observed_at) for p in persons]
+        left = [(p.record.company_id, self.connector.name, p.item.external_id)
+                for p in persons if p.record is not None and p.record.company_id is not None]
+        company_resolver = CompanyResolver(session, self.now)
+        companies = company_resolver.resolve(refs)
+        rebuild = refresh_people_values(session, [
+            (company_id, ref.person) for company_id, ref in zip(companies, refs, strict=True)
+            if company_id is not None and company_id not in company_resolver.created
+            and ref is not None and ref.person is not None], left, self.now)
         born = self._born(persons, resolution, companies)
         new_ids, new_points = self._create_contacts(resolution, born, out)
 
@@ -129,6 +145,8 @@ class PersonPass(Tombstones):
                    if p.record is not None and n < 0}
         out.touched.update(real(node) for node in born if node in holding)
         ids, record_of = self._write_records(persons, resolution, companies, real, out)
+        for company_id in sorted(rebuild):  # a value's record left, or an old company
+            rebuild_company(session, company_id, self.now)
         self._write_keys(persons, resolution, record_of, real)
         for point in new_points:  # positions and provisional contacts become real ids
             point["contact_id"] = real(point["contact_id"])
@@ -307,10 +325,13 @@ class PersonPass(Tombstones):
                 "contact_id": contact_id, "company_id": company_id}
 
 
-def company_ref(canon: CanonicalPerson) -> CompanyRef | None:
+def company_ref(canon: CanonicalPerson, connector: str, external_id: str,
+                observed_at: datetime) -> CompanyRef | None:
     company = canon.data.get("company")
     if not company:
         return None
     domains = (company["domain"],) if company.get("domain") else ()
     return CompanyRef(company.get("name"), company.get("name_key"), domains,
-                      canon.data.get("country"), company.get("website"))
+                      canon.data.get("country"), company.get("website"),
+                      PersonRef(connector, external_id, observed_at,
+                                {k: company[k] for k in PEOPLE_FIELDS if company.get(k)}))

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 
 from hub.connectors import SnapshotEnd
 from hub.ingest.state import BatchState
-from hub.match.companies import rebuild_company
+from hub.match.companies import rebuild_company, refresh_people_values
 from hub.store.model import Interaction, MatchKey, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,11 @@ class Tombstones(BatchState):
             self.touched.add(record.contact_id)
         if record.kind == "company" and record.company_id is not None:
             rebuild_company(self.session, record.company_id, self.now)
+        elif record.kind == "person" and record.company_id is not None:
+            for company_id in refresh_people_values(  # it may have named its company
+                    self.session, [],
+                    [(record.company_id, record.connector, record.external_id)], self.now):
+                rebuild_company(self.session, company_id, self.now)
         if record.kind == "interaction":
             self.session.execute(update(Interaction).where(
                 Interaction.connector == record.connector,

@@ -8,7 +8,13 @@ review, merge and unmerge.
   industry, size, tags and custom fields are computed from its live source records, never
   edited in place: ``company`` records (a CRM's account list) by the survivorship policy of
   ``[match.survivorship]``; where none carries a field, the company block of the people
-  who work there (newest first). Every field records its origin in ``provenance``.
+  who work there: the most trusted source first (``source_priority``), then the most
+  recent record, ties to connector and external id, so the result never depends on the
+  order records arrived in. Every field records its origin in ``provenance``; a value a
+  contact gave is marked ``"via": "contact"``. A sync keeps it current without reading
+  the company's people: a new record's value wins when it ranks above the stored
+  origin, and only when the record that gave a value leaves or changes is the company
+  rebuilt from all of them (:func:`refresh_people_values`).
 * **Review**: a company named like a stored one (same normalised name) in another
   country may be a subsidiary or the same company: it is kept apart and the pair goes to
   the review queue (``match_candidates.entity = "company"``; the pair is kept as company
@@ -31,7 +37,14 @@ from sqlalchemy.orm import Session
 
 from hub.match.golden import policy_of, rebuild_contacts
 from hub.match.resolve import pair, rejected_between, remember_rejection
-from hub.match.survivorship import DEFAULT_POLICY, SourceView, pick, source_origin
+from hub.match.survivorship import (
+    DEFAULT_POLICY,
+    SourceView,
+    SurvivorshipPolicy,
+    pick,
+    priority_reason,
+    source_origin,
+)
 from hub.normalize import company_name_key
 from hub.store.model import (
     Company,
@@ -45,8 +58,8 @@ from hub.store.model import (
 
 ENTITY = "company"
 FIELDS = ("name", "website", "country", "industry", "employees")
-PEOPLE_FIELDS = {"name": "name", "website": "website"}  # company block of a person record
-PEOPLE_SAMPLE = 50  # newest person records read when no company record names a field
+PEOPLE_FIELDS = ("name", "website")  # what the company block of a person record can give
+VIA_CONTACT = "contact"  # provenance["field"]["via"] of a value a contact's record gave
 SAME_NAME_OTHER_COUNTRY = 0.5  # the review score of that rule (companies are not scored)
 
 
@@ -77,7 +90,7 @@ def rebuild_company(session: Session, company_id: int, now: datetime) -> bool:
     session.flush()
     policy = policy_of(session) or DEFAULT_POLICY
     own: list[SourceView] = []
-    people: list[SourceView] = []
+    people: list[PersonRef] | None = None
     for row in session.execute(
             select(SourceRecord.id, SourceRecord.connector, SourceRecord.external_id,
                    SourceRecord.observed_at, SourceRecord.data)
@@ -91,15 +104,16 @@ def rebuild_company(session: Session, company_id: int, now: datetime) -> bool:
     for name in FIELDS:
         won = pick(name, policy.rule_of("company"), policy,
                    [(s, v) for s in newest if (v := s.data.get(name)) not in (None, "")])
-        if won is None and name in PEOPLE_FIELDS:
-            if not people:
-                people = _people(session, company_id)
-            won = next(((s, v, "named by a contact working there") for s in people
-                        if (v := (s.data.get("company") or {}).get(PEOPLE_FIELDS[name]))),
-                       None)
         if won is not None:
             values[name] = won[1]
             provenance[name] = source_origin(won[0], won[2])
+        elif name in PEOPLE_FIELDS:
+            if people is None:
+                people = _people(session, company_id, policy)
+            best = next(((ref, v) for ref in people if (v := ref.values.get(name))), None)
+            if best is not None:
+                values[name] = best[1]
+                provenance[name] = best[0].origin(policy)
     tags = sorted({t for s in newest for t in s.data.get("tags") or []})
     custom: dict[str, Any] = {}
     for s in reversed(newest):  # the newest record's value of each key wins
@@ -119,15 +133,118 @@ def rebuild_company(session: Session, company_id: int, now: datetime) -> bool:
     return False
 
 
-def _people(session: Session, company_id: int) -> list[SourceView]:
-    rows = session.execute(
-        select(SourceRecord.id, SourceRecord.connector, SourceRecord.external_id,
-               SourceRecord.observed_at, SourceRecord.data)
-        .where(SourceRecord.company_id == company_id, SourceRecord.kind == "person",
-               SourceRecord.deleted_at.is_(None))
-        .order_by(SourceRecord.observed_at.desc(), SourceRecord.id.desc()).limit(PEOPLE_SAMPLE))
-    return [SourceView(r.id, r.connector, r.external_id, r.observed_at, r.data or {})
-            for r in rows]
+@dataclass(frozen=True)
+class PersonRef:
+    """A person record as a source of its company's name and website."""
+
+    connector: str
+    external_id: str
+    observed_at: datetime
+    values: dict[str, Any]  # the company block's name and website, where given
+
+    def rank(self, policy: SurvivorshipPolicy) -> tuple[int, datetime, str, str]:
+        """Higher wins: the most trusted source, then the most recent record, then
+        connector and external id (a function of the record, not of its arrival)."""
+        return (policy.rank.get(self.connector, -1), self.observed_at, self.connector,
+                self.external_id)
+
+    def origin(self, policy: SurvivorshipPolicy) -> dict[str, Any]:
+        why = priority_reason(policy, self.connector) \
+            if self.connector in policy.source_priority else "most recent"
+        return {"connector": self.connector, "external_id": self.external_id,
+                "observed_at": self.observed_at.isoformat(), "via": VIA_CONTACT,
+                "rule": f"named by a contact working there: {why}"}
+
+
+def _stored_rank(origin: dict[str, Any], policy: SurvivorshipPolicy,
+                 ) -> tuple[int, datetime, str, str]:
+    return PersonRef(origin["connector"], origin["external_id"],
+                     datetime.fromisoformat(origin["observed_at"]), {}).rank(policy)
+
+
+def _people(session: Session, company_id: int,
+            policy: SurvivorshipPolicy) -> list[PersonRef]:
+    """The company blocks of every live person record at the company, best first; only
+    the block is read, not the records."""
+    refs = [PersonRef(r.connector, r.external_id, r.observed_at,
+                      {k: block[k] for k in PEOPLE_FIELDS if block.get(k)})
+            for r in session.execute(
+                select(SourceRecord.connector, SourceRecord.external_id,
+                       SourceRecord.observed_at, SourceRecord.data["company"].label("block"))
+                .where(SourceRecord.company_id == company_id,
+                       SourceRecord.kind == "person", SourceRecord.deleted_at.is_(None)))
+            if isinstance(block := r.block, dict)]
+    return sorted(refs, key=lambda ref: ref.rank(policy), reverse=True)
+
+
+def _from_contact(company: Company, name: str) -> bool | None:
+    """Whether a field's value is a contact's (True), a company record's (False), or of
+    unknown origin (None: a company stored before values had provenance)."""
+    origin = (company.provenance or {}).get(name)
+    if origin is None:
+        return None if getattr(company, name) else True
+    return bool(origin.get("via") == VIA_CONTACT)
+
+
+def _best(offers: Iterable[tuple[int, PersonRef]],
+          policy: SurvivorshipPolicy) -> dict[tuple[int, str], PersonRef]:
+    """The best-ranked record giving each (company, field)."""
+    best: dict[tuple[int, str], PersonRef] = {}
+    for company_id, ref in offers:
+        for name in PEOPLE_FIELDS:
+            if ref.values.get(name):
+                held = best.get((company_id, name))
+                if held is None or ref.rank(policy) > held.rank(policy):
+                    best[(company_id, name)] = ref
+    return best
+
+
+def refresh_people_values(session: Session, offers: Sequence[tuple[int, PersonRef]],
+                          left: Sequence[tuple[int, str, str]], now: datetime) -> set[int]:
+    """Keep the contact-given values of companies current after a batch of person
+    records; the companies rebuilt in full.
+
+    ``offers`` are (company, record) pairs of the batch; a record's value replaces a
+    contact-given one when it ranks above the stored origin. ``left`` are (company,
+    connector, external id) of records that were at a company before the batch changed
+    them: a company whose value one of them gave, or whose values have no origin yet,
+    is rebuilt from all its people after the batch's records are written (call
+    :func:`rebuild_company` on the ids returned, once they are).
+    """
+    ids = sorted({c for c, _ in offers} | {c for c, _, _ in left})
+    if not ids:
+        return set()
+    policy = policy_of(session) or DEFAULT_POLICY
+    companies: dict[int, Company] = {}
+    for start in range(0, len(ids), CHUNK):
+        companies.update((c.id, c) for c in session.scalars(
+            select(Company).where(Company.id.in_(ids[start:start + CHUNK]))))
+    rebuild: set[int] = set()
+    for company_id, connector, external_id in left:
+        company = companies.get(company_id)
+        if company is not None and any(
+                (origin := (company.provenance or {}).get(name)) and
+                origin.get("via") == VIA_CONTACT and
+                (origin["connector"], origin["external_id"]) == (connector, external_id)
+                for name in PEOPLE_FIELDS):
+            rebuild.add(company_id)
+    for (company_id, name), ref in sorted(_best(offers, policy).items(),
+                                          key=lambda item: item[0]):
+        company = companies.get(company_id)
+        if company is None or company_id in rebuild:
+            continue
+        mine = _from_contact(company, name)
+        if mine is None:
+            rebuild.add(company_id)
+            continue
+        origin = (company.provenance or {}).get(name)
+        if not mine or (origin is not None and
+                        _stored_rank(origin, policy) >= ref.rank(policy)):
+            continue
+        setattr(company, name, ref.values[name])
+        company.provenance = {**(company.provenance or {}), name: ref.origin(policy)}
+        company.updated_at = now
+    return rebuild
 
 
 def _state(company: Company) -> dict[str, Any]:
@@ -275,6 +392,7 @@ class CompanyRef:
     domains: tuple[str, ...]
     country: str | None
     website: str | None = None
+    person: PersonRef | None = None  # the person record naming it, if one does
 
 
 class CompanyResolver:
@@ -283,9 +401,11 @@ class CompanyResolver:
     def __init__(self, session: Session, now: datetime):
         self.session = session
         self.now = now
+        self.created: set[int] = set()  # the companies the last resolve created
 
     def resolve(self, refs: Sequence[CompanyRef | None]) -> list[int | None]:
         session = self.session
+        self.created = set()
         domains = sorted({d for r in refs if r for d in r.domains})
         keys = sorted({r.name_key for r in refs if r and r.name_key})
         by_domain: dict[str, int] = {}
@@ -337,12 +457,15 @@ class CompanyResolver:
             out.append(cid)
         ids: list[int] = []
         if planned:
+            given = self._named_by_people(refs, out, len(planned))
             ids = list(session.scalars(
                 insert(Company).returning(Company.id, sort_by_parameter_order=True),
-                [{"name": r.name, "name_key": r.name_key, "country": r.country,
+                [{"name_key": r.name_key, "country": r.country, "name": r.name,
                   "website": r.website, "address": {}, "phones": [], "tags": [], "custom": {},
-                  "provenance": {}, "created_at": self.now, "updated_at": self.now}
-                 for r in planned]))
+                  "provenance": {}, "created_at": self.now, "updated_at": self.now,
+                  **given[n]}
+                 for n, r in enumerate(planned)]))
+            self.created = set(ids)
 
         def real(cid: int) -> int:
             return cid if cid > 0 else ids[-cid - 1]
@@ -356,8 +479,26 @@ class CompanyResolver:
             propose(session, real(existing), real(new), why, self.now)
         return [real(cid) if cid is not None else None for cid in out]
 
+    def _named_by_people(self, refs: Sequence[CompanyRef | None], out: list[int | None],
+                         count: int) -> list[dict[str, Any]]:
+        """The name and website of each new company (``-(n+1)``) from the best-ranked
+        person record of the batch naming it, with provenance."""
+        policy = policy_of(self.session) or DEFAULT_POLICY
+        named: list[dict[str, Any]] = [{} for _ in range(count)]
+        for (cid, name), person in _best(
+                [(cid, ref.person) for ref, cid in zip(refs, out, strict=True)
+                 if ref is not None and ref.person is not None and cid is not None and cid < 0],
+                policy).items():
+            values = named[-cid - 1]
+            values[name] = person.values[name]
+            values["provenance"] = {**values.get("provenance", {}),
+                                    name: person.origin(policy)}
+        return named
+
     def _fill(self, refs: dict[int, CompanyRef]) -> None:
-        """Existing companies learn a name, country or website they did not have."""
+        """Existing companies learn a matching key or country they did not have (their
+        name and website follow the golden-record rules: :func:`rebuild_company`,
+        :func:`refresh_people_values`)."""
         if not refs:
             return
         for start in range(0, len(refs), CHUNK):
@@ -365,7 +506,7 @@ class CompanyResolver:
             for company in self.session.scalars(select(Company).where(Company.id.in_(chunk))):
                 ref = refs[company.id]
                 changed = False
-                for attr in ("name", "name_key", "country", "website"):
+                for attr in ("name_key", "country"):
                     value = getattr(ref, attr)
                     if value and not getattr(company, attr):
                         setattr(company, attr, value)

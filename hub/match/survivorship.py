@@ -181,7 +181,7 @@ def pick(name: str, rule: PolicyName, policy: SurvivorshipPolicy,
     if rule == "source_priority":
         rank = policy.rank
         source, value = max(candidates, key=lambda c: rank.get(c[0].connector, -1))
-        return source, value, _priority_reason(policy, source.connector)
+        return source, value, priority_reason(policy, source.connector)
     if rule == "most_frequent":
         same = [_sameness(name, value) for _, value in candidates]
         counts = Counter(same)
@@ -250,7 +250,7 @@ def _by_source(policy: SurvivorshipPolicy, order: list[SourceView]) -> list[Sour
                   reverse=True)
 
 
-def _priority_reason(policy: SurvivorshipPolicy, connector: str) -> str:
+def priority_reason(policy: SurvivorshipPolicy, connector: str) -> str:
     listed = policy.source_priority
     if connector not in listed:
         why = f"{connector} not listed, most recent"
@@ -330,7 +330,7 @@ def _union(ranked: list[SourceView], name: str, identity: Callable[[dict[str, An
         chosen, origin, rule = _most_flagged(ranked, name, identity, policy) or \
             (chosen, origin, None)
     elif flagged and policy.default == "source_priority":
-        rule = _priority_reason(policy, origin.connector)
+        rule = priority_reason(policy, origin.connector)
     elif flagged:  # the value-based policies do not rank sources: the most recent decides
         rule = "most recent"
     for ident, point in points.items():
