@@ -80,17 +80,24 @@ def skip_reason(ruleset: RuleSet, owner_id: str, rule: Rule | None, ctx: Decisio
 
 def decide(ruleset: RuleSet, lead: Lead, ctx: DecisionContext, *,
            exclude: frozenset[str] = frozenset(), only_rule: str | None = None) -> Decision:
-    """Route one lead. ``only_rule``: an SLA re-route stays within the rule that routed it
-    (falling back as usual when nobody is left). That rule already matched the lead, so its
-    condition is not read again: the source is not known outside the batch that brought
-    the lead, and a score that moved since must not drop it to the fallback."""
+    """Route one lead.
+
+    ``only_rule``: an SLA re-route starts with the rule that routed the lead. That rule
+    already matched the lead, so its condition is not read again (a score that moved
+    since must not drop the lead to the fallback). When its candidates are exhausted,
+    the rules after it whose conditions match are tried before the fallback, unless the
+    rule says ``sla_stay_in_rule``. A rule no longer in the set: the rules from the top."""
     now = ctx.now
     tried: list[dict[str, Any]] = []
     first_match: int | None = None
+    start = next((r for r in ruleset.rules if r.name == only_rule), None) \
+        if only_rule is not None else None
     for rule in ruleset.rules:
-        if only_rule is not None and rule.name != only_rule:
+        if start is not None and rule.index < start.index:
             continue
-        if only_rule is None and not rule.condition(lead.facts):
+        if start is not None and rule is not start and start.sla_stay_in_rule:
+            break
+        if rule is not start and not rule.condition(lead.facts):
             continue
         if first_match is None:
             first_match = rule.index

@@ -303,7 +303,8 @@ class Routing:
               source: str | None = None, exclude: dict[int, frozenset[str]] | None = None,
               only_rule: dict[int, str] | None = None,
               facts: dict[int, dict[str, Any]] | None = None,
-              seen: Mapping[int, str | None] | None = None) -> list[Routed]:
+              seen: Mapping[int, str | None] | None = None,
+              sources: Mapping[int, str] | None = None) -> list[Routed]:
         """Route each ``(contact id, reason)`` in order; write assignments and events.
 
         The caller chose the contacts, perhaps before this transaction held the routing
@@ -329,6 +330,9 @@ class Routing:
         if facts is None or any(c not in facts or not facts[c]["_points"] for c in ids):
             facts = load_facts(session, ids, source=source,
                                interactions=self.interaction_facts, now=now)
+        for contact_id, connector in (sources or {}).items():
+            if contact_id in facts:  # the connector that brought the lead, for `source`
+                facts[contact_id]["source"] = connector
         ctx = LiveContext(session, ruleset, now)
         ctx.warm(self.pointer_keys)
         if any(rule.strategy.name == "account" for rule in ruleset.rules):
@@ -516,8 +520,9 @@ class Routing:
     # -- the daemon's calls ------------------------------------------------------------
 
     def reroute_sla(self, session: Session, now: datetime) -> int:
-        """Leads whose owner has not touched them within the SLA go to someone else, by the
-        same rule, excluding everyone who already missed it. Returns how many moved."""
+        """Leads whose owner has not touched them within the SLA go to someone else: by
+        the same rule, then the next rules that match (see :func:`decide`), excluding
+        everyone who already missed it. Returns how many moved."""
         if self.ruleset is None:
             return 0
         # The routing lock first, then only rows nobody holds: a batch that holds a contact
@@ -535,6 +540,7 @@ class Routing:
         to_route: list[tuple[int, str]] = []
         exclude: dict[int, frozenset[str]] = {}
         only: dict[int, str] = {}
+        sources: dict[int, str] = {}
         for assignment in due:
             contact = session.get(Contact, assignment.contact_id)
             if contact is None or contact.merged_into_id is not None or contact.deleted_at \
@@ -555,9 +561,12 @@ class Routing:
             exclude[assignment.contact_id] = frozenset(missed)
             if assignment.rule:
                 only[assignment.contact_id] = assignment.rule
+            source = ((assignment.inputs or {}).get("facts") or {}).get("source")
+            if source:
+                sources[assignment.contact_id] = str(source)
             to_route.append((assignment.contact_id, SLA))
         routed = self.route(session, to_route, now, exclude=exclude, only_rule=only,
-                            seen={a.contact_id: a.owner for a in due})
+                            seen={a.contact_id: a.owner for a in due}, sources=sources)
         return len(routed)
 
     def periodic(self, session: Session, now: datetime) -> dict[str, int]:

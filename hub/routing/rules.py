@@ -124,6 +124,9 @@ class RuleSpec(BaseModel):
     when: dict[str, Any] | None = None
     sla: str | float | None = None
     working_hours_only: bool = False
+    # An SLA re-route tries this rule's candidates, then the next matching rules; true:
+    # this rule's candidates only, then the fallback.
+    sla_stay_in_rule: bool = False
     enabled: bool = True
     description: str | None = None
 
@@ -175,6 +178,7 @@ class Rule:
     working_hours_only: bool
     daily_cap: int | None = None
     monthly_cap: int | None = None
+    sla_stay_in_rule: bool = False
 
     @property
     def label(self) -> str:
@@ -403,7 +407,8 @@ class _RulesCheck:
                            self.suggest(ref, list(teams), "teams"))
         return Rule(index, rule_spec.name, condition, strategy, sla,
                     rule_spec.working_hours_only,
-                    getattr(params, "daily_cap", None), getattr(params, "monthly_cap", None))
+                    getattr(params, "daily_cap", None), getattr(params, "monthly_cap", None),
+                    rule_spec.sla_stay_in_rule)
 
     def params(self, index: int, rule_spec: RuleSpec,
                klass: type[Strategy]) -> StrategyParams | None:

@@ -163,6 +163,70 @@ owner = "marie"
     assert moved.explanation["exclude"] == ["alice"]
 
 
+WEB_THEN_ANYONE = OWNERS + """
+[[rules]]
+name = "web"
+when = { source = "web-forms" }
+strategy = "fixed"
+owner = "alice"
+sla = "1h"
+[[rules]]
+name = "french"
+when = { "contact.country" = "DE" }
+strategy = "fixed"
+owner = "chloe"
+[[rules]]
+name = "anyone"
+strategy = "round_robin"
+owners = ["bob"]
+sla = "1h"
+[fallback]
+queue = "to-qualify"
+"""
+
+
+def test_an_sla_reroute_goes_to_the_next_matching_rule_when_its_rule_has_nobody_left(
+        tmp_path: Path, engine: Engine) -> None:
+    routing = routing_from(tmp_path, WEB_THEN_ANYONE)
+    new_leads(engine, routing, [{"email": "a@x.org", "country": "FR"}])
+    assert (current(engine, 1).owner, current(engine, 1).rule) == ("alice", "web")
+    with session_factory(engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=1)) == 1
+    moved = current(engine, 1)
+    # alice was the rule's only candidate; "french" does not match; the catch-all does
+    assert (moved.owner, moved.rule, moved.reason) == ("bob", "anyone", "sla")
+    tried = [(t["rule"], t["outcome"]) for t in moved.explanation["tried"]]
+    assert tried == [("web", "no available owner"), ("anyone", "assigned to bob")]
+    # bob misses it too: nobody is left in any rule, the lead waits in the queue
+    with session_factory(engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=2)) == 1
+    last = current(engine, 1)
+    assert (last.owner, last.queue, last.explanation["exclude"]) == \
+        (None, "to-qualify", ["alice", "bob"])
+
+
+def test_a_rule_with_sla_stay_in_rule_sends_an_exhausted_lead_to_the_fallback(
+        tmp_path: Path, engine: Engine) -> None:
+    routing = routing_from(tmp_path, WEB_THEN_ANYONE.replace(
+        'owner = "alice"\nsla = "1h"', 'owner = "alice"\nsla = "1h"\nsla_stay_in_rule = true'))
+    new_leads(engine, routing, [{"email": "a@x.org"}])
+    with session_factory(engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=1)) == 1
+    moved = current(engine, 1)
+    assert (moved.owner, moved.queue, moved.rule) == (None, "to-qualify", None)
+
+
+def test_an_sla_reroute_reads_the_source_that_brought_the_lead(
+        tmp_path: Path, engine: Engine) -> None:
+    # "web" matches by source only; a second web rule after it must see that source too
+    routing = routing_from(tmp_path, WEB_THEN_ANYONE.replace(
+        'when = { "contact.country" = "DE" }', 'when = { source = "web-forms" }'))
+    new_leads(engine, routing, [{"email": "a@x.org"}])
+    with session_factory(engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=1)) == 1
+    assert (current(engine, 1).owner, current(engine, 1).rule) == ("chloe", "french")
+
+
 def test_a_synced_outbound_email_through_the_pipeline_is_a_touch(
         tmp_path: Path, engine: Engine) -> None:
     routing = routing_from(tmp_path, RULES)
