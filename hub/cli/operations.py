@@ -16,7 +16,7 @@ from hub.cli.common import config_option, emit, fail, json_option, open_hub, tab
 from hub.config import ConfigError, ConfigIssue, load_config
 from hub.logs import describe_error
 from hub.plugins import HubPlugins
-from hub.routing.coverage import uncounted_channels
+from hub.routing.coverage import brought_channels, uncounted_channels
 from hub.routing.delivery import delivery_status
 from hub.routing.engine import Routing
 from hub.scaffold import ScaffoldError, new_plugin
@@ -271,10 +271,8 @@ def config_check(config_path: Path) -> None:
     except ConfigError as exc:
         issues.extend(exc.issues)
     else:
-        brought = {cfg.name: classes[cfg.kind].channels_brought(settings[cfg.name])
-                   for cfg in loaded.config.connectors if cfg.enabled and cfg.name in settings}
         warnings = [*(routing.ruleset.warnings if routing.ruleset else ()),
-                    *uncounted_channels(routing, brought)]
+                    *uncounted_channels(routing, brought_channels(loaded, plugins))]
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
     for info in plugins.infos.values():

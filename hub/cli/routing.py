@@ -12,9 +12,10 @@ from sqlalchemy import select
 
 from hub.cli.common import config_option, emit, fail, json_option, load_routing, open_hub, table
 from hub.clock import utcnow
-from hub.config import ConfigError, load_config
+from hub.config import ConfigError, did_you_mean, load_config
 from hub.plugins import HubPlugins
 from hub.routing.conditions import OPERATORS, ConditionError, compile_condition, known_field
+from hub.routing.coverage import brought_channels, uncounted_channels
 from hub.routing.decide import skip_reason
 from hub.routing.delivery import retry_deliveries
 from hub.routing.engine import Routing, strategy_classes
@@ -22,6 +23,7 @@ from hub.routing.live import LiveContext
 from hub.routing.model import Assignment, ContactScore, SinkDelivery
 from hub.routing.replay import parse_since, replay
 from hub.routing.rules import load_rules
+from hub.routing.sla import TOUCH_CHANNELS, record_touch
 from hub.routing.visibility import VisibilityError, contact_filter
 from hub.service.runtime import Hub
 from hub.store.model import Contact, OutboxEvent
@@ -130,6 +132,48 @@ def assign_set(contact_id: int, owner: str, actor: str, note: str | None,
     except LookupError as exc:
         fail(str(exc.args[0]), 2)
     click.echo(f"contact {contact_id}: {routed.previous or 'nobody'} -> {owner} (manual)")
+
+
+@assign_group.command("touch")
+@click.argument("contact_id", type=int)
+@click.option("--by", "owner", required=True, help="The owner who worked the lead.")
+@click.option("--channel", type=click.Choice(TOUCH_CHANNELS), default="other",
+              show_default=True, help="How they reached the lead.")
+@click.option("--at", "at_text",
+              help="When: a date and time (2026-01-31T14:30) or how long ago (2h); "
+                   "default: now.")
+@click.option("--note", help="What was done, for the lead's history.")
+@config_option
+def assign_touch(contact_id: int, owner: str, channel: str, at_text: str | None,
+                 note: str | None, config_path: Path) -> None:
+    """Record by hand that OWNER worked a lead (a call, a meeting): their SLA on it is met.
+    For touches no connector brings (no mail or telephony connector configured)."""
+    hub = open_hub(config_path)
+    routing = load_routing(hub)
+    ruleset = routing.ruleset
+    if ruleset is None:
+        fail("no rules file: set [hub] rules in the config", 2)
+    assert ruleset is not None
+    info = ruleset.owners.get(owner)
+    if info is None:
+        close = did_you_mean(owner, ruleset.owners)
+        fail(f"no owner {owner!r} in the rules file" + (f"; {close}" if close else ""), 2)
+    assert info is not None
+    now = utcnow()
+    try:
+        at = parse_since(at_text, now) if at_text else now
+    except ValueError:
+        fail(f"--at {at_text!r}: write a date and time like 2026-01-31T14:30", 2)
+    if at > now:
+        fail(f"--at {at_text}: a touch cannot be in the future", 2)
+    with hub.pipeline.sessions.begin() as session:
+        contact = session.get(Contact, contact_id)
+        if contact is None or contact.merged_into_id is not None or contact.deleted_at:
+            fail(f"no live contact {contact_id}", 1)
+        met = record_touch(session, contact_id, info, at=at, actor=_user(), channel=channel,
+                           note=note)
+    click.echo(f"contact {contact_id}: touch by {owner} recorded"
+               + (" (their SLA on it is met)" if met else ""))
 
 
 def _user() -> str:
@@ -270,8 +314,18 @@ def rules_check(rules_path: Path | None, config_path: Path) -> None:
             click.echo(str(issue), err=True)
         click.echo(f"{len(exc.issues)} error(s)", err=True)
         sys.exit(2)
+    warnings = list(ruleset.warnings)
+    try:  # what the configured connectors bring (SLA touches), when the config loads
+        loaded = load_config(config_path)
+    except ConfigError:
+        loaded = None
+    if loaded is not None:
+        warnings += uncounted_channels(Routing(ruleset, None), brought_channels(loaded, plugins))
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"ok: {len(ruleset.rules)} rule(s), {len(ruleset.owners)} owner(s), "
-               f"{len(ruleset.teams)} team(s) in {path}")
+               f"{len(ruleset.teams)} team(s) in {path}"
+               + (f", {len(warnings)} warning(s)" if warnings else ""))
 
 
 @rules_group.command("test")

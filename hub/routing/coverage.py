@@ -11,13 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hub.config import ConfigIssue
+from hub.config import ConfigIssue, LoadedConfig
+from hub.plugins import HubPlugins
 from hub.routing.engine import Routing
 from hub.routing.facts import INTERACTION_FIELDS
+from hub.service.runtime import connector_settings
 
 SLA_CHANNELS = ("email", "call")  # what counts as an owner touching a lead
 _HINT_FILES = ('an activity history exported from another CRM can be read with kind = '
                '"activities"')
+
+
+def brought_channels(loaded: LoadedConfig, plugins: HubPlugins) -> dict[str, frozenset[str]]:
+    """The interaction channels each enabled connector brings (name -> channels); those
+    whose settings do not validate are left out (``config check`` reports them)."""
+    settings, _ = connector_settings(loaded, plugins)
+    classes = plugins.connector_classes()
+    return {cfg.name: classes[cfg.kind].channels_brought(settings[cfg.name])
+            for cfg in loaded.config.connectors if cfg.enabled and cfg.name in settings}
 
 
 def _brought_text(brought: Mapping[str, frozenset[str]]) -> str:
@@ -78,5 +89,7 @@ def uncounted_channels(routing: Routing,
                     str(ruleset.path), f"rules[{rule.index} name={rule.name}].sla",
                     "an SLA is met by an owner's outbound e-mail or call, but no configured "
                     "connector brings e-mails or calls: every lead of this rule will be "
-                    "re-routed when its SLA lapses", hint))
+                    "re-routed when its SLA lapses",
+                    f"{hint}; or record touches by hand: crmhub assign touch CONTACT "
+                    "--by OWNER"))
     return warnings

@@ -657,11 +657,11 @@ def _event(routed: Routed, ruleset: RuleSet | None, now: datetime,
     kind = "contact.assigned" if routed.previous is None else "contact.reassigned"
     owner = _person(routed.owner, ruleset)
     # Who else should hear of it: the owner the lead leaves, and, for a lead left in a
-    # queue named after a team, that team's manager.
+    # queue, the manager of the queue's (first) team.
     previous = _person(routed.previous, ruleset) if routed.previous != routed.owner else None
-    team = ruleset.teams.get(routed.queue) if ruleset is not None and routed.queue else None
-    manager = _person(team.manager, ruleset) if team is not None and routed.owner is None \
-        else None
+    managers = ruleset.queue_managers(routed.queue) \
+        if ruleset is not None and routed.queue and routed.owner is None else []
+    manager = _person(managers[0], ruleset) if managers else None
     # The addresses as the sources wrote them (the golden record's), not the matching keys
     # (a Gmail address without its dots).
     shown = facts.get("_shown") or {}

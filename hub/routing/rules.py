@@ -24,6 +24,10 @@ strategy = "round_robin"
 team = "sales-fr"                      # the strategy's own keys sit beside the rule's
 sla = "4h"                             # business hours of the owner
 
+[[queues]]
+id = "unassigned"
+teams = ["sales-fr"]                   # marie, their manager, sees the leads waiting here
+
 [fallback]
 queue = "unassigned"                   # never silently unassigned
 ```
@@ -131,6 +135,14 @@ class RuleSpec(BaseModel):
     description: str | None = None
 
 
+class QueueSpec(_Strict):
+    """A queue where leads wait for a person: the managers of its teams see it."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str | None = None
+    teams: list[str] = Field(default_factory=list)
+
+
 class FallbackSpec(_Strict):
     owner: str | None = None
     queue: str = Field(default="unassigned", pattern=ID_PATTERN)
@@ -152,6 +164,7 @@ class RulesFile(_Strict):
     teams: list[TeamSpec] = Field(default_factory=list)
     owners: list[OwnerSpec] = Field(default_factory=list)
     rules: list[RuleSpec] = Field(default_factory=list)
+    queues: list[QueueSpec] = Field(default_factory=list)
     fallback: FallbackSpec = Field(default_factory=FallbackSpec)
     notify: list[NotifySpec] = Field(default_factory=list)
 
@@ -199,6 +212,26 @@ class RuleSet:
     digest: str
     members: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[ConfigIssue] = field(default_factory=list)  # valid, but likely not meant
+    queues: dict[str, QueueSpec] = field(default_factory=dict)
+
+    def queue_teams(self, queue: str) -> list[str]:
+        """The teams whose managers see ``queue``: those it declares, else the team it is
+        named after."""
+        declared = self.queues.get(queue)
+        if declared is not None:
+            return list(declared.teams)
+        return [queue] if queue in self.teams else []
+
+    def queue_managers(self, queue: str) -> list[str]:
+        """The managers of the queue's teams, in the order the queue names the teams."""
+        return list(dict.fromkeys(team.manager for t in self.queue_teams(queue)
+                                  if (team := self.teams.get(t)) and team.manager))
+
+    def queues_of(self, managers: set[str]) -> set[str]:
+        """The queues of the teams these people manage."""
+        managed = {t.id for t in self.teams.values() if t.manager in managers}
+        names = set(self.queues) | {self.fallback.queue} | set(self.teams)
+        return {q for q in names if managed & set(self.queue_teams(q))}
 
     def reports_of(self, manager: str) -> set[str]:
         """Everyone under ``manager``, directly or not (and members of teams they lead)."""
@@ -263,11 +296,12 @@ def build_rules(raw: dict[str, Any], strategies: dict[str, type[Strategy]],
         check.issue("fallback.owner", f"unknown owner {spec.fallback.owner!r}",
                     check.suggest(spec.fallback.owner, check.owner_ids, "owners"))
     check.notify(sinks)
+    queues = check.queues(teams)
     if check.issues:
         raise ConfigError(check.issues)
     digest = _digest(spec.model_dump(mode="json", by_alias=True, exclude={"notify"}))
     return RuleSet(path, spec.settings, owners, teams, rules, spec.fallback, spec.notify,
-                   digest, members, check.warnings)
+                   digest, members, check.warnings, queues)
 
 
 class _RulesCheck:
@@ -427,6 +461,28 @@ class _RulesCheck:
                                        f"keys: {', '.join(known)}")
                 self.issues.append(item)
             return None
+
+    def queues(self, teams: dict[str, TeamSpec]) -> dict[str, QueueSpec]:
+        """Declared queues name known teams; a fallback queue nobody can see is a warning."""
+        queues: dict[str, QueueSpec] = {}
+        for index, queue in enumerate(self.spec.queues):
+            where = self.where("queues", index, "id")
+            if queue.id in queues:
+                self.issue(f"{where}.id", f"two queues are {queue.id!r}")
+            queues[queue.id] = queue
+            for n, team in enumerate(queue.teams):
+                if team not in teams:
+                    self.issue(f"{where}.teams[{n}]", f"unknown team {team!r}",
+                               self.suggest(team, list(teams), "teams"))
+        fallback = self.spec.fallback
+        if fallback.owner is None and fallback.queue not in queues \
+                and fallback.queue not in teams and teams:
+            self.warnings.append(ConfigIssue(
+                self.file, "fallback.queue",
+                f"queue {fallback.queue!r} belongs to no team: only admins see the leads "
+                "waiting there",
+                f'declare it: [[queues]] id = "{fallback.queue}" teams = ["{next(iter(teams))}"]'))
+        return queues
 
     def notify(self, sinks: dict[str, type] | None) -> None:
         """Notify entries: unique names, installed sinks, settings each sink accepts."""

@@ -4,7 +4,8 @@ One filter (:func:`contact_filter`) is applied by every read path that takes ``-
 (export, contacts list/show/explain, assign list/explain, review list/show: a candidate
 only when both its contacts are visible). A manager's reach follows the
 management chain recursively (``manager`` of owners, ``manager`` of teams) and includes
-the leads waiting in the queues of the teams they manage.
+the leads waiting in the queues of the teams they manage: the queues that declare one of
+those teams (``[[queues]] teams``), and a queue named after one of them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ class VisibilityError(LookupError):
     """``--as`` names nobody (or someone inactive)."""
 
 
+def reach(ruleset: RuleSet, as_owner: str) -> tuple[set[str], set[str]]:
+    """The owners whose leads ``as_owner`` sees, and the queues: themselves; a manager
+    everyone under them and the queues of the teams they (or managers under them) lead."""
+    owners = {as_owner}
+    queues: set[str] = set()
+    info = ruleset.owners.get(as_owner)
+    if info is not None and info.spec.role == "manager":
+        owners |= ruleset.reports_of(as_owner)
+        queues = ruleset.queues_of(owners)
+    return owners, queues
+
+
 def contact_filter(ruleset: RuleSet | None, as_owner: str | None) -> Any:
     """A WHERE clause on ``contacts`` for what ``as_owner`` may see (``None``: everything)."""
     if as_owner is None:
@@ -37,11 +50,7 @@ def contact_filter(ruleset: RuleSet | None, as_owner: str | None) -> Any:
         raise VisibilityError(f"owner {as_owner!r} is inactive and sees nothing")
     if info.spec.role == "admin":
         return true()
-    owners = {as_owner}
-    queues: set[str] = set()
-    if info.spec.role == "manager":
-        owners |= ruleset.reports_of(as_owner)
-        queues = {t.id for t in ruleset.teams.values() if t.manager in owners}
+    owners, queues = reach(ruleset, as_owner)
     clause: Any = Contact.owner.in_(sorted(owners))
     if queues:
         clause = or_(clause, and_(Contact.owner.is_(None), Contact.team.in_(sorted(queues))))

@@ -191,6 +191,33 @@ def test_config_check_reports_rules_file_errors_with_file_rule_and_key(env: Env)
     assert rules.exit_code == 2
 
 
+def test_sla_rules_without_a_touch_source_are_warned_of_and_a_touch_can_be_recorded(
+        env: Env) -> None:
+    rules = env.dir / "rules.toml"
+    rules.write_text(RULES.replace('team = "north"\n[[rules]]', 'team = "north"\nsla = "1h"\n'
+                                   '[[rules]]'))
+    (env.dir / "leads.csv").write_text("Email\nx@y.org\n")
+    with env.config.open("a") as config:
+        config.write('[[connectors]]\nname = "leads"\nkind = "csv"\n'
+                     '[connectors.settings]\npaths = ["leads.csv"]\n')
+    for command in (("rules", "check"), ("config", "check")):
+        checked = env.run(*command)
+        assert "rules[0 name=north].sla: an SLA is met by an owner's outbound e-mail or " \
+               "call, but no configured connector brings e-mails or calls" in checked.stderr
+        assert "crmhub assign touch CONTACT --by OWNER" in checked.stderr
+    env.run("assign", "run")
+    assert env.json("assign", "explain", "1")["assignments"][-1]["sla_state"] == "pending"
+    # bob is no owner; ned is one, but not this lead's: his touch meets no SLA
+    assert "no owner 'bob'" in env.run("assign", "touch", "1", "--by", "bob", code=2).output
+    assert "SLA" not in env.run("assign", "touch", "1", "--by", "ned").stdout
+    done = env.run("assign", "touch", "1", "--by", "ann", "--channel", "call",
+                   "--note", "called back, demo booked")
+    assert "touch by ann recorded (their SLA on it is met)" in done.stdout
+    last = env.json("assign", "explain", "1")["assignments"][-1]
+    assert (last["owner"], last["sla_state"]) == ("ann", "met")
+    env.run("assign", "touch", "1", "--by", "ann", "--at", "2999-01-01T00:00", code=2)
+
+
 @responses.activate
 def test_status_lists_notification_deliveries(env: Env,
                                               monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from hub.ingest.pipeline import Pipeline
 from hub.records import Observation
 from hub.routing.calendar import Calendar, parse_hours, zone
 from hub.routing.model import Assignment
-from hub.routing.sla import is_touch
+from hub.routing.sla import is_touch, record_touch
 from hub.store.db import session_factory
 from hub.store.model import Contact, Interaction, InteractionContact
 from hub.testing import make_context
@@ -225,6 +225,26 @@ def test_an_sla_reroute_reads_the_source_that_brought_the_lead(
     with session_factory(engine).begin() as session:
         assert routing.reroute_sla(session, T0 + timedelta(hours=1)) == 1
     assert (current(engine, 1).owner, current(engine, 1).rule) == ("chloe", "french")
+
+
+def test_a_touch_recorded_by_hand_keeps_the_lead_from_being_rerouted(
+        tmp_path: Path, engine: Engine) -> None:
+    routing = routing_from(tmp_path, RULES)
+    new_leads(engine, routing, [{"email": "a@x.org"}, {"email": "b@x.org"}])
+    assert routing.ruleset is not None
+    alice, bob = routing.ruleset.owners["alice"], routing.ruleset.owners["bob"]
+    with session_factory(engine).begin() as session:
+        assert record_touch(session, 1, alice, at=T0 + timedelta(hours=5), actor="marie",
+                            channel="meeting")  # late, but before the daemon's pass
+        assert not record_touch(session, 2, alice, at=T0 + timedelta(hours=1), actor="x")
+    with session_factory(engine).begin() as session:
+        assert routing.reroute_sla(session, T0 + timedelta(hours=6)) == 1  # only lead 2
+    assert (current(engine, 1).owner, current(engine, 1).sla_state) == ("alice", "met")
+    assert current(engine, 2).owner != "bob"
+    with session_factory(engine)() as session:
+        [row] = session.scalars(select(Interaction).where(Interaction.connector == "manual",
+                                                          Interaction.channel == "meeting"))
+        assert is_touch(row, alice) and not is_touch(row, bob)
 
 
 def test_a_synced_outbound_email_through_the_pipeline_is_a_touch(
