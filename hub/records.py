@@ -56,11 +56,15 @@ class Address(_Part):
 
 
 class CompanyRef(_Part):
-    """The employer as a person record names it."""
+    """The employer as a person record names it; its size, industry and revenue when the
+    source knows them (a number or the text the source wrote: "51-200", "2.5M")."""
 
     name: str | None = None
     domain: str | None = None
     website: str | None = None
+    industry: str | None = None
+    employees: int | str | None = None
+    revenue: float | str | None = None
 
 
 class PersonData(_Part):
@@ -95,7 +99,8 @@ class CompanyData(_Part):
     phones: list[ContactValue] = Field(default_factory=list)
     address: Address | None = None
     industry: str | None = None
-    employees: int | None = None
+    employees: int | str | None = None  # a number, or the source's text ("51-200")
+    revenue: float | str | None = None  # annual, in the currency the source wrote
     tags: list[str] = Field(default_factory=list)
     custom: dict[str, Any] = Field(default_factory=dict)
 

@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from hub.cli.common import config_option, emit, fail, json_option, open_hub, table, visible_to
 from hub.clock import utcnow
 from hub.config import parse_duration
+from hub.ingest.manual import COMPANY_FIELDS, ManualError, set_company_fields
 from hub.logs import mask_text
 from hub.match.batch import rededuplicate, train
 from hub.match.companies import ENTITY as COMPANY
-from hub.match.companies import CompanyMergeError, company_view, merge_companies
+from hub.match.companies import FIELDS, CompanyMergeError, company_view, merge_companies
 from hub.match.engine import ProbabilisticResolver
 from hub.match.review import (
     ReviewError,
@@ -343,13 +344,40 @@ def companies_show(company_id: int, config_path: Path, as_json: bool) -> None:
             click.echo(f"company {c['id']} was merged into {c['merged_into']}")
         click.echo(f"company {c['id']}: {c['name']} ({c['country'] or '-'}), "
                    f"{c['contacts']} contacts, domains {', '.join(c['domains']) or '-'}")
-        for name in ("name", "website", "country", "industry", "employees"):
+        for name in FIELDS:
             origin = c["provenance"].get(name)
             where = (f"{origin['connector']}:{origin['external_id']} "
                      f"({origin['observed_at']}), {origin['rule']}") if origin else "-"
             click.echo(f"  {name:10} {c[name]!s:30} {where}")
 
     emit(view, as_json, render)
+
+
+@companies_group.command("set")
+@click.argument("company_id", type=int)
+@click.argument("assignments", nargs=-1, required=True)
+@config_option
+def companies_set(company_id: int, assignments: tuple[str, ...], config_path: Path) -> None:
+    """Set values by hand (employees=250 industry=Logistics revenue=2.5M); they win over
+    every source and show as `manual` in provenance. FIELD= withdraws a correction."""
+    pairs: dict[str, str] = {}
+    for item in assignments:
+        if "=" not in item:
+            fail(f"{item!r} is not FIELD=VALUE (settable: {', '.join(COMPANY_FIELDS)})", 2)
+        key, value = item.split("=", 1)
+        pairs[key.strip()] = value.strip()
+    hub = open_hub(config_path)
+    now = utcnow()
+    try:
+        with hub.pipeline.sessions.begin() as session:
+            set_company_fields(session, company_id, pairs, now)
+            staff = list(session.scalars(select(Contact.id).where(
+                Contact.company_id == company_id, Contact.merged_into_id.is_(None),
+                Contact.deleted_at.is_(None))))
+            hub.pipeline.routing.rescore(session, staff, now)  # scores that read the company
+    except ManualError as exc:
+        fail(str(exc), 2)
+    click.echo(f"company {company_id} updated: {', '.join(sorted(pairs))}")
 
 
 @companies_group.command("merge")

@@ -1,8 +1,9 @@
-"""Manual corrections (``crmhub contacts set``): the ``manual`` source, first in survivorship.
+"""Manual corrections (``crmhub contacts set``, ``crmhub companies set``): the ``manual``
+source, first in survivorship.
 
-A correction is stored as a source record of the ``manual`` connector for that contact, so
-it survives every re-sync (connectors never write it) and shows in provenance like any
-other source. ``stage`` and ``owner`` are properties of the contact, set directly.
+A correction is stored as a source record of the ``manual`` connector for that contact or
+company, so it survives every re-sync (connectors never write it) and shows in provenance
+like any other source. ``stage`` and ``owner`` are properties of the contact, set directly.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from sqlalchemy.orm import Session
 
 from hub.ingest.prepare import content_hash
 from hub.match.blocking import stored_keys
-from hub.match.canonical import Policy, canonical_person
+from hub.match.canonical import Policy, canonical_person, company_facts
+from hub.match.companies import rebuild_company
 from hub.match.golden import rebuild_contact
 from hub.match.survivorship import MANUAL
-from hub.records import Observation, PersonData
-from hub.store.model import Contact, MatchKey, SourceRecord
+from hub.normalize import clean_company_name, clean_text, normalize_country
+from hub.records import CompanyData, Observation, PersonData
+from hub.store.model import Company, Contact, MatchKey, SourceRecord
 
 SCALAR = {"given_name", "family_name", "full_name", "title", "birthday", "language"}
 DIRECT = {"stage", "owner", "team"}
@@ -86,3 +89,55 @@ def set_fields(session: Session, contact_id: int, assignments: dict[str, str],
     rebuild_contact(session, contact, now)
     contact.updated_at = now
     return contact
+
+
+COMPANY_FIELDS = ("name", "website", "country", "industry", "employees", "revenue")
+
+
+def set_company_fields(session: Session, company_id: int, assignments: dict[str, str],
+                       now: datetime | None = None) -> Company:
+    """Set company values by hand (``employees=250``); an empty value withdraws the
+    correction of that field, and the sources' value comes back."""
+    now = now or datetime.now(UTC)
+    company = session.get(Company, company_id)
+    if company is None or company.merged_into_id is not None:
+        target = f" (merged into {company.merged_into_id})" if company else ""
+        raise ManualError(f"no live company {company_id}{target}")
+    external_id = f"company:{company_id}"
+    record = session.scalars(select(SourceRecord).where(
+        SourceRecord.connector == MANUAL, SourceRecord.external_id == external_id)).first()
+    values: dict[str, Any] = dict(record.raw or {}) if record is not None else {}
+    for field, value in assignments.items():
+        if field not in COMPANY_FIELDS:
+            raise ManualError(f"unknown field {field!r}; settable: {', '.join(COMPANY_FIELDS)}")
+        if value:
+            values[field] = value
+        else:
+            values.pop(field, None)
+    flags: list[str] = []
+    facts = company_facts(values.get("industry"), values.get("employees"),
+                          values.get("revenue"), flags)
+    if flags:
+        bad = [f.split(".", 1)[1] for f in flags if f.startswith("unparsed:")]
+        raise ManualError(f"{', '.join(f'{b}={values[b]!r}' for b in bad)}: not a number "
+                          "(write employees=250, revenue=2500000 or revenue=2.5M)")
+    country = normalize_country(values["country"]) if values.get("country") else None
+    if values.get("country") and country is None:
+        raise ManualError(f"country={values['country']!r}: not a country (write FR or France)")
+    data: dict[str, Any] = {"name": clean_company_name(values.get("name")), "domains": [],
+            "country": country, "website": clean_text(values.get("website")),
+            "industry": facts.get("industry"), "employees": facts.get("employees"),
+            "revenue": facts.get("revenue"), "tags": [], "custom": {}}
+    observation = Observation(kind="company", external_id=external_id, observed_at=now,
+                              raw=values, company=CompanyData(name=values.get("name")))
+    if record is None:
+        record = SourceRecord(connector=MANUAL, external_id=external_id, kind="company",
+                              first_seen=now)
+        session.add(record)
+    record.raw, record.data = values, data
+    record.content_hash = content_hash(observation)
+    record.observed_at = record.last_seen = now
+    record.company_id = company_id
+    record.deleted_at = None if values else now  # nothing corrected: no manual source
+    rebuild_company(session, company_id, now)
+    return company

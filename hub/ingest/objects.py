@@ -7,6 +7,7 @@ from typing import Any
 
 from hub.ingest.interactions import InteractionPass
 from hub.ingest.quarantine import RecordRejected
+from hub.match.canonical import company_facts
 from hub.match.companies import CompanyRef, CompanyResolver, rebuild_company
 from hub.normalize import (
     clean_company_name,
@@ -71,10 +72,13 @@ class RecordPass(InteractionPass):
             name, company_name_key(name) or None, tuple(sorted(domains)), country,
             clean_text(data.website))])
         previous = record.company_id if record is not None else None
+        flags: list[str] = []
+        facts = company_facts(data.industry, data.employees, data.revenue, flags)
         record = self._store(observation, record, digest, {
             "name": name, "domains": sorted(domains), "country": country,
-            "website": clean_text(data.website), "industry": clean_text(data.industry),
-            "employees": data.employees, "tags": data.tags, "custom": data.custom})
+            "website": clean_text(data.website), "industry": facts.get("industry"),
+            "employees": facts.get("employees"), "revenue": facts.get("revenue"),
+            "tags": data.tags, "custom": data.custom, **({"flags": flags} if flags else {})})
         record.company_id = company_id
         for changed in sorted({c for c in (previous, company_id) if c is not None}):
             rebuild_company(self.session, changed, self.now)  # from its records, never in place

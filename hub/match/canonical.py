@@ -26,6 +26,8 @@ from hub.normalize import (
     normalize_handle,
     normalize_name,
     normalize_phone,
+    parse_amount,
+    parse_headcount,
 )
 from hub.records import Address, ContactValue, PersonData
 
@@ -260,9 +262,31 @@ def _company(person: PersonData, work_domains: list[str],
         domain = work_domains[0]
     if not name and not domain:
         return None
-    return {"name": name, "name_key": company_name_key(name)[:LIMITS["company"]] or None,
-            "domain": domain[:253] if domain else None,
-            "website": _clip(clean_text(ref.website) if ref else None, "website", flags)}
+    block = {"name": name, "name_key": company_name_key(name)[:LIMITS["company"]] or None,
+             "domain": domain[:253] if domain else None,
+             "website": _clip(clean_text(ref.website) if ref else None, "website", flags)}
+    if ref is not None:  # only when given: records without them keep their stored shape
+        block.update(company_facts(ref.industry, ref.employees, ref.revenue, flags))
+    return block
+
+
+def company_facts(industry: str | None, employees: object, revenue: object,
+                  flags: list[str]) -> dict[str, Any]:
+    """A company's industry, headcount and revenue, normalised; each only when given. A
+    value that reads as no number is dropped and flagged (``unparsed:company.employees``)."""
+    out: dict[str, Any] = {}
+    if text := _clip(clean_text(industry), "company", flags):
+        out["industry"] = text
+    for name, value, parse in (("employees", employees, parse_headcount),
+                               ("revenue", revenue, parse_amount)):
+        if value is None or value == "":
+            continue
+        number = parse(value)
+        if number is None:
+            flags.append(f"unparsed:company.{name}")
+        else:
+            out[name] = number
+    return out
 
 
 def _address(address: Address | None,

@@ -39,10 +39,12 @@ from hub.match.golden import policy_of, rebuild_contacts
 from hub.match.resolve import pair, rejected_between, remember_rejection
 from hub.match.survivorship import (
     DEFAULT_POLICY,
+    MANUAL,
     SourceView,
     SurvivorshipPolicy,
     pick,
     priority_reason,
+    ranking,
     source_origin,
 )
 from hub.normalize import company_name_key
@@ -57,8 +59,9 @@ from hub.store.model import (
 )
 
 ENTITY = "company"
-FIELDS = ("name", "website", "country", "industry", "employees")
-PEOPLE_FIELDS = ("name", "website")  # what the company block of a person record can give
+FIELDS = ("name", "website", "country", "industry", "employees", "revenue")
+# What the company block of a person record can give.
+PEOPLE_FIELDS = ("name", "website", "industry", "employees", "revenue")
 VIA_CONTACT = "contact"  # provenance["field"]["via"] of a value a contact's record gave
 SAME_NAME_OTHER_COUNTRY = 0.5  # the review score of that rule (companies are not scored)
 
@@ -98,7 +101,11 @@ def rebuild_company(session: Session, company_id: int, now: datetime) -> bool:
                    SourceRecord.deleted_at.is_(None))):
         own.append(SourceView(row.id, row.connector, row.external_id, row.observed_at,
                               row.data or {}))
-    newest = sorted(own, key=lambda s: (s.observed_at, s.id), reverse=True)
+    # A manual correction (`crmhub companies set`) first, then the others best-ranked
+    # first: the order pick() expects, the same as a contact's sources.
+    ranked = sorted(own, key=ranking(policy), reverse=True)
+    newest = [*(s for s in ranked if s.connector == MANUAL),
+              *(s for s in ranked if s.connector != MANUAL)]
     provenance: dict[str, Any] = {}
     values: dict[str, Any] = {}
     for name in FIELDS:
@@ -120,8 +127,11 @@ def rebuild_company(session: Session, company_id: int, now: datetime) -> bool:
         custom.update({k: v for k, v in (s.data.get("custom") or {}).items() if v != ""})
     before = _state(company)
     for name in FIELDS:
-        if name in values or own:  # with no source at all, keep what refs filled in
-            setattr(company, name, values.get(name))
+        if name in values:
+            setattr(company, name, values[name])
+        elif (company.provenance or {}).get(name):  # the source that gave it is gone
+            setattr(company, name, None)
+        # else: a value the resolver filled in (a country) stays until a source gives one
     if not company.name_key and values.get("name"):  # the matching key is kept once set
         company.name_key = company_name_key(values["name"]) or None
     if own:

@@ -97,7 +97,7 @@ def source_origin(source: SourceView, rule: str) -> dict[str, Any]:
 Ranking = tuple[datetime, int, int, str, str]
 
 
-def _ranking(policy: SurvivorshipPolicy) -> Callable[[SourceView], Ranking]:
+def ranking(policy: SurvivorshipPolicy) -> Callable[[SourceView], Ranking]:
     """Newest first; sources observed at the same instant (the rows of one file, files
     written in the same second) by completeness, then source priority, then connector and
     external id: a function of the records, never of the order they arrived in."""
@@ -130,7 +130,7 @@ def build_golden(sources: Sequence[SourceView], policy: SurvivorshipPolicy | Non
     ``policy`` defaults to :data:`DEFAULT_POLICY` (the most recent source wins).
     """
     policy = policy or DEFAULT_POLICY
-    newest = sorted(sources, key=_ranking(policy), reverse=True)
+    newest = sorted(sources, key=ranking(policy), reverse=True)
     manual = [s for s in newest if s.connector == MANUAL]
     others = [s for s in newest if s.connector != MANUAL] if manual else newest
     order = [*manual, *others]  # what pick expects: a manual correction first
@@ -346,7 +346,7 @@ def _most_flagged(ranked: list[SourceView], name: str,
                   ) -> tuple[str, SourceView, str] | None:
     """The point most sources flag as primary; ties to the most recent flagging source."""
     votes: dict[str, list[SourceView]] = {}  # newest source first
-    recency = _ranking(policy)
+    recency = ranking(policy)
     for source in sorted(ranked, key=recency, reverse=True):
         vote = next((identity(p) for p in source.data.get(name) or [] if p.get("primary")),
                     None)

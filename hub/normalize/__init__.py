@@ -13,6 +13,8 @@ from hub.normalize.companies import (
     domain_from_email,
     domain_from_website,
     is_not_employer,
+    parse_amount,
+    parse_headcount,
 )
 from hub.normalize.countries import normalize_country
 from hub.normalize.dates import DateResult, normalize_birthday
@@ -49,5 +51,7 @@ __all__ = [
     "normalize_handle",
     "normalize_name",
     "normalize_phone",
+    "parse_amount",
+    "parse_headcount",
     "person_name_key",
 ]

@@ -18,6 +18,8 @@ __all__ = [
     "company_name_key",
     "domain_from_email",
     "domain_from_website",
+    "parse_amount",
+    "parse_headcount",
 ]
 
 # Canonical spelling of legal forms, by folded token; also the suffixes the key drops.
@@ -174,3 +176,44 @@ def domain_from_email(address: str | None) -> str | None:
     if result is None or not result.valid or result.is_freemail:
         return None
     return result.domain
+
+
+# "250", "1 000", "1,000", "1.000", "10k", "51-200", "201 à 500", "10,000+", "> 500".
+_NUMBER = re.compile(r"(\d{1,3}(?:[ \u00a0\u202f.,']\d{3})+|\d+(?:[.,]\d+)?)\s*"
+                     r"(milliards?|millions?|billions?|md|bn|mio|[kmb]?)(?![a-z])", re.IGNORECASE)
+_SCALE = {"": 1, "k": 1_000, "m": 1_000_000, "mio": 1_000_000, "md": 1_000_000_000,
+          "bn": 1_000_000_000, "b": 1_000_000_000, "million": 1_000_000,
+          "milliard": 1_000_000_000, "billion": 1_000_000_000}
+
+
+def _numbers(text: str) -> list[float]:
+    found = []
+    for digits, scale in _NUMBER.findall(text):
+        if re.fullmatch(r"\d{1,3}(?:[ \u00a0\u202f.,']\d{3})+", digits):
+            value = float(re.sub(r"\D", "", digits))  # thousands separators
+        else:
+            value = float(digits.replace(",", "."))
+        found.append(value * _SCALE[scale.lower().rstrip("s")])
+    return found
+
+
+def parse_headcount(value: object) -> int | None:
+    """A number of employees as CRMs and exports write it; a range ("51-200", LinkedIn's
+    company sizes) counts as its lower bound, so "at least 500" rules stay true."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value) if value >= 0 else None
+    numbers = _numbers(str(value or ""))
+    return int(numbers[0]) if numbers else None
+
+
+def parse_amount(value: object) -> float | None:
+    """An annual revenue ("2.5M", "1 200 000 €", "€3,4 M"): the first number and its
+    scale, in the currency it was written in (none is converted)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    numbers = _numbers(str(value or ""))
+    return numbers[0] if numbers else None

@@ -36,7 +36,8 @@ _CONTACT_COLUMNS = (
     Contact.identifiers, Contact.handles, Contact.company_id, Contact.merged_into_id,
     Contact.deleted_at)
 _COMPANY_COLUMNS = (Company.id, Company.name, Company.industry, Company.employees,
-                    Company.country, Company.owner, Company.tags, Company.custom)
+                    Company.revenue, Company.country, Company.owner, Company.tags,
+                    Company.custom)
 
 
 def contact_facts(contact: Any, company: Any, domains: list[str],
@@ -69,6 +70,7 @@ def contact_facts(contact: Any, company: Any, domains: list[str],
             "company.name": company.name, "company.domains": domains,
             "company.domain": domains[0] if domains else None,
             "company.industry": company.industry, "company.employees": company.employees,
+            "company.revenue": company.revenue,
             "company.country": company.country, "company.owner": company.owner,
             "company.tags": list(company.tags or []),
         })

@@ -79,6 +79,7 @@ class Company(Base):
     website: Mapped[str | None] = mapped_column(String(500))
     industry: Mapped[str | None] = mapped_column(String(200))
     employees: Mapped[int | None]
+    revenue: Mapped[float | None]  # annual, in the currency the sources wrote
     country: Mapped[str | None] = mapped_column(String(2))
     address: Mapped[dict[str, Any]] = mapped_column(default=dict)
     phones: Mapped[list[Any]] = mapped_column(default=list)

@@ -6,7 +6,9 @@ Targets (``mapping = { "Prénom" = "person.given_name", ... }``):
 * ``person.given_name|family_name|full_name|title|birthday|language``;
 * ``person.emails`` / ``person.phones``, optionally with a label: ``person.phones.mobile``
   (a cell holding several values joins them with `` ::: ``);
-* ``person.company.name|domain|website``, ``person.address.street|city|postcode|region|country``;
+* ``person.company.name|domain|website|industry|employees|revenue`` (a headcount or a
+  revenue as the source writes it: ``"51-200"``, ``"2.5M"``),
+  ``person.address.street|city|postcode|region|country``;
 * ``person.handles.<network>``, ``person.identifiers.<name>``, ``person.custom.<name>``;
 * ``person.tags`` (split on `` ::: ``, ``;`` and ``,``), ``person.urls`` (social profiles
   become handles, another URL the website).
@@ -27,7 +29,7 @@ from hub_csv.presets import Cells, Columns, fold_header
 _MULTI = ("emails", "phones")  # a repeated column adds values
 _SCALARS = ("given_name", "family_name", "full_name", "title", "birthday", "language")
 _PARTS = {
-    "company": ("name", "domain", "website"),
+    "company": ("name", "domain", "website", "industry", "employees", "revenue"),
     "address": ("street", "city", "postcode", "region", "country"),
 }
 _KEYED = ("handles", "identifiers", "custom")
@@ -63,7 +65,7 @@ def parse_target(path: str) -> Target:
     raise ValueError(
         f"unknown target {path!r}; use external_id, person.given_name, person.family_name, "
         "person.full_name, person.title, person.birthday, person.language, person.emails[.label], "
-        "person.phones[.label], person.company.name|domain|website, "
+        "person.phones[.label], person.company.name|domain|website|industry|employees|revenue, "
         "person.address.street|city|postcode|region|country, person.handles.X, "
         "person.identifiers.X, person.custom.X, person.tags or person.urls"
     )

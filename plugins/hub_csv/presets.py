@@ -103,16 +103,40 @@ def detect(header: Sequence[str]) -> str | None:
 Extract = Callable[[Cells], PersonBuilder]
 
 
+# Columns an export may carry beside a preset's own (a CRM's account fields added to an
+# address-book export): they fill the company's size, industry and revenue.
+COMPANY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "employees": ("Employees", "Number of Employees", "Company Size", "Headcount",
+                  "Effectif", "Nombre de salariés", "Mitarbeiter", "Mitarbeiterzahl"),
+    "industry": ("Industry", "Secteur", "Secteur d'activité", "Branche"),
+    "revenue": ("Annual Revenue", "Revenue", "Chiffre d'affaires", "Umsatz"),
+}
+
+
 def extractor(preset: str, header: Sequence[str]) -> Extract:
     """The function that reads one row of ``preset`` laid out as ``header``."""
     columns = Columns(header)
     if preset in ("google", "google_legacy"):
-        return _google(columns)
-    if preset == "outlook":
-        return _outlook(columns)
-    if preset == "linkedin":
-        return _linkedin(columns)
-    raise ValueError(f"unknown preset {preset!r}")
+        read = _google(columns)
+    elif preset == "outlook":
+        read = _outlook(columns)
+    elif preset == "linkedin":
+        read = _linkedin(columns)
+    else:
+        raise ValueError(f"unknown preset {preset!r}")
+    extra = {key: position for key, names in COMPANY_COLUMNS.items()
+             if (position := columns.find(*names)) is not None}
+    if not extra:
+        return read
+
+    def with_company_facts(cells: Cells) -> PersonBuilder:
+        person = read(cells)
+        for key, position in extra.items():
+            if value := cell(cells, position):
+                person.company[key] = value
+        return person
+
+    return with_company_facts
 
 
 def _joined(cells: Cells, positions: Sequence[int | None], separator: str = " ") -> str:
