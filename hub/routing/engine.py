@@ -55,6 +55,7 @@ SLA = "sla"
 ON_DEMAND = "on_demand"        # crmhub assign run
 MANUAL = "manual"
 MERGE = "merge"                # a lead that left its owner when its contact was merged
+REFINED = "refined"            # a still-unworked lead a later source told more about
 PASS_LIMIT = 500               # contacts one daemon pass re-routes at most, per kind
 
 
@@ -175,10 +176,66 @@ class Routing:
             gone = [c for c in changed if c in facts and facts[c]["owner"] is not None
                     and facts[c]["owner"] not in self._active]
             to_route += [(c, OWNER_INACTIVE) for c in self._orphans(session, gone)]
+        refined: dict[int, list[str]] = {}
+        sources: dict[int, str] = {}
+        if changed:
+            refined, sources = self._refinable(session, changed, facts, now)
+            to_route += [(c, REFINED) for c in refined if c not in dict(to_route)]
         if not to_route:
             return []
-        routed = self.route(session, to_route, now, source=connector.name, facts=facts)
+        routed = self.route(session, to_route, now, source=connector.name, facts=facts,
+                            refined=refined, sources=sources)
         return [r.as_dict() for r in routed]
+
+    def _refinable(self, session: Session, changed: list[int], facts: dict[int, dict[str, Any]],
+                   now: datetime) -> tuple[dict[int, list[str]], dict[int, str]]:
+        """Still-unworked leads whose golden record gained a field a rule reads, where the
+        rules now choose another rule than the one that routed them: the fields filled
+        since (each re-evaluates a lead once), and the connector that brought each lead."""
+        assert self.ruleset is not None
+        read = sorted({f for rule in self.ruleset.rules for f in rule.condition.fields
+                       if "*" not in f and f not in ("owner", "stage", "score", "team")})
+        if not read:
+            return {}, {}
+        refined: dict[int, list[str]] = {}
+        sources: dict[int, str] = {}
+        open_stages = self.ruleset.settings.open_stages
+        for chunk in chunks(changed):
+            for assignment in session.scalars(select(Assignment).where(
+                    Assignment.contact_id.in_(chunk), Assignment.current,
+                    Assignment.by == "auto", Assignment.reason.in_((NEW, REFINED)))):
+                mine = facts.get(assignment.contact_id)
+                if mine is None or not mine["_live"] or mine["stage"] not in open_stages \
+                        or mine["owner"] != assignment.owner:
+                    continue
+                inputs = assignment.inputs or {}
+                seen = inputs.get("facts") or {}
+                before = set(inputs.get("refined") or ())
+                filled = [f for f in read if f not in seen and f not in before
+                          and mine.get(f) not in (None, "", [])]
+                if not filled or self._worked(session, assignment, now):
+                    continue
+                lead = {**{k: v for k, v in mine.items() if not k.startswith("_")},
+                        "source": seen.get("source")}
+                now_rule = next((r.name for r in self.ruleset.rules if r.condition(lead)), None)
+                if now_rule == assignment.rule:
+                    continue
+                log.info("contact %s re-evaluated: %s filled since it was routed by %s; "
+                         "rule %s now matches", assignment.contact_id, ", ".join(filled),
+                         assignment.rule or "the fallback", now_rule or "none")
+                refined[assignment.contact_id] = sorted(before | set(filled))
+                if seen.get("source"):
+                    sources[assignment.contact_id] = str(seen["source"])
+        return refined, sources
+
+    def _worked(self, session: Session, assignment: Assignment, now: datetime) -> bool:
+        """Whether the lead's owner touched it since it was assigned to them."""
+        if assignment.sla_state == "met" or assignment.touched_at is not None:
+            return True
+        info = self.ruleset.owners.get(assignment.owner) \
+            if self.ruleset is not None and assignment.owner else None
+        return info is not None and \
+            find_touch(session, assignment.contact_id, info, assignment.at, now) is not None
 
     @property
     def _active(self) -> set[str]:
@@ -304,7 +361,8 @@ class Routing:
               only_rule: dict[int, str] | None = None,
               facts: dict[int, dict[str, Any]] | None = None,
               seen: Mapping[int, str | None] | None = None,
-              sources: Mapping[int, str] | None = None) -> list[Routed]:
+              sources: Mapping[int, str] | None = None,
+              refined: Mapping[int, list[str]] | None = None) -> list[Routed]:
         """Route each ``(contact id, reason)`` in order; write assignments and events.
 
         The caller chose the contacts, perhaps before this transaction held the routing
@@ -343,7 +401,8 @@ class Routing:
                 self._route_one(ctx, written, contact_id, reason, facts[contact_id],
                                 owned[contact_id].owner, current.get(contact_id),
                                 (exclude or {}).get(contact_id, frozenset()),
-                                (only_rule or {}).get(contact_id), now)
+                                (only_rule or {}).get(contact_id), now,
+                                (refined or {}).get(contact_id))
         session.flush()  # the previous assignments stop being current first
         ctx.flush()
         if written.rows:
@@ -356,7 +415,8 @@ class Routing:
 
     def _route_one(self, ctx: LiveContext, written: _Written, contact_id: int, reason: str,
                    facts: dict[str, Any], before: str | None, previous: Assignment | None,
-                   excluded: frozenset[str], rule_name: str | None, now: datetime) -> None:
+                   excluded: frozenset[str], rule_name: str | None, now: datetime,
+                   refined: list[str] | None = None) -> None:
         """Decide one lead, close its previous assignment, and queue what to write."""
         ruleset = self.ruleset
         assert ruleset is not None
@@ -366,6 +426,10 @@ class Routing:
         decision.inputs = ctx.inputs
         if rule_name is not None:
             decision.inputs["only_rule"] = rule_name
+        if refined:  # the fields that re-evaluated it: each does so once
+            decision.inputs["refined"] = refined
+        elif previous is not None and (previous.inputs or {}).get("refined"):
+            decision.inputs["refined"] = previous.inputs["refined"]
         if previous is not None and decision.owner is None and previous.owner is None \
                 and decision.queue == previous.queue and reason == ON_DEMAND:
             # Still waiting in the same queue: not a new decision, so no new assignment and
