@@ -117,3 +117,15 @@ def load_routing(hub: Hub) -> Routing:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+
+
+def field_values(items: tuple[str, ...], settable: str) -> dict[str, str]:
+    """``FIELD=VALUE`` arguments as a mapping (exit 2, naming what is settable, on an
+    argument without ``=``)."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            fail(f"{item!r} is not FIELD=VALUE (settable: {settable})", 2)
+        key, value = item.split("=", 1)
+        pairs[key.strip()] = value.strip()
+    return pairs

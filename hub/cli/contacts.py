@@ -12,9 +12,18 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from hub.cli.common import config_option, emit, fail, json_option, open_hub, table, visible_to
+from hub.cli.common import (
+    config_option,
+    emit,
+    fail,
+    field_values,
+    json_option,
+    open_hub,
+    table,
+    visible_to,
+)
 from hub.export import export_contacts, export_objects, write_csv, write_jsonl
-from hub.ingest.manual import ManualError, set_fields
+from hub.ingest.manual import ManualError, set_fields, settable_fields
 from hub.match.golden import rebuild_store
 from hub.normalize import fold, is_free_mail_domain, normalize_phone
 from hub.routing.model import Assignment, ContactScore, StageChange
@@ -240,12 +249,7 @@ def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
 @config_option
 def contacts_set(contact_id: int, assignments: tuple[str, ...], config_path: Path) -> None:
     """Correct fields by hand (FIELD=VALUE ...); wins over every connector."""
-    pairs = {}
-    for item in assignments:
-        if "=" not in item:
-            fail(f"{item!r} is not FIELD=VALUE", 2)
-        key, value = item.split("=", 1)
-        pairs[key.strip()] = value.strip()
+    pairs = field_values(assignments, settable_fields())
     hub = open_hub(config_path)
     try:
         with hub.pipeline.sessions.begin() as session:

@@ -12,7 +12,16 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
-from hub.cli.common import config_option, emit, fail, json_option, open_hub, table, visible_to
+from hub.cli.common import (
+    config_option,
+    emit,
+    fail,
+    field_values,
+    json_option,
+    open_hub,
+    table,
+    visible_to,
+)
 from hub.clock import utcnow
 from hub.config import parse_duration
 from hub.ingest.manual import COMPANY_FIELDS, ManualError, set_company_fields
@@ -360,12 +369,7 @@ def companies_show(company_id: int, config_path: Path, as_json: bool) -> None:
 def companies_set(company_id: int, assignments: tuple[str, ...], config_path: Path) -> None:
     """Set values by hand (employees=250 industry=Logistics revenue=2.5M); they win over
     every source and show as `manual` in provenance. FIELD= withdraws a correction."""
-    pairs: dict[str, str] = {}
-    for item in assignments:
-        if "=" not in item:
-            fail(f"{item!r} is not FIELD=VALUE (settable: {', '.join(COMPANY_FIELDS)})", 2)
-        key, value = item.split("=", 1)
-        pairs[key.strip()] = value.strip()
+    pairs = field_values(assignments, ", ".join(COMPANY_FIELDS))
     hub = open_hub(config_path)
     now = utcnow()
     try:

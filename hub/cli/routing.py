@@ -24,7 +24,7 @@ from hub.routing.model import Assignment, ContactScore, SinkDelivery
 from hub.routing.replay import parse_since, replay
 from hub.routing.rules import load_rules
 from hub.routing.sla import TOUCH_CHANNELS, record_touch
-from hub.routing.visibility import VisibilityError, contact_filter
+from hub.routing.visibility import VisibilityError, contact_filter, visible_leads
 from hub.service.runtime import Hub
 from hub.store.model import Contact, OutboxEvent
 
@@ -354,16 +354,16 @@ def rules_test(rules_path: Path | None, since: str, moves: int, as_owner: str | 
         start = parse_since(since, utcnow())
     except ValueError:
         fail(f"--since {since!r}: write 30d, 12h or a date like 2026-01-31", 2)
-    only: set[int] | None = None
+    sees = None
+    if as_owner is not None:
+        try:  # who may see what is the live directory's business, not the draft's
+            sees = visible_leads(load_routing(hub).ruleset, as_owner)
+        except VisibilityError as exc:
+            fail(str(exc), 2)
     session = hub.pipeline.sessions()
     try:
-        if as_owner is not None:
-            try:  # who may see what is the live directory's business, not the draft's
-                visible = contact_filter(load_routing(hub).ruleset, as_owner)
-            except VisibilityError as exc:
-                fail(str(exc), 2)
-            only = set(session.scalars(select(Contact.id).where(visible)))
-        report = replay(session, draft, since=start, limit_moves=moves, only=only)
+        report = replay(session, draft, since=start, limit_moves=moves, sees=sees,
+                        now=utcnow())
     finally:
         session.rollback()
         session.close()
@@ -371,10 +371,15 @@ def rules_test(rules_path: Path | None, since: str, moves: int, as_owner: str | 
 
     def render(d: dict[str, Any]) -> None:
         click.echo(f"replayed {d['decisions']} decision(s) since {d['since']} with {d['rules']}"
-                   f"{' (the rule set they were made with)' if d['same_ruleset'] else ''}"
-                   f"{' for the leads ' + d['as'] + ' may see' if d['as'] else ''}")
+                   f"{' (the rule set they were made with)' if d['same_ruleset'] else ''}")
+        who = f" {d['as']} keeps, loses or gains" if d["as"] else ""
+        click.echo(f"{d['leads']} lead(s){who}, by owner now (before) and with the rules "
+                   "replayed (after):")
         table(d["owners"], ["owner", "before", "after", "change"])
         click.echo(f"\n{d['changed']} lead(s) would move")
+        if d["sla_not_rerouted"] or d["sla_rerouted"]:
+            click.echo(f"SLA: {d['sla_not_rerouted']} re-route(s) after a missed SLA would "
+                       f"not happen, {d['sla_rerouted']} would happen that did not")
         if d["moves"]:
             table(d["moves"], ["contact_id", "at", "before", "after", "rule_before",
                                "rule_after"])

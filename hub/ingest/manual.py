@@ -39,6 +39,14 @@ def settable_fields() -> str:
                       "custom.KEY", "identifiers.KEY", "handles.KEY"])
 
 
+def _manual_record(session: Session,
+                   external_id: str) -> tuple[SourceRecord | None, dict[str, Any]]:
+    """The manual record of a contact or company, if any, and the values it holds."""
+    record = session.scalars(select(SourceRecord).where(
+        SourceRecord.connector == MANUAL, SourceRecord.external_id == external_id)).first()
+    return record, dict(record.raw or {}) if record is not None else {}
+
+
 def set_fields(session: Session, contact_id: int, assignments: dict[str, str],
                policy: Policy, now: datetime | None = None) -> Contact:
     now = now or datetime.now(UTC)
@@ -47,9 +55,7 @@ def set_fields(session: Session, contact_id: int, assignments: dict[str, str],
         target = f" (merged into {contact.merged_into_id})" if contact else ""
         raise ManualError(f"no live contact {contact_id}{target}")
     external_id = f"contact:{contact_id}"
-    record = session.scalars(select(SourceRecord).where(
-        SourceRecord.connector == MANUAL, SourceRecord.external_id == external_id)).first()
-    values: dict[str, Any] = dict(record.raw or {}) if record is not None else {}
+    record, values = _manual_record(session, external_id)
     for field, value in assignments.items():
         if field in DIRECT:
             setattr(contact, field, value or None)
@@ -104,9 +110,7 @@ def set_company_fields(session: Session, company_id: int, assignments: dict[str,
         target = f" (merged into {company.merged_into_id})" if company else ""
         raise ManualError(f"no live company {company_id}{target}")
     external_id = f"company:{company_id}"
-    record = session.scalars(select(SourceRecord).where(
-        SourceRecord.connector == MANUAL, SourceRecord.external_id == external_id)).first()
-    values: dict[str, Any] = dict(record.raw or {}) if record is not None else {}
+    record, values = _manual_record(session, external_id)
     for field, value in assignments.items():
         if field not in COMPANY_FIELDS:
             raise ManualError(f"unknown field {field!r}; settable: {', '.join(COMPANY_FIELDS)}")

@@ -148,13 +148,22 @@ def test_rules_test_as_an_owner_reports_only_the_leads_that_owner_may_see(env: E
     draft.write_text(RULES.replace('owner = "sue"', 'owner = "sam"').replace(
         'when = { "contact.country" = "NO" }', 'when = { "contact.country" = "XX" }'))
     mine = env.json("rules", "test", "--rules", str(draft), "--as", "ann")
-    assert (mine["decisions"], mine["changed"], mine["as"]) == (2, 2, "ann")
+    # every decision is replayed; the leads ann sees now or would get are reported
+    assert (mine["decisions"], mine["leads"], mine["changed"], mine["as"]) == (5, 2, 2, "ann")
     assert {o["owner"]: (o["before"], o["after"]) for o in mine["owners"]} == {
         "ann": (2, 0), "sam": (0, 2)}
+    everything = env.dir / "all-to-ann.toml"
+    everything.write_text(RULES.replace('when = { "contact.country" = "NO" }\n'
+                                        'strategy = "round_robin"\nteam = "north"',
+                                        'strategy = "fixed"\nowner = "ann"'))
+    gains = env.json("rules", "test", "--rules", str(everything), "--as", "ann")
+    assert {o["owner"]: (o["before"], o["after"]) for o in gains["owners"]} == {
+        "ann": (2, 5), "ned": (2, 0), "sue": (1, 0)}  # the leads she keeps and gains
+    assert gains["leads"] == 5 and gains["changed"] == 3
     team = env.json("rules", "test", "--rules", str(draft), "--as", "nora")  # ann's manager
     assert {m["before"] for m in team["moves"]} == {"ann", "ned"} and team["changed"] == 4
-    assert "for the leads ann may see" in env.run(
-        "rules", "test", "--rules", str(draft), "--as", "ann").stdout
+    text = env.run("rules", "test", "--rules", str(draft), "--as", "ann").stdout
+    assert "replayed 5 decision(s)" in text and "2 lead(s) ann keeps, loses or gains" in text
     assert "did you mean 'ann'?" in env.run("rules", "test", "--as", "anne", code=2).output
 
 

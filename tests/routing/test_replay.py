@@ -6,12 +6,12 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 
 from hub.routing.model import Assignment, RoundRobinState
 from hub.routing.replay import parse_since, replay
 from hub.store.db import session_factory
-from hub.store.model import Contact
+from hub.store.model import Base, Contact, ContactPoint
 from tests.routing.support import OWNERS, T0, add_contact, new_leads, routing_from
 
 RULES = OWNERS + """
@@ -87,6 +87,10 @@ def test_replay_with_the_live_rules_reproduces_every_decision(tmp_path: Path,
     assert report.same_ruleset
     assert report.changed == 0, report.moves[:5]
     assert report.before == report.after
+    assert (report.sla_not_rerouted, report.sla_rerouted) == (0, 0)
+    with session_factory(engine)() as session:
+        leads = session.scalar(select(func.count(func.distinct(Assignment.contact_id))))
+    assert report.leads == leads < total  # leads, each once, not decisions
     assert before == after  # nothing written
 
 
@@ -127,3 +131,110 @@ def test_manual_assignments_are_not_replayed(tmp_path: Path, engine: Engine) -> 
     assert routing.ruleset is not None
     with session_factory(engine)() as session:
         assert replay(session, routing.ruleset, since=T0).decisions == 0
+
+
+# -- the replay predicts what a live run of the draft does ---------------------------------
+
+PLAIN = OWNERS + """
+[[rules]]
+name = "rr"
+strategy = "round_robin"
+team = "sales"
+"""
+ACCOUNTS_FIRST = OWNERS + """
+[[rules]]
+name = "accounts"
+strategy = "account"
+[[rules]]
+name = "rr"
+strategy = "round_robin"
+team = "sales"
+"""
+
+
+def leads_in_batches(tmp_path: Path, engine: Engine, rules: str) -> dict[str, str | None]:
+    """The same seeded leads, colleagues at a handful of companies, routed live by
+    ``rules``: each lead's owner, by e-mail."""
+    rng = random.Random(11)
+    routing = routing_from(tmp_path, rules)
+    for hour in range(0, 48, 2):
+        batch = []
+        for _ in range(rng.randint(1, 3)):
+            domain = rng.choice([f"co{i}.com" for i in range(5)])
+            batch.append({"email": f"{rng.randrange(10**9)}@{domain}", "company": domain,
+                          "domain": domain})
+        new_leads(engine, routing, batch, now=T0 + timedelta(hours=hour))
+    with session_factory(engine)() as session:
+        return {email: owner for email, owner in session.execute(
+            select(ContactPoint.value, Contact.owner)
+            .join(Contact, Contact.id == ContactPoint.contact_id))}
+
+
+def wipe(engine: Engine) -> None:
+    with session_factory(engine).begin() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(delete(table))
+
+
+def test_a_replayed_draft_gives_the_owners_a_live_run_of_that_draft_gives(
+        tmp_path: Path, engine: Engine) -> None:
+    """Colleagues follow the first lead at their company through the account rule: the
+    replay must use the owners the draft itself gave the colleagues, not the recorded
+    ones, and the round-robin turns the draft did not take."""
+    leads_in_batches(tmp_path, engine, PLAIN)
+    draft = routing_from(tmp_path, ACCOUNTS_FIRST).ruleset
+    assert draft is not None
+    with session_factory(engine)() as session:
+        report = replay(session, draft, since=T0 - timedelta(days=1))
+        email_of = {c: e for c, e in session.execute(
+            select(ContactPoint.contact_id, ContactPoint.value))}
+    predicted = {email_of[c]: after for c, (_, after) in report.leads_by_contact.items()}
+    assert report.changed > 0
+    wipe(engine)
+    live = leads_in_batches(tmp_path, engine, ACCOUNTS_FIRST)
+    assert predicted == live
+
+
+SLA_RULES = OWNERS + """
+[[rules]]
+name = "rr"
+strategy = "round_robin"
+team = "sales"
+sla = "{sla}"
+[fallback]
+queue = "to-qualify"
+"""
+
+
+def test_a_draft_that_only_lengthens_an_sla_shows_the_reroutes_that_would_not_happen(
+        tmp_path: Path, engine: Engine) -> None:
+    live = routing_from(tmp_path, SLA_RULES.format(sla="1m"))
+    new_leads(engine, live, [{"email": f"l{n}@x.org"} for n in range(3)])
+    for minute in range(1, 5):  # nobody answers: every lead goes round, then to the queue
+        with session_factory(engine).begin() as session:
+            live.reroute_sla(session, T0 + timedelta(minutes=minute))
+    draft = routing_from(tmp_path, SLA_RULES.format(sla="8h")).ruleset
+    assert draft is not None
+    with session_factory(engine)() as session:
+        decisions = session.scalar(select(func.count()).select_from(Assignment)) or 0
+        report = replay(session, draft, since=T0, now=T0 + timedelta(minutes=10))
+    assert report.decisions == decisions > 3
+    assert report.sla_not_rerouted == decisions - 3 and report.sla_rerouted == 0
+    data = report.as_dict()
+    owners = {o["owner"]: (o["before"], o["after"]) for o in data["owners"]}
+    # before: the three leads wait in the queue; after: each stays with its first owner
+    assert owners == {"queue:to-qualify": (3, 0), "alice": (0, 1), "bob": (0, 1),
+                      "chloe": (0, 1)}
+    assert report.leads == 3 and report.changed == 3
+
+
+def test_a_draft_that_shortens_an_sla_shows_the_reroutes_only_it_would_make(
+        tmp_path: Path, engine: Engine) -> None:
+    live = routing_from(tmp_path, SLA_RULES.format(sla="8h"))
+    new_leads(engine, live, [{"email": "a@x.org"}])
+    draft = routing_from(tmp_path, SLA_RULES.format(sla="1h")).ruleset
+    assert draft is not None
+    with session_factory(engine)() as session:
+        report = replay(session, draft, since=T0, now=T0 + timedelta(hours=1, minutes=30))
+    assert (report.sla_not_rerouted, report.sla_rerouted) == (0, 1)
+    assert report.leads_by_contact == {1: ("alice", "bob")}

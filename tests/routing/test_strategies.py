@@ -244,9 +244,7 @@ queue = "overflow"
     assert owners_of(engine)[4] == "a"
 
 
-def test_account_strategy_follows_the_company_owner_then_colleagues(
-        tmp_path: Path, engine: Engine) -> None:
-    routing = routing_from(tmp_path, OWNERS + """
+ACCOUNT_THEN_CHLOE = OWNERS + """
 [[rules]]
 name = "account"
 strategy = "account"
@@ -254,7 +252,12 @@ strategy = "account"
 name = "rest"
 strategy = "fixed"
 owner = "chloe"
-""")
+"""
+
+
+def test_account_strategy_follows_the_company_owner_then_colleagues(
+        tmp_path: Path, engine: Engine) -> None:
+    routing = routing_from(tmp_path, ACCOUNT_THEN_CHLOE)
     with session_factory(engine).begin() as session:
         add_contact(session, email="boss@globex.com", company="Globex", domain="globex.com",
                     owner="bob")
@@ -269,6 +272,31 @@ owner = "chloe"
     owners = owners_of(engine)
     assert (owners[4], owners[5], owners[6]) == ("bob", "alice", "chloe")
     assert current(engine, 6).explanation["tried"][0]["outcome"] == "no candidate"
+
+
+def test_reassigning_under_an_account_rule_a_contact_never_votes_for_its_own_owner(
+        tmp_path: Path, engine: Engine) -> None:
+    """`assign run --reassign` under new rules: a lead alone at its company has no
+    colleague, so the account rule finds nobody (its own owner is no colleague's); two
+    leads at one company follow each other."""
+    first = routing_from(tmp_path, OWNERS + """
+[[rules]]
+name = "rr"
+strategy = "round_robin"
+owners = ["alice", "bob"]
+""")
+    new_leads(engine, first, [{"email": "a@solo.com", "company": "Solo", "domain": "solo.com"},
+                              {"email": "b@duo.com", "company": "Duo", "domain": "duo.com"},
+                              {"email": "c@duo.com", "company": "Duo", "domain": "duo.com"}])
+    assert owners_of(engine) == {1: "alice", 2: "bob", 3: "alice"}
+    accounts = routing_from(tmp_path, ACCOUNT_THEN_CHLOE)
+    with session_factory(engine).begin() as session:
+        accounts.on_demand(session, T0 + timedelta(hours=1), reassign=True)
+    solo = current(engine, 1)
+    assert (solo.owner, solo.rule) == ("chloe", "rest")
+    assert solo.explanation["tried"][0]["outcome"] == "no candidate"
+    # b follows c's owner (alice), then c follows b, now alice's too
+    assert owners_of(engine) == {1: "chloe", 2: "alice", 3: "alice"}
 
 
 def test_account_strategy_prefers_the_company_owner_over_the_colleagues_owner(
