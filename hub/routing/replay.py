@@ -79,6 +79,7 @@ class ReplayContext:
         # Each replayed lead's owner in the live world and in the draft's.
         self.live_of: dict[int, str | None] = {}
         self.sim_of: dict[int, str | None] = {}
+        self.split: set[int] = set()  # the leads whose owners differ between the worlds
         self.before_window: dict[int, str | None] = {}  # owners before their first decision
         self._staff: dict[int, list[int]] = {}
         self._company_of: dict[int, int | None] = {}
@@ -106,20 +107,26 @@ class ReplayContext:
         return info.calendar.day_key(self.now) if kind == "day" else \
             info.calendar.month_key(self.now)
 
+    def _period_keys(self, owner: str) -> list[tuple[str, str]]:
+        info = self.ruleset.owners.get(owner)
+        return [] if info is None else [(owner, self._period_key(info, kind))
+                                        for kind in ("day", "month")]
+
     def record(self, contact_id: int, *, live: Any = _KEEP, sim: Any = _KEEP) -> None:
         """After a decision: the live world gave the lead to ``live``, the draft to ``sim``
         (``_KEEP``: that world made no decision). Loads follow each lead's owner in both
         worlds; daily and monthly counts follow the decisions."""
-        for owner, world in ((live, -1), (sim, 1)):
-            if owner is _KEEP or owner is None:
-                continue
-            info = self.ruleset.owners.get(owner)
-            if info is not None:
-                for kind in ("day", "month"):
-                    key = (owner, self._period_key(info, kind))
-                    self.delta_period[key] += world
-                    if world < 0 and key in self.live_period:
-                        self.live_period[key] += 1
+        same = live is not _KEEP and live == sim  # the counts move alike in both worlds
+        if live is not _KEEP and live is not None:
+            keys = self._period_keys(live)
+            for key in keys:
+                if key in self.live_period:
+                    self.live_period[key] += 1
+                if not same:
+                    self.delta_period[key] -= 1
+        if sim is not _KEEP and sim is not None and not same:
+            for key in self._period_keys(sim):
+                self.delta_period[key] += 1
         old_live, old_sim = self.live_of.get(contact_id), self.sim_of.get(contact_id)
         new_live = old_live if live is _KEEP else live
         new_sim = old_sim if sim is _KEEP else sim
@@ -131,6 +138,10 @@ class ReplayContext:
             if owner is not None:
                 self.delta_open[owner] += step
         self.live_of[contact_id], self.sim_of[contact_id] = new_live, new_sim
+        if new_live != new_sim:
+            self.split.add(contact_id)
+        else:
+            self.split.discard(contact_id)
 
     # -- the Context protocol ------------------------------------------------------------
 
@@ -194,9 +205,10 @@ class ReplayContext:
         """The recorded answer while the lead's colleagues have the same owners in both
         worlds; else the company's owner, then the draft's owners of the colleagues
         (most colleagues first, then by name), the lead itself never among them."""
+        if "account" in self.stored and not self.split:
+            return list(self.stored["account"])  # no lead has another owner in the draft
         colleagues = self._colleagues(lead)
-        if "account" in self.stored and not any(
-                self.sim_of.get(c, _KEEP) != self.live_of.get(c, _KEEP) for c in colleagues):
+        if "account" in self.stored and not self.split.intersection(colleagues):
             return list(self.stored["account"])
         found = [str(lead.facts["company.owner"])] if lead.facts.get("company.owner") else []
         counts: Counter[str] = Counter()
