@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from hub.match.canonical import NAME
 from hub.match.compare import Profile
 from hub.match.engine import ProbabilisticResolver, _Clusters, pair
 from hub.match.golden import rebuild_contacts
@@ -110,13 +111,34 @@ def candidate_pairs(session: Session, cap: int, records: set[int] | None = None,
     rows = session.execute(select(MatchKey.kind, MatchKey.key, MatchKey.source_record_id)
                            .order_by(MatchKey.kind, MatchKey.key)
                            .execution_options(yield_per=20000))
+    names: dict[str, list[int]] = {}  # "family|given" -> records, for swapped names
     for kind, key, record_id in rows:
         if (kind, key) != current:
             yield from flush()
             current, group = (kind, key), []
+            if kind == NAME:
+                names[key] = group
         if records is None or record_id in records:
             group.append(record_id)
     yield from flush()
+    # Given and family names swapped (a data-entry slip): the streaming matcher looks the
+    # swapped key up; here each name meets its mirror.
+    for key, group in names.items():
+        family, _, given = key.partition("|")
+        mirror = names.get(f"{given}|{family}")
+        if not mirror or given == family or key > f"{given}|{family}" \
+                or (NAME, key) in capped or not 1 <= len(group) <= cap \
+                or not 1 <= len(mirror) <= cap:
+            continue
+        for a in set(group):
+            for b in set(mirror):
+                a, b = min(a, b), max(a, b)
+                if a == b or (since is not None and a not in since and b not in since):
+                    continue
+                code = a << 32 | b
+                if code not in seen:
+                    seen.add(code)
+                    yield a, b
 
 
 # -- training --------------------------------------------------------------------------
@@ -202,12 +224,21 @@ class RunReport:
                 "agreement_with_store": self.agreement}
 
 
+@dataclass
+class Clustering:
+    """Batch clusters (record -> cluster root), the unsure pairs, how many pairs were
+    scored, and each pair that joined two clusters with its score (what explains a merge)."""
+
+    cluster_of: dict[int, int]
+    unsure: list[tuple[int, int, Any]]
+    count: int
+    links: list[tuple[int, int, Any]]
+
+
 def cluster(session: Session, resolver: ProbabilisticResolver, store: Store, *,
             since: set[int] | None = None, max_cluster: int = 50,
-            progress: Progress = _quiet) -> tuple[dict[int, int], list[tuple[int, int, Any]],
-                                                  int]:
-    """Batch clusters (record -> cluster root) and the unsure pairs; blocking, then best-
-    first joining with the guard."""
+            progress: Progress = _quiet) -> Clustering:
+    """Blocking, then best-first joining with the guard."""
     model = resolver.refresh(session)
     model.set_population(len(store.profiles))
     auto, review = resolver.settings.auto_merge, resolver.settings.review
@@ -215,6 +246,7 @@ def cluster(session: Session, resolver: ProbabilisticResolver, store: Store, *,
         select(MatchRejection.record_a, MatchRejection.record_b)
         .where(MatchRejection.entity == "contact"))}
     sure: list[tuple[float, int, int]] = []
+    evidence: dict[tuple[int, int], Any] = {}
     unsure: list[tuple[int, int, Any]] = []
     count = 0
     for a, b in candidate_pairs(session, resolver.settings.key_cap, set(store.profiles),
@@ -227,9 +259,11 @@ def cluster(session: Session, resolver: ProbabilisticResolver, store: Store, *,
         scored = model.score(store.profiles[b], store.profiles[a])
         if scored.probability >= auto and not scored.veto:
             sure.append((-scored.probability, a, b))
+            evidence[(a, b)] = scored
         elif scored.probability >= review:
             unsure.append((a, b, scored))
     sure.sort()
+    links: list[tuple[int, int, Any]] = []  # the pairs that joined clusters, with scores
     clusters = _Clusters()
     for record in store.profiles:
         clusters.members[record] = [record]
@@ -243,7 +277,8 @@ def cluster(session: Session, resolver: ProbabilisticResolver, store: Store, *,
         if _conflict(model, store, left, right, rejected, (a, b)):
             continue
         clusters.union(ra, rb)
-    return {r: clusters.find(r) for r in store.profiles}, unsure, count
+        links.append((a, b, evidence[(a, b)]))
+    return Clustering({r: clusters.find(r) for r in store.profiles}, unsure, count, links)
 
 
 def _conflict(model: Model, store: Store, left: list[int], right: list[int],
@@ -288,8 +323,8 @@ def rededuplicate(session: Session, resolver: ProbabilisticResolver, now: dateti
     if since is not None:
         recent = set(session.scalars(select(SourceRecord.id).where(
             SourceRecord.kind == "person", SourceRecord.last_seen >= since)))
-    cluster_of, unsure, count = cluster(session, resolver, store, since=recent,
-                                        progress=progress)
+    clustering = cluster(session, resolver, store, since=recent, progress=progress)
+    cluster_of, unsure, count = clustering.cluster_of, clustering.unsure, clustering.count
     report = RunReport(records=len(store.profiles), candidate_pairs=count,
                        clusters=len(set(cluster_of.values())),
                        contacts_before=len(set(store.contact_of.values())),
@@ -307,20 +342,33 @@ def rededuplicate(session: Session, resolver: ProbabilisticResolver, now: dateti
         return report
     touched: set[int] = set()
     live = {c: c for c in store.contact_of.values()}
-    for survivor, merged in report.merges:
+    for survivor, merged, scored in _explained(clustering.links, store.contact_of):
         survivor, merged = _follow(live, survivor), _follow(live, merged)
         if survivor == merged:
             continue
         survivor, merged = sorted((survivor, merged))
-        merge_contacts(session, survivor, merged, decided_by="auto", score=1.0, now=now,
+        merge_contacts(session, survivor, merged, decided_by="auto", now=now,
+                       score=scored.probability,
                        reason="batch re-deduplication (crmhub match run)",
-                       comparison={"rule": "batch re-deduplication"})
+                       comparison={**scored.as_dict(), "rule": "batch re-deduplication"})
         live[merged] = survivor
         touched.add(survivor)
     if touched:
         rebuild_contacts(session, touched, now)
     _queue(session, store, candidates, live, now)
     return report
+
+
+def _explained(links: list[tuple[int, int, Any]],
+               contact_of: dict[int, int]) -> list[tuple[int, int, Any]]:
+    """The merges the clustering implies, each with the scored pair of records that joined
+    the two contacts (the merges follow the order the pairs joined, best first)."""
+    out: list[tuple[int, int, Any]] = []
+    for a, b, scored in links:
+        left, right = contact_of[a], contact_of[b]
+        if left != right:
+            out.append((left, right, scored))
+    return out
 
 
 def _follow(live: dict[int, int], contact: int) -> int:

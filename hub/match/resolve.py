@@ -6,7 +6,7 @@ The matcher itself is :class:`hub.match.engine.ProbabilisticResolver`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from hub.store.model import (
     Contact,
     ContactPoint,
     InteractionContact,
+    MatchCandidate,
     MatchKey,
     MatchRejection,
     MergeEvent,
@@ -150,4 +151,27 @@ def merge_contacts(session: Session, survivor_id: int, merged_id: int, *, reason
     merged.merged_into_id = survivor_id
     merged.updated_at = now
     session.flush()
+    settle_candidates(session, survivor_id, sources, now, reason)
     return event
+
+
+def settle_candidates(session: Session, contact_id: int, moved: Sequence[int],
+                      now: datetime, why: str) -> int:
+    """Close the open review items a merge settled: those whose two records are now both
+    in ``contact_id`` (one of them among the ``moved`` records), and only those; an item
+    that points at a third contact stays open. Returns how many were closed."""
+    if not moved:
+        return 0
+    mine = set(session.scalars(select(SourceRecord.id).where(
+        SourceRecord.contact_id == contact_id, SourceRecord.kind == "person")))
+    closed = 0
+    for chunk in chunks(sorted(mine)):  # both records in it: its left one is among them
+        for item in session.scalars(select(MatchCandidate).where(
+                MatchCandidate.entity == "contact", MatchCandidate.status == "open",
+                MatchCandidate.left_record_id.in_(chunk))):
+            if item.right_record_id in mine:
+                item.status, item.decided_at, item.decided_by = "merged", now, "auto"
+                item.comparison = {**(item.comparison or {}), "closed": (
+                    f"both records are in contact {contact_id} now ({why})")[:300]}
+                closed += 1
+    return closed

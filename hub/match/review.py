@@ -38,6 +38,7 @@ from hub.match.resolve import (
     remember_rejection,
 )
 from hub.routing.model import StageChange
+from hub.store.db import chunks
 from hub.store.model import (
     Contact,
     InteractionContact,
@@ -157,13 +158,17 @@ def _sides(session: Session, candidate: MatchCandidate) -> tuple[int, int]:
 
 def _close_between(session: Session, a: int, b: int, status: str, by: str,
                    now: datetime) -> None:
-    """Every other open candidate between the same two contacts gets the same answer."""
+    """Every other open candidate between the same two contacts (one record in each) gets
+    the same answer."""
     left, right = set(_records(session, a)), set(_records(session, b))
-    for other in session.scalars(select(MatchCandidate).where(
-            MatchCandidate.entity == "contact", MatchCandidate.status == "open")):
-        records = {other.left_record_id, other.right_record_id}
-        if records & left and records & right:
-            other.status, other.decided_at, other.decided_by = status, now, by
+    both = left | right
+    for chunk in chunks(sorted(both)):
+        for other in session.scalars(select(MatchCandidate).where(
+                MatchCandidate.entity == "contact", MatchCandidate.status == "open",
+                MatchCandidate.left_record_id.in_(chunk))):
+            records = {other.left_record_id, other.right_record_id}
+            if records <= both and records & left and records & right:
+                other.status, other.decided_at, other.decided_by = status, now, by
 
 
 def merge_candidate(session: Session, candidate_id: int, *, by: str,
@@ -182,7 +187,7 @@ def merge_candidate(session: Session, candidate_id: int, *, by: str,
     event = merge_contacts(session, survivor, merged, decided_by="user", score=candidate.score,
                            comparison=candidate.comparison, now=now,
                            reason=f"review candidate {candidate_id} merged by {by}")
-    _close_between(session, survivor, survivor, "merged", by, now)
+    # merge_contacts closed the other items it settled (both records in the survivor now)
     candidate.status, candidate.decided_at, candidate.decided_by = "merged", now, by
     rebuild_contacts(session, [survivor, merged], now)
     return Decision(candidate_id, "merged", survivor, event.id)

@@ -689,3 +689,98 @@ def test_a_review_item_whose_merge_was_undone_reads_unmerged(pipeline: Pipeline)
     with pipeline.sessions() as session:
         [row] = list_candidates(session, status="all")
     assert (row["status"], row["decided_by"]) == ("unmerged", "bob")
+
+
+# -- the review queue after merges ----------------------------------------------------------
+
+
+def three_jean_duponts(engine: Engine) -> tuple[Pipeline, dict[str, int]]:
+    """Three Jean Duponts the matcher cannot decide on: each pair goes to review (the
+    review threshold lowered so that the two with different e-mails do too)."""
+    pipeline = Pipeline(engine, HubConfig(hub=HubSection(default_region="FR"),
+                                          match=MatchSection(review=0.01)))
+    pipeline.ingest(A, Batch([person("1", given_name="Jean", family_name="Dupont",
+                                     emails=["jd@a-co.fr"])]))
+    pipeline.ingest(B, Batch([person("2", given_name="Jean", family_name="Dupont",
+                                     phones=["0611223344"])]))
+    pipeline.ingest(ConnectorConfig(name="crm-c", kind="csv"), Batch([person(
+        "3", given_name="Jean", family_name="Dupont", emails=["jean@dupont.net"])]))
+    with pipeline.sessions() as session:
+        items = list_candidates(session)
+        records = dict(session.execute(select(SourceRecord.external_id, SourceRecord.id)).all())
+    assert len(items) == 3
+    return pipeline, {f"{a}-{b}": next(i["id"] for i in items if {
+        i["left_record"], i["right_record"]} == {records[a], records[b]})
+        for a, b in (("1", "2"), ("1", "3"), ("2", "3"))}
+
+
+def test_merging_a_review_item_closes_only_the_items_it_settled(engine: Engine) -> None:
+    pipeline, items = three_jean_duponts(engine)
+    with pipeline.sessions.begin() as session:
+        merge_candidate(session, items["1-2"], by="alice", now=NOW)
+    with pipeline.sessions() as session:
+        status = {k: session.get(MatchCandidate, v).status  # type: ignore[union-attr]
+                  for k, v in items.items()}
+    # 1-3 and 2-3 still point at a third contact: they stay open, one decision each
+    assert status == {"1-2": "merged", "1-3": "open", "2-3": "open"}
+    with pipeline.sessions.begin() as session:
+        merge_candidate(session, items["1-3"], by="alice", now=NOW)
+    with pipeline.sessions() as session:
+        settled = session.get(MatchCandidate, items["2-3"])
+        assert settled is not None and settled.status == "merged"
+        assert settled.decided_by == "auto"
+        assert "both records are in contact" in settled.comparison["closed"]
+
+
+def test_items_a_batch_run_settled_close_themselves_with_the_reason(engine: Engine) -> None:
+    queued = Pipeline(engine, HubConfig(match=MatchSection(auto_merge=1.0, review=0.01)))
+    queued.ingest(A, Batch([person("1", given_name="Ada", family_name="King",
+                                   emails=["ada@king.io"]),
+                            person("2", given_name="Ada", family_name="King",
+                                   emails=["ada@king.io"])]))
+    assert open_reviews(queued) == 1
+    normal = Pipeline(engine, HubConfig())
+    assert isinstance(normal.resolver, ProbabilisticResolver)
+    with normal.sessions.begin() as session:
+        rededuplicate(session, normal.resolver, NOW)
+    assert len(contacts(normal)) == 1
+    assert open_reviews(normal) == 0
+    with normal.sessions() as session:
+        [item] = session.scalars(select(MatchCandidate))
+    assert item.status == "merged" and "crmhub match run" in item.comparison["closed"]
+
+
+def test_a_batch_merge_is_logged_with_its_score_and_levels(engine: Engine) -> None:
+    strict = Pipeline(engine, HubConfig(match=MatchSection(auto_merge=1.0, review=1.0)))
+    strict.ingest(A, Batch([person("1", given_name="Ada", family_name="King",
+                                   emails=["ada@king.io"]),
+                            person("2", given_name="Ada", family_name="King",
+                                   emails=["ada@king.io"])]))
+    normal = Pipeline(engine, HubConfig())
+    assert isinstance(normal.resolver, ProbabilisticResolver)
+    with normal.sessions.begin() as session:
+        rededuplicate(session, normal.resolver, NOW)
+    with normal.sessions() as session:
+        [event] = session.scalars(select(MergeEvent))
+    assert 0.9 < event.score < 1.0
+    assert event.comparison["levels"]["email"] == "exact"
+    assert event.comparison["rule"] == "batch re-deduplication"
+
+
+def test_the_batch_run_scores_a_duplicate_with_given_and_family_names_swapped(
+        engine: Engine) -> None:
+    strict = Pipeline(engine, HubConfig(match=MatchSection(auto_merge=1.0, review=1.0)))
+    strict.ingest(A, Batch([
+        person("1", given_name="Martin", family_name="Paul", birthday="1975-11-30",
+               address={"street": "12 rue Vendôme", "postcode": "69006", "city": "Lyon"}),
+        person("2", given_name="Paul", family_name="Martin", birthday="1975-11-30",
+               address={"street": "12 rue Vendôme", "postcode": "69006", "city": "Lyon"})]))
+    assert len(contacts(strict)) == 2
+    normal = Pipeline(engine, HubConfig())
+    assert isinstance(normal.resolver, ProbabilisticResolver)
+    with normal.sessions.begin() as session:
+        report = rededuplicate(session, normal.resolver, NOW)
+    assert len(report.merges) == 1 and len(contacts(normal)) == 1
+    with normal.sessions() as session:
+        [event] = session.scalars(select(MergeEvent))
+    assert event.comparison.get("swapped_names") is True
