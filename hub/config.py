@@ -238,8 +238,8 @@ class SurvivorshipSection(_Section):
         return SurvivorshipPolicy(self.default, tuple(self.source_priority), chosen)
 
 
-Veto = Literal["birth_date", "given_name", "email_domain"]
-VETOES: tuple[Veto, ...] = ("birth_date", "given_name", "email_domain")
+Veto = Literal["birth_date", "given_name", "email_domain", "handle"]
+VETOES: tuple[Veto, ...] = ("birth_date", "given_name", "email_domain", "handle")
 
 
 class MatchSection(_Section):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +83,17 @@ def load_store(session: Session, resolver: ProbabilisticResolver) -> Store:
         for record_id, data in session.execute(
                 select(SourceRecord.id, SourceRecord.data).where(SourceRecord.id.in_(chunk))):
             profiles[record_id] = resolver.profile(data)
+    # A number or address capped as shared (a switchboard: seen on different people) is
+    # no evidence in a comparison, whatever the label it was typed under.
+    capped: dict[str, set[str]] = {"phone": set(), "email": set()}
+    for kind, value in session.execute(select(SharedPoint.kind, SharedPoint.value).where(
+            SharedPoint.kind.in_(("phone", "email")))):
+        capped[kind].add(value)
+    if capped["phone"] or capped["email"]:
+        for record_id, profile in profiles.items():
+            if profile.phones & capped["phone"] or profile.emails & capped["email"]:
+                profiles[record_id] = replace(profile, phones=profile.phones - capped["phone"],
+                                              emails=profile.emails - capped["email"])
     live = live_contacts(session, set(contact_of.values()))
     return Store({r: live[c] for r, c in contact_of.items()}, profiles)
 
@@ -257,7 +268,7 @@ def cluster(session: Session, resolver: ProbabilisticResolver, store: Store, *,
         if (a, b) in rejected:
             continue
         scored = model.score(store.profiles[b], store.profiles[a])
-        if scored.probability >= auto and not scored.veto:
+        if scored.probability >= auto and not scored.blocked:
             sure.append((-scored.probability, a, b))
             evidence[(a, b)] = scored
         elif scored.probability >= review:

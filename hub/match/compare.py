@@ -290,6 +290,11 @@ class Birthday:
         x, y = a.birthday, b.birthday
         if not x or not y:
             return 0
+        if x.startswith("--") or y.startswith("--"):
+            # A birthday without its year (Google's and vCard's `--04-02`) agrees on the
+            # day and month at most, as two people in 365 do: a near miss when they
+            # agree, nothing when they do not (never "different", so no veto fires).
+            return 2 if x[-5:] == y[-5:] else 0
         if x == y:
             return 1
         dx, dy = x.replace("-", ""), y.replace("-", "")
@@ -300,6 +305,11 @@ class Birthday:
         if Levenshtein.distance(dx, dy, score_cutoff=2) <= 2:
             return 3
         return 4
+
+
+def _neighbours(x: str, y: str) -> bool:
+    """Postcodes of one length that differ in their last character only."""
+    return len(x) == len(y) > 1 and x[:-1] == y[:-1]
 
 
 def _street_level(a: Profile, b: Profile) -> int:
@@ -344,6 +354,10 @@ class Place:
         if a.postcode and b.postcode:
             postcode = 1 if a.postcode == b.postcode else 2 if _digits_near(a.postcode,
                                                                              b.postcode) else 3
+        # A neighbouring postcode is a real proximity: the same district and the last
+        # digit apart (69002, 69003), never a difference further up (4220, 4120: another
+        # town, perhaps another state). A typo elsewhere only counts at the same house.
+        neighbour = postcode == 1 or (postcode == 2 and _neighbours(a.postcode, b.postcode))
         city = 0
         if a.city and b.city:
             city = 1 if a.city == b.city or _jw(a.city, b.city) >= 0.88 else 3
@@ -359,7 +373,7 @@ class Place:
             return 3
         if (postcode == 1 and street in (0, 2)) or (street == 1 and not postcode and not city):
             return 4
-        if postcode in (1, 2) or (city == 1 and postcode != 3):
+        if neighbour or (city == 1 and postcode != 3):
             return 5
         if street or postcode or city:
             return 7

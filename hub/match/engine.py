@@ -554,7 +554,7 @@ class _State:
             scored, member = best[node]
             if self._rejected(my_ref, self.clusters.members.get(node, [])):
                 continue
-            if scored.probability >= self.auto and node not in vetoed:
+            if scored.probability >= self.auto and node not in vetoed and not scored.weak:
                 if target is None:
                     target, chosen = node, scored
                     continue

@@ -37,7 +37,10 @@ DEFAULT_DUPLICATES = 0.5  # other records of the same person, per record, before
 MIN_POPULATION = 1000
 MIN_PROBABILITY = 1e-6
 NAME_FIELDS = ("given", "family")
-ALL_VETOES = frozenset({"birth_date", "given_name", "email_domain"})
+ALL_VETOES = frozenset({"birth_date", "given_name", "email_domain", "handle"})
+# Levels that are no evidence that two records are one person; anything else, outside the
+# names, is (an e-mail, a phone, a birth date, a place in common...).
+NO_EVIDENCE = frozenset({"missing", "different", "shared", "other_company"})
 
 
 @dataclass
@@ -47,6 +50,14 @@ class Scored:
     levels: dict[str, str]
     veto: str | None = None
     swapped: bool = False
+    # Why this pair alone cannot merge, though nothing conflicts: only the names agree.
+    # Not a veto: it never keeps apart records that other evidence joins.
+    weak: str | None = None
+
+    @property
+    def blocked(self) -> str | None:
+        """Why an automatic merge on this pair's score is not allowed, if it is not."""
+        return self.veto or self.weak
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"weight": round(self.weight, 3),
@@ -54,6 +65,8 @@ class Scored:
                                "levels": self.levels}
         if self.veto:
             out["veto"] = self.veto
+        if self.weak:
+            out["weak"] = self.weak
         if self.swapped:
             out["swapped_names"] = True
         return out
@@ -151,10 +164,22 @@ class Model:
         named = {c.name: c.levels[level] for c, level in zip(self.comparators, levels,
                                                             strict=True) if level}
         probability = 1.0 / (1.0 + 2.0 ** -weight) if weight > -1000 else 0.0
-        return Scored(weight, probability, named, veto(a, b, named, self.vetoes), was_swapped)
+        return Scored(weight, probability, named, veto(a, b, named, self.vetoes), was_swapped,
+                      names_alone(named))
 
 
 IDENTITY = ("email", "phone", "handle", "identifier")
+
+
+def names_alone(levels: dict[str, str]) -> str | None:
+    """Namesakes: when nothing but the names agrees (no e-mail, phone, handle, identifier,
+    birth date or place in common), this pair's score merges nothing automatically,
+    whatever a trained model weighs the names at (it may go to review). Always on: no
+    veto list turns it off."""
+    if any(level not in NO_EVIDENCE for name, level in levels.items()
+           if name not in NAME_FIELDS):
+        return None
+    return "only the names agree"
 
 
 def veto(a: Profile, b: Profile, levels: dict[str, str],
@@ -177,6 +202,10 @@ def veto(a: Profile, b: Profile, levels: dict[str, str],
             not any(levels.get(name) == "exact" for name in IDENTITY):
         return "different given names and no shared birth date, e-mail, phone, handle " \
             "or identifier"
+    if "handle" in enabled and levels.get("handle") == "different" and \
+            not any(levels.get(name) == "exact" for name in ("email", "phone", "identifier")):
+        return "different profiles on the same network and no shared e-mail, phone or " \
+            "identifier"
     if "email_domain" in enabled and levels.get("email") == "different" and \
             a.email_domains & b.email_domains:
         if levels.get("given") == "different":

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from hub.match.blocking import name_keys
-from hub.match.compare import Place, Profile
+from hub.match.compare import Birthday, Place, Profile, comparators
 from hub.match.engine import ProfileCache
+from hub.match.score import Model
 
 
 def place(left: dict[str, Any], right: dict[str, Any]) -> str:
@@ -84,3 +85,62 @@ def test_a_packed_profile_reads_back_as_the_profile_without_the_record_body() ->
     assert Profile.unpack(profile.pack(), []).identifiers == {}  # type: ignore[union-attr]
     assert Profile.unpack([0, *profile.pack()[1:]]) is None
     assert Profile.unpack(None) is None
+
+
+@pytest.mark.parametrize(("left", "right", "level"), [
+    (at("12 Hill Street", "4220", "Burleigh Heads"), at("40 Main Road", "4120", "Greenslopes"),
+     "different"),
+    (at("12 rue Vendôme", "69006", "Lyon"), at("8 quai Sud", "69007", "Lyon 7e"), "city"),
+    (at("12 rue Vendôme", "69006", "Lyon"), at("12 rue Vendome", "69060", "Lyn"), "street"),
+], ids=["leading-digit-is-another-town", "last-digit-neighbours", "typo-at-the-same-house"])
+def test_a_neighbouring_postcode_is_a_real_proximity_never_a_leading_digit(
+        left: dict[str, Any], right: dict[str, Any], level: str) -> None:
+    assert place(left, right) == level
+
+
+def birthday(left: str, right: str) -> str:
+    return Birthday.levels[Birthday().compare(Profile.of({"birthday": left}),
+                                              Profile.of({"birthday": right}))]
+
+
+def test_a_birthday_without_a_year_agrees_on_what_it_has_and_never_differs() -> None:
+    assert birthday("--04-02", "1964-04-02") == "near"
+    assert birthday("1964-04-02", "--04-02") == "near"
+    assert birthday("--04-02", "1964-05-03") == "missing"  # no evidence either way
+    assert birthday("1964-04-02", "1987-11-23") == "different"  # a full date still differs
+    scored = Model.default(comparators()).score(
+        Profile.of({"given_key": "ann", "family_key": "lee", "birthday": "--04-02",
+                    "emails": [{"key": "ann@lee.io"}]}),
+        Profile.of({"given_key": "ann", "family_key": "lee", "birthday": "1964-05-03",
+                    "emails": [{"key": "ann@lee.io"}]}))
+    assert scored.veto is None and scored.probability > 0.95
+
+
+def profile(**data: Any) -> Profile:
+    return Profile.of({"given_key": "jean", "family_key": "dupont", **data})
+
+
+def test_two_profiles_on_one_network_are_two_people_unless_an_identity_is_shared() -> None:
+    model = Model.default(comparators())
+    one = profile(handles={"linkedin": "jean-dupont-1a2b"},
+                  company={"name_key": "acme"})
+    other = profile(handles={"linkedin": "jean-dupont-77"}, company={"name_key": "acme"})
+    assert model.score(one, other).veto == \
+        "different profiles on the same network and no shared e-mail, phone or identifier"
+    same_mail = [{"key": "jean.dupont@acme.fr"}]
+    assert model.score(profile(handles={"linkedin": "a"}, emails=same_mail),
+                       profile(handles={"linkedin": "b"}, emails=same_mail)).veto is None
+    # on different networks, handles say nothing
+    assert model.score(profile(handles={"linkedin": "a"}, company={"name_key": "acme"}),
+                       profile(handles={"x": "b"}, company={"name_key": "acme"})).veto is None
+
+
+def test_names_alone_never_merge_whatever_the_model_weighs_them() -> None:
+    model = Model.default(comparators())
+    elsewhere = model.score(
+        profile(company={"name_key": "acme"}, address={"city": "Lyon"}),
+        profile(company={"name_key": "globex"}, address={"city": "Paris"}))
+    assert elsewhere.weak == "only the names agree" and elsewhere.blocked
+    assert elsewhere.veto is None  # not conflicting evidence: other records may join them
+    born = model.score(profile(birthday="1970-01-02"), profile(birthday="1970-01-02"))
+    assert born.weak is None

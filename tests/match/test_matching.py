@@ -18,7 +18,7 @@ from hub.config import ConnectorConfig, HubConfig, HubSection, MatchSection
 from hub.connectors import Batch
 from hub.export import export_contacts, without_ids
 from hub.ingest.pipeline import Pipeline
-from hub.match.batch import rededuplicate, train
+from hub.match.batch import load_store, rededuplicate, train
 from hub.match.compare import Profile
 from hub.match.engine import ProbabilisticResolver
 from hub.match.review import (
@@ -784,3 +784,19 @@ def test_the_batch_run_scores_a_duplicate_with_given_and_family_names_swapped(
     with normal.sessions() as session:
         [event] = session.scalars(select(MergeEvent))
     assert event.comparison.get("swapped_names") is True
+
+
+def test_the_batch_run_weighs_nothing_on_a_number_capped_as_a_switchboard(
+        pipeline: Pipeline) -> None:
+    switchboard = "04 72 00 00 00"
+    pipeline.ingest(A, Batch([
+        person("1", given_name="Paul", family_name="Moreau", phones=[switchboard]),
+        person("2", given_name="Anne", family_name="Moreau", phones=[switchboard])]))
+    resolver = pipeline.resolver
+    assert isinstance(resolver, ProbabilisticResolver)
+    with pipeline.sessions() as session:
+        capped = session.scalars(select(SharedPoint.value).where(
+            SharedPoint.kind == "phone")).all()
+        store = load_store(session, resolver)
+    assert capped == ["+33472000000"]  # two different given names: a switchboard
+    assert all(not profile.phones for profile in store.profiles.values())
