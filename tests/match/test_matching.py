@@ -800,3 +800,21 @@ def test_the_batch_run_weighs_nothing_on_a_number_capped_as_a_switchboard(
         store = load_store(session, resolver)
     assert capped == ["+33472000000"]  # two different given names: a switchboard
     assert all(not profile.phones for profile in store.profiles.values())
+
+
+def test_training_estimates_the_duplicate_rate_of_a_set_whose_rate_is_known(
+        engine: Engine) -> None:
+    """A quarter of 1,000 people re-entered with noise: 0.4 duplicates per record (each
+    re-entered pair counts for both its records). The EM used to take every candidate
+    pair for a match and report several times that."""
+    observations = generated(1000, seed=5)
+    pairs = sum(1 for o in observations if o.external_id.startswith("d"))
+    truth = 2 * pairs / len(observations)
+    pipeline = Pipeline(engine, HubConfig(hub=HubSection(default_region="FR")))
+    pipeline.ingest(A, Batch(observations))
+    resolver = pipeline.resolver
+    assert isinstance(resolver, ProbabilisticResolver)
+    with pipeline.sessions.begin() as session:
+        report = train(session, resolver, NOW, random_pairs=20000, store=False)
+    assert 0.35 < truth < 0.45
+    assert report.duplicates == pytest.approx(truth, rel=0.2)
