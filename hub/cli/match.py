@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import csv
 import getpass
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from hub.cli.common import (
 )
 from hub.clock import utcnow
 from hub.config import parse_duration
+from hub.export import export_objects
 from hub.ingest.manual import COMPANY_FIELDS, ManualError, set_company_fields
 from hub.logs import mask_text
 from hub.match.batch import rededuplicate, train
@@ -283,41 +286,197 @@ def review_show(candidate_id: int, as_owner: str | None, config_path: Path,
 
 
 @review_group.command("merge")
-@click.argument("candidate_id", type=int)
+@click.argument("candidate_ids", type=int, nargs=-1)
+@click.option("--above", type=click.FloatRange(0, 1),
+              help="Every open contact candidate scored at or above this probability.")
+@click.option("--dry-run", is_flag=True, help="List what would be merged; change nothing.")
 @config_option
 @json_option
-def review_merge(candidate_id: int, config_path: Path, as_json: bool) -> None:
-    """Accept: merge the two contacts (never split automatically afterwards)."""
-    hub = open_hub(config_path)
-    try:
-        now = utcnow()
-        with hub.pipeline.sessions.begin() as session:
-            decision = merge_candidate(session, candidate_id, by=_user(), now=now)
-            if decision.survivor_id is not None:  # it keeps the further lifecycle stage
-                hub.pipeline.routing.after_merges(session, [decision.survivor_id], now)
-    except ReviewError as exc:
-        fail(str(exc), 1)
-    emit(decision.__dict__, as_json, lambda d: click.echo(
-        f"candidate {d['candidate_id']} merged into contact {d['survivor_id']}"
-        + (f" (merge {d['merge_id']}; undo with `crmhub unmerge {d['merge_id']}`)"
-           if d["merge_id"] else "")))
+def review_merge(candidate_ids: tuple[int, ...], above: float | None, dry_run: bool,
+                 config_path: Path, as_json: bool) -> None:
+    """Accept: merge the two contacts (never split automatically afterwards). Name
+    candidates, or take every one at or above a probability (best first)."""
+    _decide(config_path, candidate_ids, above, merge=True, dry_run=dry_run, as_json=as_json)
 
 
 @review_group.command("reject")
-@click.argument("candidate_id", type=int)
+@click.argument("candidate_ids", type=int, nargs=-1)
+@click.option("--below", type=click.FloatRange(0, 1),
+              help="Every open contact candidate scored below this probability.")
+@click.option("--dry-run", is_flag=True, help="List what would be rejected; change nothing.")
 @config_option
 @json_option
-def review_reject(candidate_id: int, config_path: Path, as_json: bool) -> None:
-    """Different people: remembered per pair of source records, never proposed again."""
+def review_reject(candidate_ids: tuple[int, ...], below: float | None, dry_run: bool,
+                  config_path: Path, as_json: bool) -> None:
+    """Different people: remembered per pair of source records, never proposed again. Name
+    candidates, or take every one below a probability."""
+    _decide(config_path, candidate_ids, below, merge=False, dry_run=dry_run, as_json=as_json)
+
+
+def _decide(config_path: Path, ids: tuple[int, ...], threshold: float | None, *, merge: bool,
+            dry_run: bool, as_json: bool) -> None:
+    if not ids and threshold is None:
+        fail(f"name candidate ids, or {'--above' if merge else '--below'} P", 2)
     hub = open_hub(config_path)
+    chosen = list(ids)
+    if threshold is not None:
+        with hub.pipeline.sessions() as session:
+            query = select(MatchCandidate.id).where(
+                MatchCandidate.entity == "contact", MatchCandidate.status == "open",
+                MatchCandidate.score >= threshold if merge else
+                MatchCandidate.score < threshold)
+            chosen += [i for i in session.scalars(query.order_by(
+                MatchCandidate.score.desc() if merge else MatchCandidate.score,
+                MatchCandidate.id)) if i not in chosen]
+    single = len(chosen) == 1 and threshold is None
+    if dry_run:
+        emit({"would": "merge" if merge else "reject", "candidates": chosen}, as_json,
+             lambda d: click.echo(f"would {d['would']} {len(d['candidates'])} candidate(s): "
+                                  + (", ".join(map(str, d["candidates"])) or "none")))
+        return
+    results = _apply(hub, chosen, merge=merge)
+    if single:
+        if results[0]["status"] == "skipped":
+            fail(results[0]["error"], 1)
+        emit(results[0], as_json, _render_decision)
+        return
+    emit(results, as_json, _render_decisions)
+
+
+def _apply(hub: Any, ids: list[int], *, merge: bool) -> list[dict[str, Any]]:
+    """Merge or reject each candidate in its own transaction; one that cannot be decided
+    (settled meanwhile by an earlier merge, rejected pairs) is skipped with the reason."""
+    results: list[dict[str, Any]] = []
+    for candidate_id in ids:
+        now = utcnow()
+        try:
+            with hub.pipeline.sessions.begin() as session:
+                if merge:
+                    decision = merge_candidate(session, candidate_id, by=_user(), now=now)
+                    if decision.survivor_id is not None:  # it keeps the further stage
+                        hub.pipeline.routing.after_merges(session, [decision.survivor_id],
+                                                          now)
+                else:
+                    decision = reject_candidate(session, candidate_id, by=_user(), now=now)
+            results.append(decision.__dict__)
+        except ReviewError as exc:
+            results.append({"candidate_id": candidate_id, "status": "skipped",
+                            "error": str(exc)})
+    return results
+
+
+def _render_decisions(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        _render_decision(row)
+    counts = Counter(r["status"] for r in rows)
+    click.echo(f"{counts['merged']} merged, {counts['rejected']} rejected, "
+               f"{counts['skipped']} skipped")
+
+
+def _render_decision(d: dict[str, Any]) -> None:
+    if d["status"] == "skipped":
+        click.echo(f"candidate {d['candidate_id']} skipped: {d['error']}")
+    elif d["status"] == "rejected":
+        click.echo(f"candidate {d['candidate_id']} rejected ({d['rejected_pairs']} record "
+                   "pairs remembered)")
+    else:
+        click.echo(f"candidate {d['candidate_id']} merged into contact {d['survivor_id']}"
+                   + (f" (merge {d['merge_id']}; undo with `crmhub unmerge {d['merge_id']}`)"
+                      if d["merge_id"] else ""))
+
+
+EXPORT_SIDES = ("name", "emails", "phones", "company", "city", "birthday", "sources")
+MERGE_WORDS = {"merge", "merged", "yes", "y", "same", "accept", "oui"}
+REJECT_WORDS = {"reject", "rejected", "no", "n", "different", "non"}
+
+
+@review_group.command("export")
+@click.option("--out", "out_path", type=click.Path(path_type=Path),
+              help="The CSV file to write (default: standard output).")
+@click.option("--limit", default=10_000, show_default=True)
+@config_option
+def review_export(out_path: Path | None, limit: int, config_path: Path) -> None:
+    """The open contact candidates as a CSV to decide in a spreadsheet: both contacts side
+    by side, best score first, and an empty `decision` column (merge or reject) that
+    `crmhub review import` reads back."""
+    hub = open_hub(config_path)
+    with hub.pipeline.sessions() as session:
+        rows = list_candidates(session, limit=limit)
+        ids = sorted({r[s] for r in rows for s in ("left_contact", "right_contact")})
+        people = {row["id"]: row for start in range(0, len(ids), 500)
+                  for row in export_objects(session, list(session.scalars(
+                      select(Contact).where(Contact.id.in_(ids[start:start + 500])))))}
+    header = ["id", "decision", "score", "levels", "left_contact", "right_contact",
+              *(f"{side}_{field}" for field in EXPORT_SIDES for side in ("left", "right"))]
+    handle = out_path.open("w", newline="", encoding="utf-8") if out_path else sys.stdout
     try:
-        with hub.pipeline.sessions.begin() as session:
-            decision = reject_candidate(session, candidate_id, by=_user(), now=utcnow())
-    except ReviewError as exc:
-        fail(str(exc), 1)
-    emit(decision.__dict__, as_json, lambda d: click.echo(
-        f"candidate {d['candidate_id']} rejected ({d['rejected_pairs']} record pairs "
-        "remembered)"))
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for r in rows:
+            sides = [_side(people.get(r["left_contact"], {})),
+                     _side(people.get(r["right_contact"], {}))]
+            writer.writerow([r["id"], "", r["score"], _levels(r["comparison"]),
+                             r["left_contact"], r["right_contact"],
+                             *(side[field] for field in EXPORT_SIDES for side in sides)])
+    finally:
+        if out_path:
+            handle.close()
+    if out_path:
+        click.echo(f"{len(rows)} candidate(s) written to {out_path}", err=True)
+
+
+def _side(person: dict[str, Any]) -> dict[str, str]:
+    return {"name": person.get("full_name") or "",
+            "emails": "; ".join(e["value"] for e in person.get("emails") or []),
+            "phones": "; ".join(p["value"] for p in person.get("phones") or []),
+            "company": (person.get("company") or {}).get("name") or "",
+            "city": (person.get("address") or {}).get("city") or "",
+            "birthday": person.get("birthday") or "",
+            "sources": "; ".join(s["connector"] for s in person.get("sources") or [])}
+
+
+@review_group.command("import")
+@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Read and check the decisions; apply none.")
+@config_option
+@json_option
+def review_import(csv_path: Path, dry_run: bool, config_path: Path, as_json: bool) -> None:
+    """Apply the decisions of a `crmhub review export` file: each row's `decision` (merge
+    or reject; yes/no, same/different, oui/non work too; empty: left open)."""
+    merges: list[int] = []
+    rejects: list[int] = []
+    problems: list[str] = []
+    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"id", "decision"} <= set(reader.fieldnames):
+            fail(f"{csv_path}: needs the columns id and decision (a `crmhub review export` "
+                 "file)", 2)
+        for line, row in enumerate(reader, start=2):
+            word = (row.get("decision") or "").strip().lower()
+            if not word:
+                continue
+            try:
+                candidate_id = int(row["id"])
+            except (TypeError, ValueError):
+                problems.append(f"line {line}: id {row.get('id')!r} is not a number")
+                continue
+            if word in MERGE_WORDS:
+                merges.append(candidate_id)
+            elif word in REJECT_WORDS:
+                rejects.append(candidate_id)
+            else:
+                problems.append(f"line {line}: decision {word!r}: write merge or reject")
+    if problems:
+        for problem in problems:
+            click.echo(f"{csv_path}: {problem}", err=True)
+        fail(f"{len(problems)} row(s) not understood; nothing applied", 2)
+    if dry_run:
+        emit({"merge": merges, "reject": rejects}, as_json, lambda d: click.echo(
+            f"would merge {len(d['merge'])} and reject {len(d['reject'])} candidate(s)"))
+        return
+    hub = open_hub(config_path)
+    results = _apply(hub, merges, merge=True) + _apply(hub, rejects, merge=False)
+    emit(results, as_json, _render_decisions)
 
 
 def _render_company_candidate(r: dict[str, Any]) -> None:
