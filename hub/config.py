@@ -251,6 +251,12 @@ class MatchSection(_Section):
     max_candidates: int = Field(default=20, ge=1)
     # Conflicting evidence that forbids an automatic merge (the pair goes to review).
     vetoes: list[Veto] = Field(default_factory=lambda: list(VETOES))
+    # The daemon trains the matcher by itself once the store holds `train_min_records`
+    # person records, and again when it has grown by `retrain_growth` (0.5: by half)
+    # since the last training; then `match run` re-examines the store with it.
+    auto_train: bool = True
+    train_min_records: int = Field(default=1000, ge=2)
+    retrain_growth: float = Field(default=0.5, gt=0)
     survivorship: SurvivorshipSection = Field(default_factory=SurvivorshipSection)
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ from hub.config import parse_duration
 from hub.export import export_objects
 from hub.ingest.manual import COMPANY_FIELDS, ManualError, set_company_fields
 from hub.logs import mask_text
+from hub.match.autotrain import train_if_due, training_state
 from hub.match.batch import rededuplicate, train
 from hub.match.companies import ENTITY as COMPANY
 from hub.match.companies import FIELDS, CompanyMergeError, company_view, merge_companies
@@ -72,18 +73,54 @@ def _progress(enabled: bool) -> Any:
     return show
 
 
+@match_group.command("status")
+@config_option
+@json_option
+def match_status(config_path: Path, as_json: bool) -> None:
+    """The model in use (age, training sample, estimated duplicates per record) and
+    whether the store has grown enough for the daemon to train it again."""
+    hub = open_hub(config_path)
+    with hub.pipeline.sessions() as session:
+        state = training_state(session, hub.config.match)
+
+    def render(d: dict[str, Any]) -> None:
+        if d["model_id"] is None:
+            click.echo(f"untrained: default parameters; {d['records']} person records")
+        else:
+            click.echo(f"model {d['model_id']} trained {d['trained_at']} on "
+                       f"{d['trained_on'] if d['trained_on'] is not None else '?'} person "
+                       f"records ({d['candidate_pairs']} candidate pairs), "
+                       f"{d['duplicates_per_record']:.3f} duplicates per record; "
+                       f"{d['records']} person records now")
+        auto = hub.config.match.auto_train
+        click.echo(f"training due: {d['due']}" if d["due"] else
+                   "no training due" + ("" if auto else " (auto_train = false)"))
+
+    emit(state.as_dict(), as_json, render)
+
+
 @match_group.command("train")
 @click.option("--max-pairs", default=500_000, show_default=True,
               help="Candidate pairs EM learns from.")
 @click.option("--random-pairs", default=100_000, show_default=True,
               help="Random pairs u is estimated from.")
 @click.option("--seed", default=1, show_default=True)
+@click.option("--if-due", is_flag=True,
+              help="Only when the daemon would (the store grew enough), then `match run` "
+                   "as the daemon does; for a timer or a script after an import.")
 @config_option
 @json_option
-def match_train(max_pairs: int, random_pairs: int, seed: int, config_path: Path,
-                as_json: bool) -> None:
+def match_train(max_pairs: int, random_pairs: int, seed: int, if_due: bool,
+                config_path: Path, as_json: bool) -> None:
     """Estimate m/u probabilities from the stored data (EM); the daemon uses the result."""
     hub = open_hub(config_path)
+    if if_due:
+        with hub.pipeline.sessions.begin() as session:
+            trained = train_if_due(session, _resolver(hub), utcnow())
+        emit({"trained": trained}, as_json, lambda d: click.echo(
+            "matcher trained and the store re-examined (see the log)" if d["trained"]
+            else "no training due (`crmhub match status`)"))
+        return
     show = sys.stderr.isatty() and not as_json
     with hub.pipeline.sessions.begin() as session:
         report = train(session, _resolver(hub), utcnow(), max_pairs=max_pairs,

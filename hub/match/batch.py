@@ -195,8 +195,9 @@ def train(session: Session, resolver: ProbabilisticResolver, now: datetime, *,
     trained = em_train(model, patterns, u, records=len(ids), tf=tf) if patterns else model
     model_id = None
     if store and patterns:
-        row = MatchModel(entity="contact", params=trained.to_params(), pairs=pairs,
-                         trained_at=now)
+        row = MatchModel(entity="contact", params={**trained.to_params(),
+                                                   "records": len(ids)},
+                         pairs=pairs, trained_at=now)
         session.add(row)
         session.flush()
         model_id = row.id

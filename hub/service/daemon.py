@@ -34,6 +34,8 @@ from sqlalchemy import select
 
 from hub.config import ConfigError
 from hub.logs import describe_error
+from hub.match.autotrain import train_if_due, training_state
+from hub.match.engine import ProbabilisticResolver
 from hub.service import children, leases, routing
 from hub.service.listener import Listener, ListenError
 from hub.service.retention import purge_expired
@@ -66,6 +68,7 @@ STALL_AFTER = 600.0
 # or after this many seconds if sooner (the holder may finish early): one conditional
 # UPDATE each time.
 HELD_RETRY = 5.0
+TRAIN_CHECK = 600.0  # seconds between two checks whether the matcher should be trained
 
 
 @dataclass
@@ -151,6 +154,26 @@ def _run_in_worker(hub: Hub, name: str, owner: str,
     return (0 if report.ok else 1), None
 
 
+def _train(hub: Hub, daemon_pid: int) -> None:
+    """Body of the trainer process: train the matcher if the store grew enough, then exit."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    children.die_with_parent(daemon_pid, signal.SIGTERM)
+    code = 0
+    try:
+        hub.engine.dispose(close=False)  # the daemon closed its pool before forking
+        resolver = hub.pipeline.resolver
+        if isinstance(resolver, ProbabilisticResolver):
+            with hub.pipeline.sessions.begin() as session:
+                train_if_due(session, resolver, datetime.now(UTC))
+    except BaseException as exc:  # the database away, a bug: logged, tried again later
+        log.error("matcher training failed: %s", describe_error(exc), exc_info=True)
+        code = 1
+    logging.shutdown()
+    os._exit(code)  # skip the parent's atexit handlers
+
+
 def _kill_own_group(_signum: int, _frame: FrameType | None) -> None:
     """SIGALRM in a worker asked to stop: its run did not stop in time."""
     os.killpg(0, signal.SIGKILL)
@@ -184,6 +207,8 @@ class Daemon:
         self._last_purge: float | None = None
         self._last_status = ""
         self._last_routing: float | None = None
+        self._last_training: float | None = None
+        self.trainer: ForkProcess | None = None  # the matcher's training, off the loop
         self.watchdog = Watchdog(self.notifier, STALL_AFTER)
         self.deferred: dict[str, float] = {}  # connector held elsewhere -> retry (monotonic)
         self.unrecorded: list[tuple[Worker, SyncReport]] = []  # failures the database missed
@@ -275,6 +300,7 @@ class Daemon:
             dispatch_outbox(self.hub)
             self.purge_if_due()
             self.route_if_due()
+            self.train_if_due()
         except Exception:
             log.exception("housekeeping failed; the daemon goes on")
         self.report_status(self.summary())
@@ -501,6 +527,9 @@ class Daemon:
                 self._fail(worker, "killed at shutdown after stop_timeout; its last batch "
                                    "was rolled back and will be read again")
         self.workers.clear()
+        if self.trainer is not None and self.trainer.exitcode is None:
+            self.trainer.terminate()  # its transaction rolls back; it is tried again later
+            self.trainer.join(self.hub.config.hub.stop_timeout)
         self.record_failures()
         if self.unrecorded:
             log.error("stopping with %d failed run(s) not recorded: the database is away",
@@ -524,6 +553,31 @@ class Daemon:
             return
         self._last_routing = now
         routing.housekeeping(self.hub)
+
+    def train_if_due(self) -> None:
+        """Every ``TRAIN_CHECK`` seconds, whether the store has grown enough to train the
+        matcher (one count); if so, a process of its own trains it and runs the batch
+        matcher (``hub.match.autotrain``): the loop never waits for it."""
+        if not self.hub.config.match.auto_train:
+            return
+        if self.trainer is not None:
+            if self.trainer.exitcode is None:
+                return
+            if self.trainer.exitcode:
+                log.error("matcher training ended with exit code %s", self.trainer.exitcode)
+            self.trainer = None
+        now = time.monotonic()
+        if self._last_training is not None and now - self._last_training < TRAIN_CHECK:
+            return
+        self._last_training = now
+        with self.hub.pipeline.sessions() as session:  # one count: is it due at all?
+            due = training_state(session, self.hub.config.match).due
+        if due is None:
+            return
+        children.forget_connections(self.hub.engine)
+        self.trainer = _fork.Process(target=_train, args=(self.hub, os.getpid()),
+                                     name="crmhub-train", daemon=False)
+        self.trainer.start()
 
     def purge_if_due(self) -> None:
         now = time.monotonic()
