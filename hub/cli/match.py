@@ -37,6 +37,7 @@ from hub.match.engine import ProbabilisticResolver
 from hub.match.review import (
     ReviewError,
     company_candidate_row,
+    group_by_contact,
     list_candidates,
     merge_candidate,
     reject_candidate,
@@ -224,13 +225,36 @@ def _visible(session: Any, visible: Any, rows: list[dict[str, Any]]) -> list[dic
               show_default=True, help="Pairs of contacts or pairs of companies.")
 @click.option("--limit", default=100, show_default=True)
 @click.option("--as", "as_owner", help="Only candidates between contacts this owner may see.")
+@click.option("--by-contact", is_flag=True,
+              help="Open candidates grouped: one entry per contact with all its candidates.")
 @config_option
 @json_option
 def review_list(status: str, entity: str, limit: int, as_owner: str | None,
-                config_path: Path, as_json: bool) -> None:
+                by_contact: bool, config_path: Path, as_json: bool) -> None:
     """Candidates, best score first."""
     hub = open_hub(config_path)
     visible = visible_to(hub, as_owner)
+    if by_contact:
+        if entity == COMPANY or status != "open":
+            fail("--by-contact groups open contact candidates", 2)
+        with hub.pipeline.sessions() as session:
+            rows = list_candidates(session, limit=10**9)
+            if visible is not None:
+                rows = _visible(session, visible, rows)
+        grouped = group_by_contact(rows)
+        groups, everyone = grouped[:limit], len(grouped)
+
+        def render_groups(gs: list[dict[str, Any]]) -> None:
+            for g in gs:
+                click.echo(f"contact {g['contact']}: {len(g['candidates'])} candidate(s), "
+                           f"best {g['best']:.3f}")
+                for c in g["candidates"]:
+                    click.echo(f"  #{c['id']:<6} contact {c['other_contact']:<8} "
+                               f"{c['score']:.3f}  {_levels(c['comparison'])}")
+            click.echo(f"{len(rows)} open in {everyone} contact(s)")
+
+        emit(groups, as_json, render_groups)
+        return
     if entity == COMPANY:
         if visible is not None:
             fail("company candidates are for admins: drop --as", 2)

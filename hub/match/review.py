@@ -103,6 +103,28 @@ def list_candidates(session: Session, *, status: str = "open", limit: int = 100,
     return out
 
 
+def group_by_contact(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Open candidates as one entry per contact with all its candidates: each item under
+    the contact that has the most open items (a contact that many records may be is
+    decided once), groups best score first."""
+    count: dict[int, int] = {}
+    for row in rows:
+        for side in ("left_contact", "right_contact"):
+            count[row[side]] = count.get(row[side], 0) + 1
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        left, right = row["left_contact"], row["right_contact"]
+        hub_, other = (left, right) if (count[left], -left) >= (count[right], -right) \
+            else (right, left)
+        groups.setdefault(hub_, []).append({
+            "id": row["id"], "other_contact": other, "score": row["score"],
+            "comparison": row["comparison"]})
+    out = [{"contact": contact, "best": max(c["score"] for c in items),
+            "candidates": sorted(items, key=lambda c: (-c["score"], c["id"]))}
+           for contact, items in groups.items()]
+    return sorted(out, key=lambda g: (-g["best"], g["contact"]))
+
+
 def _candidate(session: Session, candidate_id: int) -> MatchCandidate:
     candidate = session.get(MatchCandidate, candidate_id)
     if candidate is None or candidate.entity not in ("contact", COMPANY):

@@ -113,3 +113,16 @@ def test_the_queue_goes_to_a_spreadsheet_and_the_decisions_come_back(
         writer.writerows(rows)
     refused = queue.run("review", "import", str(out), code=2)
     assert "line 3: decision 'maybe': write merge or reject" in refused.output
+
+
+def test_the_queue_grouped_by_contact_shows_each_item_once_under_its_busiest_contact(
+        queue: Queue) -> None:
+    groups = json.loads(queue.run("review", "list", "--by-contact", "--json").stdout)
+    items = [c["id"] for g in groups for c in g["candidates"]]
+    assert sorted(items) == sorted(i for i, _, _ in queue.by_score())  # each item once
+    # three contacts, each in two items: the first group takes both of its items
+    assert [len(g["candidates"]) for g in groups] == [2, 1]
+    assert groups[0]["best"] >= groups[1]["best"]
+    text = queue.run("review", "list", "--by-contact").stdout
+    assert "3 open in 2 contact(s)" in text
+    queue.run("review", "list", "--by-contact", "--status", "all", code=2)
