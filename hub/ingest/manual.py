@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from hub.ingest.prepare import content_hash
 from hub.match.blocking import stored_keys
 from hub.match.canonical import Policy, canonical_person, company_facts
-from hub.match.companies import rebuild_company
+from hub.match.companies import FIELDS, rebuild_company
 from hub.match.golden import rebuild_contact
 from hub.match.survivorship import MANUAL
 from hub.normalize import clean_company_name, clean_text, normalize_country
@@ -97,7 +97,7 @@ def set_fields(session: Session, contact_id: int, assignments: dict[str, str],
     return contact
 
 
-COMPANY_FIELDS = ("name", "website", "country", "industry", "employees", "revenue")
+COMPANY_FIELDS = FIELDS  # every golden company value can be set by hand
 
 
 def set_company_fields(session: Session, company_id: int, assignments: dict[str, str],

@@ -109,6 +109,11 @@ class Routing:
             for transition in scoring.lifecycle.transitions if scoring.lifecycle else []:
                 reads |= transition.fields
         self.reads = reads  # every field some condition reads
+        # The contact fields a routing rule reads (what a later source can fill in).
+        self.rule_fields = sorted({
+            f for rule in (ruleset.rules if ruleset is not None else [])
+            for f in rule.condition.fields
+            if "*" not in f and f not in ("owner", "stage", "score", "team")})
         self._open_rescored = False  # by the first daemon pass (see periodic)
 
     @classmethod
@@ -193,8 +198,7 @@ class Routing:
         rules now choose another rule than the one that routed them: the fields filled
         since (each re-evaluates a lead once), and the connector that brought each lead."""
         assert self.ruleset is not None
-        read = sorted({f for rule in self.ruleset.rules for f in rule.condition.fields
-                       if "*" not in f and f not in ("owner", "stage", "score", "team")})
+        read = self.rule_fields
         if not read:
             return {}, {}
         refined: dict[int, list[str]] = {}
