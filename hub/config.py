@@ -238,8 +238,8 @@ class SurvivorshipSection(_Section):
         return SurvivorshipPolicy(self.default, tuple(self.source_priority), chosen)
 
 
-Veto = Literal["birth_date", "given_name", "email_domain", "handle"]
-VETOES: tuple[Veto, ...] = ("birth_date", "given_name", "email_domain", "handle")
+Veto = Literal["birth_date", "given_name", "email_domain", "handle", "mobile"]
+VETOES: tuple[Veto, ...] = ("birth_date", "given_name", "email_domain", "handle", "mobile")
 
 
 class MatchSection(_Section):

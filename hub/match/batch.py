@@ -31,7 +31,7 @@ from hub.match.compare import Profile
 from hub.match.engine import ProbabilisticResolver, _Clusters, pair
 from hub.match.golden import rebuild_contacts
 from hub.match.resolve import live_contacts, merge_contacts
-from hub.match.score import Model, estimate_u, term_frequencies
+from hub.match.score import AMBIGUITY_MARGIN, Model, estimate_u, term_frequencies
 from hub.match.score import train as em_train
 from hub.match.survivorship import MANUAL
 from hub.store.db import chunks
@@ -272,9 +272,11 @@ def cluster(session: Session, resolver: ProbabilisticResolver, store: Store, *,
         if scored.probability >= auto and not scored.blocked:
             sure.append((-scored.probability, a, b))
             evidence[(a, b)] = scored
-        elif scored.probability >= review:
+        elif scored.probability >= review and not scored.distinct:
             unsure.append((a, b, scored))
-    sure.sort()
+    torn = _torn(model, store, sure, evidence)
+    unsure += [(a, b, evidence[(a, b)]) for _, a, b in sure if (a, b) in torn]
+    sure = sorted(entry for entry in sure if (entry[1], entry[2]) not in torn)
     links: list[tuple[int, int, Any]] = []  # the pairs that joined clusters, with scores
     clusters = _Clusters()
     for record in store.profiles:
@@ -291,6 +293,29 @@ def cluster(session: Session, resolver: ProbabilisticResolver, store: Store, *,
         clusters.union(ra, rb)
         links.append((a, b, evidence[(a, b)]))
     return Clustering({r: clusters.find(r) for r in store.profiles}, unsure, count, links)
+
+
+def _torn(model: Model, store: Store, sure: list[tuple[float, int, int]],
+          evidence: dict[tuple[int, int], Any]) -> set[tuple[int, int]]:
+    """The sure pairs of a record that matches two conflicting records about equally well
+    (a row with only a name and a company, two namesakes working there): it cannot tell
+    which one it is, so these pairs go to review instead."""
+    partners: dict[int, list[tuple[float, int, tuple[int, int]]]] = {}
+    for _, a, b in sure:
+        weight = evidence[(a, b)].weight
+        partners.setdefault(a, []).append((weight, b, (a, b)))
+        partners.setdefault(b, []).append((weight, a, (a, b)))
+    torn: set[tuple[int, int]] = set()
+    for found in partners.values():
+        if len(found) < 2:
+            continue
+        found.sort(reverse=True)
+        close = [(other, key) for weight, other, key in found
+                 if found[0][0] - weight < AMBIGUITY_MARGIN]
+        if any(model.score(store.profiles[x], store.profiles[y]).veto
+               for i, (x, _) in enumerate(close) for y, _ in close[i + 1:]):
+            torn.update(key for _, key in close)
+    return torn
 
 
 def _conflict(model: Model, store: Store, left: list[int], right: list[int],

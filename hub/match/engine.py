@@ -32,7 +32,7 @@ from hub.match.blocking import FAMILY_KINDS, NAME_KINDS, lookup_only_keys
 from hub.match.canonical import NAME, STRONG, WEAK
 from hub.match.compare import BUILTIN, Profile, comparators, givens_differ
 from hub.match.resolve import CHUNK, Item, live_contacts, pair
-from hub.match.score import Model, Scored
+from hub.match.score import AMBIGUITY_MARGIN, Model, Scored
 from hub.match.survivorship import MANUAL
 from hub.store.bulk import placeholder
 from hub.store.db import among, chunks
@@ -46,6 +46,7 @@ from hub.store.model import (
 MAX_MEMBERS = 200  # records of one contact scored against a newcomer
 FAMILY_ONLY = 1  # the weight of a candidate linked by one family-name key alone
 PROFILE_CACHE = 10_000  # profiles of stored records kept between batches (~2 KB each)
+
 
 
 @dataclass
@@ -269,6 +270,7 @@ class _State:
         self.items = items
         self.auto = resolver.settings.auto_merge
         self.review = resolver.settings.review
+        self.two_people: set[int] = set()  # of the record being placed: see _score
         self.cap = resolver.settings.key_cap
         self.limit = resolver.settings.max_candidates
         self.clusters = _Clusters()
@@ -510,6 +512,7 @@ class _State:
             nodes[self.clusters.find(self.node_of[other])] = None
         best: dict[int, tuple[Scored, int]] = {}
         vetoed: dict[int, str] = {}
+        self.two_people = set()  # contacts a veto says are another person
         for node in nodes:
             for member in self.clusters.members.get(node, []):
                 if member in (own_id, ref):
@@ -517,6 +520,8 @@ class _State:
                 scored = self.r.model.score(profile, self.profiles[member])
                 if scored.veto:
                     vetoed.setdefault(node, scored.veto)
+                    if scored.distinct:
+                        self.two_people.add(node)
                 if node not in best or scored.probability > best[node][0].probability:
                     best[node] = (scored, member)
         return best, vetoed
@@ -547,6 +552,10 @@ class _State:
         may still share identity keys."""
         ranked = sorted((n for n in best if n != current),
                         key=lambda n: (-best[n][0].probability, self.clusters.rank(n)))
+        if target is None and (torn := self._ambiguous(my_ref, ranked, best, vetoed)):
+            for node in torn:  # it cannot tell which of them it is: a person decides
+                self.out.reviews.append(Review(position, best[node][1], node, best[node][0]))
+            return None, None
         for node in ranked:
             node = self.clusters.find(node)
             if target is not None and node == self.clusters.find(target):
@@ -570,11 +579,29 @@ class _State:
                         survivor, merged, _reason(scored), scored.probability,
                         scored.as_dict()))
                 target = self.clusters.union(target, node)
-            elif scored.probability >= self.review:
+            elif scored.probability >= self.review and node not in self.two_people \
+                    and not scored.distinct:
                 self.out.reviews.append(Review(position, member, node, scored))
-            else:
+            elif scored.probability < self.review:
                 self._share_identity_keys(item, profile, member, scored)
         return target, chosen
+
+    def _ambiguous(self, my_ref: int, ranked: list[int], best: dict[int, tuple[Scored, int]],
+                   vetoed: dict[int, str]) -> list[int]:
+        """The contacts a record matches about equally well though they conflict with each
+        other (a row with only a name and a company, two namesakes working there); empty
+        when the best one stands out or nothing conflicts."""
+        joinable = [n for n in ranked if best[n][0].probability >= self.auto
+                    and n not in vetoed and not best[n][0].weak
+                    and not self._rejected(my_ref, self.clusters.members.get(n, []))]
+        if len(joinable) < 2:
+            return []
+        top = joinable[0]
+        close = [n for n in joinable[1:]
+                 if best[top][0].weight - best[n][0].weight < AMBIGUITY_MARGIN
+                 and self.clusters.find(n) != self.clusters.find(top)
+                 and self._cross_vetoed(top, n)]
+        return [top, *close] if close else []
 
     def _place(self, item: Item, my_ref: int, profile: Profile, target: int) -> None:
         """The record joins ``target``; its keys are indexed (a key shared by more than

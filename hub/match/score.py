@@ -26,18 +26,22 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hub.match.compare import Comparator, Profile, swapped
+from hub.normalize import is_mobile
 
 DEFAULT_PRIOR = 0.01  # share of matches among blocked candidate pairs (EM's start)
 DEFAULT_DUPLICATES = 0.5  # other records of the same person, per record, before training
 MIN_POPULATION = 1000
 MIN_PROBABILITY = 1e-6
 NAME_FIELDS = ("given", "family")
-ALL_VETOES = frozenset({"birth_date", "given_name", "email_domain", "handle"})
+# A record that matches two people who conflict (two namesakes at one company) joins the
+# better one only when it is this many bits (a factor of 2**10) better; else neither.
+AMBIGUITY_MARGIN = 10.0
+ALL_VETOES = frozenset({"birth_date", "given_name", "email_domain", "handle", "mobile"})
 # Levels that are no evidence that two records are one person; anything else, outside the
 # names, is (an e-mail, a phone, a birth date, a place in common...).
 NO_EVIDENCE = frozenset({"missing", "different", "shared", "other_company"})
@@ -53,6 +57,9 @@ class Scored:
     # Why this pair alone cannot merge, though nothing conflicts: only the names agree.
     # Not a veto: it never keeps apart records that other evidence joins.
     weak: str | None = None
+    # Evidence of two people (a veto that says so, see two_people, or namesakes on whom
+    # something else disagrees): not worth a reviewer's time.
+    distinct: bool = False
 
     @property
     def blocked(self) -> str | None:
@@ -67,6 +74,8 @@ class Scored:
             out["veto"] = self.veto
         if self.weak:
             out["weak"] = self.weak
+        if self.distinct:
+            out["two_people"] = True
         if self.swapped:
             out["swapped_names"] = True
         return out
@@ -164,11 +173,24 @@ class Model:
         named = {c.name: c.levels[level] for c, level in zip(self.comparators, levels,
                                                             strict=True) if level}
         probability = 1.0 / (1.0 + 2.0 ** -weight) if weight > -1000 else 0.0
-        return Scored(weight, probability, named, veto(a, b, named, self.vetoes), was_swapped,
-                      names_alone(named))
+        reason = veto(a, b, named, self.vetoes)
+        weak = names_alone(named)
+        distinct = two_people(a, b, named, self.vetoes) if reason is not None else \
+            weak is not None and contradicted(named)
+        return Scored(weight, probability, named, reason, was_swapped, weak, distinct)
 
 
 IDENTITY = ("email", "phone", "handle", "identifier")
+
+
+def own_mobiles_differ(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Both records carry a mobile line and none in common: two people, whatever other
+    number they share (a switchboard, an assistant's line typed as the work phone)."""
+    mobiles_a = {phone for phone in a if is_mobile(phone)}
+    if not mobiles_a:
+        return False
+    mobiles_b = {phone for phone in b if is_mobile(phone)}
+    return bool(mobiles_b) and not mobiles_a & mobiles_b
 
 
 def names_alone(levels: dict[str, str]) -> str | None:
@@ -182,6 +204,67 @@ def names_alone(levels: dict[str, str]) -> str | None:
     return "only the names agree"
 
 
+Rule = Callable[[Profile, Profile, dict[str, str]], str | None]
+
+
+def _birth_date(a: Profile, b: Profile, levels: dict[str, str]) -> str | None:
+    if levels.get("birthday") == "different" and \
+            not any(levels.get(name) == "exact" for name in ("identifier", "handle")):
+        return "different birth dates"
+    return None
+
+
+def _given_name(a: Profile, b: Profile, levels: dict[str, str]) -> str | None:
+    if levels.get("given") == "different" and levels.get("birthday") != "exact" and \
+            not any(levels.get(name) == "exact" for name in IDENTITY):
+        return "different given names and no shared birth date, e-mail, phone, handle " \
+            "or identifier"
+    return None
+
+
+def _handle(a: Profile, b: Profile, levels: dict[str, str]) -> str | None:
+    if levels.get("handle") == "different" and \
+            not any(levels.get(name) == "exact" for name in ("email", "phone", "identifier")):
+        return "different profiles on the same network and no shared e-mail, phone or " \
+            "identifier"
+    return None
+
+
+def _mobile(a: Profile, b: Profile, levels: dict[str, str]) -> str | None:
+    if levels.get("phone") in ("different", "exact") and levels.get("birthday") != "exact" \
+            and not any(levels.get(name) == "exact" for name in ("email", "handle",
+                                                                 "identifier")) \
+            and a.phones - b.phones and b.phones - a.phones \
+            and own_mobiles_differ(a.phones, b.phones):
+        return "different mobile numbers and no shared e-mail, handle, identifier or " \
+            "birth date"
+    return None
+
+
+def _email_domain(a: Profile, b: Profile, levels: dict[str, str]) -> str | None:
+    if levels.get("email") == "different" and a.email_domains & b.email_domains:
+        if levels.get("given") == "different":
+            return "different e-mails at the same company domain with different given names"
+        if not any(levels.get(name) == "exact" for name in ("phone", "handle", "identifier")):
+            return "different e-mails at the same company domain and no other shared " \
+                "identity"
+    return None
+
+
+# In the order a reason is given; the last three are evidence of two people.
+RULES: tuple[tuple[str, Rule], ...] = (
+    ("birth_date", _birth_date), ("given_name", _given_name), ("handle", _handle),
+    ("mobile", _mobile), ("email_domain", _email_domain))
+TWO_PEOPLE = frozenset({"handle", "mobile", "email_domain"})
+
+
+def contradicted(levels: dict[str, str]) -> bool:
+    """Whether something beside the names disagrees (another company, another place,
+    another e-mail or phone): for namesakes, evidence of two people."""
+    return any(level in ("different", "other_company") for name, level in levels.items()
+               if name not in NAME_FIELDS)
+
+
 def veto(a: Profile, b: Profile, levels: dict[str, str],
          enabled: frozenset[str] = ALL_VETOES) -> str | None:
     """Conflicting strong evidence: never an automatic merge, whatever the score.
@@ -192,28 +275,28 @@ def veto(a: Profile, b: Profile, levels: dict[str, str],
     at one address are the known price). Birth dates more than two digits apart (a parent
     and a child) only merge on the same identifier or handle. Two different work addresses
     at one company domain are two colleagues (two Jean Martin: jean.martin@, jean.martin2@)
-    unless another identity key is shared; with different given names, even then.
+    unless another identity key is shared; with different given names, even then. Two
+    different mobile numbers and none in common (one person carries one; two namesakes
+    at one company each their own) keep two records apart unless an e-mail, handle,
+    identifier or the birth date is shared, even when another number is (a switchboard or
+    an assistant's line typed as the work phone).
+
+    The last three (``handle``, ``mobile``, ``email_domain``) are evidence of two people,
+    not of a typing error: :func:`two_people` tells them, and such pairs are not worth a
+    reviewer's time.
     """
-    if "birth_date" in enabled and levels.get("birthday") == "different" and \
-            not any(levels.get(name) == "exact" for name in ("identifier", "handle")):
-        return "different birth dates"
-    if "given_name" in enabled and levels.get("given") == "different" and \
-            levels.get("birthday") != "exact" and \
-            not any(levels.get(name) == "exact" for name in IDENTITY):
-        return "different given names and no shared birth date, e-mail, phone, handle " \
-            "or identifier"
-    if "handle" in enabled and levels.get("handle") == "different" and \
-            not any(levels.get(name) == "exact" for name in ("email", "phone", "identifier")):
-        return "different profiles on the same network and no shared e-mail, phone or " \
-            "identifier"
-    if "email_domain" in enabled and levels.get("email") == "different" and \
-            a.email_domains & b.email_domains:
-        if levels.get("given") == "different":
-            return "different e-mails at the same company domain with different given names"
-        if not any(levels.get(name) == "exact" for name in ("phone", "handle", "identifier")):
-            return "different e-mails at the same company domain and no other shared " \
-                "identity"
+    for name, rule in RULES:
+        if name in enabled and (reason := rule(a, b, levels)):
+            return reason
     return None
+
+
+def two_people(a: Profile, b: Profile, levels: dict[str, str],
+               enabled: frozenset[str] = ALL_VETOES) -> bool:
+    """Whether an enabled veto says these are two people (two mobiles, two work addresses
+    at one domain, two profiles on one network), rather than a value that may be a typo."""
+    return any(name in enabled and rule(a, b, levels) for name, rule in RULES
+               if name in TWO_PEOPLE)
 
 
 # -- training (expectation-maximisation over level patterns) -----------------------------

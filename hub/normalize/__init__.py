@@ -26,7 +26,7 @@ from hub.normalize.emails import (
 )
 from hub.normalize.handles import handle_from_url, normalize_handle
 from hub.normalize.names import NameResult, normalize_name, person_name_key
-from hub.normalize.phones import PhoneResult, is_shared_label, normalize_phone
+from hub.normalize.phones import PhoneResult, is_mobile, is_shared_label, normalize_phone
 from hub.normalize.text import clean_text, fold
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "fold",
     "handle_from_url",
     "is_free_mail_domain",
+    "is_mobile",
     "is_not_employer",
     "is_role_address",
     "is_shared_label",

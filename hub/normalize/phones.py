@@ -11,7 +11,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 
 from hub.normalize.text import clean_text, fold
 
-__all__ = ["PhoneResult", "is_shared_label", "normalize_phone"]
+__all__ = ["PhoneResult", "is_mobile", "is_shared_label", "normalize_phone"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,14 @@ def normalize_phone(value: str, default_region: str | None = None) -> PhoneResul
         region=phonenumbers.region_code_for_number(number),
         kind=_KINDS.get(number_type),
     )
+
+
+@lru_cache(maxsize=65536)
+def is_mobile(value: str) -> bool:
+    """Whether a stored number (E.164, maybe with ``;ext=``) is a mobile line, which one
+    person carries (not a ``fixed_line_or_mobile`` number: North America cannot tell)."""
+    result = normalize_phone(value.partition(";")[0])
+    return result is not None and result.kind == "mobile"
 
 
 _SHARED_LABELS = frozenset(

@@ -30,13 +30,16 @@ def dupont(ext: str, **fields: Any) -> Observation:
 
 class Queue:
     """Three Jean Duponts in three sources, every pair in the review queue: two pairs at
-    0.92 (nothing contradicts), one at 0.27 (two different e-mails)."""
+    0.92 (nothing contradicts), one low (two different e-mails and birth dates: a typo
+    may explain the dates, so a person decides)."""
 
     def __init__(self, engine: Engine, db_url: str, tmp_path: Path) -> None:
         self.pipeline = Pipeline(engine, HubConfig(hub=HubSection(default_region="FR"),
                                                    match=MatchSection(review=0.01)))
-        for n, fields in enumerate(({"emails": ["jd@a-co.fr"]}, {"phones": ["0611223344"]},
-                                    {"emails": ["jean@dupont.net"]}), start=1):
+        for n, fields in enumerate(({"emails": ["jd@a-co.fr"], "birthday": "1970-01-01"},
+                                    {"phones": ["0611223344"]},
+                                    {"emails": ["jean@dupont.net"], "birthday": "1971-05-05"}),
+                                   start=1):
             self.pipeline.ingest(ConnectorConfig(name=f"crm-{n}", kind="csv"),
                                  Batch([dupont(str(n), **fields)]))
         self.config = tmp_path / "crmhub.toml"
