@@ -22,7 +22,8 @@ daemon does by itself once the store is large enough). The peers get the same re
 a common schema (names, one e-mail, one phone, birthday, town, postcode, company), cleaned
 as their tutorials advise: Splink 5 on DuckDB, trained as its documentation advises
 (deterministic rules for the prior, random sampling for u, EM over two blocking rules),
-predicted at 0.9 and clustered at 0.95; recordlinkage's ECM classifier over blocks on names, e-mail and phone.
+predicted at 0.9 and clustered at 0.95; recordlinkage's ECM classifier over blocks on
+names, e-mail and phone.
 
 Reported for each: pairwise precision, recall and F1 over all record pairs (clusters), the
 review queue (crmhub), and per hard-negative kind how many of the pairs that must stay
@@ -47,7 +48,7 @@ from typing import Any
 
 import pandas as pd
 from crm_like_data import LEGACY_MAPPING, RELATION_KINDS, Dataset, build
-from febrl import Postgres, Score, closure, cluster_pairs, machine, ordered, score
+from febrl import Postgres, Score, closure, cluster_pairs, machine, score
 from outlook_pools import HEADER as OUTLOOK_HEADER
 
 Pair = tuple[str, str]

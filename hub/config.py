@@ -94,6 +94,8 @@ class HubSection(_Section):
     own_domains: list[str] = Field(default_factory=list)
     own_numbers: list[str] = Field(default_factory=list)
     raw_retention_days: int = Field(default=365, ge=1)
+    # Interactions (mail, calls, meetings) older than this are deleted; None keeps them.
+    interaction_retention_days: int | None = Field(default=None, ge=1)
     rules: Path | None = None
     scoring: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -287,9 +289,18 @@ class ConnectorConfig(_Section):
         return _check_region(value)
 
 
+class PrivacySection(_Section):
+    """``[privacy]``: the secret salt of the suppression hashes ``crmhub person forget``
+    keeps (HMAC-SHA256 of each erased identifier). Required to forget anyone; once people
+    were forgotten, syncs refuse to run without it (they could not recognise them)."""
+
+    suppression_salt: SecretRef | None = None
+
+
 class HubConfig(_Section):
     hub: HubSection = Field(default_factory=HubSection)
     match: MatchSection = Field(default_factory=MatchSection)
+    privacy: PrivacySection = Field(default_factory=PrivacySection)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
 
     @field_validator("connectors")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hub import __version__
-from hub.cli import contacts, match, operations, quarantine, routing
+from hub.cli import contacts, match, operations, privacy, quarantine, routing
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +25,8 @@ COMMANDS: tuple[click.Command, ...] = (
     *match.COMMANDS,
     # routing: assign, rules
     routing.assign_group, routing.rules_group, routing.deliveries_group,
+    # privacy: person export / forget, retention
+    privacy.person_group, privacy.retention_group,
 )
 
 for command in COMMANDS:

@@ -22,6 +22,7 @@ from hub.routing.engine import Routing
 from hub.scaffold import ScaffoldError, new_plugin
 from hub.secrets import SecretError
 from hub.service.daemon import Daemon
+from hub.service.retention import last_run
 from hub.service.runtime import connector_settings
 from hub.service.sync import run_sync, tune_gc
 from hub.store.db import SchemaError, current_revision, head_revision, make_engine, upgrade
@@ -166,8 +167,9 @@ def status(config_path: Path, as_json: bool) -> None:
         open_items = session.scalar(select(func.count()).select_from(QuarantineItem).where(
             QuarantineItem.status == "open")) or 0
         notifications = delivery_status(session)
+        retention = last_run(session)
     data = {"connectors": rows, "contacts": contacts, "quarantine_open": open_items,
-            "notifications": notifications}
+            "notifications": notifications, "retention": retention}
 
     def render(d: dict[str, Any]) -> None:
         table(d["connectors"], ["name", "kind", "state", "records", "last_success", "lag_s",
@@ -183,6 +185,14 @@ def status(config_path: Path, as_json: bool) -> None:
                 click.echo(f"{row['name']} skipped: " + "; ".join(
                     f"{count} {reason}" for reason, count in sorted(row["skipped"].items())))
         click.echo(f"\n{d['contacts']} contacts; {d['quarantine_open']} quarantined item(s)")
+        if d["retention"]:
+            r = d["retention"]
+            click.echo(f"last purge {r['at']}: {r['raw_payloads']} raw payloads, "
+                       f"{r['quarantine_items']} quarantine items, {r['events']} events, "
+                       f"{r['interactions']} interactions")
+        else:
+            click.echo("no purge has run yet (the daemon purges hourly; `crmhub retention "
+                       "run`)")
         if d["notifications"]:
             click.echo("\nnotifications:")
             table(d["notifications"], ["sink", "delivered", "pending", "failing", "dead",

@@ -43,6 +43,7 @@ class BatchRun(RecordPass):
 
     def run(self) -> IngestStats:
         session, name = self.session, self.connector.name
+        self.p.suppressor.refresh(session)  # erased people stay erased, or nothing runs
         items = []
         for item in self.items:
             if item.error is not None:

@@ -20,6 +20,7 @@ from hub.ingest.prepare import Prepared, content_hash
 from hub.ingest.state import IngestStats
 from hub.match.resolve import live_contacts
 from hub.normalize import clean_text, normalize_email, normalize_phone
+from hub.privacy.suppression import SUPPRESSED
 from hub.records import ContactValue, Observation, Participant, PersonData
 from hub.store.bulk import insert_rows, insert_with_ids
 from hub.store.db import among, chunks, database_unavailable
@@ -92,6 +93,17 @@ class InteractionPass(PersonPass):
     def _store_interactions(self, entries: list[Entry]) -> _Result:
         result = _Result()
         seats = [self._seats(observation, result.stats) for observation, _, _ in entries]
+        # An interaction whose only outside participants were forgotten people is theirs
+        # alone (a call with us): it is not stored at all.
+        kept = [n for n, ((observation, _, _), row) in enumerate(zip(entries, seats,
+                                                                    strict=True))
+                if not (observation.interaction is not None
+                        and len(row) < len(observation.interaction.participants)
+                        and all(seat.own for seat in row))]
+        if len(kept) < len(entries):
+            entries, seats = [entries[n] for n in kept], [seats[n] for n in kept]
+            if not entries:
+                return result
         contact_of = self._contacts([s for row in seats for s in row], result)
         rows, links = [], []
         for (observation, _, _), row in zip(entries, seats, strict=True):
@@ -115,7 +127,11 @@ class InteractionPass(PersonPass):
                 "thread_id": data.thread_id, "deleted_at": None})
             links.append(sorted(found))
         ids = self._write_interactions(rows, links)
-        self._write_interaction_records(entries, ids, result.stats)
+        # A forgotten participant's seat was dropped: the raw payload names them too.
+        scrub = {observation.external_id for (observation, _, _), row in zip(
+            entries, seats, strict=True) if observation.interaction is not None
+            and len(row) < len(observation.interaction.participants)}
+        self._write_interaction_records(entries, ids, result.stats, scrub)
         result.stats.interactions += len(entries)
         return result
 
@@ -128,6 +144,9 @@ class InteractionPass(PersonPass):
                          no_contact=participant.no_contact or (
                              None if data.create_contacts else NO_CONTACTS))
             self._identify(seat, participant, stats)
+            if seat.key is not None and self.p.suppressor.hit(*seat.key):
+                stats.skip(SUPPRESSED)  # a forgotten person: the others keep their seats
+                continue
             seats.append(seat)
         return seats
 
@@ -274,11 +293,12 @@ class InteractionPass(PersonPass):
         return ids
 
     def _write_interaction_records(self, entries: list[Entry], ids: list[int],
-                                   stats: IngestStats) -> None:
+                                   stats: IngestStats, scrub: set[str]) -> None:
         fresh = []
         for (observation, record, digest), interaction_id in zip(entries, ids, strict=True):
+            raw = None if observation.external_id in scrub else observation.raw or None
             values = {"kind": "interaction", "content_hash": digest,
-                      "raw": observation.raw or None, "data": {"interaction_id": interaction_id},
+                      "raw": raw, "data": {"interaction_id": interaction_id},
                       "observed_at": observation.observed_at, "last_seen": self.now,
                       "deleted_at": None, "scope": self.batch.scope,
                       "seen_token": self.batch.token}

@@ -27,6 +27,7 @@ from hub.match.engine import Resolution, pair
 from hub.match.golden import Source, golden_values, policy_of
 from hub.match.resolve import Item, mark_shared, merge_contacts
 from hub.match.survivorship import SourceView
+from hub.privacy.suppression import SUPPRESSED
 from hub.store.bulk import insert_rows, insert_with_ids
 from hub.store.db import chunks, database_unavailable
 from hub.store.model import (
@@ -77,6 +78,12 @@ class PersonPass(Tombstones):
         assert canon is not None
         if canon.own:
             self.stats.skipped_own += 1
+            if record is not None and record.deleted_at is None:
+                self._tombstone(record)
+            return None
+        suppressor = self.p.suppressor
+        if suppressor.active and suppressor.any_hit((k.kind, k.key) for k in canon.keys):
+            self.stats.skip(SUPPRESSED)  # a forgotten person: nothing of it is stored
             if record is not None and record.deleted_at is None:
                 self._tombstone(record)
             return None

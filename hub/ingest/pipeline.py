@@ -24,6 +24,7 @@ from hub.ingest.statistics import PlannerStatistics
 from hub.match.engine import ProbabilisticResolver, Resolver
 from hub.match.golden import SURVIVORSHIP
 from hub.plugins import HubPlugins
+from hub.privacy.suppression import Suppressor
 from hub.routing.engine import Routing  # scoring, lifecycle and routing (rules file)
 from hub.store.db import session_factory
 
@@ -46,6 +47,7 @@ class Pipeline:
         self.routing = Routing.load(config, plugins)
         self.clock = clock
         self.statistics = PlannerStatistics(engine)
+        self.suppressor = Suppressor(config.privacy.suppression_salt)
 
     def analyze_if_grown(self, written: int) -> None:
         """Refresh the planner statistics while a bulk load grows the tables

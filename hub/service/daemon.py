@@ -38,7 +38,7 @@ from hub.match.autotrain import train_if_due, training_state
 from hub.match.engine import ProbabilisticResolver
 from hub.service import children, leases, routing
 from hub.service.listener import Listener, ListenError
-from hub.service.retention import purge_expired
+from hub.service.retention import run_retention
 from hub.service.runtime import Hub
 from hub.service.sync import (
     SyncReport,
@@ -585,13 +585,16 @@ class Daemon:
             return
         self._last_purge = now
         with self.hub.pipeline.sessions.begin() as session:
-            purged = purge_expired(
-                session, self.hub.config.hub.raw_retention_days, datetime.now(UTC),
+            purged = run_retention(
+                session, self.hub.config.hub.raw_retention_days,
+                self.hub.config.hub.interaction_retention_days, datetime.now(UTC),
                 event_plugins=bool(self.hub.plugins.pm.hook.crmhub_on_event.get_hookimpls()))
         if "inbox" in self.hub.__dict__:  # opened: a push connector or the listener used it
             forgotten = self.hub.inbox.purge(self.hub.config.hub.inbox_retention_days)
             if forgotten:
                 log.info("retention: %d processed webhook requests forgotten", forgotten)
-        if purged.raw_payloads or purged.quarantine_items or purged.events:
-            log.info("retention: %d raw payloads, %d quarantine items and %d events purged",
-                     purged.raw_payloads, purged.quarantine_items, purged.events)
+        if purged.raw_payloads or purged.quarantine_items or purged.events or \
+                purged.interactions:
+            log.info("retention: %d raw payloads, %d quarantine items, %d events and %d "
+                     "interactions purged", purged.raw_payloads, purged.quarantine_items,
+                     purged.events, purged.interactions)

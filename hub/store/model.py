@@ -355,7 +355,7 @@ class SyncState(Base):
 EVENT_TYPES = (
     "contact.created", "contact.updated", "contact.deleted", "contact.merged",
     "contact.split", "contact.assigned", "contact.reassigned", "contact.stage_changed",
-    "company.merged", "company.unmerged", "sync.failed",
+    "company.merged", "company.unmerged", "sync.failed", "contact.erased",
 )
 
 
@@ -389,6 +389,59 @@ class QuarantineItem(Base):
     status: Mapped[str] = mapped_column(String(10), default="open", index=True)
     created_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+
+
+class Erasure(Base):
+    """One ``crmhub person forget``: when, who, why and how much; never who was erased."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    created_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    contacts: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Suppression(Base):
+    """A salted hash (HMAC-SHA256) of an erased person's identifier (``kind`` and its
+    normalised key): observations carrying it are dropped at ingest. The identifier itself
+    is not kept."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))  # email, phone, a network, id:NAME
+    erasure_id: Mapped[int | None] = mapped_column(ForeignKey("erasures.id"), index=True)
+    created_at: Mapped[datetime]
+
+
+class PointPreference(Base):
+    """Opt-out or consent on one contact point (an e-mail key, an E.164 number), as one
+    source (a connector, ``manual``) said it and when. The latest one holds."""
+
+    __tablename__ = "point_preferences"
+    __table_args__ = (UniqueConstraint("kind", "value", "source",
+                                       name="uq_point_preferences_point_source"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # email | phone
+    value: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(12))  # opt_out | consent
+    source: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime]
+
+
+class Housekeeping(Base):
+    """The last run of a periodic task (retention), for ``crmhub status``."""
+
+    __tablename__ = "housekeeping"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_run: Mapped[datetime]
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 def table_of(model: type[Base]) -> Table:

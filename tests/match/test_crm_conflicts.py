@@ -9,13 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from hub.config import ConnectorConfig, HubConfig, HubSection, MatchSection
+from hub.connectors import Batch
+from hub.ingest.pipeline import Pipeline
 from hub.match.batch import rededuplicate
 from hub.match.compare import Profile, comparators
 from hub.match.engine import ProbabilisticResolver
 from hub.match.score import Model
 from hub.normalize import is_mobile
-from hub.connectors import Batch
-from hub.ingest.pipeline import Pipeline
 from hub.store.model import MatchCandidate, SourceRecord
 from tests.match.test_matching import NOW, contacts, open_reviews, person
 
