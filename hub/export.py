@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.privacy.consent import opted_out, point_of
 from hub.store.model import (
     Company,
     CompanyDomain,
@@ -20,6 +21,7 @@ from hub.store.model import (
     Interaction,
     InteractionContact,
     MergeEvent,
+    PointPreference,
     SourceRecord,
 )
 
@@ -28,7 +30,7 @@ CSV_COLUMNS = [
     "handles", "company.id", "company.name", "company.domains", "address.street", "address.city",
     "address.postcode", "address.region", "address.country", "stage", "score", "owner", "tags",
     "identifiers", "custom", "sources", "interactions.count", "interactions.last_at",
-    "merged_from",
+    "merged_from", "opt_out",
 ]
 
 
@@ -94,6 +96,7 @@ def export_objects(session: Session, contacts: list[Contact]) -> Iterator[dict[s
             select(CompanyDomain.company_id, CompanyDomain.domain)
             .where(CompanyDomain.company_id.in_(company_ids)).order_by(CompanyDomain.domain)):
         domains.setdefault(company_id, []).append(domain)
+    said = _opted_out(session, [p for mine in points.values() for p in mine])
     for contact in contacts:
         mine = points.get(contact.id, [])
         company = companies.get(contact.company_id) if contact.company_id else None
@@ -114,7 +117,18 @@ def export_objects(session: Session, contacts: list[Contact]) -> Iterator[dict[s
             "sources": sources.get(contact.id, []),
             "interactions": {"count": count, "last_at": last.isoformat() if last else None},
             "merged_from": merged.get(contact.id, []),
+            "opt_out": sorted({p.value for p in mine if p.id in said}),
         }
+
+
+def _opted_out(session: Session, points: list[ContactPoint]) -> set[int]:
+    """The ids of the points whose owner opted out (one query; none while nobody has)."""
+    if not points or session.scalar(select(PointPreference.id).limit(1)) is None:
+        return set()
+    wanted = {p.id: point for p in points
+              if (point := point_of(p.kind, p.value)) is not None}
+    out = opted_out(session, wanted.values())
+    return {point_id for point_id, point in wanted.items() if point in out}
 
 
 def _point(point: ContactPoint) -> dict[str, Any]:
@@ -170,6 +184,7 @@ def flatten(row: dict[str, Any]) -> dict[str, str]:
         "interactions.count": interactions.get("count"),
         "interactions.last_at": interactions.get("last_at"),
         "merged_from": "; ".join(str(i) for i in row.get("merged_from") or []),
+        "opt_out": "; ".join(row.get("opt_out") or []),
     }
     return {k: "" if values.get(k) is None else str(values[k]) for k in CSV_COLUMNS}
 

@@ -42,6 +42,12 @@ class ContactValue(_Part):
     value: str
     label: str | None = None
     primary: bool = False
+    # What the source says of this address or number: opted out (unsubscribed, Do Not
+    # Call), or consented. Kept per point with the source and time (``None``: nothing).
+    # Left out of the serialisation when unsaid: a record's content hash stays what it was
+    # before these fields existed.
+    opt_out: bool | None = Field(default=None, exclude_if=lambda value: value is None)
+    consent: bool | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class Address(_Part):

@@ -26,6 +26,7 @@ from hub.export import export_contacts, export_objects, write_csv, write_jsonl
 from hub.ingest.manual import ManualError, set_fields, settable_fields
 from hub.match.golden import rebuild_store
 from hub.normalize import fold, is_free_mail_domain, normalize_phone
+from hub.privacy import consent
 from hub.routing.model import Assignment, ContactScore, StageChange
 from hub.service.runtime import Hub
 from hub.store.model import Contact, MatchKey, MergeEvent, SourceRecord
@@ -245,18 +246,34 @@ def contacts_explain(contact_id: int, as_owner: str | None, config_path: Path,
 
 @contacts_group.command("set")
 @click.argument("contact_id", type=int)
-@click.argument("assignments", nargs=-1, required=True)
+@click.argument("assignments", nargs=-1)
+@click.option("--opt-out", "opt_out", multiple=True, metavar="POINT",
+              help="Opt out: email (every e-mail of the contact), phone, or one address or "
+                   "number. Repeatable.")
+@click.option("--consent", "consented", multiple=True, metavar="POINT",
+              help="Record consent: email, phone, or one address or number. Repeatable.")
 @config_option
-def contacts_set(contact_id: int, assignments: tuple[str, ...], config_path: Path) -> None:
-    """Correct fields by hand (FIELD=VALUE ...); wins over every connector."""
-    pairs = field_values(assignments, settable_fields())
+def contacts_set(contact_id: int, assignments: tuple[str, ...], opt_out: tuple[str, ...],
+                 consented: tuple[str, ...], config_path: Path) -> None:
+    """Correct fields by hand (FIELD=VALUE ...); wins over every connector. --opt-out and
+    --consent record a person's wish about an e-mail or phone (source `manual`)."""
+    if not (assignments or opt_out or consented):
+        fail("name FIELD=VALUE pairs, --opt-out or --consent", 2)
+    pairs = field_values(assignments, settable_fields()) if assignments else {}
     hub = open_hub(config_path)
+    said: list[str] = []
     try:
         with hub.pipeline.sessions.begin() as session:
-            set_fields(session, contact_id, pairs, hub.pipeline.policy)
-    except ManualError as exc:
+            if pairs:
+                set_fields(session, contact_id, pairs, hub.pipeline.policy)
+            for wish, status in ((opt_out, consent.OPT_OUT), (consented, consent.CONSENT)):
+                for point in consent.set_by_hand(session, contact_id, wish, status,
+                                                 hub.config.hub.default_region,
+                                                 datetime.now(UTC)):
+                    said.append(f"{status.replace('_', '-')} {point}")
+    except (ManualError, ValueError) as exc:
         fail(str(exc), 2)
-    click.echo(f"contact {contact_id} updated: {', '.join(sorted(pairs))}")
+    click.echo(f"contact {contact_id} updated: {', '.join([*sorted(pairs), *said])}")
 
 
 @contacts_group.command("rebuild")

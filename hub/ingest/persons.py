@@ -27,7 +27,10 @@ from hub.match.engine import Resolution, pair
 from hub.match.golden import Source, golden_values, policy_of
 from hub.match.resolve import Item, mark_shared, merge_contacts
 from hub.match.survivorship import SourceView
+from hub.privacy import consent
+from hub.privacy.consent import point_of
 from hub.privacy.suppression import SUPPRESSED
+from hub.records import Observation
 from hub.store.bulk import insert_rows, insert_with_ids
 from hub.store.db import chunks, database_unavailable
 from hub.store.model import (
@@ -87,10 +90,34 @@ class PersonPass(Tombstones):
             if record is not None and record.deleted_at is None:
                 self._tombstone(record)
             return None
+        self._preferences(item.observation)
         if not canon.identifiable:
             raise RecordRejected("carries nothing that identifies a person "
                                  "(no name, e-mail, phone, handle or identifier)")
         return Person(item, record, item.digest, canon)
+
+    def _preferences(self, observation: Observation) -> None:
+        """Opt-out and consent the source states on the record's e-mails and phones,
+        kept per point with the source and the time."""
+        person = observation.person
+        if person is None:
+            return
+        region = self.connector.default_region or self.p.policy.default_region
+        for kind, values in (("email", person.emails), ("phone", person.phones)):
+            for value in values:
+                if value.opt_out is None and value.consent is None:
+                    continue
+                point = point_of(kind, value.value, region)
+                if point is None:
+                    continue
+                if value.opt_out or value.consent is False:
+                    consent.record(self.session, point, consent.OPT_OUT,
+                                   self.connector.name, observation.observed_at)
+                elif value.consent:
+                    consent.record(self.session, point, consent.CONSENT,
+                                   self.connector.name, observation.observed_at)
+                else:  # no longer opted out, as far as this source knows
+                    consent.withdraw(self.session, point, self.connector.name)
 
     def _persons(self, persons: list[Person]) -> None:
         """Resolve and store persons in bulk; a failure is narrowed down by halving until

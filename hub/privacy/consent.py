@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from hub.match.resolve import live_contacts
 from hub.normalize import normalize_email, normalize_phone
 from hub.store.db import chunks
-from hub.store.model import PointPreference
+from hub.store.model import Contact, ContactPoint, PointPreference
 
 OPT_OUT, CONSENT = "opt_out", "consent"
 Point = tuple[str, str]  # ("email", key) or ("phone", E.164)
@@ -44,6 +45,16 @@ def record(session: Session, point: Point, status: str, source: str, at: datetim
                                     at=at))
     elif row.at <= at:
         row.status, row.at = status, at
+
+
+def withdraw(session: Session, point: Point, source: str) -> None:
+    """Forget what ``source`` said about a point (it no longer says it)."""
+    kind, value = point
+    row = session.scalar(select(PointPreference).where(
+        PointPreference.kind == kind, PointPreference.value == value,
+        PointPreference.source == source))
+    if row is not None:
+        session.delete(row)
 
 
 def current(session: Session, points: Iterable[Point]) -> dict[Point, PointPreference]:
@@ -81,3 +92,39 @@ def preferences(session: Session, golden: dict[str, Any],
                     "source": row.source if row is not None else None,
                     "at": row.at.isoformat() if row is not None else None})
     return out
+
+
+def set_by_hand(session: Session, contact_id: int, wishes: Iterable[str], status: str,
+                region: str | None, at: datetime) -> list[str]:
+    """``crmhub contacts set ID --opt-out email``: each wish is ``email`` (every e-mail of
+    the live contact), ``phone``, or one address or number of it; the points set, as
+    shown. ValueError names a point the contact does not have."""
+    wishes = list(wishes)
+    if not wishes:
+        return []
+    if session.get(Contact, contact_id) is None:
+        raise ValueError(f"no contact {contact_id}")
+    live = live_contacts(session, [contact_id])[contact_id]
+    held = [(p.kind, p.value) for p in session.scalars(
+        select(ContactPoint).where(ContactPoint.contact_id == live,
+                                   ContactPoint.kind.in_(("email", "phone"))))]
+    done: list[str] = []
+    for wish in wishes:
+        if wish in ("email", "phone"):
+            chosen = sorted({value for kind, value in held if kind == wish})
+            if not chosen:
+                raise ValueError(f"contact {contact_id} has no {wish}")
+            targets = [(wish, value) for value in chosen]
+        else:
+            kind = "email" if "@" in wish else "phone"
+            point = point_of(kind, wish, region)
+            mine = {point_of(k, v, region) for k, v in held if k == kind}
+            if point is None or point not in mine:
+                raise ValueError(f"contact {contact_id} has no {kind} {wish!r}")
+            targets = [(kind, wish)]
+        for kind, value in targets:
+            point = point_of(kind, value, region)
+            if point is not None:
+                record(session, point, status, "manual", at)
+                done.append(value)
+    return done

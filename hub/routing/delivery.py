@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.http import HttpClient, redact_url
 from hub.logs import add_secret, describe_error
+from hub.privacy.consent import opted_out, point_of
 from hub.routing.model import SinkCursor, SinkDelivery
 from hub.routing.rules import NotifySpec, RuleSet
 from hub.secrets import SecretError, SecretRef, find_secret_refs, resolve_secret
@@ -264,8 +265,24 @@ def _claim(sessions: sessionmaker[Session], ruleset: RuleSet, sinks: list[str],
             delivery.next_attempt_at = now + CLAIM
             shape = payloads.get(delivery.sink, "full")
             claims.append(_Claim(delivery.id, delivery.sink, delivery.attempts,
-                                 None if event is None else _event_dict(event, shape)))
+                                 None if event is None else
+                                 _with_opt_out(session, _event_dict(event, shape))))
     return claims
+
+
+def _with_opt_out(session: Session, event: dict[str, Any]) -> dict[str, Any]:
+    """A payload's contact block says which of its e-mail and phone the person opted out
+    of (``contact.opt_out``), as they stand when the event is delivered."""
+    contact = (event.get("payload") or {}).get("contact")
+    if not isinstance(contact, dict):
+        return event
+    shown = {kind: value for kind in ("email", "phone")
+             if isinstance(value := contact.get(kind), str) and value}
+    points = {kind: point for kind, value in shown.items()
+              if (point := point_of(kind, value)) is not None}
+    out = opted_out(session, points.values()) if points else set()
+    contact["opt_out"] = sorted(shown[kind] for kind, point in points.items() if point in out)
+    return event
 
 
 def _record(sessions: sessionmaker[Session], spec: NotifySpec, claim: _Claim,

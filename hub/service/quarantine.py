@@ -63,6 +63,10 @@ def item_dict(item: QuarantineItem, full: bool = False, *,
     for key in ("external_id", "reason", "payload"):
         if isinstance(out.get(key), str):
             out[key] = mask(out[key])
+    if item.observation is None and isinstance(out.get("payload"), str):
+        # Input no observation was made of: which words are names is unknown, so every
+        # capitalised word is masked (the layout, the lengths and the digits stay).
+        out["payload"] = _CAPITALISED.sub(lambda m: m.group()[0] + "***", out["payload"])
     if out.get("observation") is not None:
         out["observation"] = _mask_observation(out["observation"], mask, ())
     return out
@@ -76,6 +80,7 @@ _PERSONAL_FIELDS = {("", "given_name"), ("", "family_name"), ("", "full_name"),
                     ("participants", "email"), ("participants", "phone"),
                     ("participants", "handle")}
 _NAME_FIELDS = ("given_name", "family_name", "full_name")
+_CAPITALISED = re.compile(r"(?<![\w@.*])[^\W\d_a-z][^\W\d_]+(?![\w@*])")
 
 
 def _names(observation: dict[str, Any] | None) -> set[str]:

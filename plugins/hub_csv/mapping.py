@@ -11,7 +11,10 @@ Targets (``mapping = { "Prénom" = "person.given_name", ... }``):
   ``person.address.street|city|postcode|region|country``;
 * ``person.handles.<network>``, ``person.identifiers.<name>``, ``person.custom.<name>``;
 * ``person.tags`` (split on `` ::: ``, ``;`` and ``,``), ``person.urls`` (social profiles
-  become handles, another URL the website).
+  become handles, another URL the website);
+* ``person.opt_out.email|phone``, ``person.consent.email|phone``: a column saying yes
+  (``TRUE``, ``1``, ``x``, ``Oui``) opts every e-mail (phone) of the row out, or records
+  consent to it.
 
 Several columns mapped to one street are joined with ``", "``; for another single value
 the first non-empty column wins. Column names match case- and space-insensitively.
@@ -33,6 +36,7 @@ _PARTS = {
     "address": ("street", "city", "postcode", "region", "country"),
 }
 _KEYED = ("handles", "identifiers", "custom")
+_PREFERENCES = ("opt_out", "consent")  # a yes applies to every e-mail (phone) of the row
 _TAG_SPLIT = re.compile(r"\s*(?: ::: |;|,)\s*")
 
 
@@ -62,12 +66,15 @@ def parse_target(path: str) -> Target:
             return Target(section, rest)
         if section in _KEYED and rest:
             return Target(section, rest)
+        if section in _PREFERENCES and rest in ("email", "phone"):
+            return Target(section, rest)
     raise ValueError(
         f"unknown target {path!r}; use external_id, person.given_name, person.family_name, "
         "person.full_name, person.title, person.birthday, person.language, person.emails[.label], "
         "person.phones[.label], person.company.name|domain|website|industry|employees|revenue, "
         "person.address.street|city|postcode|region|country, person.handles.X, "
-        "person.identifiers.X, person.custom.X, person.tags or person.urls"
+        "person.identifiers.X, person.custom.X, person.tags, person.urls or "
+        "person.opt_out|consent.email|phone"
     )
 
 
@@ -155,6 +162,8 @@ def setter(target: Target) -> Setter:
 
         return urls
     assert key is not None  # parse_target gives every other section a key
+    if section in _PREFERENCES:
+        return lambda person, value: person.set_preference(key, section, value)
     if section == "address" and key == "street":
 
         def street(person: PersonBuilder, value: str) -> None:

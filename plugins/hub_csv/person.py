@@ -103,6 +103,14 @@ class PersonBuilder:
     custom: dict[str, Any] = field(default_factory=dict)
     identifiers: dict[str, str] = field(default_factory=dict)
     website: str | None = None
+    # What the row says of its e-mails or phones: {"email": "opt_out" | "consent", ...}.
+    preferences: dict[str, str] = field(default_factory=dict)
+
+    def set_preference(self, kind: str, status: str, cell: str) -> None:
+        """An unsubscribe, ``Do Not Call`` or consent column: a yes sets the status of every
+        e-mail (``kind = "email"``) or phone of the row; anything else says nothing."""
+        if is_yes(cell):
+            self.preferences[kind] = status
 
     def add_email(self, value: str, label: str | None = None, primary: bool = False) -> None:
         value = value.strip()
@@ -152,6 +160,10 @@ class PersonBuilder:
         )
 
     def person_payload(self) -> dict[str, Any]:
+        for kind, points in (("email", self.emails), ("phone", self.phones)):
+            if status := self.preferences.get(kind):
+                for point in points:
+                    point[status] = True
         data: dict[str, Any] = {
             "given_name": self.given_name,
             "family_name": self.family_name,
@@ -179,6 +191,16 @@ class PersonBuilder:
         if self.address:
             data["address"] = self.address
         return data
+
+
+_YES = frozenset({"1", "true", "yes", "y", "x", "oui", "o", "ja", "si", "sí", "checked",
+                  "opted out", "opt-out", "opt out", "unsubscribed", "désabonné",
+                  "desabonne"})
+
+
+def is_yes(cell: str) -> bool:
+    """A cell that says yes (``TRUE``, ``1``, ``x``, ``Oui``, ``Unsubscribed``...)."""
+    return " ".join(cell.strip().lower().split()) in _YES
 
 
 @dataclass(frozen=True)

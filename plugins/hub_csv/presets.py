@@ -113,6 +113,18 @@ COMPANY_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Unsubscribe and do-not-call columns a CRM's export adds (Salesforce, HubSpot, a legacy
+# French CRM): a yes opts the row's e-mails or phones out.
+PREFERENCE_COLUMNS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("email", "opt_out"): ("Email Opt Out", "Unsubscribed", "Do Not Email", "Opted Out",
+                           "Email Opt-Out", "Opt-out", "Désabonné", "Ne pas envoyer d'email"),
+    ("phone", "opt_out"): ("Do Not Call", "DoNotCall", "Ne pas appeler", "Opposition "
+                           "démarchage", "Bloctel"),
+    ("email", "consent"): ("Email Consent", "Marketing Consent", "Consentement email",
+                           "Consentement"),
+}
+
+
 def extractor(preset: str, header: Sequence[str]) -> Extract:
     """The function that reads one row of ``preset`` laid out as ``header``."""
     columns = Columns(header)
@@ -126,17 +138,21 @@ def extractor(preset: str, header: Sequence[str]) -> Extract:
         raise ValueError(f"unknown preset {preset!r}")
     extra = {key: position for key, names in COMPANY_COLUMNS.items()
              if (position := columns.find(*names)) is not None}
-    if not extra:
+    stated = {key: position for key, names in PREFERENCE_COLUMNS.items()
+              if (position := columns.find(*names)) is not None}
+    if not extra and not stated:
         return read
 
-    def with_company_facts(cells: Cells) -> PersonBuilder:
+    def with_extra_columns(cells: Cells) -> PersonBuilder:
         person = read(cells)
         for key, position in extra.items():
             if value := cell(cells, position):
                 person.company[key] = value
+        for (kind, status), position in stated.items():
+            person.set_preference(kind, status, cell(cells, position))
         return person
 
-    return with_company_facts
+    return with_extra_columns
 
 
 def _joined(cells: Cells, positions: Sequence[int | None], separator: str = " ") -> str:

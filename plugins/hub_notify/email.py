@@ -66,9 +66,11 @@ class EmailSink(Sink):
         message["Subject"] = self.settings.subject.format(verb=verb, name=name)
         message["Message-ID"] = make_msgid(idstring=f"crmhub-{event['id']}")
         lines = [f"{verb}: {name}", ""]
+        refused = set(contact.get("opt_out") or [])  # the lead asked not to be contacted so
         for label, key in (("E-mail", "email"), ("Company", "company"), ("Phone", "phone")):
             if contact.get(key):
-                lines.append(f"{label}: {contact[key]}")
+                note = " (opted out: do not use)" if contact[key] in refused else ""
+                lines.append(f"{label}: {contact[key]}{note}")
         if payload.get("strategy") == "manual":
             note = f": {payload['note']}" if payload.get("note") else ""
             lines += ["", f"Assigned by {payload.get('by') or 'someone'} by hand{note}"]

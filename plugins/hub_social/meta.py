@@ -13,7 +13,8 @@ personal data, only ids::
   subscription handshake, ``GET ?hub.mode=subscribe&hub.verify_token=...&hub.challenge=...``,
   answers the challenge when the token matches the ``verify_token`` secret (403 otherwise).
 * **Draining.** Each lead is read from the Graph API with the page access token
-  (``GET /{version}/{leadgen_id}?fields=created_time,id,ad_id,form_id,campaign_id,field_data``)
+  (``GET /{version}/{leadgen_id}?fields=created_time,id,ad_id,form_id,campaign_id,field_data,
+  custom_disclaimer_responses``)
   through the shared HTTP client, so no HTTP call happens inside a database transaction. A
   lead Meta no longer has (404: leads are kept 90 days) is quarantined; a Graph API outage
   fails the run, which is retried later with the inbox cursor where it was.
@@ -24,6 +25,11 @@ personal data, only ids::
   campaign ids are kept with the lead (custom ``lead_form_id``, ``lead_ad_id``,
   ``lead_campaign_id``), and the lead is also a ``form`` interaction at its
   ``created_time``, which scoring can count.
+* **Consent.** The form's consent boxes (``custom_disclaimer_responses``: a
+  ``checkbox_key`` and ``is_checked``) are kept per contact point: a box whose key names
+  e-mail (``email``, ``mail``, ``newsletter``) or phone (``phone``, ``call``, ``sms``,
+  ``tel``) speaks for those, another one for both. Checked is consent; left unchecked, an
+  opt-out (no consent is no consent).
 """
 
 from __future__ import annotations
@@ -50,7 +56,8 @@ from hub.webhooks import (
 )
 
 SIGNATURE = "X-Hub-Signature-256"
-LEAD_FIELDS = "created_time,id,ad_id,form_id,campaign_id,field_data"
+LEAD_FIELDS = ("created_time,id,ad_id,form_id,campaign_id,field_data,"
+               "custom_disclaimer_responses")
 # Meta's standard question names -> where they go in a person.
 STANDARD = {
     "full_name": ("full_name",), "first_name": ("given_name",), "last_name": ("family_name",),
@@ -62,6 +69,25 @@ STANDARD = {
     "post_code": ("address", "postcode"), "country": ("address", "country"),
     "date_of_birth": ("birthday",),
 }
+
+
+_EMAIL_WORDS = ("email", "e-mail", "mail", "newsletter")
+_PHONE_WORDS = ("phone", "call", "sms", "tel", "whatsapp")
+
+
+def consent_of(lead: dict[str, Any]) -> dict[str, bool]:
+    """What the lead's consent boxes say of e-mail and phone (checked: True)."""
+    out: dict[str, bool] = {}
+    for box in lead.get("custom_disclaimer_responses") or []:
+        if not isinstance(box, dict):
+            continue
+        key = str(box.get("checkbox_key") or "").lower()
+        checked = str(box.get("is_checked")).lower() in ("1", "true")
+        kinds = [kind for kind, words in (("email", _EMAIL_WORDS), ("phone", _PHONE_WORDS))
+                 if any(word in key for word in words)] or ["email", "phone"]
+        for kind in kinds:
+            out[kind] = out.get(kind, False) or checked
+    return out
 
 
 class MetaLeadAdsSettings(WebhookSettings):
@@ -163,6 +189,9 @@ class MetaLeadAdsConnector(WebhookConnector):
         for key in ("form_id", "ad_id", "campaign_id"):
             if lead.get(key):
                 person["custom"][f"lead_{key}"] = str(lead[key])
+        for kind, given in consent_of(lead).items():
+            for point in person.get("emails" if kind == "email" else "phones", []):
+                point["consent"] = given
         created = datetime.fromisoformat(str(lead["created_time"])) \
             if lead.get("created_time") else self.context.clock()
         lead_id = str(lead["id"])

@@ -125,7 +125,8 @@ def test_a_lead_is_read_from_the_graph_api_and_becomes_a_contact_and_a_form_inte
     assert report.ok and report.stats.created == 2, report.error
     request = graph.calls[0].request
     assert request.headers["Authorization"] == "Bearer page-token"
-    assert "fields=created_time%2Cid%2Cad_id%2Cform_id%2Ccampaign_id%2Cfield_data" in \
+    assert "fields=created_time%2Cid%2Cad_id%2Cform_id%2Ccampaign_id%2Cfield_data%2C" \
+        "custom_disclaimer_responses" in \
         (request.url or "")
     with hub.pipeline.sessions() as session:
         joe = session.scalars(select(Contact)).one()
