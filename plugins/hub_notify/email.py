@@ -41,7 +41,11 @@ class EmailSink(Sink):
     def message(self, event: dict[str, Any]) -> EmailMessage | None:
         payload = event.get("payload") or {}
         owner = payload.get("owner") or {}
-        recipients = list(owner.get("emails") or [])[:1]
+        contact = payload.get("contact") or {}
+        # A point the person opted out of is never written to (an owner who is a contact
+        # of the hub as well, a shared mailbox someone unsubscribed).
+        refused = {str(a).lower() for a in contact.get("opt_out") or []}
+        recipients = [a for a in owner.get("emails") or [] if a.lower() not in refused][:1]
         if not recipients and payload.get("queue"):
             # A lead left in a queue: the address set for queues, else the manager of the
             # team the queue is named after.
@@ -52,8 +56,7 @@ class EmailSink(Sink):
             return None
         # The owner a lead leaves hears of it too (copied, one message per event).
         copied = [a for a in list((payload.get("previous") or {}).get("emails") or [])[:1]
-                  if a not in recipients]
-        contact = payload.get("contact") or {}
+                  if a not in recipients and a.lower() not in refused]
         name = contact.get("name") or contact.get("email") or f"contact {payload['contact_id']}"
         verb = "New lead" if event["type"] == "contact.assigned" else "Lead reassigned to you"
         if not owner:
@@ -66,10 +69,10 @@ class EmailSink(Sink):
         message["Subject"] = self.settings.subject.format(verb=verb, name=name)
         message["Message-ID"] = make_msgid(idstring=f"crmhub-{event['id']}")
         lines = [f"{verb}: {name}", ""]
-        refused = set(contact.get("opt_out") or [])  # the lead asked not to be contacted so
         for label, key in (("E-mail", "email"), ("Company", "company"), ("Phone", "phone")):
             if contact.get(key):
-                note = " (opted out: do not use)" if contact[key] in refused else ""
+                note = " (opted out: do not use)" if str(contact[key]).lower() in refused \
+                    else ""
                 lines.append(f"{label}: {contact[key]}{note}")
         if payload.get("strategy") == "manual":
             note = f": {payload['note']}" if payload.get("note") else ""

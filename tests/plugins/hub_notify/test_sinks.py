@@ -240,3 +240,18 @@ def test_a_lead_left_in_a_teams_queue_goes_to_its_manager_unless_queue_to_is_set
     assert to_manager is not None and to_manager["To"] == "marie@acme.fr"
     shared = _sink(queue_to="sales@acme.fr").message(event)
     assert shared is not None and shared["To"] == "sales@acme.fr"
+
+
+def test_an_opted_out_point_is_marked_in_the_message_and_never_written_to() -> None:
+    event = {"id": 6, "type": "contact.assigned", "payload": {
+        "contact_id": 4, "owner": {"id": "bob", "emails": ["bob@acme.fr"]},
+        "rule": "fr", "strategy": "round_robin", "reason": "new",
+        "contact": {"name": "Ada King", "email": "ada@king.io", "phone": "+33611223344",
+                    "opt_out": ["ada@king.io"]}}}
+    message = _sink().message(event)
+    assert message is not None and message["To"] == "bob@acme.fr"
+    body = message.get_content()
+    assert "E-mail: ada@king.io (opted out: do not use)" in body
+    assert "Phone: +33611223344\n" in body
+    event["payload"]["contact"]["opt_out"] = ["BOB@acme.fr"]  # the owner's address too
+    assert _sink().message(event) is None
