@@ -33,7 +33,6 @@ apart were merged.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import os
@@ -48,7 +47,7 @@ from typing import Any
 
 import pandas as pd
 from crm_like_data import LEGACY_MAPPING, RELATION_KINDS, Dataset, build
-from febrl import Postgres, Score, closure, cluster_pairs, machine, score
+from febrl import Postgres, Score, closure, cluster_pairs, machine, score, train_then_run
 from outlook_pools import HEADER as OUTLOOK_HEADER
 
 Pair = tuple[str, str]
@@ -152,10 +151,6 @@ def hub_clusters(hub: Any) -> tuple[list[list[str]], list[list[str]], int]:
 
 def run_hub(data: Dataset, truth: set[Pair], workdir: Path,
             pg: Postgres | None) -> list[Outcome]:
-    from sqlalchemy.orm import Session
-
-    from hub.match.batch import rededuplicate, train
-    from hub.match.engine import ProbabilisticResolver
     from hub.service.runtime import Hub
     from hub.service.sync import run_sync
     from hub.store.db import make_engine, upgrade
@@ -180,16 +175,7 @@ def run_hub(data: Dataset, truth: set[Pair], workdir: Path,
                        review_open=review, quarantined=quarantined),
                outcome("  the same, queue accepted", seconds, accepted, data, truth)]
 
-    started = time.perf_counter()
-    now = dt.datetime.now(dt.UTC)
-    with Session(hub.engine) as session:
-        trained = train(session, ProbabilisticResolver(hub.config.match), now)
-        session.commit()
-        resolver = ProbabilisticResolver(hub.config.match)
-        resolver.refresh(session)
-        run = rededuplicate(session, resolver, now, apply=True)
-        session.commit()
-    seconds = time.perf_counter() - started
+    trained, run, seconds = train_then_run(hub)
     clusters, accepted, review = hub_clusters(hub)
     results.append(outcome("crmhub, trained + match run", seconds, clusters, data, truth,
                            review_open=review,

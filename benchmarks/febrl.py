@@ -340,10 +340,9 @@ def clusters_of(hub: Any, sources: list[Source], linkage: bool) -> tuple[set[Pai
                        "queue_accepted": cluster_pairs(accepted.values(), left)}
 
 
-def train_and_rerun(hub: Any, sources: list[Source], truth: set[Pair],
-                    linkage: bool) -> dict[str, Any]:
-    """What an admin does after a first import: `crmhub match train`, then `crmhub match
-    run` (batch re-deduplication with the trained model, applied)."""
+def train_then_run(hub: Any) -> tuple[Any, Any, float]:
+    """`crmhub match train`, then `crmhub match run` applied: the training report, the
+    run's report and the seconds both took."""
     from sqlalchemy.orm import Session
 
     from hub.match.batch import rededuplicate, train
@@ -358,7 +357,14 @@ def train_and_rerun(hub: Any, sources: list[Source], truth: set[Pair],
         resolver.refresh(session)
         run = rededuplicate(session, resolver, now, apply=True)
         session.commit()
-    seconds = time.perf_counter() - started
+    return report, run, time.perf_counter() - started
+
+
+def train_and_rerun(hub: Any, sources: list[Source], truth: set[Pair],
+                    linkage: bool) -> dict[str, Any]:
+    """What an admin does after a first import: `crmhub match train`, then `crmhub match
+    run` (batch re-deduplication with the trained model, applied)."""
+    report, run, seconds = train_then_run(hub)
     predicted, counts = clusters_of(hub, sources, linkage)
     accepted = counts.pop("queue_accepted")
     return {"seconds": round(seconds, 3),

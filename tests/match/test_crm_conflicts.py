@@ -37,6 +37,15 @@ def contact_of(pipeline: Pipeline, connector: str, external_id: str) -> int | No
             SourceRecord.connector == connector, SourceRecord.external_id == external_id))
 
 
+def two_jean_martins(pipeline: Pipeline) -> None:
+    """Two namesakes at Acme, each with a work address and a mobile of their own."""
+    pipeline.ingest(OUTLOOK, Batch([
+        person("o1", given_name="Jean", family_name="Martin", phones=["06 11 22 33 44"],
+               emails=["jean.martin@acme.fr"], **ACME),
+        person("o2", given_name="Jean", family_name="Martin", phones=["06 55 66 77 88"],
+               emails=["jean.martin2@acme.fr"], **ACME)]))
+
+
 def test_mobile_lines_are_told_from_landlines_and_ambiguous_numbers() -> None:
     assert is_mobile("+33612345678")
     assert is_mobile("+447911123456")
@@ -98,11 +107,7 @@ def test_the_mobile_veto_is_reported_and_can_be_turned_off() -> None:
 def test_a_row_with_only_a_name_and_the_company_joins_neither_of_two_namesakes_there(
         engine: Engine) -> None:
     pipeline = fr_pipeline(engine)
-    pipeline.ingest(OUTLOOK, Batch([
-        person("o1", given_name="Jean", family_name="Martin", phones=["06 11 22 33 44"],
-               emails=["jean.martin@acme.fr"], **ACME),
-        person("o2", given_name="Jean", family_name="Martin", phones=["06 55 66 77 88"],
-               emails=["jean.martin2@acme.fr"], **ACME)]))
+    two_jean_martins(pipeline)
     assert len(contacts(pipeline)) == 2
     pipeline.ingest(LINKEDIN, Batch([person("n1", given_name="Jean", family_name="Martin",
                                             **ACME)]))
@@ -115,11 +120,7 @@ def test_a_row_with_only_a_name_and_the_company_joins_neither_of_two_namesakes_t
 
 def test_a_row_matching_one_namesake_far_better_joins_that_one(engine: Engine) -> None:
     pipeline = fr_pipeline(engine)
-    pipeline.ingest(OUTLOOK, Batch([
-        person("o1", given_name="Jean", family_name="Martin", phones=["06 11 22 33 44"],
-               emails=["jean.martin@acme.fr"], **ACME),
-        person("o2", given_name="Jean", family_name="Martin", phones=["06 55 66 77 88"],
-               emails=["jean.martin2@acme.fr"], **ACME)]))
+    two_jean_martins(pipeline)
     pipeline.ingest(LINKEDIN, Batch([person("n1", given_name="Jean", family_name="Martin",
                                             emails=["jean.martin2@acme.fr"], **ACME)]))
     assert contact_of(pipeline, "linkedin", "n1") == contact_of(pipeline, "outlook", "o2")
@@ -129,11 +130,7 @@ def test_the_batch_run_does_not_settle_a_row_between_two_namesakes_either(
         engine: Engine) -> None:
     # Imported with merging off, then `match run` with the defaults.
     off = fr_pipeline(engine, auto_merge=1.0, review=1.0)
-    off.ingest(OUTLOOK, Batch([
-        person("o1", given_name="Jean", family_name="Martin", phones=["06 11 22 33 44"],
-               emails=["jean.martin@acme.fr"], **ACME),
-        person("o2", given_name="Jean", family_name="Martin", phones=["06 55 66 77 88"],
-               emails=["jean.martin2@acme.fr"], **ACME)]))
+    two_jean_martins(off)
     off.ingest(LINKEDIN, Batch([person("n1", given_name="Jean", family_name="Martin",
                                        **ACME)]))
     assert len(contacts(off)) == 3
