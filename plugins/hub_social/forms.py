@@ -12,7 +12,9 @@ signed with crmhub's scheme, mapped to contact fields without code.
     "person.emails" = "contact.emails[0]"
     "person.custom.budget" = "answers.budget"
 
-A path that holds a list gives each item (several e-mails). ``id_path`` names the lead's
+A path that holds a list gives each item (several e-mails); a JSON boolean reads as
+``true`` / ``false``, so a consent checkbox maps to ``person.consent.email`` (or
+``person.opt_out.phone``...). ``id_path`` names the lead's
 id at the source (its external id); without it a lead is known by its first e-mail, else
 phone. A body delivered twice is stored once; the same lead sent again with changes
 updates it. ``required`` paths
@@ -83,7 +85,9 @@ def _texts(value: Any) -> list[str]:
         return []
     if isinstance(value, list):
         return [t for item in value for t in _texts(item)]
-    text = str(value).strip() if not isinstance(value, bool) else ""
+    if isinstance(value, bool):  # a checkbox: what a consent or opt-out target reads
+        return ["true" if value else "false"]
+    text = str(value).strip()
     return [text] if text else []
 
 

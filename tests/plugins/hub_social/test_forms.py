@@ -60,3 +60,22 @@ class TestFormWebhookContract(ConnectorContract):
     @pytest.fixture
     def source_changes(self, source: LeadInbox) -> LeadInbox:
         return source
+
+
+def test_a_consent_checkbox_in_the_body_is_kept_on_the_lead_s_points(tmp_path: Path) -> None:
+    inbox = Inbox(tmp_path / "inbox.db")
+    settings = FormWebhookConnector.Settings.model_validate({
+        "secret": {"env": "S"}, "interaction": False,
+        "fields": {"person.emails": "email", "person.phones": "phone",
+                   "person.consent.email": "newsletter", "person.opt_out.phone": "no_calls",
+                   "person.custom.vip": "vip"}})
+    connector = FormWebhookConnector("site", settings, make_context(secrets={"S": "x"},
+                                                                    inbox=inbox))
+    [lead] = connector.handle_webhook(json.dumps({
+        "email": "ada@example.org", "phone": "+33611223344", "newsletter": True,
+        "no_calls": True, "vip": False}).encode(), {})
+    assert lead.person is not None
+    [email], [phone] = lead.person.emails, lead.person.phones
+    assert (email.consent, email.opt_out) == (True, None)
+    assert (phone.opt_out, phone.consent) == (True, None)
+    assert lead.person.custom == {"vip": "false"}
