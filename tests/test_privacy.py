@@ -49,11 +49,13 @@ LINKEDIN = csv_text(
     ("First Name", "Last Name", "URL", "Email Address", "Company", "Position", "Connected On"),
     ("Héloïse", "Vasseur", "https://www.linkedin.com/in/heloise-vasseur-4242",
      "heloise.vasseur@gmail.com", "Acme Industrie", "Buyer", "12 Mar 2021"))
-CALLS = """id,date,type,direction,duration,subject,phone,email
-c1,2026-11-02 10:00,call,inbound,120,Call,+33 6 12 34 56 78,
-c2,2026-11-03 11:00,meeting,outbound,1800,Meeting,+33 6 12 34 56 78;+33 6 98 76 54 32,
-c3,2026-11-04 09:00,email,inbound,,Quote,,marc.tessier@acme-industrie.fr
-"""
+CALLS = csv_text(
+    ("id", "date", "type", "direction", "duration", "subject", "phone", "email"),
+    ("c1", "2026-11-02 10:00", "call", "inbound", "120", "Call", "+33 6 12 34 56 78", ""),
+    ("c2", "2026-11-03 11:00", "meeting", "outbound", "1800",
+     "Meeting with Héloïse Vasseur and Marc", "+33 6 12 34 56 78;+33 6 98 76 54 32", ""),
+    ("c3", "2026-11-04 09:00", "email", "inbound", "", "Quote", "",
+     "marc.tessier@acme-industrie.fr"))
 HELOISE = ("heloise", "vasseur", "hlose", "12 34 56 78", "612345678", "0612345678",
            "linkedin.com/in/heloise")
 
@@ -158,6 +160,8 @@ def test_a_forgotten_person_seen_in_three_sources_stays_forgotten_after_full_res
         # The meeting is back from the re-read, with Marc only; her call is not.
         meetings = session.scalars(select(Interaction)).all()
         assert sorted(i.external_id for i in meetings) == ["c2", "c3"]
+        [meeting] = [i for i in meetings if i.external_id == "c2"]
+        assert meeting.subject == "Meeting with [erased] and Marc"
         erasure = session.scalars(select(Erasure)).one()
         assert erasure.reason == "ticket 4411" and erasure.contacts == 1
         erased = session.scalars(select(OutboxEvent)

@@ -144,6 +144,7 @@ def _interactions(session: Session, subject: Subject, region: str | None) -> dic
     linked = sorted(set(_column(session, InteractionContact.interaction_id,
                                 InteractionContact.contact_id, members)))
     member_set = set(members)
+    names = _names(session, members)
     gone, seats = 0, 0
     for chunk in chunks(linked):
         others = {iid for iid, cid in session.execute(
@@ -160,6 +161,8 @@ def _interactions(session: Session, subject: Subject, region: str | None) -> dic
                 SourceRecord.external_id == interaction.external_id)
             if interaction.id in others or strangers:
                 interaction.participants = kept
+                interaction.subject = _erase_names(interaction.subject, names)
+                interaction.summary = _erase_names(interaction.summary, names)
                 session.execute(update(SourceRecord).where(SourceRecord.id.in_(record))
                                 .values(raw=None))
                 seats += 1
@@ -172,6 +175,29 @@ def _interactions(session: Session, subject: Subject, region: str | None) -> dic
             InteractionContact.contact_id.in_(members)))
     session.flush()
     return {"interactions": gone, "interaction_seats": seats}
+
+
+def _names(session: Session, members: list[int]) -> re.Pattern[str] | None:
+    """The subject's given, family and full names as one pattern (whole words, any case),
+    to take them out of what other people's interactions say (a subject, notes)."""
+    words: set[str] = set()
+    for chunk in chunks(members):
+        for row in session.execute(select(Contact.given_name, Contact.family_name,
+                                          Contact.full_name).where(Contact.id.in_(chunk))):
+            for value in row:
+                if value:
+                    words.add(value.strip())
+                    words.update(part for part in value.split() if len(part) >= 3)
+    words = {w for w in words if len(w) >= 3}
+    if not words:
+        return None
+    ordered = sorted(words, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in ordered) + r")(?!\w)",
+                      re.IGNORECASE)
+
+
+def _erase_names(text: str | None, names: re.Pattern[str] | None) -> str | None:
+    return names.sub("[erased]", text) if text and names is not None else text
 
 
 def _ids_in(value: Any) -> Iterable[int]:
