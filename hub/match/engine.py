@@ -48,7 +48,6 @@ FAMILY_ONLY = 1  # the weight of a candidate linked by one family-name key alone
 PROFILE_CACHE = 10_000  # profiles of stored records kept between batches (~2 KB each)
 
 
-
 @dataclass
 class Merge:
     survivor: int
