@@ -9,7 +9,7 @@ like any other source. ``stage`` and ``owner`` are properties of the contact, se
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -47,13 +47,22 @@ def _manual_record(session: Session,
     return record, dict(record.raw or {}) if record is not None else {}
 
 
+Live = TypeVar("Live", Contact, Company)
+
+
+def _live(session: Session, model: type[Live], row_id: int, noun: str) -> Live:
+    """The contact or company ``row_id``, or ManualError when it is gone or merged."""
+    row = session.get(model, row_id)
+    if row is None or row.merged_into_id is not None:
+        target = f" (merged into {row.merged_into_id})" if row else ""
+        raise ManualError(f"no live {noun} {row_id}{target}")
+    return row
+
+
 def set_fields(session: Session, contact_id: int, assignments: dict[str, str],
                policy: Policy, now: datetime | None = None) -> Contact:
     now = now or datetime.now(UTC)
-    contact = session.get(Contact, contact_id)
-    if contact is None or contact.merged_into_id is not None:
-        target = f" (merged into {contact.merged_into_id})" if contact else ""
-        raise ManualError(f"no live contact {contact_id}{target}")
+    contact = _live(session, Contact, contact_id, "contact")
     external_id = f"contact:{contact_id}"
     record, values = _manual_record(session, external_id)
     for field, value in assignments.items():
@@ -105,10 +114,7 @@ def set_company_fields(session: Session, company_id: int, assignments: dict[str,
     """Set company values by hand (``employees=250``); an empty value withdraws the
     correction of that field, and the sources' value comes back."""
     now = now or datetime.now(UTC)
-    company = session.get(Company, company_id)
-    if company is None or company.merged_into_id is not None:
-        target = f" (merged into {company.merged_into_id})" if company else ""
-        raise ManualError(f"no live company {company_id}{target}")
+    company = _live(session, Company, company_id, "company")
     external_id = f"company:{company_id}"
     record, values = _manual_record(session, external_id)
     for field, value in assignments.items():

@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from hub.export import export_objects
+from hub.match.resolve import live_contacts
 from hub.privacy.consent import preferences
 from hub.privacy.people import Subject
 from hub.routing.model import Assignment, ContactScore, StageChange
@@ -47,10 +48,10 @@ def access_document(session: Session, subject: Subject, now: datetime) -> dict[s
                  if subject.several else "this person is held as one contact"),
         "contacts": [],
     }
+    live = live_contacts(session, members)
     for contact_id in subject.contacts:
         contact = by_id[contact_id]
-        merged = sorted(m for m in members if m != contact_id and _root(session, m) ==
-                        contact_id)
+        merged = sorted(m for m in members if m != contact_id and live[m] == contact_id)
         mine = [contact_id, *merged]
         document["contacts"].append({
             "id": contact_id,
@@ -71,17 +72,6 @@ def access_document(session: Session, subject: Subject, now: datetime) -> dict[s
             "review_items": _reviews(session, mine, subject.records),
         })
     return document
-
-
-def _root(session: Session, contact_id: int) -> int:
-    seen = set()
-    while True:
-        parent = session.scalar(select(Contact.merged_into_id)
-                                .where(Contact.id == contact_id))
-        if parent is None or contact_id in seen:
-            return contact_id
-        seen.add(contact_id)
-        contact_id = parent
 
 
 def _records(session: Session, contacts: list[int]) -> list[dict[str, Any]]:

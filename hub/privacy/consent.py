@@ -34,12 +34,18 @@ def point_of(kind: str, value: str, region: str | None = None) -> Point | None:
     return ("phone", parsed.e164) if parsed is not None and parsed.e164 else None
 
 
+def _said(session: Session, point: Point, source: str) -> PointPreference | None:
+    """What ``source`` said about a point, if anything."""
+    kind, value = point
+    return session.scalar(select(PointPreference).where(
+        PointPreference.kind == kind, PointPreference.value == value,
+        PointPreference.source == source))
+
+
 def record(session: Session, point: Point, status: str, source: str, at: datetime) -> None:
     """Store one source's statement about a point (replacing its earlier one)."""
     kind, value = point
-    row = session.scalar(select(PointPreference).where(
-        PointPreference.kind == kind, PointPreference.value == value,
-        PointPreference.source == source))
+    row = _said(session, point, source)
     if row is None:
         session.add(PointPreference(kind=kind, value=value, status=status, source=source,
                                     at=at))
@@ -49,10 +55,7 @@ def record(session: Session, point: Point, status: str, source: str, at: datetim
 
 def withdraw(session: Session, point: Point, source: str) -> None:
     """Forget what ``source`` said about a point (it no longer says it)."""
-    kind, value = point
-    row = session.scalar(select(PointPreference).where(
-        PointPreference.kind == kind, PointPreference.value == value,
-        PointPreference.source == source))
+    row = _said(session, point, source)
     if row is not None:
         session.delete(row)
 

@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.match.companies import rebuild_company
-from hub.normalize import normalize_email, normalize_phone
+from hub.privacy.consent import point_of
 from hub.privacy.people import Key, Subject, suppression_keys
 from hub.privacy.suppression import digest
 from hub.routing.model import Assignment, ContactScore, SinkDelivery, StageChange
@@ -129,12 +129,8 @@ def _column(session: Session, column: Any, key: Any, ids: list[int]) -> list[Any
 
 def _mine(entry: dict[str, Any], keys: set[Key], region: str | None = None) -> bool:
     """Whether an interaction's participant entry is the subject."""
-    email, phone = entry.get("email"), entry.get("phone")
-    if email and (result := normalize_email(str(email))) is not None and \
-            ("email", result.key) in keys:
-        return True
-    parsed = normalize_phone(str(phone), region) if phone else None
-    return parsed is not None and ("phone", parsed.e164 or "") in keys
+    return any(point_of(kind, str(entry[kind]), region) in keys
+               for kind in ("email", "phone") if entry.get(kind))
 
 
 def _interactions(session: Session, subject: Subject, region: str | None) -> dict[str, int]:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from hub.match.blocking import NAME_KINDS
 from hub.match.resolve import live_contacts
-from hub.normalize import is_mobile, normalize_email, normalize_phone
+from hub.normalize import is_mobile
+from hub.privacy.consent import point_of
 from hub.store.db import chunks
 from hub.store.model import Contact, MatchKey, SharedPoint, SourceRecord
 
@@ -46,16 +47,14 @@ def seed_keys(email: str | None, phone: str | None, region: str | None) -> set[K
     """The match keys of the identifiers a request names; ValueError if one is not valid."""
     keys: set[Key] = set()
     if email:
-        result = normalize_email(email)
-        if result is None or not result.valid:
+        if (point := point_of("email", email)) is None:
             raise ValueError(f"not a valid e-mail address: {email!r}")
-        keys.add(("email", result.key))
+        keys.add(point)
     if phone:
-        parsed = normalize_phone(phone, region)
-        if parsed is None or not parsed.e164:
+        if (point := point_of("phone", phone, region)) is None:
             raise ValueError(f"not a valid phone number: {phone!r} (a national number needs "
                              "[hub] default_region or the +country form)")
-        keys.add(("phone", parsed.e164))
+        keys.add(point)
     return keys
 
 
